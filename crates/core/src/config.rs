@@ -1,0 +1,486 @@
+//! The config file: its typed model, parsing, and validation. Errors carry the file, line and
+//! column of the offending value so that a broken edit can be fixed at once.
+//!
+//! Config holds ids and metadata only. Secrets live in the keyring ([`crate::SecretStore`]).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::account::AccountKind;
+use crate::policy::PolicyKey;
+use crate::provider::{self, ProviderKind};
+use crate::strategy::Strategy;
+
+/// The embedded default, used when no config file exists and written out on the first save.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the proxy and the management API listen.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// A non-loopback `listen` is refused unless this is true.
+    #[serde(default)]
+    pub allow_non_loopback: bool,
+    /// `tracing` filter for logs, e.g. `info` or `keyway=debug`. `RUST_LOG` overrides it.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub providers: IndexMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    #[serde(default)]
+    pub policies: IndexMap<String, PolicyConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted from a client, in MiB.
+    pub max_body_mib: u32,
+    /// How long to wait for an upstream's response headers before trying another account.
+    pub first_byte_timeout_secs: u64,
+    /// TCP + TLS connect timeout to an upstream.
+    pub connect_timeout_secs: u64,
+    /// Most accounts one request may try before giving up.
+    pub max_attempts: u32,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub drain_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_mib: 32,
+            first_byte_timeout_secs: 300,
+            connect_timeout_secs: 10,
+            max_attempts: 4,
+            drain_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// For built-in providers the origin (`scheme://host[:port]`); for user-defined
+    /// OpenAI-compatible providers the base URL as the provider documents it (e.g. `.../v1`).
+    pub base_url: Option<String>,
+    /// Family name → model globs. Replaces a built-in family of the same name.
+    #[serde(default)]
+    pub families: IndexMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub id: String,
+    pub provider: String,
+    pub label: String,
+    #[serde(default)]
+    pub kind: AccountKind,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub strategy: Strategy,
+    /// Member accounts in order; empty means every enabled account of the provider.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Per-account weights for this policy; an account not named uses its own weight.
+    #[serde(default)]
+    pub weights: IndexMap<String, u32>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8765))
+}
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+fn default_weight() -> u32 {
+    1
+}
+fn default_true() -> bool {
+    true
+}
+
+/// A config that could not be used, with where and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConfigError {
+    pub path: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self
+            .path
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<config>".to_owned());
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{path}:{l}:{c}: {}", self.message),
+            _ => write!(f, "{path}: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One step of a path into the TOML document, used to point at the value a check rejects.
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_owned())
+}
+
+impl Config {
+    /// Parse and validate `text`. `path` only labels errors.
+    pub fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            ConfigError {
+                path: path.map(Path::to_path_buf),
+                line,
+                column,
+                message: e.message().trim_end().to_owned(),
+            }
+        })?;
+        config.validate().map_err(|(segs, message)| {
+            let (line, column) = locate(text, &segs).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            ConfigError {
+                path: path.map(Path::to_path_buf),
+                line,
+                column,
+                message,
+            }
+        })?;
+        Ok(config)
+    }
+
+    /// Read and parse the file at `path`, or the embedded default when it does not exist.
+    pub fn load(path: &Path) -> Result<(Config, String), ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DEFAULT_CONFIG.to_owned(),
+            Err(e) => {
+                return Err(ConfigError {
+                    path: Some(path.to_path_buf()),
+                    line: None,
+                    column: None,
+                    message: format!("cannot read the config file: {e}; check its permissions or pass another with --config"),
+                });
+            }
+        };
+        let config = Config::parse(&text, Some(path))?;
+        Ok((config, text))
+    }
+
+    pub fn provider_kind(&self, id: &str) -> Option<ProviderKind> {
+        match provider::built_in(id) {
+            Some(b) => Some(b.kind),
+            None => self
+                .providers
+                .contains_key(id)
+                .then_some(ProviderKind::OpenAiCompatible),
+        }
+    }
+
+    /// Every provider id: the built-ins, then user-defined ones in config order.
+    pub fn provider_ids(&self) -> impl Iterator<Item = &str> {
+        provider::BUILT_INS.iter().map(|b| b.id).chain(
+            self.providers
+                .keys()
+                .map(String::as_str)
+                .filter(|id| provider::built_in(id).is_none()),
+        )
+    }
+
+    pub fn account(&self, id: &str) -> Option<&AccountConfig> {
+        self.accounts.iter().find(|a| a.id == id)
+    }
+
+    /// Whether `family` exists for `provider` (built-in or configured).
+    pub fn has_family(&self, provider: &str, family: &str) -> bool {
+        let configured = self
+            .providers
+            .get(provider)
+            .is_some_and(|p| p.families.contains_key(family));
+        let built_in = provider::built_in(provider)
+            .is_some_and(|b| b.families.iter().any(|(name, _)| *name == family));
+        configured || built_in
+    }
+
+    /// Names of the families of `provider`, for error messages.
+    pub fn family_names(&self, provider: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .providers
+            .get(provider)
+            .map(|p| p.families.keys().cloned().collect())
+            .unwrap_or_default();
+        if let Some(b) = provider::built_in(provider) {
+            for (name, _) in b.families {
+                if !names.iter().any(|n| n == name) {
+                    names.push((*name).to_owned());
+                }
+            }
+        }
+        names
+    }
+
+    /// A non-loopback listen address is a deliberate choice, not an accident.
+    pub fn check_listen(&self, listen: SocketAddr) -> Result<(), String> {
+        if listen.ip().is_loopback() || self.allow_non_loopback {
+            Ok(())
+        } else {
+            Err(format!(
+                "refusing to listen on {listen}: it is not a loopback address, so other machines could use your accounts; \
+                 listen on 127.0.0.1, or set `allow_non_loopback = true` in the config if you really mean it"
+            ))
+        }
+    }
+
+    fn validate(&self) -> Result<(), (Vec<Seg>, String)> {
+        self.check_listen(self.listen)
+            .map_err(|m| (vec![key("listen")], m))?;
+        if self.limits.max_attempts == 0 {
+            return Err((
+                vec![key("limits"), key("max_attempts")],
+                "max_attempts must be at least 1".to_owned(),
+            ));
+        }
+        for (id, p) in &self.providers {
+            let at = |field: &str| vec![key("providers"), key(id), key(field)];
+            if !provider::is_valid_id(id) {
+                return Err((
+                    vec![key("providers"), key(id)],
+                    format!("provider id `{id}` may use only lowercase letters, digits, `-` and `_`"),
+                ));
+            }
+            let built_in = provider::built_in(id).is_some();
+            match &p.base_url {
+                Some(url) => check_base_url(url, built_in).map_err(|m| (at("base_url"), m))?,
+                None if !built_in => {
+                    return Err((
+                        vec![key("providers"), key(id)],
+                        format!("provider `{id}` is not built in, so it needs a `base_url` (e.g. \"https://openrouter.ai/api/v1\")"),
+                    ));
+                }
+                None => {}
+            }
+            if !built_in && p.families.is_empty() {
+                return Err((
+                    vec![key("providers"), key(id)],
+                    format!(
+                        "provider `{id}` needs at least one family so requests can reach it, e.g. \
+                         `[providers.{id}.families]` `default = [\"*\"]`"
+                    ),
+                ));
+            }
+            for (name, globs) in &p.families {
+                if name.is_empty() || name.contains('/') || globs.is_empty() {
+                    return Err((
+                        vec![key("providers"), key(id), key("families"), key(name)],
+                        format!("family `{name}` needs a name without `/` and at least one model glob"),
+                    ));
+                }
+            }
+        }
+        let mut ids = HashSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            let at = |field: &str| vec![key("accounts"), Seg::Index(i), key(field)];
+            if a.id.is_empty() || !ids.insert(a.id.as_str()) {
+                return Err((at("id"), format!("account id `{}` is empty or used twice; every account needs its own id", a.id)));
+            }
+            if self.provider_kind(&a.provider).is_none() {
+                return Err((at("provider"), unknown_provider(self, &a.provider)));
+            }
+            if a.weight == 0 {
+                return Err((at("weight"), "weight must be at least 1 (disable the account to stop using it)".to_owned()));
+            }
+        }
+        for (k, policy) in &self.policies {
+            let at = |field: &str| vec![key("policies"), key(k), key(field)];
+            let pk: PolicyKey = k
+                .parse()
+                .map_err(|e: crate::policy::BadPolicyKey| (vec![key("policies"), key(k)], e.to_string()))?;
+            if self.provider_kind(&pk.provider).is_none() {
+                return Err((vec![key("policies"), key(k)], unknown_provider(self, &pk.provider)));
+            }
+            if let Some(family) = &pk.family
+                && !self.has_family(&pk.provider, family)
+            {
+                return Err((
+                    vec![key("policies"), key(k)],
+                    format!(
+                        "provider `{}` has no family `{family}`; its families are: {}",
+                        pk.provider,
+                        self.family_names(&pk.provider).join(", ")
+                    ),
+                ));
+            }
+            let mut seen = HashSet::new();
+            for (j, id) in policy.accounts.iter().enumerate() {
+                let here = || vec![key("policies"), key(k), key("accounts"), Seg::Index(j)];
+                match self.account(id) {
+                    None => return Err((here(), format!("policy `{k}` names unknown account `{id}`; see `keyway account list`"))),
+                    Some(a) if a.provider != pk.provider => {
+                        return Err((here(), format!("account `{id}` belongs to `{}`, not `{}`", a.provider, pk.provider)));
+                    }
+                    Some(_) => {}
+                }
+                if !seen.insert(id.as_str()) {
+                    return Err((here(), format!("account `{id}` is listed twice in policy `{k}`")));
+                }
+            }
+            for (id, w) in &policy.weights {
+                let member = if policy.accounts.is_empty() {
+                    self.account(id).is_some_and(|a| a.provider == pk.provider)
+                } else {
+                    policy.accounts.contains(id)
+                };
+                if !member {
+                    return Err((at("weights"), format!("weight given for `{id}`, which is not an account of policy `{k}`")));
+                }
+                if *w == 0 {
+                    return Err((at("weights"), format!("weight of `{id}` must be at least 1")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unknown_provider(config: &Config, id: &str) -> String {
+    format!(
+        "unknown provider `{id}`; known providers: {} (add your own under [providers.{id}] with a base_url)",
+        config.provider_ids().collect::<Vec<_>>().join(", ")
+    )
+}
+
+fn check_base_url(url: &str, origin_only: bool) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("base_url `{url}` must start with http:// or https://"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() {
+        return Err(format!("base_url `{url}` has no host"));
+    }
+    if origin_only && !path.is_empty() {
+        return Err(format!(
+            "base_url `{url}` of a built-in provider must be an origin like `https://api.example.com` \
+             (no path: the client's path such as /v1/messages is forwarded under it)"
+        ));
+    }
+    Ok(())
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Find the line and column of the value at `segs`, as far down the path as the document goes.
+fn locate(text: &str, segs: &[Seg]) -> Option<(usize, usize)> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut span = None;
+    for seg in segs {
+        let next = match seg {
+            Seg::Key(k) => item.get(k.as_str()),
+            Seg::Index(i) => item.get(*i),
+        };
+        match next {
+            Some(n) => {
+                item = n;
+                span = item.span().or(span);
+            }
+            None => break,
+        }
+    }
+    span.map(|s| line_col(text, s.start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        let c = Config::parse(DEFAULT_CONFIG, None).expect("embedded default parses");
+        assert_eq!(c.listen, default_listen());
+        assert!(c.accounts.is_empty());
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let e = Config::parse("listen = \"127.0.0.1:8765\"\nlog_level = \n", None).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.column.is_some());
+    }
+
+    #[test]
+    fn unknown_account_in_policy_points_at_it() {
+        let text = r#"
+[[accounts]]
+id = "anthropic-000001"
+provider = "anthropic"
+label = "a"
+
+[policies."anthropic/opus"]
+strategy = "priority"
+accounts = ["anthropic-000001", "nope"]
+"#;
+        let e = Config::parse(text, None).unwrap_err();
+        assert!(e.message.contains("unknown account `nope`"), "{e}");
+        assert_eq!(e.line, Some(9), "{e}");
+    }
+
+    #[test]
+    fn unknown_provider_is_named() {
+        let text = "[[accounts]]\nid = \"x\"\nprovider = \"antropic\"\nlabel = \"a\"\n";
+        let e = Config::parse(text, None).unwrap_err();
+        assert!(e.message.contains("unknown provider `antropic`"), "{e}");
+        assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
+    fn bad_strategy_lists_the_valid_ones() {
+        let e = Config::parse("[policies.anthropic]\nstrategy = \"fastest\"\n", None).unwrap_err();
+        assert!(e.message.contains("round_robin"), "{e}");
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn non_loopback_listen_needs_opt_in() {
+        assert!(Config::parse("listen = \"0.0.0.0:8765\"\n", None).is_err());
+        assert!(Config::parse("listen = \"0.0.0.0:8765\"\nallow_non_loopback = true\n", None).is_ok());
+    }
+}

@@ -1,0 +1,268 @@
+//! Editing the config file: comment- and order-preserving changes (`toml_edit`) and atomic
+//! saves. Every edit is validated as a whole config before anything is written, so a change
+//! either fully applies or leaves the file as it was.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
+
+use crate::config::{AccountConfig, Config, ConfigError, DEFAULT_CONFIG, PolicyConfig};
+use crate::policy::PolicyKey;
+
+/// The config file as text the user wrote, ready for surgical edits.
+pub struct ConfigDocument {
+    path: PathBuf,
+    doc: DocumentMut,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+    #[error("cannot write {path}: {source}; the previous file is unchanged")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+impl ConfigDocument {
+    /// Load `path` (or the embedded default when it does not exist). A file that does not
+    /// validate is refused: editing it would hide the problem.
+    pub fn load(path: &Path) -> Result<ConfigDocument, ConfigError> {
+        let (_, text) = Config::load(path)?;
+        Self::from_text(path, &text)
+    }
+
+    pub fn from_text(path: &Path, text: &str) -> Result<ConfigDocument, ConfigError> {
+        let doc = text.parse::<DocumentMut>().map_err(|e| ConfigError {
+            path: Some(path.to_path_buf()),
+            line: None,
+            column: None,
+            message: e.to_string(),
+        })?;
+        Ok(ConfigDocument {
+            path: path.to_path_buf(),
+            doc,
+        })
+    }
+
+    /// The embedded default, for a path that has no file yet.
+    pub fn default_at(path: &Path) -> ConfigDocument {
+        Self::from_text(path, DEFAULT_CONFIG).expect("the embedded default config parses")
+    }
+
+    pub fn text(&self) -> String {
+        self.doc.to_string()
+    }
+
+    /// Parse and validate the edited text.
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        Config::parse(&self.text(), Some(&self.path))
+    }
+
+    /// Validate, then write atomically. Returns the config that was written.
+    pub fn save(&self) -> Result<Config, SaveError> {
+        let config = self.validate()?;
+        write_atomic(&self.path, self.text().as_bytes()).map_err(|source| SaveError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(config)
+    }
+
+    pub fn add_account(&mut self, account: &AccountConfig) {
+        let mut t = Table::new();
+        t["id"] = value(&account.id);
+        t["provider"] = value(&account.provider);
+        t["label"] = value(&account.label);
+        t["kind"] = value(account.kind.as_str());
+        t["weight"] = value(i64::from(account.weight));
+        t["enabled"] = value(account.enabled);
+        self.accounts_mut().push(t);
+    }
+
+    /// Remove the account and every mention of it in policies. False when there is none.
+    pub fn remove_account(&mut self, id: &str) -> bool {
+        let accounts = self.accounts_mut();
+        let before = accounts.len();
+        accounts.retain(|t| t.get("id").and_then(Item::as_str) != Some(id));
+        let removed = accounts.len() != before;
+        if let Some(policies) = self.doc.get_mut("policies").and_then(Item::as_table_like_mut) {
+            for (_, policy) in policies.iter_mut() {
+                if let Some(list) = policy.get_mut("accounts").and_then(Item::as_array_mut) {
+                    list.retain(|v| v.as_str() != Some(id));
+                }
+                if let Some(weights) = policy.get_mut("weights").and_then(Item::as_table_like_mut) {
+                    weights.remove(id);
+                }
+            }
+        }
+        removed
+    }
+
+    /// Set one field of an account. False when there is no such account.
+    pub fn set_account_field(&mut self, id: &str, field: &str, v: toml_edit::Value) -> bool {
+        match self
+            .accounts_mut()
+            .iter_mut()
+            .find(|t| t.get("id").and_then(Item::as_str) == Some(id))
+        {
+            Some(t) => {
+                t[field] = Item::Value(v);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn set_policy(&mut self, key: &PolicyKey, policy: &PolicyConfig) {
+        let mut t = Table::new();
+        t["strategy"] = value(policy.strategy.as_str());
+        if !policy.accounts.is_empty() {
+            let mut list = Array::new();
+            for id in &policy.accounts {
+                list.push(id.as_str());
+            }
+            t["accounts"] = value(list);
+        }
+        if !policy.weights.is_empty() {
+            let mut weights = InlineTable::new();
+            for (id, w) in &policy.weights {
+                weights.insert(id, i64::from(*w).into());
+            }
+            t["weights"] = value(weights);
+        }
+        let policies = self.policies_mut();
+        match policies.get_mut(&key.to_string()).and_then(Item::as_table_mut) {
+            // Keep the table's own position and decor (comments above it).
+            Some(existing) => {
+                existing.clear();
+                for (k, v) in t.iter() {
+                    existing.insert(k, v.clone());
+                }
+            }
+            None => {
+                policies.insert(&key.to_string(), Item::Table(t));
+            }
+        }
+    }
+
+    /// False when there was no such policy.
+    pub fn remove_policy(&mut self, key: &PolicyKey) -> bool {
+        self.doc
+            .get_mut("policies")
+            .and_then(Item::as_table_like_mut)
+            .is_some_and(|p| p.remove(&key.to_string()).is_some())
+    }
+
+    fn accounts_mut(&mut self) -> &mut ArrayOfTables {
+        if !self.doc.contains_key("accounts") {
+            self.doc
+                .insert("accounts", Item::ArrayOfTables(ArrayOfTables::new()));
+        }
+        self.doc["accounts"]
+            .as_array_of_tables_mut()
+            .expect("`accounts` validated as an array of tables")
+    }
+
+    fn policies_mut(&mut self) -> &mut Table {
+        if !self.doc.contains_key("policies") {
+            let mut t = Table::new();
+            t.set_implicit(true);
+            self.doc.insert("policies", Item::Table(t));
+        }
+        self.doc["policies"]
+            .as_table_mut()
+            .expect("`policies` validated as a table")
+    }
+}
+
+/// Write beside, flush to disk, rename over. A crash or a full disk leaves either the old file
+/// or the new one, never a torn mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        #[cfg(unix)]
+        File::open(&dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AccountKind;
+    use crate::strategy::Strategy;
+
+    fn account(id: &str) -> AccountConfig {
+        AccountConfig {
+            id: id.to_owned(),
+            provider: "anthropic".to_owned(),
+            label: "Work".to_owned(),
+            kind: AccountKind::ApiKey,
+            weight: 2,
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn edits_keep_comments_and_validate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let mut doc = ConfigDocument::default_at(&path);
+        doc.add_account(&account("anthropic-000001"));
+        doc.add_account(&account("anthropic-000002"));
+        let key: PolicyKey = "anthropic/opus".parse().unwrap();
+        doc.set_policy(
+            &key,
+            &PolicyConfig {
+                strategy: Strategy::Priority,
+                accounts: vec!["anthropic-000002".into(), "anthropic-000001".into()],
+                weights: Default::default(),
+            },
+        );
+        let config = doc.save().expect("valid edit saves");
+        assert_eq!(config.accounts.len(), 2);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# Keyway configuration."), "comments survive");
+        assert!(text.contains("[policies.\"anthropic/opus\"]"), "{text}");
+
+        assert!(doc.remove_account("anthropic-000002"));
+        let config = doc.save().unwrap();
+        assert_eq!(config.policies["anthropic/opus"].accounts, vec!["anthropic-000001"]);
+    }
+
+    #[test]
+    fn invalid_edit_leaves_file_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let mut doc = ConfigDocument::default_at(&path);
+        doc.add_account(&account("anthropic-000001"));
+        doc.save().unwrap();
+        let before = fs::read_to_string(&path).unwrap();
+        doc.set_account_field("anthropic-000001", "provider", "nope".into());
+        assert!(matches!(doc.save(), Err(SaveError::Invalid(_))));
+        assert_eq!(fs::read_to_string(&path).unwrap(), before);
+    }
+}

@@ -1,0 +1,27 @@
+//! Default locations, from the platform's conventions (`directories`).
+
+use std::path::PathBuf;
+
+use directories::ProjectDirs;
+
+fn project_dirs() -> Option<ProjectDirs> {
+    ProjectDirs::from("", "", "keyway")
+}
+
+/// `~/.config/keyway/config.toml` on Linux, the platform equivalent elsewhere.
+pub fn default_config_path() -> PathBuf {
+    project_dirs()
+        .map(|d| d.config_dir().join("config.toml"))
+        .unwrap_or_else(|| PathBuf::from("keyway.toml"))
+}
+
+/// Where logs and runtime facts are kept: `~/.local/share/keyway` on Linux, or
+/// `KEYWAY_DATA_DIR` when set (tests give every instance its own).
+pub fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KEYWAY_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    project_dirs()
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("keyway-data"))
+}

@@ -1,0 +1,303 @@
+//! The snapshot: config, providers with their families, and the pool serving every
+//! (provider, family). Built whole off to the side, then swapped in atomically by the engine.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{Config, PolicyConfig};
+use crate::family::FamilySet;
+use crate::pool::{Member, Pool};
+use crate::provider::{self, ProviderKind, Surface};
+use crate::state::{AccountState, StateRegistry};
+use crate::strategy::Strategy;
+
+pub struct ProviderRoute {
+    pub id: String,
+    pub kind: ProviderKind,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub families: FamilySet,
+    /// The pool of each family, by family index; families without their own policy share
+    /// `any_pool`.
+    family_pools: Vec<Arc<Pool>>,
+    /// Serves models that match no family, and every family without a policy of its own.
+    any_pool: Arc<Pool>,
+    /// Whether `any_pool` comes from an explicit `[policies.<provider>]`.
+    any_is_policy: bool,
+}
+
+/// Where one request goes.
+pub struct Route<'a> {
+    pub provider: &'a ProviderRoute,
+    pub family: Option<&'a str>,
+    pub pool: &'a Arc<Pool>,
+}
+
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    providers: Vec<ProviderRoute>,
+    states: HashMap<String, Arc<AccountState>>,
+}
+
+impl ProviderRoute {
+    /// The pool serving `family` (None = a model matching no family).
+    pub fn pool(&self, family: Option<usize>) -> &Arc<Pool> {
+        family.map_or(&self.any_pool, |f| &self.family_pools[f])
+    }
+
+    /// Every pool with the key it is configured under: the provider-wide pool first, then
+    /// families that have a policy of their own.
+    pub fn pools(&self) -> impl Iterator<Item = (Option<&str>, &Arc<Pool>, bool)> {
+        std::iter::once((None, &self.any_pool, self.any_is_policy)).chain(
+            self.family_pools
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !Arc::ptr_eq(p, &self.any_pool))
+                .map(|(i, p)| (Some(self.families.name(i)), p, true)),
+        )
+    }
+}
+
+impl Snapshot {
+    /// Build a complete snapshot of `config`. Pools of `previous` whose shape is unchanged are
+    /// reused so that their selectors keep their place in the sequence. An account that
+    /// `previous` had disabled and `config` enables starts afresh (cooldown and attention
+    /// cleared): re-enabling is how a user says "try it again".
+    pub fn build(config: Arc<Config>, registry: &StateRegistry, previous: Option<&Snapshot>) -> Snapshot {
+        registry.retain(|id| config.account(id).is_some());
+        let mut states = HashMap::new();
+        for a in &config.accounts {
+            let state = registry.get_or_create(&a.id);
+            let was_disabled = previous
+                .and_then(|p| p.config.account(&a.id))
+                .is_some_and(|old| !old.enabled);
+            if was_disabled && a.enabled {
+                state.reset();
+            }
+            states.insert(a.id.clone(), state);
+        }
+
+        let providers = config
+            .provider_ids()
+            .map(|id| build_provider(&config, id, &states, previous.and_then(|p| p.provider(id))))
+            .collect();
+        Snapshot {
+            config,
+            providers,
+            states,
+        }
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&ProviderRoute> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+
+    pub fn providers(&self) -> &[ProviderRoute] {
+        &self.providers
+    }
+
+    pub fn state(&self, account_id: &str) -> Option<&Arc<AccountState>> {
+        self.states.get(account_id)
+    }
+
+    /// The provider, family and pool for a request of `surface` asking for `model`.
+    ///
+    /// Anthropic Messages go to `anthropic`, Gemini to `google`. OpenAI Chat and Responses
+    /// go to the first user-defined provider one of whose families matches the model, else
+    /// to `openai`.
+    pub fn route(&self, surface: Surface, model: Option<&str>) -> Option<Route<'_>> {
+        let (provider, family) = match surface {
+            Surface::AnthropicMessages => (self.provider(provider::ANTHROPIC)?, None),
+            Surface::Gemini => (self.provider(provider::GOOGLE)?, None),
+            Surface::OpenAiChat | Surface::OpenAiResponses => {
+                let custom = model.and_then(|m| {
+                    self.providers
+                        .iter()
+                        .filter(|p| p.kind == ProviderKind::OpenAiCompatible)
+                        .find_map(|p| p.families.resolve(m).map(|f| (p, Some(f))))
+                });
+                match custom {
+                    Some(found) => found,
+                    None => (self.provider(provider::OPENAI)?, None),
+                }
+            }
+        };
+        let family = family.or_else(|| model.and_then(|m| provider.families.resolve(m)));
+        Some(Route {
+            provider,
+            family: family.map(|f| provider.families.name(f)),
+            pool: provider.pool(family),
+        })
+    }
+}
+
+fn build_provider(
+    config: &Config,
+    id: &str,
+    states: &HashMap<String, Arc<AccountState>>,
+    previous: Option<&ProviderRoute>,
+) -> ProviderRoute {
+    let built_in = provider::built_in(id);
+    let user = config.providers.get(id);
+    let kind = config
+        .provider_kind(id)
+        .expect("provider ids come from the config");
+    let base_url = user
+        .and_then(|p| p.base_url.as_deref())
+        .or(built_in.map(|b| b.default_base_url))
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned();
+    let families = FamilySet::new(
+        user.into_iter()
+            .flat_map(|p| p.families.iter().map(|(n, g)| (n.as_str(), g.as_slice()))),
+        built_in.map_or(&[], |b| b.families),
+    );
+
+    let reuse = |family: Option<&str>| previous.map(|p| p.pool(family.and_then(|f| p.families.index_of(f))));
+    let any_policy = config.policies.get(id);
+    let any_pool = make_pool(config, id, any_policy, states, reuse(None).filter(|_| previous.is_some_and(|p| p.any_is_policy == any_policy.is_some())));
+    let family_pools = (0..families.len())
+        .map(|i| {
+            let name = families.name(i);
+            match config.policies.get(&format!("{id}/{name}")) {
+                Some(policy) => {
+                    let prev = previous
+                        .filter(|p| p.families.index_of(name).is_some_and(|fi| !Arc::ptr_eq(&p.family_pools[fi], &p.any_pool)))
+                        .and_then(|_| reuse(Some(name)));
+                    make_pool(config, id, Some(policy), states, prev)
+                }
+                None => any_pool.clone(),
+            }
+        })
+        .collect();
+    ProviderRoute {
+        id: id.to_owned(),
+        kind,
+        base_url,
+        families,
+        family_pools,
+        any_pool,
+        any_is_policy: any_policy.is_some(),
+    }
+}
+
+/// The pool for `policy` (or the default: round-robin over the provider's enabled accounts in
+/// configured order), reusing `previous` when it has the same shape.
+fn make_pool(
+    config: &Config,
+    provider: &str,
+    policy: Option<&PolicyConfig>,
+    states: &HashMap<String, Arc<AccountState>>,
+    previous: Option<&Arc<Pool>>,
+) -> Arc<Pool> {
+    let strategy = policy.map_or(Strategy::RoundRobin, |p| p.strategy);
+    let listed = policy.map(|p| p.accounts.as_slice()).unwrap_or_default();
+    let accounts: Vec<_> = if listed.is_empty() {
+        config
+            .accounts
+            .iter()
+            .filter(|a| a.provider == provider)
+            .collect()
+    } else {
+        listed.iter().filter_map(|id| config.account(id)).collect()
+    };
+    let shape: Vec<(&str, u32)> = accounts
+        .iter()
+        .filter(|a| a.enabled)
+        .map(|a| {
+            let weight = policy
+                .and_then(|p| p.weights.get(&a.id).copied())
+                .unwrap_or(a.weight);
+            (a.id.as_str(), weight)
+        })
+        .collect();
+    if let Some(prev) = previous
+        && prev.has_shape(strategy, &shape)
+    {
+        return prev.clone();
+    }
+    let members = shape
+        .into_iter()
+        .map(|(id, weight)| Member {
+            id: Arc::from(id),
+            weight,
+            state: states[id].clone(),
+        })
+        .collect();
+    Arc::new(Pool::new(strategy, members))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[[accounts]]
+id = "a1"
+provider = "anthropic"
+label = "one"
+
+[[accounts]]
+id = "a2"
+provider = "anthropic"
+label = "two"
+
+[[accounts]]
+id = "or1"
+provider = "openrouter"
+label = "or"
+
+[providers.openrouter]
+base_url = "https://openrouter.ai/api/v1"
+[providers.openrouter.families]
+llama = ["meta-llama/*"]
+
+[policies."anthropic/opus"]
+strategy = "priority"
+accounts = ["a2", "a1"]
+"#;
+
+    fn snapshot(text: &str, registry: &StateRegistry, prev: Option<&Snapshot>) -> Snapshot {
+        Snapshot::build(Arc::new(Config::parse(text, None).unwrap()), registry, prev)
+    }
+
+    #[test]
+    fn routes_by_surface_and_model() {
+        let reg = StateRegistry::default();
+        let s = snapshot(CONFIG, &reg, None);
+        let r = s.route(Surface::AnthropicMessages, Some("claude-opus-4-1")).unwrap();
+        assert_eq!((r.provider.id.as_str(), r.family), ("anthropic", Some("opus")));
+        assert_eq!(r.pool.strategy, Strategy::Priority);
+        assert_eq!(&*r.pool.members[0].id, "a2");
+
+        let r = s.route(Surface::AnthropicMessages, Some("claude-sonnet-4-5")).unwrap();
+        assert_eq!(r.pool.strategy, Strategy::RoundRobin, "no sonnet policy: provider default");
+
+        let r = s.route(Surface::OpenAiChat, Some("meta-llama/llama-3-70b")).unwrap();
+        assert_eq!(r.provider.id, "openrouter");
+        assert_eq!(r.provider.base_url, "https://openrouter.ai/api/v1");
+        let r = s.route(Surface::OpenAiChat, Some("gpt-4o")).unwrap();
+        assert_eq!((r.provider.id.as_str(), r.family), ("openai", Some("gpt")));
+    }
+
+    #[test]
+    fn unchanged_pools_survive_a_swap() {
+        let reg = StateRegistry::default();
+        let s1 = snapshot(CONFIG, &reg, None);
+        let edited = CONFIG.replace("label = \"two\"", "label = \"renamed\"");
+        let s2 = snapshot(&edited, &reg, Some(&s1));
+        let p1 = s1.route(Surface::AnthropicMessages, Some("opus")).unwrap().pool;
+        let p2 = s2.route(Surface::AnthropicMessages, Some("opus")).unwrap().pool;
+        assert!(Arc::ptr_eq(p1, p2));
+
+        let reordered = CONFIG.replace("[\"a2\", \"a1\"]", "[\"a1\", \"a2\"]");
+        let s3 = snapshot(&reordered, &reg, Some(&s2));
+        let p3 = s3.route(Surface::AnthropicMessages, Some("opus")).unwrap().pool;
+        assert!(!Arc::ptr_eq(p2, p3));
+        assert!(Arc::ptr_eq(
+            s1.state("a1").unwrap(),
+            s3.state("a1").unwrap()
+        ), "account state outlives swaps");
+    }
+}
