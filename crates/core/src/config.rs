@@ -170,7 +170,8 @@ impl Config {
             }
         })?;
         config.validate().map_err(|(segs, message)| {
-            let (line, column) = locate(text, &segs).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            let (line, column) =
+                locate(text, &segs).map_or((None, None), |(l, c)| (Some(l), Some(c)));
             ConfigError {
                 path: path.map(Path::to_path_buf),
                 line,
@@ -191,7 +192,9 @@ impl Config {
                     path: Some(path.to_path_buf()),
                     line: None,
                     column: None,
-                    message: format!("cannot read the config file: {e}; check its permissions or pass another with --config"),
+                    message: format!(
+                        "cannot read the config file: {e}; check its permissions or pass another with --config"
+                    ),
                 });
             }
         };
@@ -277,7 +280,9 @@ impl Config {
             if !provider::is_valid_id(id) {
                 return Err((
                     vec![key("providers"), key(id)],
-                    format!("provider id `{id}` may use only lowercase letters, digits, `-` and `_`"),
+                    format!(
+                        "provider id `{id}` may use only lowercase letters, digits, `-` and `_`"
+                    ),
                 ));
             }
             let built_in = provider::built_in(id).is_some();
@@ -286,7 +291,9 @@ impl Config {
                 None if !built_in => {
                     return Err((
                         vec![key("providers"), key(id)],
-                        format!("provider `{id}` is not built in, so it needs a `base_url` (e.g. \"https://openrouter.ai/api/v1\")"),
+                        format!(
+                            "provider `{id}` is not built in, so it needs a `base_url` (e.g. \"https://openrouter.ai/api/v1\")"
+                        ),
                     ));
                 }
                 None => {}
@@ -304,7 +311,9 @@ impl Config {
                 if name.is_empty() || name.contains('/') || globs.is_empty() {
                     return Err((
                         vec![key("providers"), key(id), key("families"), key(name)],
-                        format!("family `{name}` needs a name without `/` and at least one model glob"),
+                        format!(
+                            "family `{name}` needs a name without `/` and at least one model glob"
+                        ),
                     ));
                 }
             }
@@ -313,22 +322,34 @@ impl Config {
         for (i, a) in self.accounts.iter().enumerate() {
             let at = |field: &str| vec![key("accounts"), Seg::Index(i), key(field)];
             if a.id.is_empty() || !ids.insert(a.id.as_str()) {
-                return Err((at("id"), format!("account id `{}` is empty or used twice; every account needs its own id", a.id)));
+                return Err((
+                    at("id"),
+                    format!(
+                        "account id `{}` is empty or used twice; every account needs its own id",
+                        a.id
+                    ),
+                ));
             }
             if self.provider_kind(&a.provider).is_none() {
                 return Err((at("provider"), unknown_provider(self, &a.provider)));
             }
             if a.weight == 0 {
-                return Err((at("weight"), "weight must be at least 1 (disable the account to stop using it)".to_owned()));
+                return Err((
+                    at("weight"),
+                    "weight must be at least 1 (disable the account to stop using it)".to_owned(),
+                ));
             }
         }
         for (k, policy) in &self.policies {
             let at = |field: &str| vec![key("policies"), key(k), key(field)];
-            let pk: PolicyKey = k
-                .parse()
-                .map_err(|e: crate::policy::BadPolicyKey| (vec![key("policies"), key(k)], e.to_string()))?;
+            let pk: PolicyKey = k.parse().map_err(|e: crate::policy::BadPolicyKey| {
+                (vec![key("policies"), key(k)], e.to_string())
+            })?;
             if self.provider_kind(&pk.provider).is_none() {
-                return Err((vec![key("policies"), key(k)], unknown_provider(self, &pk.provider)));
+                return Err((
+                    vec![key("policies"), key(k)],
+                    unknown_provider(self, &pk.provider),
+                ));
             }
             if let Some(family) = &pk.family
                 && !self.has_family(&pk.provider, family)
@@ -346,14 +367,30 @@ impl Config {
             for (j, id) in policy.accounts.iter().enumerate() {
                 let here = || vec![key("policies"), key(k), key("accounts"), Seg::Index(j)];
                 match self.account(id) {
-                    None => return Err((here(), format!("policy `{k}` names unknown account `{id}`; see `keyway account list`"))),
+                    None => {
+                        return Err((
+                            here(),
+                            format!(
+                                "policy `{k}` names unknown account `{id}`; see `keyway account list`"
+                            ),
+                        ));
+                    }
                     Some(a) if a.provider != pk.provider => {
-                        return Err((here(), format!("account `{id}` belongs to `{}`, not `{}`", a.provider, pk.provider)));
+                        return Err((
+                            here(),
+                            format!(
+                                "account `{id}` belongs to `{}`, not `{}`",
+                                a.provider, pk.provider
+                            ),
+                        ));
                     }
                     Some(_) => {}
                 }
                 if !seen.insert(id.as_str()) {
-                    return Err((here(), format!("account `{id}` is listed twice in policy `{k}`")));
+                    return Err((
+                        here(),
+                        format!("account `{id}` is listed twice in policy `{k}`"),
+                    ));
                 }
             }
             for (id, w) in &policy.weights {
@@ -363,10 +400,16 @@ impl Config {
                     policy.accounts.contains(id)
                 };
                 if !member {
-                    return Err((at("weights"), format!("weight given for `{id}`, which is not an account of policy `{k}`")));
+                    return Err((
+                        at("weights"),
+                        format!("weight given for `{id}`, which is not an account of policy `{k}`"),
+                    ));
                 }
                 if *w == 0 {
-                    return Err((at("weights"), format!("weight of `{id}` must be at least 1")));
+                    return Err((
+                        at("weights"),
+                        format!("weight of `{id}` must be at least 1"),
+                    ));
                 }
             }
         }
@@ -481,6 +524,12 @@ accounts = ["anthropic-000001", "nope"]
     #[test]
     fn non_loopback_listen_needs_opt_in() {
         assert!(Config::parse("listen = \"0.0.0.0:8765\"\n", None).is_err());
-        assert!(Config::parse("listen = \"0.0.0.0:8765\"\nallow_non_loopback = true\n", None).is_ok());
+        assert!(
+            Config::parse(
+                "listen = \"0.0.0.0:8765\"\nallow_non_loopback = true\n",
+                None
+            )
+            .is_ok()
+        );
     }
 }

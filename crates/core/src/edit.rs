@@ -87,7 +87,11 @@ impl ConfigDocument {
         let before = accounts.len();
         accounts.retain(|t| t.get("id").and_then(Item::as_str) != Some(id));
         let removed = accounts.len() != before;
-        if let Some(policies) = self.doc.get_mut("policies").and_then(Item::as_table_like_mut) {
+        if let Some(policies) = self
+            .doc
+            .get_mut("policies")
+            .and_then(Item::as_table_like_mut)
+        {
             for (_, policy) in policies.iter_mut() {
                 if let Some(list) = policy.get_mut("accounts").and_then(Item::as_array_mut) {
                     list.retain(|v| v.as_str() != Some(id));
@@ -133,7 +137,10 @@ impl ConfigDocument {
             t["weights"] = value(weights);
         }
         let policies = self.policies_mut();
-        match policies.get_mut(&key.to_string()).and_then(Item::as_table_mut) {
+        match policies
+            .get_mut(&key.to_string())
+            .and_then(Item::as_table_mut)
+        {
             // Keep the table's own position and decor (comments above it).
             Some(existing) => {
                 existing.clear();
@@ -250,7 +257,10 @@ mod tests {
 
         assert!(doc.remove_account("anthropic-000002"));
         let config = doc.save().unwrap();
-        assert_eq!(config.policies["anthropic/opus"].accounts, vec!["anthropic-000001"]);
+        assert_eq!(
+            config.policies["anthropic/opus"].accounts,
+            vec!["anthropic-000001"]
+        );
     }
 
     #[test]

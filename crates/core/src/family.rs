@@ -80,7 +80,14 @@ mod tests {
             &[("opus", &["*opus*"]), ("sonnet", &["*sonnet*"])],
         );
         assert_eq!(set.resolve("claude-opus-4-1"), Some(0));
-        assert_eq!(set.resolve("claude-3-opus"), None, "the override replaced *opus*");
-        assert_eq!(set.resolve("claude-sonnet-4-5").map(|i| set.name(i)), Some("sonnet"));
+        assert_eq!(
+            set.resolve("claude-3-opus"),
+            None,
+            "the override replaced *opus*"
+        );
+        assert_eq!(
+            set.resolve("claude-sonnet-4-5").map(|i| set.name(i)),
+            Some("sonnet")
+        );
     }
 }

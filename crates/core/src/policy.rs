@@ -22,7 +22,9 @@ impl fmt::Display for PolicyKey {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not a policy key; write `provider` or `provider/family`, e.g. `anthropic` or `anthropic/opus`")]
+#[error(
+    "`{0}` is not a policy key; write `provider` or `provider/family`, e.g. `anthropic` or `anthropic/opus`"
+)]
 pub struct BadPolicyKey(pub String);
 
 impl FromStr for PolicyKey {

@@ -126,7 +126,10 @@ mod tests {
 
     #[test]
     fn round_robin_cycles_in_order() {
-        assert_eq!(picks(&pool(Strategy::RoundRobin, &[1, 1, 1]), 6), [0, 1, 2, 0, 1, 2]);
+        assert_eq!(
+            picks(&pool(Strategy::RoundRobin, &[1, 1, 1]), 6),
+            [0, 1, 2, 0, 1, 2]
+        );
     }
 
     #[test]
@@ -143,7 +146,9 @@ mod tests {
         let p = pool(Strategy::Priority, &[1, 1, 1]);
         assert_eq!(p.pick(0, &[]), Some(0));
         assert_eq!(p.pick(0, &[0]), Some(1));
-        p.members[1].state.record_cooldown(Some(10_000), "429".into(), 0);
+        p.members[1]
+            .state
+            .record_cooldown(Some(10_000), "429".into(), 0);
         assert_eq!(p.pick(1, &[0]), Some(2));
         assert_eq!(p.soonest_ready(1), Some(10_000));
         assert_eq!(p.pick(0, &[0, 1, 2]), None);

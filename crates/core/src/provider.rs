@@ -94,10 +94,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
         id: GOOGLE,
         kind: ProviderKind::Google,
         default_base_url: "https://generativelanguage.googleapis.com",
-        families: &[
-            ("pro", &["*-pro*"]),
-            ("flash", &["*flash*"]),
-        ],
+        families: &[("pro", &["*-pro*"]), ("flash", &["*flash*"])],
     },
 ];
 

@@ -75,7 +75,9 @@ impl SecretStore {
     }
 
     pub fn from_env() -> SecretStore {
-        SecretStore::new(std::env::var("KEYWAY_KEYRING_SERVICE").unwrap_or_else(|_| "keyway".to_owned()))
+        SecretStore::new(
+            std::env::var("KEYWAY_KEYRING_SERVICE").unwrap_or_else(|_| "keyway".to_owned()),
+        )
     }
 
     pub fn service(&self) -> &str {

@@ -63,7 +63,11 @@ impl Snapshot {
     /// reused so that their selectors keep their place in the sequence. An account that
     /// `previous` had disabled and `config` enables starts afresh (cooldown and attention
     /// cleared): re-enabling is how a user says "try it again".
-    pub fn build(config: Arc<Config>, registry: &StateRegistry, previous: Option<&Snapshot>) -> Snapshot {
+    pub fn build(
+        config: Arc<Config>,
+        registry: &StateRegistry,
+        previous: Option<&Snapshot>,
+    ) -> Snapshot {
         registry.retain(|id| config.account(id).is_some());
         let mut states = HashMap::new();
         for a in &config.accounts {
@@ -154,16 +158,28 @@ fn build_provider(
         built_in.map_or(&[], |b| b.families),
     );
 
-    let reuse = |family: Option<&str>| previous.map(|p| p.pool(family.and_then(|f| p.families.index_of(f))));
+    let reuse = |family: Option<&str>| {
+        previous.map(|p| p.pool(family.and_then(|f| p.families.index_of(f))))
+    };
     let any_policy = config.policies.get(id);
-    let any_pool = make_pool(config, id, any_policy, states, reuse(None).filter(|_| previous.is_some_and(|p| p.any_is_policy == any_policy.is_some())));
+    let any_pool = make_pool(
+        config,
+        id,
+        any_policy,
+        states,
+        reuse(None).filter(|_| previous.is_some_and(|p| p.any_is_policy == any_policy.is_some())),
+    );
     let family_pools = (0..families.len())
         .map(|i| {
             let name = families.name(i);
             match config.policies.get(&format!("{id}/{name}")) {
                 Some(policy) => {
                     let prev = previous
-                        .filter(|p| p.families.index_of(name).is_some_and(|fi| !Arc::ptr_eq(&p.family_pools[fi], &p.any_pool)))
+                        .filter(|p| {
+                            p.families
+                                .index_of(name)
+                                .is_some_and(|fi| !Arc::ptr_eq(&p.family_pools[fi], &p.any_pool))
+                        })
                         .and_then(|_| reuse(Some(name)));
                     make_pool(config, id, Some(policy), states, prev)
                 }
@@ -266,15 +282,28 @@ accounts = ["a2", "a1"]
     fn routes_by_surface_and_model() {
         let reg = StateRegistry::default();
         let s = snapshot(CONFIG, &reg, None);
-        let r = s.route(Surface::AnthropicMessages, Some("claude-opus-4-1")).unwrap();
-        assert_eq!((r.provider.id.as_str(), r.family), ("anthropic", Some("opus")));
+        let r = s
+            .route(Surface::AnthropicMessages, Some("claude-opus-4-1"))
+            .unwrap();
+        assert_eq!(
+            (r.provider.id.as_str(), r.family),
+            ("anthropic", Some("opus"))
+        );
         assert_eq!(r.pool.strategy, Strategy::Priority);
         assert_eq!(&*r.pool.members[0].id, "a2");
 
-        let r = s.route(Surface::AnthropicMessages, Some("claude-sonnet-4-5")).unwrap();
-        assert_eq!(r.pool.strategy, Strategy::RoundRobin, "no sonnet policy: provider default");
+        let r = s
+            .route(Surface::AnthropicMessages, Some("claude-sonnet-4-5"))
+            .unwrap();
+        assert_eq!(
+            r.pool.strategy,
+            Strategy::RoundRobin,
+            "no sonnet policy: provider default"
+        );
 
-        let r = s.route(Surface::OpenAiChat, Some("meta-llama/llama-3-70b")).unwrap();
+        let r = s
+            .route(Surface::OpenAiChat, Some("meta-llama/llama-3-70b"))
+            .unwrap();
         assert_eq!(r.provider.id, "openrouter");
         assert_eq!(r.provider.base_url, "https://openrouter.ai/api/v1");
         let r = s.route(Surface::OpenAiChat, Some("gpt-4o")).unwrap();
@@ -287,17 +316,26 @@ accounts = ["a2", "a1"]
         let s1 = snapshot(CONFIG, &reg, None);
         let edited = CONFIG.replace("label = \"two\"", "label = \"renamed\"");
         let s2 = snapshot(&edited, &reg, Some(&s1));
-        let p1 = s1.route(Surface::AnthropicMessages, Some("opus")).unwrap().pool;
-        let p2 = s2.route(Surface::AnthropicMessages, Some("opus")).unwrap().pool;
+        let p1 = s1
+            .route(Surface::AnthropicMessages, Some("opus"))
+            .unwrap()
+            .pool;
+        let p2 = s2
+            .route(Surface::AnthropicMessages, Some("opus"))
+            .unwrap()
+            .pool;
         assert!(Arc::ptr_eq(p1, p2));
 
         let reordered = CONFIG.replace("[\"a2\", \"a1\"]", "[\"a1\", \"a2\"]");
         let s3 = snapshot(&reordered, &reg, Some(&s2));
-        let p3 = s3.route(Surface::AnthropicMessages, Some("opus")).unwrap().pool;
+        let p3 = s3
+            .route(Surface::AnthropicMessages, Some("opus"))
+            .unwrap()
+            .pool;
         assert!(!Arc::ptr_eq(p2, p3));
-        assert!(Arc::ptr_eq(
-            s1.state("a1").unwrap(),
-            s3.state("a1").unwrap()
-        ), "account state outlives swaps");
+        assert!(
+            Arc::ptr_eq(s1.state("a1").unwrap(), s3.state("a1").unwrap()),
+            "account state outlives swaps"
+        );
     }
 }

@@ -35,7 +35,10 @@ impl Strategy {
     }
 
     pub fn uses_weights(self) -> bool {
-        matches!(self, Strategy::WeightedRoundRobin | Strategy::WeightedRandom)
+        matches!(
+            self,
+            Strategy::WeightedRoundRobin | Strategy::WeightedRandom
+        )
     }
 }
 
@@ -46,7 +49,9 @@ impl fmt::Display for Strategy {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown strategy `{0}`; use one of: round_robin, weighted_round_robin, random, weighted_random, priority")]
+#[error(
+    "unknown strategy `{0}`; use one of: round_robin, weighted_round_robin, random, weighted_random, priority"
+)]
 pub struct UnknownStrategy(pub String);
 
 impl FromStr for Strategy {

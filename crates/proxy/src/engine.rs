@@ -1,0 +1,310 @@
+//! The engine: the current snapshot, the account states that outlive it, the keyring, and the
+//! one HTTP client every request shares. Config changes (file watch or management API) build
+//! a whole new snapshot off to the side and swap it in with one atomic store.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use keyway_core::edit::{ConfigDocument, SaveError};
+use keyway_core::secrets::{self, SecretError};
+use keyway_core::{Config, ConfigError, Secret, SecretStore, Snapshot, StateRegistry};
+
+/// Prefix of generated client keys, so a user can tell them from provider keys.
+pub const CLIENT_KEY_PREFIX: &str = "kw-";
+/// Prefix of generated management tokens.
+pub const MANAGEMENT_TOKEN_PREFIX: &str = "kwm-";
+
+pub struct Engine {
+    snapshot: ArcSwap<Snapshot>,
+    registry: StateRegistry,
+    secrets: SecretStore,
+    config_path: PathBuf,
+    /// The last rejected edit of the config file, cleared by the next good one.
+    rejected: Mutex<Option<ConfigError>>,
+    http: reqwest::Client,
+    client_key: ArcSwap<Secret>,
+    management_token: Secret,
+    /// Serialises config edits and reloads; never taken on the request path.
+    edit_lock: tokio::sync::Mutex<()>,
+    next_request: AtomicU64,
+    listen: OnceLock<SocketAddr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Keyring(#[from] SecretError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Why a config edit did not apply. In every case the file and the running state are unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// The edit itself is wrong (bad policy, unknown provider...).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The file on disk does not parse; editing it would hide the problem.
+    #[error("the config file has an error ({0}); fix it, then try again")]
+    Broken(ConfigError),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl From<SaveError> for EditError {
+    fn from(e: SaveError) -> Self {
+        match e {
+            SaveError::Invalid(e) => EditError::Invalid(e.message),
+            SaveError::Write { .. } => EditError::Io(e.to_string()),
+        }
+    }
+}
+
+impl From<SecretError> for EditError {
+    fn from(e: SecretError) -> Self {
+        EditError::Io(e.to_string())
+    }
+}
+
+impl Engine {
+    /// Load the config (or the embedded default), read the keyring once, and build the first
+    /// snapshot.
+    pub async fn start(
+        config_path: PathBuf,
+        secrets: SecretStore,
+    ) -> Result<Arc<Engine>, StartError> {
+        let (config, _) = Config::load(&config_path)?;
+        let store = secrets.clone();
+        let (client_key, management_token) = run_blocking(move || {
+            Ok::<_, SecretError>((
+                store.get_or_create(secrets::CLIENT_KEY, CLIENT_KEY_PREFIX)?,
+                store.get_or_create(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX)?,
+            ))
+        })
+        .await?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(config.limits.connect_timeout_secs))
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()?;
+        let registry = StateRegistry::default();
+        let config = Arc::new(config);
+        load_missing_secrets(&config, &registry, &secrets).await?;
+        let snapshot = Snapshot::build(config, &registry, None);
+        Ok(Arc::new(Engine {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            registry,
+            secrets,
+            config_path,
+            rejected: Mutex::new(None),
+            http,
+            client_key: ArcSwap::from_pointee(client_key),
+            management_token,
+            edit_lock: tokio::sync::Mutex::new(()),
+            next_request: AtomicU64::new(1),
+            listen: OnceLock::new(),
+        }))
+    }
+
+    /// The current snapshot. A request keeps the one it started with until it ends.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn secrets(&self) -> &SecretStore {
+        &self.secrets
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    pub fn client_key(&self) -> Arc<Secret> {
+        self.client_key.load_full()
+    }
+
+    pub fn management_token(&self) -> &Secret {
+        &self.management_token
+    }
+
+    /// The last rejected config file edit, if the file is broken now.
+    pub fn rejected_edit(&self) -> Option<ConfigError> {
+        self.rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_rejected(&self, e: Option<ConfigError>) {
+        *self.rejected.lock().unwrap_or_else(|p| p.into_inner()) = e;
+    }
+
+    /// Where the server actually listens (set once it has bound).
+    pub fn listen(&self) -> Option<SocketAddr> {
+        self.listen.get().copied()
+    }
+
+    pub fn set_listen(&self, addr: SocketAddr) {
+        let _ = self.listen.set(addr);
+    }
+
+    /// A short unique id for a request, for logs and the `x-keyway-request-id` header.
+    pub fn next_request_id(&self) -> u64 {
+        self.next_request.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Re-read the config file after it changed on disk. A valid edit is swapped in; an
+    /// invalid one is logged with its location and remembered for `status`, and the last good
+    /// config keeps serving.
+    pub async fn reload_from_disk(&self) {
+        let _edit = self.edit_lock.lock().await;
+        let text = match tokio::fs::read_to_string(&self.config_path).await {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(path = %self.config_path.display(), error = %e, "cannot read the config file; the last good config keeps serving");
+                return;
+            }
+        };
+        match Config::parse(&text, Some(&self.config_path)) {
+            Err(e) => {
+                tracing::error!(error = %e, "config edit rejected; the last good config keeps serving");
+                self.set_rejected(Some(e));
+            }
+            Ok(config) => {
+                self.set_rejected(None);
+                let current = self.snapshot();
+                if config == *current.config {
+                    return;
+                }
+                if config.listen != current.config.listen {
+                    tracing::warn!(listen = %config.listen, "the new listen address applies when Keyway restarts");
+                }
+                match self.install(config).await {
+                    Ok(()) => tracing::info!(path = %self.config_path.display(), "config reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "config reload failed; the last good config keeps serving")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Apply `change` to the config file, validate the result as a whole, save it atomically
+    /// and swap in its snapshot. Either all of that happens or none of it.
+    pub async fn edit<T>(
+        &self,
+        change: impl FnOnce(&mut ConfigDocument, &Config) -> Result<T, EditError>,
+    ) -> Result<T, EditError> {
+        let _edit = self.edit_lock.lock().await;
+        let mut doc = if self.config_path.exists() {
+            ConfigDocument::load(&self.config_path).map_err(EditError::Broken)?
+        } else {
+            ConfigDocument::default_at(&self.config_path)
+        };
+        let current = self.snapshot();
+        let out = change(&mut doc, &current.config)?;
+        let config = doc.save()?;
+        self.set_rejected(None);
+        self.install(config).await?;
+        Ok(out)
+    }
+
+    /// Read secrets the new config needs, then build and swap the snapshot.
+    async fn install(&self, config: Config) -> Result<(), SecretError> {
+        let config = Arc::new(config);
+        load_missing_secrets(&config, &self.registry, &self.secrets).await?;
+        let previous = self.snapshot();
+        let next = Snapshot::build(config, &self.registry, Some(&previous));
+        self.snapshot.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// Replace the client key in the keyring and in memory.
+    pub async fn rotate_client_key(&self) -> Result<Arc<Secret>, SecretError> {
+        let store = self.secrets.clone();
+        let key =
+            run_blocking(move || store.rotate(secrets::CLIENT_KEY, CLIENT_KEY_PREFIX)).await?;
+        self.client_key.store(Arc::new(key));
+        Ok(self.client_key())
+    }
+
+    /// Store an account's secret in the keyring and in its cached state.
+    pub async fn store_account_secret(
+        &self,
+        account_id: &str,
+        secret: Secret,
+    ) -> Result<(), SecretError> {
+        let store = self.secrets.clone();
+        let name = secrets::account_entry(account_id);
+        let for_keyring = secret.clone();
+        run_blocking(move || store.set(&name, &for_keyring)).await?;
+        self.registry
+            .get_or_create(account_id)
+            .set_credential(Some(secret));
+        Ok(())
+    }
+
+    /// Remove an account's secret from the keyring.
+    pub async fn delete_account_secret(&self, account_id: &str) -> Result<(), SecretError> {
+        let store = self.secrets.clone();
+        let name = secrets::account_entry(account_id);
+        run_blocking(move || store.delete(&name).map(|_| ())).await
+    }
+}
+
+/// Read from the keyring the secrets of accounts whose state has none cached yet.
+async fn load_missing_secrets(
+    config: &Config,
+    registry: &StateRegistry,
+    store: &SecretStore,
+) -> Result<(), SecretError> {
+    let missing: Vec<String> = config
+        .accounts
+        .iter()
+        .filter(|a| registry.get_or_create(&a.id).credential().is_none())
+        .map(|a| a.id.clone())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let store = store.clone();
+    let found = run_blocking(move || {
+        missing
+            .into_iter()
+            .map(|id| {
+                let secret = store.get(&secrets::account_entry(&id))?;
+                Ok((id, secret))
+            })
+            .collect::<Result<Vec<_>, SecretError>>()
+    })
+    .await?;
+    for (id, secret) in found {
+        if secret.is_none() {
+            tracing::warn!(account = %id, "no secret in the keyring for this account; add it again with `keyway account add`");
+        }
+        registry.get_or_create(&id).set_credential(secret);
+    }
+    Ok(())
+}
+
+/// Run keyring IPC on a blocking thread so that no async worker waits on it.
+async fn run_blocking<T: Send + 'static, E: Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}

@@ -1,0 +1,334 @@
+//! The attempt loop: pick an account, send, and on a retryable failure before any byte has
+//! reached the client, record it and try the next account. A success is streamed back as it
+//! arrives.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use keyway_core::snapshot::Route;
+use keyway_core::state::{InFlight, now_ms};
+use keyway_core::{Snapshot, Surface};
+use tracing::{Span, info, warn};
+
+use crate::adapter;
+use crate::cooldown;
+use crate::engine::Engine;
+use crate::relay::Relay;
+use crate::surface::SurfaceError;
+
+/// The most of an upstream error body we read to learn its reset time.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// How long we wait for an upstream error body before giving up on reading it.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the client asked for, ready to be sent to any account.
+pub struct Outgoing<'a> {
+    pub surface: Surface,
+    pub method: Method,
+    pub path: &'a str,
+    pub query: Option<String>,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+}
+
+/// A response from an upstream that is being passed to the client.
+pub struct Answer {
+    pub response: reqwest::Response,
+    pub account: std::sync::Arc<str>,
+    pub in_flight: InFlight,
+}
+
+/// The failure that ended the last attempt, kept so the client gets the most useful answer.
+enum Failure {
+    /// An HTTP answer from the upstream that we did not pass on (yet).
+    Upstream {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+    /// The credential was refused: this says nothing about the client's own key.
+    Refused { status: StatusCode },
+    /// Timeout, connection refused, reset...
+    Transport(String),
+}
+
+/// Send `out` through `route`'s pool, failing over between accounts as needed.
+pub async fn send(
+    engine: &Engine,
+    snapshot: &Snapshot,
+    route: &Route<'_>,
+    out: &Outgoing<'_>,
+) -> Result<Answer, Response> {
+    let limits = &snapshot.config.limits;
+    let max_attempts = limits.max_attempts;
+    let first_byte_timeout = Duration::from_secs(limits.first_byte_timeout_secs);
+    let pool = route.pool;
+    let url = adapter::upstream_url(route.provider, out.path, out.query.as_deref());
+    let mut tried: Vec<usize> = Vec::with_capacity(max_attempts as usize);
+    let mut last: Option<Failure> = None;
+
+    while tried.len() < max_attempts as usize {
+        let now = now_ms();
+        let Some(index) = pool.pick(now, &tried) else {
+            break;
+        };
+        tried.push(index);
+        let member = &pool.members[index];
+        let Some(secret) = member.state.credential() else {
+            continue;
+        };
+        let headers = match adapter::upstream_headers(out.headers, route.provider.kind, &secret) {
+            Ok(h) => h,
+            Err(reason) => {
+                member.state.mark_needs_attention(reason);
+                continue;
+            }
+        };
+        let in_flight = member.state.begin();
+        let started = Instant::now();
+        let request = engine
+            .http()
+            .request(out.method.clone(), &url)
+            .headers(headers)
+            .body(out.body.clone())
+            .send();
+        let result = tokio::time::timeout(first_byte_timeout, request).await;
+        let attempt = tried.len() as u32;
+        let account = &member.id;
+        let reason = match result {
+            Err(_) => format!(
+                "no response headers within {}s",
+                first_byte_timeout.as_secs()
+            ),
+            Ok(Err(e)) => format!("upstream unreachable: {}", transport_error(&e)),
+            Ok(Ok(response)) => {
+                let status = response.status();
+                if !is_account_failure(status) {
+                    if status.is_success() {
+                        member.state.record_success();
+                    }
+                    let span = Span::current();
+                    span.record("account", &**account);
+                    span.record("attempts", attempt);
+                    span.record("status", status.as_u16());
+                    span.record("upstream_ms", started.elapsed().as_millis() as u64);
+                    return Ok(Answer {
+                        response,
+                        account: account.clone(),
+                        in_flight,
+                    });
+                }
+                let headers = response.headers().clone();
+                let body = read_limited(response).await;
+                let kind = error_kind(&body);
+                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                    let reason = format!(
+                        "the upstream refused this account's credential ({status}{kind}); replace the key or re-enable the account"
+                    );
+                    warn!(account = %account, status = status.as_u16(), attempt, "credential refused; account taken out of rotation");
+                    member.state.mark_needs_attention(reason);
+                    last = Some(Failure::Refused { status });
+                    continue;
+                }
+                let until = cooldown::reset_at(&headers, &body, now_ms());
+                let until = member.state.record_cooldown(
+                    until,
+                    format!("upstream answered {status}{kind}"),
+                    now_ms(),
+                );
+                warn!(account = %account, status = status.as_u16(), attempt, cooling_for_s = until.saturating_sub(now_ms()) / 1000, "account failed; trying the next one");
+                last = Some(Failure::Upstream {
+                    status,
+                    headers,
+                    body,
+                });
+                continue;
+            }
+        };
+        let until = member.state.record_cooldown(None, reason.clone(), now_ms());
+        warn!(account = %account, attempt, error = %reason, cooling_for_s = until.saturating_sub(now_ms()) / 1000, "account failed; trying the next one");
+        last = Some(Failure::Transport(reason));
+    }
+
+    Err(give_up(route, out.surface, last, tried.len()))
+}
+
+/// Nothing more to try: answer with what we know.
+fn give_up(
+    route: &Route<'_>,
+    surface: Surface,
+    last: Option<Failure>,
+    attempts: usize,
+) -> Response {
+    let pool = route.pool;
+    let now = now_ms();
+    let what = match route.family {
+        Some(f) => format!("{}/{}", route.provider.id, f),
+        None => route.provider.id.clone(),
+    };
+    let retry_after = pool.soonest_ready(now).map(|t| (t - now).div_ceil(1000));
+    let span = Span::current();
+    span.record("attempts", attempts as u32);
+    match last {
+        Some(Failure::Upstream {
+            status,
+            headers,
+            body,
+        }) => {
+            span.record("status", status.as_u16());
+            let mut response = (status, adapter::client_headers(&headers), body).into_response();
+            if status == StatusCode::TOO_MANY_REQUESTS
+                && !response.headers().contains_key(header::RETRY_AFTER)
+                && let Some(secs) = retry_after
+            {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            response
+        }
+        Some(Failure::Refused { status }) => error(
+            surface,
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the upstream refused the credential of every {what} account tried ({status}); see `keyway account list`"
+            ),
+            None,
+        ),
+        Some(Failure::Transport(reason)) => error(
+            surface,
+            StatusCode::BAD_GATEWAY,
+            format!("{attempts} {what} account(s) tried, none answered: {reason}"),
+            None,
+        ),
+        None if pool.members.is_empty() => error(
+            surface,
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "no enabled {} account serves {what}; add one with `keyway account add {} --label <name>`",
+                route.provider.id, route.provider.id
+            ),
+            None,
+        ),
+        None => match retry_after {
+            Some(secs) => error(
+                surface,
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "every {what} account is cooling down; the first is ready again in {secs}s"
+                ),
+                Some(secs),
+            ),
+            None => error(
+                surface,
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "no {what} account can serve now (each needs attention or has no secret); see `keyway account list`"
+                ),
+                None,
+            ),
+        },
+    }
+}
+
+fn error(
+    surface: Surface,
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+) -> Response {
+    Span::current().record("status", status.as_u16());
+    info!("{message}");
+    SurfaceError {
+        surface,
+        status,
+        message,
+        retry_after,
+    }
+    .into_response()
+}
+
+/// Statuses that say "this account, now" rather than "this request": worth another account.
+fn is_account_failure(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 401 | 403 | 408 | 429) || status.is_server_error()
+}
+
+/// The error's type or status from an upstream error body, never its free text (which may
+/// quote part of a key).
+fn error_kind(body: &[u8]) -> String {
+    let v: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => return String::new(),
+    };
+    let e = v.get("error");
+    let kind = e
+        .and_then(|e| {
+            e.get("type")
+                .or_else(|| e.get("status"))
+                .or_else(|| e.get("code"))
+        })
+        .and_then(|t| t.as_str());
+    match kind {
+        Some(k)
+            if k.len() <= 64
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') =>
+        {
+            format!(" {k}")
+        }
+        _ => String::new(),
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> &'static str {
+    if e.is_connect() {
+        "connection failed"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_body() || e.is_decode() {
+        "broken response"
+    } else {
+        "request failed"
+    }
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Bytes {
+    let mut buf = Vec::new();
+    let read = async {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            let room = ERROR_BODY_LIMIT - buf.len();
+            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if buf.len() >= ERROR_BODY_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(ERROR_BODY_TIMEOUT, read).await;
+    Bytes::from(buf)
+}
+
+/// Stream an upstream answer to the client as it arrives.
+pub fn relay(answer: Answer, surface: Surface, request_id: u64) -> Response {
+    let status = answer.response.status();
+    let mut headers = adapter::client_headers(answer.response.headers());
+    let is_sse = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if let Ok(v) = HeaderValue::from_str(&answer.account) {
+        headers.insert("x-keyway-account", v);
+    }
+    headers.insert("x-keyway-request-id", HeaderValue::from(request_id));
+    let body = Relay::new(
+        answer.response.bytes_stream(),
+        is_sse.then_some(surface),
+        answer.in_flight,
+    );
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}

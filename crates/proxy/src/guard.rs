@@ -1,0 +1,182 @@
+//! The guard in front of every route: the Host must be ours (DNS rebinding), a browser Origin
+//! must be ours (no cross-site use), and the caller must present the right key. Errors take
+//! the shape of the surface the path belongs to.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::engine::Engine;
+use crate::management::ApiError;
+use crate::surface::{self, SurfaceError};
+
+/// Whether `host` (a Host header value) names this server: a loopback name or address with
+/// our port, or our own listen address when it is not loopback.
+pub fn host_allowed(host: &str, listen: SocketAddr) -> bool {
+    let (name, port) = split_host(host);
+    if port.is_some_and(|p| p != listen.port()) {
+        return false;
+    }
+    let ip = name.parse::<std::net::IpAddr>().ok();
+    name.eq_ignore_ascii_case("localhost")
+        || ip.is_some_and(|ip| ip.is_loopback() || ip == listen.ip())
+}
+
+/// `name[:port]` or `[v6][:port]`.
+fn split_host(host: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((name, tail)) => (name, tail.strip_prefix(':').and_then(|p| p.parse().ok())),
+            None => (host, None),
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) => match port.parse() {
+            Ok(p) => (name, Some(p)),
+            Err(_) => (host, None),
+        },
+        None => (host, None),
+    }
+}
+
+/// A browser Origin is allowed only when it is this server itself (the dashboard).
+fn origin_allowed(headers: &HeaderMap, listen: SocketAddr) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    origin
+        .strip_prefix("http://")
+        .is_some_and(|host| host_allowed(host, listen) && host.contains(':'))
+}
+
+fn listen_of(engine: &Engine) -> Option<SocketAddr> {
+    engine.listen()
+}
+
+fn site_check(engine: &Engine, headers: &HeaderMap) -> Result<(), &'static str> {
+    let Some(listen) = listen_of(engine) else {
+        return Err("the server is still starting");
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !host_allowed(host, listen) {
+        return Err(
+            "the Host header does not name this Keyway server; use http://127.0.0.1:<port>",
+        );
+    }
+    if !origin_allowed(headers, listen) {
+        return Err("requests from web pages other than Keyway's own dashboard are refused");
+    }
+    Ok(())
+}
+
+/// The key a client presented, from whichever header its SDK uses.
+fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    value("authorization")
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .or_else(|| value("x-api-key"))
+        .or_else(|| value("x-goog-api-key"))
+        .or_else(|| query?.split('&').find_map(|kv| kv.strip_prefix("key=")))
+        .map(str::trim)
+}
+
+/// Equal-time comparison, so a wrong key's timing says nothing about the right one.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Guard for the client (proxy) routes.
+pub async fn client(State(engine): State<Arc<Engine>>, request: Request, next: Next) -> Response {
+    let surface = surface::of_path(request.uri().path());
+    if let Err(message) = site_check(&engine, request.headers()) {
+        return SurfaceError::new(surface, StatusCode::FORBIDDEN, message).into_response();
+    }
+    let expected = engine.client_key();
+    match presented_key(request.headers(), request.uri().query()) {
+        Some(k) if same_secret(k, expected.expose()) => next.run(request).await,
+        Some(_) => SurfaceError::new(
+            surface,
+            StatusCode::UNAUTHORIZED,
+            "wrong client key; use the key printed by `keyway client-key`",
+        )
+        .into_response(),
+        None => SurfaceError::new(
+            surface,
+            StatusCode::UNAUTHORIZED,
+            "missing client key; send the key printed by `keyway client-key` as the API key",
+        )
+        .into_response(),
+    }
+}
+
+/// Guard for the management API: same site checks, and the management token as a bearer.
+pub async fn management(
+    State(engine): State<Arc<Engine>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(message) = site_check(&engine, request.headers()) {
+        return ApiError::new(StatusCode::FORBIDDEN, message).into_response();
+    }
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token {
+        Some(t) if same_secret(t, engine.management_token().expose()) => next.run(request).await,
+        _ => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong management token; send `Authorization: Bearer <token>` with the token printed by `keyway management-token`",
+        )
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        let listen: SocketAddr = "127.0.0.1:8765".parse().unwrap();
+        assert!(host_allowed("127.0.0.1:8765", listen));
+        assert!(host_allowed("localhost:8765", listen));
+        assert!(host_allowed("[::1]:8765", listen));
+        assert!(host_allowed("localhost", listen));
+        assert!(!host_allowed("evil.example:8765", listen));
+        assert!(!host_allowed("127.0.0.1:9999", listen));
+        assert!(!host_allowed("", listen));
+    }
+
+    #[test]
+    fn keys_from_any_header() {
+        let mut h = HeaderMap::new();
+        h.insert("x-goog-api-key", "kw-1".parse().unwrap());
+        assert_eq!(presented_key(&h, None), Some("kw-1"));
+        assert_eq!(
+            presented_key(&HeaderMap::new(), Some("alt=sse&key=kw-2")),
+            Some("kw-2")
+        );
+        assert!(
+            same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("ab", "abc")
+        );
+    }
+}

@@ -1,0 +1,454 @@
+//! The management API under `/api`: status, accounts and policies. It is the one backend
+//! interface of every UI and of `keyway account list` against a running instance. Responses
+//! never contain account secrets. Mutations go through [`Engine::edit`]: validated as a whole,
+//! saved atomically, swapped in — or nothing changes.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use indexmap::IndexMap;
+use keyway_core::account::{self, AccountKind};
+use keyway_core::config::{AccountConfig, Config, PolicyConfig};
+use keyway_core::state::{AccountStatus, now_ms};
+use keyway_core::{ConfigError, PolicyKey, Secret, Snapshot, Strategy};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::engine::{EditError, Engine};
+
+/// An error of the management API: `{"error": {"message": ...}}` with a fitting status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": { "message": self.message } })),
+        )
+            .into_response()
+    }
+}
+
+impl From<EditError> for ApiError {
+    fn from(e: EditError) -> Self {
+        let status = match e {
+            EditError::Invalid(_) => StatusCode::BAD_REQUEST,
+            EditError::NotFound(_) => StatusCode::NOT_FOUND,
+            EditError::Broken(_) => StatusCode::CONFLICT,
+            EditError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// An account as the API shows it: metadata from the config, live state from the engine.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct AccountView {
+    pub id: String,
+    pub label: String,
+    pub provider: String,
+    pub kind: AccountKind,
+    pub enabled: bool,
+    pub weight: u32,
+    /// `None` when no instance is running (CLI only).
+    pub live: Option<AccountStatusView>,
+}
+
+/// [`AccountStatus`] as it travels over the API.
+pub type AccountStatusView = serde_json::Value;
+
+#[derive(Debug, Serialize)]
+pub struct PolicyView {
+    /// `provider` or `provider/family`.
+    pub key: String,
+    pub provider: String,
+    pub family: Option<String>,
+    pub strategy: Strategy,
+    /// False for the built-in default (round-robin over all enabled accounts).
+    pub configured: bool,
+    /// The accounts as configured (empty: all enabled accounts of the provider).
+    pub accounts: Vec<String>,
+    pub weights: IndexMap<String, u32>,
+    /// The accounts actually taking part now, in order, with their effective weights.
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberView {
+    pub id: String,
+    pub weight: u32,
+}
+
+pub fn account_views(snapshot: &Snapshot) -> Vec<AccountView> {
+    let now = now_ms();
+    snapshot
+        .config
+        .accounts
+        .iter()
+        .map(|a| AccountView {
+            id: a.id.clone(),
+            label: a.label.clone(),
+            provider: a.provider.clone(),
+            kind: a.kind,
+            enabled: a.enabled,
+            weight: a.weight,
+            live: snapshot.state(&a.id).map(|s| status_json(&s.status(now))),
+        })
+        .collect()
+}
+
+fn status_json(s: &AccountStatus) -> serde_json::Value {
+    serde_json::to_value(s).unwrap_or_default()
+}
+
+pub fn policy_views(snapshot: &Snapshot) -> Vec<PolicyView> {
+    let config = &snapshot.config;
+    let mut out = Vec::new();
+    for provider in snapshot.providers() {
+        for (family, pool, configured) in provider.pools() {
+            let key = match family {
+                Some(f) => format!("{}/{f}", provider.id),
+                None => provider.id.clone(),
+            };
+            let policy = config.policies.get(&key);
+            out.push(PolicyView {
+                provider: provider.id.clone(),
+                family: family.map(str::to_owned),
+                strategy: pool.strategy,
+                configured,
+                accounts: policy.map(|p| p.accounts.clone()).unwrap_or_default(),
+                weights: policy.map(|p| p.weights.clone()).unwrap_or_default(),
+                members: pool
+                    .members
+                    .iter()
+                    .map(|m| MemberView {
+                        id: m.id.to_string(),
+                        weight: m.weight,
+                    })
+                    .collect(),
+                key,
+            });
+        }
+    }
+    out
+}
+
+pub async fn status(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    let snapshot = engine.snapshot();
+    let rejected: Option<ConfigError> = engine.rejected_edit();
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "listen": engine.listen().map(|a| a.to_string()),
+        "config": {
+            "path": engine.config_path().display().to_string(),
+            "ok": rejected.is_none(),
+            "error": rejected,
+        },
+        "accounts": account_views(&snapshot),
+    }))
+}
+
+pub async fn list_accounts(State(engine): State<Arc<Engine>>) -> Json<Vec<AccountView>> {
+    Json(account_views(&engine.snapshot()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    provider: String,
+    label: String,
+    secret: String,
+    #[serde(default = "one")]
+    weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Checks shared by the CLI and the API for a new account's provider and label.
+pub fn check_new_account(config: &Config, provider: &str, label: &str) -> Result<(), String> {
+    if config.provider_kind(provider).is_none() {
+        return Err(format!(
+            "unknown provider `{provider}`; known providers: {}",
+            config.provider_ids().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if label.trim().is_empty() {
+        return Err("the label is empty; give the account a name you will recognise".to_owned());
+    }
+    Ok(())
+}
+
+/// Checks shared by the CLI and the API for a new account's secret.
+pub fn check_secret(secret: &str) -> Result<(), String> {
+    let secret = secret.trim();
+    if secret.is_empty() {
+        return Err("the secret is empty; paste the provider's API key".to_owned());
+    }
+    if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(
+            "the secret contains spaces or control characters; paste only the API key".to_owned(),
+        );
+    }
+    Ok(())
+}
+
+pub async fn add_account(
+    State(engine): State<Arc<Engine>>,
+    Json(new): Json<NewAccount>,
+) -> ApiResult<(StatusCode, Json<AccountView>)> {
+    let current = engine.snapshot();
+    check_new_account(&current.config, &new.provider, &new.label)
+        .and_then(|()| check_secret(&new.secret))
+        .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, m))?;
+    let id = account::new_id(&new.provider, |id| current.config.account(id).is_some());
+    engine
+        .store_account_secret(&id, Secret::new(new.secret.trim()))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let account = AccountConfig {
+        id: id.clone(),
+        provider: new.provider,
+        label: new.label.trim().to_owned(),
+        kind: AccountKind::ApiKey,
+        weight: new.weight,
+        enabled: true,
+    };
+    let added = engine
+        .edit(|doc, _| {
+            doc.add_account(&account);
+            Ok(())
+        })
+        .await;
+    if let Err(e) = added {
+        // Nothing may be left behind by a failed add.
+        let _ = engine.delete_account_secret(&id).await;
+        return Err(e.into());
+    }
+    let view = account_views(&engine.snapshot())
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the account vanished after saving",
+            )
+        })?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountChange {
+    label: Option<String>,
+    weight: Option<u32>,
+    enabled: Option<bool>,
+}
+
+pub async fn update_account(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    Json(change): Json<AccountChange>,
+) -> ApiResult<Json<AccountView>> {
+    engine
+        .edit(|doc, config| {
+            if config.account(&id).is_none() {
+                return Err(unknown_account(&id));
+            }
+            if let Some(label) = &change.label {
+                if label.trim().is_empty() {
+                    return Err(EditError::Invalid("the label is empty".to_owned()));
+                }
+                doc.set_account_field(&id, "label", label.trim().into());
+            }
+            if let Some(weight) = change.weight {
+                doc.set_account_field(&id, "weight", i64::from(weight).into());
+            }
+            if let Some(enabled) = change.enabled {
+                doc.set_account_field(&id, "enabled", enabled.into());
+            }
+            Ok(())
+        })
+        .await?;
+    let snapshot = engine.snapshot();
+    if change.enabled == Some(true)
+        && let Some(state) = snapshot.state(&id)
+    {
+        // Enabling is how a user says "try it again": forget cooldowns and refusals.
+        state.reset();
+    }
+    account_views(&snapshot)
+        .into_iter()
+        .find(|a| a.id == id)
+        .map(Json)
+        .ok_or_else(|| unknown_account(&id).into())
+}
+
+pub async fn remove_account(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    engine
+        .edit(|doc, _| {
+            if doc.remove_account(&id) {
+                Ok(())
+            } else {
+                Err(unknown_account(&id))
+            }
+        })
+        .await?;
+    if let Err(e) = engine.delete_account_secret(&id).await {
+        tracing::warn!(account = %id, error = %e, "account removed but its keyring entry could not be deleted");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn unknown_account(id: &str) -> EditError {
+    EditError::NotFound(format!(
+        "no account `{id}`; list them with GET /api/accounts"
+    ))
+}
+
+pub async fn list_policies(State(engine): State<Arc<Engine>>) -> Json<Vec<PolicyView>> {
+    Json(policy_views(&engine.snapshot()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBody {
+    strategy: String,
+    #[serde(default)]
+    accounts: Vec<String>,
+    #[serde(default)]
+    weights: IndexMap<String, u32>,
+}
+
+fn policy_key(provider: &str, family: Option<&str>) -> ApiResult<PolicyKey> {
+    let raw = match family {
+        Some(f) => format!("{provider}/{f}"),
+        None => provider.to_owned(),
+    };
+    raw.parse().map_err(|e: keyway_core::policy::BadPolicyKey| {
+        ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+    })
+}
+
+async fn put_policy(
+    engine: &Engine,
+    key: PolicyKey,
+    body: PolicyBody,
+) -> ApiResult<Json<PolicyView>> {
+    let strategy: Strategy =
+        body.strategy
+            .parse()
+            .map_err(|e: keyway_core::strategy::UnknownStrategy| {
+                ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+            })?;
+    let policy = PolicyConfig {
+        strategy,
+        accounts: body.accounts,
+        weights: body.weights,
+    };
+    engine
+        .edit(|doc, _| {
+            doc.set_policy(&key, &policy);
+            Ok(())
+        })
+        .await?;
+    let wanted = key.to_string();
+    policy_views(&engine.snapshot())
+        .into_iter()
+        .find(|p| p.key == wanted)
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the policy vanished after saving",
+            )
+        })
+}
+
+pub async fn put_provider_policy(
+    State(engine): State<Arc<Engine>>,
+    Path(provider): Path<String>,
+    Json(body): Json<PolicyBody>,
+) -> ApiResult<Json<PolicyView>> {
+    put_policy(&engine, policy_key(&provider, None)?, body).await
+}
+
+pub async fn put_family_policy(
+    State(engine): State<Arc<Engine>>,
+    Path((provider, family)): Path<(String, String)>,
+    Json(body): Json<PolicyBody>,
+) -> ApiResult<Json<PolicyView>> {
+    put_policy(&engine, policy_key(&provider, Some(&family))?, body).await
+}
+
+async fn delete_policy(engine: &Engine, key: PolicyKey) -> ApiResult<StatusCode> {
+    engine
+        .edit(|doc, _| {
+            if doc.remove_policy(&key) {
+                Ok(())
+            } else {
+                Err(EditError::NotFound(format!(
+                    "no policy `{key}` is configured"
+                )))
+            }
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_provider_policy(
+    State(engine): State<Arc<Engine>>,
+    Path(provider): Path<String>,
+) -> ApiResult<StatusCode> {
+    delete_policy(&engine, policy_key(&provider, None)?).await
+}
+
+pub async fn delete_family_policy(
+    State(engine): State<Arc<Engine>>,
+    Path((provider, family)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    delete_policy(&engine, policy_key(&provider, Some(&family))?).await
+}
+
+pub async fn client_key(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    Json(json!({ "key": engine.client_key().expose() }))
+}
+
+pub async fn rotate_client_key(
+    State(engine): State<Arc<Engine>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let key = engine
+        .rotate_client_key()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({ "key": key.expose() })))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such management endpoint; see the README's management API section",
+    )
+}

@@ -1,0 +1,147 @@
+//! Client routes: one thin handler per surface. Each reads the body, classifies the request,
+//! picks the route from the current snapshot and hands over to the attempt loop.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keyway_core::Surface;
+use tracing::Instrument;
+
+use crate::adapter;
+use crate::classify;
+use crate::engine::Engine;
+use crate::forward::{self, Outgoing};
+use crate::models;
+use crate::surface::SurfaceError;
+
+pub async fn anthropic(State(engine): State<Arc<Engine>>, request: Request) -> Response {
+    handle(&engine, Surface::AnthropicMessages, None, request).await
+}
+
+pub async fn openai_chat(State(engine): State<Arc<Engine>>, request: Request) -> Response {
+    handle(&engine, Surface::OpenAiChat, None, request).await
+}
+
+pub async fn openai_responses(State(engine): State<Arc<Engine>>, request: Request) -> Response {
+    handle(&engine, Surface::OpenAiResponses, None, request).await
+}
+
+/// `POST /v1beta/models/{model}:{method}`
+pub async fn gemini(
+    State(engine): State<Arc<Engine>>,
+    Path(rest): Path<String>,
+    request: Request,
+) -> Response {
+    match classify::gemini_model_and_method(&rest) {
+        Some((model, _)) => {
+            let model = model.to_owned();
+            handle(&engine, Surface::Gemini, Some(model), request).await
+        }
+        None => SurfaceError::new(
+            Surface::Gemini,
+            StatusCode::NOT_FOUND,
+            format!("unknown Gemini method `{rest}`; Keyway serves :generateContent, :streamGenerateContent and :countTokens"),
+        )
+        .into_response(),
+    }
+}
+
+/// `GET /v1/models`: Anthropic's list for Anthropic clients, otherwise the merged list of
+/// every OpenAI-shaped provider with accounts.
+pub async fn list_models(State(engine): State<Arc<Engine>>, request: Request) -> Response {
+    if request.headers().contains_key("anthropic-version") {
+        return handle(&engine, Surface::AnthropicMessages, None, request).await;
+    }
+    models::merged_openai(&engine, request).await
+}
+
+/// `GET /v1beta/models`: Gemini's own list.
+pub async fn gemini_models(State(engine): State<Arc<Engine>>, request: Request) -> Response {
+    handle(&engine, Surface::Gemini, None, request).await
+}
+
+pub async fn not_found(request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    SurfaceError::new(
+        crate::surface::of_path(&path),
+        StatusCode::NOT_FOUND,
+        format!("Keyway does not serve {} {path}", request.method()),
+    )
+    .into_response()
+}
+
+/// The whole path of one client request.
+async fn handle(
+    engine: &Engine,
+    surface: Surface,
+    model: Option<String>,
+    request: Request,
+) -> Response {
+    let id = engine.next_request_id();
+    let snapshot = engine.snapshot();
+    let (parts, body) = request.into_parts();
+    let limit = snapshot.config.limits.max_body_mib as usize * 1024 * 1024;
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return SurfaceError::new(
+                surface,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body larger than {} MiB (limits.max_body_mib in the config) or unreadable",
+                    snapshot.config.limits.max_body_mib
+                ),
+            )
+            .into_response();
+        }
+    };
+    let model = model.or_else(|| classify::model_of_body(&body));
+    let Some(route) = snapshot.route(surface, model.as_deref()) else {
+        return SurfaceError::new(
+            surface,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no provider serves this API",
+        )
+        .into_response();
+    };
+    let span = tracing::info_span!(
+        "request",
+        id,
+        surface = surface.as_str(),
+        provider = %route.provider.id,
+        family = route.family.unwrap_or("-"),
+        model = model.as_deref().unwrap_or("-"),
+        account = tracing::field::Empty,
+        attempts = tracing::field::Empty,
+        status = tracing::field::Empty,
+        upstream_ms = tracing::field::Empty,
+    );
+    let out = Outgoing {
+        surface,
+        method: parts.method.clone(),
+        path: parts.uri.path(),
+        query: parts.uri.query().map(adapter::strip_key_param),
+        headers: &parts.headers,
+        body,
+    };
+    async {
+        match forward::send(engine, &snapshot, &route, &out).await {
+            Ok(answer) => {
+                tracing::info!("forwarded");
+                forward::relay(answer, surface, id)
+            }
+            Err(response) => with_request_id(response, id),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn with_request_id(mut response: Response, id: u64) -> Response {
+    response
+        .headers_mut()
+        .insert("x-keyway-request-id", header::HeaderValue::from(id));
+    response
+}

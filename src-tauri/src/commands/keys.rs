@@ -1,0 +1,45 @@
+//! `keyway client-key` and `keyway management-token`: print only the value, so that
+//! `$(keyway client-key)` works in scripts.
+
+use keyway_core::secrets;
+use keyway_proxy::engine::{CLIENT_KEY_PREFIX, MANAGEMENT_TOKEN_PREFIX};
+use serde_json::Value;
+
+use super::Context;
+use crate::instance::Instance;
+
+pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
+    if rotate {
+        // A running instance must learn the new key at once, so it rotates it itself.
+        let config = ctx.load()?;
+        if let Some(instance) = Instance::find(ctx.listen(&config), &ctx.secrets).await? {
+            let answer: Value = instance.post("/client-key/rotate").await?;
+            let key = answer.get("key").and_then(Value::as_str).ok_or_else(|| {
+                anyhow::anyhow!("the running instance did not return the new key")
+            })?;
+            println!("{key}");
+            return Ok(());
+        }
+    }
+    let store = ctx.secrets.clone();
+    let key = tokio::task::spawn_blocking(move || {
+        if rotate {
+            store.rotate(secrets::CLIENT_KEY, CLIENT_KEY_PREFIX)
+        } else {
+            store.get_or_create(secrets::CLIENT_KEY, CLIENT_KEY_PREFIX)
+        }
+    })
+    .await??;
+    println!("{}", key.expose());
+    Ok(())
+}
+
+pub async fn management_token(ctx: &Context) -> anyhow::Result<()> {
+    let store = ctx.secrets.clone();
+    let token = tokio::task::spawn_blocking(move || {
+        store.get_or_create(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX)
+    })
+    .await??;
+    println!("{}", token.expose());
+    Ok(())
+}

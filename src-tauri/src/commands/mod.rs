@@ -1,0 +1,58 @@
+//! One module per command group. Each command edits the config file (the running instance
+//! picks the edit up within a second) and the keyring, and talks to a running instance only
+//! to show live state.
+
+pub mod account;
+pub mod keys;
+pub mod policy;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use keyway_core::Config;
+use keyway_core::edit::{ConfigDocument, SaveError};
+
+/// What every command needs: where the config is and where an instance would listen.
+pub struct Context {
+    pub config_path: PathBuf,
+    pub listen_override: Option<SocketAddr>,
+    pub secrets: keyway_core::SecretStore,
+}
+
+impl Context {
+    pub fn load(&self) -> anyhow::Result<Config> {
+        Ok(Config::load(&self.config_path)
+            .map_err(|e| anyhow!("{e}"))?
+            .0)
+    }
+
+    /// The config file ready for editing (the embedded default when there is none yet).
+    pub fn document(&self) -> anyhow::Result<ConfigDocument> {
+        if self.config_path.exists() {
+            ConfigDocument::load(&self.config_path)
+                .map_err(|e| anyhow!("{e}\nfix the config file first, then run the command again"))
+        } else {
+            Ok(ConfigDocument::default_at(&self.config_path))
+        }
+    }
+
+    pub fn listen(&self, config: &Config) -> SocketAddr {
+        self.listen_override.unwrap_or(config.listen)
+    }
+}
+
+/// Save an edited document, turning a validation failure into a plain message about the edit.
+pub fn save(doc: &ConfigDocument) -> anyhow::Result<Config> {
+    doc.save().map_err(|e| match e {
+        SaveError::Invalid(e) => anyhow!("{}", e.message),
+        SaveError::Write { .. } => anyhow!("{e}"),
+    })
+}
+
+/// Render Unix seconds as `HH:MM:SS UTC`, enough to read a cooldown at a glance.
+pub fn clock(unix_secs: u64) -> String {
+    let s = unix_secs % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+}

@@ -1,0 +1,95 @@
+//! `keyway policy ...`
+
+use anyhow::{anyhow, bail};
+use indexmap::IndexMap;
+use keyway_core::config::PolicyConfig;
+use keyway_core::{PolicyKey, Snapshot, StateRegistry, Strategy};
+use keyway_proxy::management::policy_views;
+
+use super::{Context, save};
+use crate::cli::{PolicyCommand, SetPolicy};
+
+pub async fn run(ctx: &Context, command: PolicyCommand) -> anyhow::Result<()> {
+    match command {
+        PolicyCommand::Set(set) => set_policy(ctx, set),
+        PolicyCommand::List { json } => list(ctx, json),
+        PolicyCommand::Remove { key } => remove(ctx, &key),
+    }
+}
+
+fn parse_weights(raw: &[String]) -> anyhow::Result<IndexMap<String, u32>> {
+    raw.iter()
+        .map(|kv| {
+            let (id, w) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--weights takes id=N pairs, got `{kv}`"))?;
+            let w: u32 = w
+                .parse()
+                .map_err(|_| anyhow!("weight of `{id}` must be a whole number, got `{w}`"))?;
+            Ok((id.to_owned(), w))
+        })
+        .collect()
+}
+
+fn set_policy(ctx: &Context, set: SetPolicy) -> anyhow::Result<()> {
+    let key: PolicyKey = set.key.parse()?;
+    let strategy: Strategy = set.strategy.parse()?;
+    let policy = PolicyConfig {
+        strategy,
+        accounts: set.accounts,
+        weights: parse_weights(&set.weights)?,
+    };
+    let mut doc = ctx.document()?;
+    doc.set_policy(&key, &policy);
+    save(&doc)?;
+    println!("{key}: {strategy}");
+    Ok(())
+}
+
+fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
+    let config = ctx.load()?;
+    // The same view the management API serves, built from the file.
+    let snapshot = Snapshot::build(std::sync::Arc::new(config), &StateRegistry::default(), None);
+    let views = policy_views(&snapshot);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(());
+    }
+    println!("{:<24} {:<22} ACCOUNTS", "POLICY", "STRATEGY");
+    for v in &views {
+        let strategy = if v.configured {
+            v.strategy.to_string()
+        } else {
+            format!("{} (default)", v.strategy)
+        };
+        let members: Vec<String> = v
+            .members
+            .iter()
+            .map(|m| {
+                if v.strategy.uses_weights() {
+                    format!("{}×{}", m.id, m.weight)
+                } else {
+                    m.id.clone()
+                }
+            })
+            .collect();
+        let members = if members.is_empty() {
+            "(none)".to_owned()
+        } else {
+            members.join(", ")
+        };
+        println!("{:<24} {:<22} {members}", v.key, strategy);
+    }
+    Ok(())
+}
+
+fn remove(ctx: &Context, key: &str) -> anyhow::Result<()> {
+    let key: PolicyKey = key.parse()?;
+    let mut doc = ctx.document()?;
+    if !doc.remove_policy(&key) {
+        bail!("no policy `{key}` is configured; see `keyway policy list`");
+    }
+    save(&doc)?;
+    println!("removed {key}");
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Logging: to stderr, and for a running instance also to a daily rolling file in the data dir.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Log files kept before the oldest is deleted.
+const KEEP_LOG_FILES: usize = 14;
+
+fn filter(default: &str) -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+}
+
+/// Warnings and errors to stderr, for one-shot commands.
+pub fn init_cli() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter("warn"))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+/// stderr plus `<log_dir>/keyway.log.<date>`. The guard flushes the file on drop.
+pub fn init_server(level: &str, log_dir: &Path) -> Result<WorkerGuard, String> {
+    std::fs::create_dir_all(log_dir)
+        .map_err(|e| format!("cannot create the log folder {}: {e}", log_dir.display()))?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("keyway.log")
+        .max_log_files(KEEP_LOG_FILES)
+        .build(log_dir)
+        .map_err(|e| format!("cannot write logs in {}: {e}", log_dir.display()))?;
+    let (file, guard) = tracing_appender::non_blocking(appender);
+    tracing_subscriber::registry()
+        .with(filter(level))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_target(false),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(file)
+                .with_ansi(false)
+                .with_target(false),
+        )
+        .try_init()
+        .map_err(|e| e.to_string())?;
+    Ok(guard)
+}

@@ -1,0 +1,79 @@
+//! The `keyway` binary: the command line, `--headless`, and (with the `desktop` feature) the
+//! desktop app.
+
+mod cli;
+mod commands;
+mod instance;
+mod logging;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use keyway_core::{SecretStore, paths};
+
+use cli::{Cli, Command};
+use commands::Context;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let config_path = cli.config.unwrap_or_else(paths::default_config_path);
+    let ctx = Context {
+        config_path: config_path.clone(),
+        listen_override: cli.listen,
+        secrets: SecretStore::from_env(),
+    };
+    let Some(command) = cli.command else {
+        let opts = run::RunOptions {
+            config_path,
+            listen: cli.listen,
+        };
+        return if cli.headless {
+            run::headless(opts).await
+        } else {
+            desktop(opts).await
+        };
+    };
+    logging::init_cli();
+    match command {
+        Command::Account(c) => commands::account::run(&ctx, c).await,
+        Command::Policy(c) => commands::policy::run(&ctx, c).await,
+        Command::ClientKey { rotate } => commands::keys::client_key(&ctx, rotate).await,
+        Command::ManagementToken => commands::keys::management_token(&ctx).await,
+        Command::Status { json } => commands::status::run(&ctx, json).await,
+    }
+}
+
+/// The desktop app. Until the tray shell lands it runs the engine in the foreground, exactly
+/// like `--headless`.
+#[cfg(feature = "desktop")]
+async fn desktop(opts: run::RunOptions) -> anyhow::Result<()> {
+    run::headless(opts).await
+}
+
+#[cfg(not(feature = "desktop"))]
+async fn desktop(_opts: run::RunOptions) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this build has no desktop app (built without the `desktop` feature); run `keyway --headless`"
+    )
+}

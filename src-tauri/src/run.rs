@@ -1,0 +1,79 @@
+//! Running the engine: bind, print where to connect, watch the config, serve until Ctrl-C or
+//! SIGTERM, drain, exit 0.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use keyway_core::{Config, SecretStore, paths};
+use keyway_proxy::{Engine, watch};
+
+pub struct RunOptions {
+    pub config_path: PathBuf,
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
+    // Read the config once up front for the log level; the engine loads it again, with the keyring.
+    let (config, _) = Config::load(&opts.config_path).map_err(|e| anyhow!("{e}"))?;
+    let log_dir = paths::data_dir().join("logs");
+    let _log_guard =
+        crate::logging::init_server(&config.log_level, &log_dir).map_err(|e| anyhow!(e))?;
+
+    let listen = opts.listen.unwrap_or(config.listen);
+    config.check_listen(listen).map_err(|e| anyhow!(e))?;
+    if !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "listening beyond loopback: anyone who can reach this address and has the client key can use your accounts");
+    }
+    let listener = keyway_proxy::bind(listen).await.map_err(|e| anyhow!(e))?;
+    let engine = Engine::start(opts.config_path.clone(), SecretStore::from_env())
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let bound = listener.local_addr()?;
+    engine.set_listen(bound);
+    let _watcher = watch::spawn(engine.clone())
+        .map_err(|e| anyhow!("cannot watch {} for edits: {e}", opts.config_path.display()))?;
+
+    let accounts = engine.snapshot().config.accounts.len();
+    println!(
+        "Keyway {} listening on http://{bound}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("  Anthropic clients:  base URL http://{bound}");
+    println!("  OpenAI clients:     base URL http://{bound}/v1");
+    println!("  Gemini clients:     base URL http://{bound}");
+    println!("  API key for tools:  `keyway client-key`");
+    println!("  Management API:     http://{bound}/api  (Bearer token: `keyway management-token`)");
+    println!(
+        "  Config:             {} ({accounts} accounts; edits apply live)",
+        opts.config_path.display()
+    );
+    println!("  Logs:               {}", log_dir.display());
+    tracing::info!(%bound, accounts, "ready");
+
+    keyway_proxy::serve(engine, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix (service managers, `kill`).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down; draining in-flight requests");
+}
