@@ -1,0 +1,230 @@
+//! Anthropic Messages API: `POST /v1/messages`, `POST /v1/messages/count_tokens`,
+//! `GET /v1/models`.
+
+use http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use super::RateLimit;
+use super::sse;
+use super::wire::{Answer, Call, Failure, bearer, header_str, rate_limit_headers};
+
+/// Model named in answers when the request names none.
+const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+
+/// The Anthropic endpoints the fake serves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Endpoint {
+    Messages,
+    CountTokens,
+    Models,
+}
+
+/// The request's key: `x-api-key`, or the bearer token (OAuth-style requests).
+pub(crate) fn key(headers: &HeaderMap) -> Option<String> {
+    header_str(headers, "x-api-key").or_else(|| bearer(headers))
+}
+
+/// Whether a `GET /v1/models` is Anthropic's: real Anthropic clients always send
+/// `anthropic-version`, and API-key clients `x-api-key`; OpenAI clients send neither.
+pub(crate) fn claims_models_request(headers: &HeaderMap) -> bool {
+    headers.contains_key("anthropic-version") || headers.contains_key("x-api-key")
+}
+
+/// The success answer; `events` is the content event count if the request streams.
+pub(crate) fn answer(endpoint: Endpoint, call: &Call, events: usize) -> Answer {
+    match endpoint {
+        Endpoint::Models => Answer::ok(models()),
+        Endpoint::CountTokens => match call.json() {
+            Ok(_) => Answer::ok(json!({ "input_tokens": call.input_tokens() })),
+            Err(message) => failure(Failure::BadRequest(message)),
+        },
+        Endpoint::Messages => match call.json() {
+            Ok(request) => {
+                let model = request
+                    .get("model")
+                    .and_then(Value::as_str)
+                    .unwrap_or(DEFAULT_MODEL);
+                if request.get("stream").and_then(Value::as_bool) == Some(true) {
+                    stream(call, model, events)
+                } else {
+                    Answer::ok(message(call, model))
+                }
+            }
+            Err(message) => failure(Failure::BadRequest(message)),
+        },
+    }
+}
+
+fn message_id(call: &Call) -> String {
+    format!("msg_fake{:016}", call.id)
+}
+
+/// A complete Messages API response.
+fn message(call: &Call, model: &str) -> Value {
+    json!({
+        "id": message_id(call),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{ "type": "text", "text": call.text() }],
+        "stop_reason": "end_turn",
+        "stop_sequence": null,
+        "usage": {
+            "input_tokens": call.input_tokens(),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 8,
+        },
+    })
+}
+
+/// The real event sequence: message_start, content_block_start, ping, N×content_block_delta,
+/// content_block_stop, message_delta, message_stop.
+fn stream(call: &Call, model: &str, events: usize) -> Answer {
+    let start = json!({
+        "type": "message_start",
+        "message": {
+            "id": message_id(call),
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": null,
+            "stop_sequence": null,
+            "usage": {
+                "input_tokens": call.input_tokens(),
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": 1,
+            },
+        },
+    });
+    let head = vec![
+        sse::event("message_start", &start),
+        sse::event(
+            "content_block_start",
+            &json!({
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": { "type": "text", "text": "" },
+            }),
+        ),
+        sse::event("ping", &json!({ "type": "ping" })),
+    ];
+    let content = (0..events)
+        .map(|i| {
+            sse::event(
+                "content_block_delta",
+                &json!({
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": { "type": "text_delta", "text": call.piece(i) },
+                }),
+            )
+        })
+        .collect();
+    let tail = vec![
+        sse::event(
+            "content_block_stop",
+            &json!({ "type": "content_block_stop", "index": 0 }),
+        ),
+        sse::event(
+            "message_delta",
+            &json!({
+                "type": "message_delta",
+                "delta": { "stop_reason": "end_turn", "stop_sequence": null },
+                "usage": { "output_tokens": events },
+            }),
+        ),
+        sse::event("message_stop", &json!({ "type": "message_stop" })),
+    ];
+    Answer::Stream {
+        content_type: "text/event-stream; charset=utf-8",
+        head,
+        content,
+        tail,
+    }
+}
+
+/// `GET /v1/models` in Anthropic's paginated shape.
+fn models() -> Value {
+    let models = [
+        ("claude-opus-4-1", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
+        (
+            "claude-sonnet-4-5",
+            "Claude Sonnet 4.5",
+            "2025-09-29T00:00:00Z",
+        ),
+        (
+            "claude-haiku-4-5",
+            "Claude Haiku 4.5",
+            "2025-10-15T00:00:00Z",
+        ),
+    ];
+    let data: Vec<Value> = models
+        .iter()
+        .map(|(id, name, created)| {
+            json!({ "type": "model", "id": id, "display_name": name, "created_at": created })
+        })
+        .collect();
+    json!({
+        "data": data,
+        "has_more": false,
+        "first_id": models[0].0,
+        "last_id": models[models.len() - 1].0,
+    })
+}
+
+/// `{"type":"error","error":{"type":…,"message":…}}` with the status Anthropic uses.
+pub(crate) fn failure(f: Failure<'_>) -> Answer {
+    let (status, kind, message) = match f {
+        Failure::MissingKey => (
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "x-api-key header is required".to_owned(),
+        ),
+        Failure::Unauthorized => (
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid x-api-key".to_owned(),
+        ),
+        Failure::RateLimited(limit) => {
+            let message = match limit {
+                RateLimit::AnthropicUnified5h { .. } | RateLimit::AnthropicUnified7d { .. } => {
+                    "This request would exceed your account's rate limit. Please try again later."
+                }
+                _ => {
+                    "This request would exceed the rate limit for your organization of 50 \
+                     requests per minute. Please reduce the rate of requests or try again later."
+                }
+            };
+            return error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", message)
+                .with_headers(rate_limit_headers(limit));
+        }
+        Failure::Overloaded => (
+            super::wire::status(529),
+            "overloaded_error",
+            "Overloaded".to_owned(),
+        ),
+        Failure::Server(529) => (
+            super::wire::status(529),
+            "overloaded_error",
+            "Overloaded".to_owned(),
+        ),
+        Failure::Server(code) => (
+            super::wire::status(code),
+            "api_error",
+            "Internal server error".to_owned(),
+        ),
+        Failure::BadRequest(message) => (StatusCode::BAD_REQUEST, "invalid_request_error", message),
+        Failure::NotFound(message) => (StatusCode::NOT_FOUND, "not_found_error", message),
+    };
+    error(status, kind, &message)
+}
+
+fn error(status: StatusCode, kind: &str, message: &str) -> Answer {
+    Answer::error(
+        status,
+        json!({ "type": "error", "error": { "type": kind, "message": message } }),
+    )
+}

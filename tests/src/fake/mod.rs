@@ -1,0 +1,335 @@
+//! Fake upstream AI providers for Keyway's end-to-end tests.
+//!
+//! One [`FakeUpstream`] serves the Anthropic, OpenAI and Gemini APIs on a single loopback
+//! port, so a test points every provider's base URL in Keyway's config at
+//! [`FakeUpstream::base_url`]. Each API key is scripted with a queue of [`Behaviour`]s (answer
+//! normally, stream slowly, rate-limit in the provider's real shape, hang, drop mid-stream…),
+//! and every request is recorded so tests can assert which key Keyway used and what it sent.
+//!
+//! The wire formats follow the real providers (see `shared/PROTOCOLS.md`): Keyway's parsing of
+//! limits and streams is only trustworthy if the fake answers exactly like the real thing.
+
+mod anthropic;
+mod gemini;
+mod openai;
+mod server;
+mod sse;
+mod state;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use state::Shared;
+
+/// Which provider's API a recorded request was addressed to.
+///
+/// Decided by path; `GET /v1/models` (shared by Anthropic and OpenAI) counts as Anthropic when
+/// the request carries `anthropic-version` or `x-api-key`, as real Anthropic clients always do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// Anthropic Messages API (`/v1/messages…`, `/v1/models` with Anthropic headers).
+    Anthropic,
+    /// OpenAI API (`/v1/chat/completions`, `/v1/responses`, `/v1/models`).
+    OpenAi,
+    /// Google Gemini API (`/v1beta/models…`).
+    Google,
+}
+
+/// How the fake answers one request authenticated with a given key.
+///
+/// Queued per key with [`FakeUpstream::push`]; the key's default (see
+/// [`FakeUpstream::set_default`]) applies once its queue is empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    /// The endpoint's normal success answer. A streaming request (Anthropic/OpenAI
+    /// `"stream": true`, Gemini `:streamGenerateContent`) gets 3 content events with no delay.
+    Ok,
+    /// Like `Ok`, but a streaming request gets `events` content events, each sent after waiting
+    /// `interval` (so the stream lasts `events × interval`), then the endpoint's proper end of
+    /// stream. The stream's opening events are sent at once. Non-streaming requests get the
+    /// normal JSON answer, as the real API would give them.
+    Stream {
+        /// Number of content events (text deltas / chunks).
+        events: usize,
+        /// Wait before each content event.
+        interval: Duration,
+    },
+    /// Wait, then answer like `Ok`. Models a slow upstream (time to first byte).
+    Delayed(Duration),
+    /// 429 in the provider's real shape; see [`RateLimit`].
+    RateLimited(RateLimit),
+    /// Anthropic: 529 `overloaded_error`; OpenAI and Gemini: 503.
+    Overloaded,
+    /// The given status (meant for 5xx) with the provider's error JSON.
+    ServerError(u16),
+    /// The provider's invalid-key answer: Anthropic 401 `authentication_error`, OpenAI 401
+    /// `invalid_api_key`, Gemini 400 `INVALID_ARGUMENT` with reason `API_KEY_INVALID` (that
+    /// is what Gemini really sends for a bad key).
+    Unauthorized,
+    /// Read the request, then never send response headers. The handler is dropped when the
+    /// client disconnects, which [`FakeUpstream::disconnected`] counts.
+    Hang,
+    /// Send response headers and the stream's opening events, then `events` content events,
+    /// then abort the connection without the end of stream. A non-streaming request gets the
+    /// first half of its JSON body before the abort.
+    StreamThenDrop {
+        /// Content events sent before the connection is aborted.
+        events: usize,
+    },
+    /// Exactly this answer, for cases the other variants don't cover (e.g. a 403 ban body).
+    /// Invalid status codes become 500; invalid headers are skipped; `content-type` defaults
+    /// to `application/json`.
+    Raw {
+        /// HTTP status code.
+        status: u16,
+        /// Extra response headers.
+        headers: Vec<(String, String)>,
+        /// Response body, sent as is.
+        body: String,
+    },
+}
+
+/// The flavours of 429 that Keyway must tell apart to decide how long a key cools down.
+///
+/// Every variant answers 429 with the provider's rate-limit error body. Variants named after a
+/// provider carry their reset information the way that provider does; used on another
+/// provider's endpoint they add only their headers (if any) to that provider's plain 429.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimit {
+    /// `retry-after: N` (seconds) header, plain body.
+    RetryAfter(u64),
+    /// Anthropic subscription 5-hour window exhausted: headers
+    /// `anthropic-ratelimit-unified-status: rejected`, `…-unified-5h-status: rejected`,
+    /// `…-unified-5h-reset: <reset_unix>`, `…-unified-reset: <reset_unix>`,
+    /// `…-unified-representative-claim: five_hour`, and a `rate_limit_error` body.
+    AnthropicUnified5h {
+        /// Unix seconds when the window resets.
+        reset_unix: u64,
+    },
+    /// Like [`RateLimit::AnthropicUnified5h`] for the 7-day window (`…-7d-status`,
+    /// `…-7d-reset`, claim `seven_day`).
+    AnthropicUnified7d {
+        /// Unix seconds when the window resets.
+        reset_unix: u64,
+    },
+    /// OpenAI/Codex plan limit: body
+    /// `{"error":{"type":"usage_limit_reached","message":…,"plan_type":"plus","resets_at":N}}`.
+    OpenAiUsageLimit {
+        /// Unix seconds when usage resets.
+        resets_at: u64,
+    },
+    /// Like [`RateLimit::OpenAiUsageLimit`] but with `resets_in_seconds` instead of
+    /// `resets_at` (Codex sends either).
+    OpenAiUsageLimitIn {
+        /// Seconds until usage resets.
+        resets_in_seconds: u64,
+    },
+    /// Gemini quota: `RESOURCE_EXHAUSTED` with `details` holding a `QuotaFailure` and a
+    /// `google.rpc.RetryInfo` whose `retryDelay` is `"<delay_secs>s"`.
+    GeminiRetryInfo {
+        /// Suggested delay in seconds.
+        delay_secs: u64,
+    },
+    /// 429 with no reset information at all (no headers, no reset fields).
+    Plain,
+}
+
+/// One request as the fake received it, for assertions on what Keyway forwarded.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// HTTP method, e.g. `"POST"`.
+    pub method: String,
+    /// Path plus query string, e.g. `"/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"`.
+    pub path: String,
+    /// All request headers in arrival order, names lowercased (values lossily UTF-8).
+    pub headers: Vec<(String, String)>,
+    /// The complete request body.
+    pub body: Bytes,
+    /// The API key the request authenticated with, extracted the provider's way; `None` if
+    /// the request carried none.
+    pub key: Option<String>,
+    /// Which provider's API was addressed.
+    pub provider: Provider,
+    /// When the request (with its full body) had been read.
+    pub received_at: Instant,
+}
+
+impl Recorded {
+    /// First value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON, or `None` if it isn't JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// How to run a [`FakeUpstream`]; [`FakeConfig::default`] is what [`FakeUpstream::start`] uses.
+#[derive(Debug, Clone)]
+pub struct FakeConfig {
+    /// Address to bind; default `127.0.0.1:0` (an ephemeral loopback port).
+    pub listen: SocketAddr,
+    /// Record every request (default). Benchmarks turn it off so the fake costs as little
+    /// as possible; request counts, in-flight and disconnect counters still work.
+    pub record: bool,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            record: true,
+        }
+    }
+}
+
+/// A running fake upstream serving all three providers' APIs on one loopback port.
+///
+/// Dropping it stops accepting connections (already-open connections end with the runtime).
+pub struct FakeUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: JoinHandle<()>,
+}
+
+impl FakeUpstream {
+    /// Binds `127.0.0.1:0` and serves in a spawned task; returns once the socket is listening,
+    /// so requests sent right after are accepted.
+    ///
+    /// # Panics
+    /// If a loopback port can't be bound (the test can't run at all then).
+    pub async fn start() -> FakeUpstream {
+        Self::start_with(FakeConfig::default())
+            .await
+            .expect("fake upstream: bind 127.0.0.1:0")
+    }
+
+    /// Like [`FakeUpstream::start`] with an explicit address and recording choice.
+    pub async fn start_with(config: FakeConfig) -> io::Result<FakeUpstream> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config.record));
+        let app = server::router(Arc::clone(&shared));
+        let server = tokio::spawn(async move {
+            // axum's accept loop only ends on listener errors it can't recover from; the fake
+            // has nobody to report them to, and the test will see connection failures.
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(FakeUpstream {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    /// The origin to configure as every provider's base URL: `http://127.0.0.1:PORT`, no path.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `base_url() + path`, for building request URLs in tests.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Queues `b` as the answer to the next not-yet-scripted request authenticated with `key`.
+    pub fn push(&self, key: &str, b: Behaviour) {
+        self.shared.push(key, [b]);
+    }
+
+    /// Queues several behaviours for `key`, answered in order.
+    pub fn push_all(&self, key: &str, bs: impl IntoIterator<Item = Behaviour>) {
+        self.shared.push(key, bs);
+    }
+
+    /// Sets what `key` gets once its queue is empty (initially [`Behaviour::Ok`]).
+    pub fn set_default(&self, key: &str, b: Behaviour) {
+        self.shared.set_default(key, b);
+    }
+
+    /// Forgets all queued behaviours and defaults: every key answers `Ok` again.
+    pub fn clear_scripts(&self) {
+        self.shared.clear_scripts();
+    }
+
+    /// Every request received on a provider endpoint, in arrival order (since the last
+    /// [`FakeUpstream::clear`]). Requests to unknown paths are in [`FakeUpstream::unmatched`].
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests()
+    }
+
+    /// The key of each recorded request, in order; requests without a key are skipped.
+    pub fn keys_used(&self) -> Vec<String> {
+        self.requests().into_iter().filter_map(|r| r.key).collect()
+    }
+
+    /// `"METHOD /path?query"` of each request that matched no provider endpoint (answered
+    /// 404, or 405 for a known path with the wrong method). A correct Keyway leaves this
+    /// empty.
+    pub fn unmatched(&self) -> Vec<String> {
+        self.shared.unmatched()
+    }
+
+    /// For each recorded request (same index as [`FakeUpstream::requests`]), the instants at
+    /// which the fake handed each content event of its streamed answer to the connection.
+    /// Empty for non-streamed answers. Lets tests check that Keyway relays events as they
+    /// come rather than buffering.
+    pub fn stream_event_times(&self) -> Vec<Vec<Instant>> {
+        self.shared.stream_event_times()
+    }
+
+    /// Drops all recordings and resets the request and disconnect counters to zero; scripts
+    /// are kept.
+    pub fn clear(&self) {
+        self.shared.clear();
+    }
+
+    /// Resolves once `n` requests in total have been received (since the last `clear`).
+    /// A request counts once its body has been read and it has been recorded.
+    pub async fn wait_for_requests(&self, n: usize) {
+        self.shared.wait_for_requests(n).await;
+    }
+
+    /// How many requests ended because the client went away before the fake finished its
+    /// answer (a `Hang` whose client disconnected, a stream cut by the client…). Scripted
+    /// aborts (`StreamThenDrop`) don't count. Lets tests check that Keyway cancels the
+    /// upstream request when its own client disconnects.
+    pub fn disconnected(&self) -> usize {
+        self.shared.disconnected()
+    }
+
+    /// Resolves once [`FakeUpstream::disconnected`] reaches `n`.
+    pub async fn wait_for_disconnects(&self, n: usize) {
+        self.shared.wait_for_disconnects(n).await;
+    }
+
+    /// Requests currently being handled (including streams still being sent).
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight()
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

@@ -1,0 +1,363 @@
+//! OpenAI API: `POST /v1/chat/completions`, `POST /v1/responses`, `GET /v1/models`.
+
+use http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use super::RateLimit;
+use super::sse;
+use super::wire::{Answer, Call, Failure, bearer, rate_limit_headers, unix_now};
+
+/// Model named in answers when the request names none.
+const DEFAULT_MODEL: &str = "gpt-4o";
+
+/// The OpenAI endpoints the fake serves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Endpoint {
+    ChatCompletions,
+    Responses,
+    Models,
+}
+
+/// The request's key: OpenAI only takes `Authorization: Bearer`.
+pub(crate) fn key(headers: &HeaderMap) -> Option<String> {
+    bearer(headers)
+}
+
+/// The success answer; `events` is the content event count if the request streams.
+pub(crate) fn answer(endpoint: Endpoint, call: &Call, events: usize) -> Answer {
+    if let Endpoint::Models = endpoint {
+        return Answer::ok(models());
+    }
+    let request = match call.json() {
+        Ok(request) => request,
+        Err(message) => return failure(Failure::BadRequest(message)),
+    };
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_MODEL);
+    let streaming = request.get("stream").and_then(Value::as_bool) == Some(true);
+    match (endpoint, streaming) {
+        (Endpoint::ChatCompletions, false) => Answer::ok(chat_completion(call, model)),
+        (Endpoint::ChatCompletions, true) => {
+            let include_usage = request
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                == Some(true);
+            chat_stream(call, model, events, include_usage)
+        }
+        (Endpoint::Responses, false) => {
+            let text = call.text();
+            Answer::ok(response_object(call, model, "completed", &text, 8))
+        }
+        (Endpoint::Responses, true) => responses_stream(call, model, events),
+        (Endpoint::Models, _) => Answer::ok(models()),
+    }
+}
+
+fn chat_id(call: &Call) -> String {
+    format!("chatcmpl-fake{:016}", call.id)
+}
+
+fn chat_usage(call: &Call, completion: u64) -> Value {
+    let prompt = call.input_tokens();
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    })
+}
+
+/// A complete `chat.completion` object.
+fn chat_completion(call: &Call, model: &str) -> Value {
+    json!({
+        "id": chat_id(call),
+        "object": "chat.completion",
+        "created": unix_now(),
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": call.text(),
+                "refusal": null,
+                "annotations": [],
+            },
+            "logprobs": null,
+            "finish_reason": "stop",
+        }],
+        "usage": chat_usage(call, 8),
+        "service_tier": "default",
+        "system_fingerprint": "fp_fake",
+    })
+}
+
+/// `chat.completion.chunk`s: a role chunk, N content chunks, a finish chunk, the usage chunk
+/// if `stream_options.include_usage`, then `data: [DONE]`.
+fn chat_stream(call: &Call, model: &str, events: usize, include_usage: bool) -> Answer {
+    let created = unix_now();
+    let chunk = |delta: Value, finish: Value| {
+        let mut chunk = json!({
+            "id": chat_id(call),
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
+        });
+        if include_usage {
+            chunk["usage"] = Value::Null;
+        }
+        sse::data(&chunk)
+    };
+    let head = vec![chunk(
+        json!({ "role": "assistant", "content": "", "refusal": null }),
+        Value::Null,
+    )];
+    let content = (0..events)
+        .map(|i| chunk(json!({ "content": call.piece(i) }), Value::Null))
+        .collect();
+    let mut tail = vec![chunk(json!({}), json!("stop"))];
+    if include_usage {
+        tail.push(sse::data(&json!({
+            "id": chat_id(call),
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [],
+            "usage": chat_usage(call, events as u64),
+        })));
+    }
+    tail.push(bytes::Bytes::from_static(b"data: [DONE]\n\n"));
+    Answer::Stream {
+        content_type: "text/event-stream; charset=utf-8",
+        head,
+        content,
+        tail,
+    }
+}
+
+fn response_id(call: &Call) -> String {
+    format!("resp_fake{:016}", call.id)
+}
+
+fn item_id(call: &Call) -> String {
+    format!("msg_fake{:016}", call.id)
+}
+
+/// The assistant message output item holding `text`.
+fn output_message(call: &Call, status: &str, text: &str) -> Value {
+    json!({
+        "id": item_id(call),
+        "type": "message",
+        "status": status,
+        "role": "assistant",
+        "content": [{ "type": "output_text", "text": text, "annotations": [] }],
+    })
+}
+
+/// A Responses API `response` object. `status` other than `completed` has no output or usage
+/// yet, as in `response.created`.
+fn response_object(
+    call: &Call,
+    model: &str,
+    status: &str,
+    text: &str,
+    output_tokens: u64,
+) -> Value {
+    let done = status == "completed";
+    let input = call.input_tokens();
+    json!({
+        "id": response_id(call),
+        "object": "response",
+        "created_at": unix_now(),
+        "status": status,
+        "error": null,
+        "incomplete_details": null,
+        "model": model,
+        "output": if done { json!([output_message(call, "completed", text)]) } else { json!([]) },
+        "parallel_tool_calls": true,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": if done {
+            json!({
+                "input_tokens": input,
+                "input_tokens_details": { "cached_tokens": 0 },
+                "output_tokens": output_tokens,
+                "output_tokens_details": { "reasoning_tokens": 0 },
+                "total_tokens": input + output_tokens,
+            })
+        } else {
+            Value::Null
+        },
+    })
+}
+
+/// The Responses streaming sequence: response.created, response.in_progress,
+/// response.output_item.added, response.content_part.added, N×response.output_text.delta,
+/// response.output_text.done, response.content_part.done, response.output_item.done,
+/// response.completed — each `event: <type>` with a `data:` JSON carrying the same `type`
+/// and a running `sequence_number`.
+fn responses_stream(call: &Call, model: &str, events: usize) -> Answer {
+    let mut seq = 0u64;
+    let mut event = |kind: &str, mut data: Value| {
+        data["type"] = json!(kind);
+        data["sequence_number"] = json!(seq);
+        seq += 1;
+        sse::event(kind, &data)
+    };
+    let item_id = item_id(call);
+    let text: String = (0..events).map(|i| call.piece(i)).collect();
+    let in_progress = response_object(call, model, "in_progress", "", 0);
+
+    let head = vec![
+        event("response.created", json!({ "response": in_progress })),
+        event("response.in_progress", json!({ "response": in_progress })),
+        event(
+            "response.output_item.added",
+            json!({
+                "output_index": 0,
+                "item": {
+                    "id": item_id, "type": "message", "status": "in_progress",
+                    "role": "assistant", "content": [],
+                },
+            }),
+        ),
+        event(
+            "response.content_part.added",
+            json!({
+                "item_id": item_id, "output_index": 0, "content_index": 0,
+                "part": { "type": "output_text", "text": "", "annotations": [] },
+            }),
+        ),
+    ];
+    let content = (0..events)
+        .map(|i| {
+            event(
+                "response.output_text.delta",
+                json!({
+                    "item_id": item_id, "output_index": 0, "content_index": 0,
+                    "delta": call.piece(i),
+                }),
+            )
+        })
+        .collect();
+    let tail = vec![
+        event(
+            "response.output_text.done",
+            json!({ "item_id": item_id, "output_index": 0, "content_index": 0, "text": text }),
+        ),
+        event(
+            "response.content_part.done",
+            json!({
+                "item_id": item_id, "output_index": 0, "content_index": 0,
+                "part": { "type": "output_text", "text": text, "annotations": [] },
+            }),
+        ),
+        event(
+            "response.output_item.done",
+            json!({ "output_index": 0, "item": output_message(call, "completed", &text) }),
+        ),
+        event(
+            "response.completed",
+            json!({ "response": response_object(call, model, "completed", &text, events as u64) }),
+        ),
+    ];
+    Answer::Stream {
+        content_type: "text/event-stream; charset=utf-8",
+        head,
+        content,
+        tail,
+    }
+}
+
+/// `GET /v1/models`: `{"object":"list","data":[{id, object:"model", created, owned_by}]}`.
+fn models() -> Value {
+    let data: Vec<Value> = [
+        ("gpt-4o", "system"),
+        ("gpt-4o-mini", "system"),
+        ("gpt-5", "system"),
+    ]
+    .iter()
+    .map(|(id, owner)| json!({ "id": id, "object": "model", "created": 1_715_367_049, "owned_by": owner }))
+    .collect();
+    json!({ "object": "list", "data": data })
+}
+
+/// `{"error":{"message","type","param":null,"code"}}` with the status OpenAI uses; plan
+/// limits use Codex's `usage_limit_reached` shape.
+pub(crate) fn failure(f: Failure<'_>) -> Answer {
+    match f {
+        Failure::MissingKey => error(
+            StatusCode::UNAUTHORIZED,
+            "You didn't provide an API key. You need to provide your API key in an \
+             Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            "invalid_request_error",
+            Value::Null,
+        ),
+        Failure::Unauthorized => error(
+            StatusCode::UNAUTHORIZED,
+            "Incorrect API key provided. You can find your API key at \
+             https://platform.openai.com/account/api-keys.",
+            "invalid_request_error",
+            json!("invalid_api_key"),
+        ),
+        Failure::RateLimited(RateLimit::OpenAiUsageLimit { resets_at }) => usage_limit(json!({
+            "type": "usage_limit_reached",
+            "message": "The usage limit has been reached",
+            "plan_type": "plus",
+            "resets_at": resets_at,
+        })),
+        Failure::RateLimited(RateLimit::OpenAiUsageLimitIn { resets_in_seconds }) => {
+            usage_limit(json!({
+                "type": "usage_limit_reached",
+                "message": "The usage limit has been reached",
+                "plan_type": "plus",
+                "resets_in_seconds": resets_in_seconds,
+            }))
+        }
+        Failure::RateLimited(limit) => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1.",
+            "requests",
+            json!("rate_limit_exceeded"),
+        )
+        .with_headers(rate_limit_headers(limit)),
+        Failure::Overloaded => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The engine is currently overloaded, please try again later.",
+            "server_error",
+            Value::Null,
+        ),
+        Failure::Server(code) => error(
+            super::wire::status(code),
+            "The server had an error while processing your request. Sorry about that!",
+            "server_error",
+            Value::Null,
+        ),
+        Failure::BadRequest(message) => error(
+            StatusCode::BAD_REQUEST,
+            &message,
+            "invalid_request_error",
+            Value::Null,
+        ),
+        Failure::NotFound(message) => error(
+            StatusCode::NOT_FOUND,
+            &message,
+            "invalid_request_error",
+            json!("unknown_url"),
+        ),
+    }
+}
+
+fn usage_limit(error: Value) -> Answer {
+    Answer::error(StatusCode::TOO_MANY_REQUESTS, json!({ "error": error }))
+}
+
+fn error(status: StatusCode, message: &str, kind: &str, code: Value) -> Answer {
+    Answer::error(
+        status,
+        json!({ "error": { "message": message, "type": kind, "param": null, "code": code } }),
+    )
+}

@@ -1,0 +1,389 @@
+//! Routing, and the request pipeline every provider shares: read the body, find the key,
+//! record, pick the scripted behaviour, answer.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use serde_json::json;
+
+use super::sse::{self, Step};
+use super::state::{EventTimes, Inflight, Shared};
+use super::wire::{Answer, Call, Failure, status};
+use super::{Behaviour, Provider, Recorded, anthropic, gemini, openai};
+
+/// Largest request body read; big enough for any realistic prompt.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Content events in a streamed answer under [`Behaviour::Ok`].
+const OK_STREAM_EVENTS: usize = 3;
+
+type AppState = State<Arc<Shared>>;
+
+/// All three providers' routes on one router.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/v1/messages",
+            post(|State(s): AppState, req: Request| handle(s, Route::Messages, req)),
+        )
+        .route(
+            "/v1/messages/count_tokens",
+            post(|State(s): AppState, req: Request| handle(s, Route::CountTokens, req)),
+        )
+        .route(
+            "/v1/models",
+            get(|State(s): AppState, req: Request| handle(s, Route::Models, req)),
+        )
+        .route(
+            "/v1/chat/completions",
+            post(|State(s): AppState, req: Request| handle(s, Route::ChatCompletions, req)),
+        )
+        .route(
+            "/v1/responses",
+            post(|State(s): AppState, req: Request| handle(s, Route::Responses, req)),
+        )
+        .route(
+            "/v1beta/models",
+            get(|State(s): AppState, req: Request| handle(s, Route::GeminiList, req)),
+        )
+        .route(
+            "/v1beta/models/{*rest}",
+            any(|State(s): AppState, req: Request| handle(s, Route::GeminiModel, req)),
+        )
+        .fallback(unmatched)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(shared)
+}
+
+/// Which route matched; resolved into an [`Endpoint`] once headers and query are known.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Messages,
+    CountTokens,
+    /// `GET /v1/models`: Anthropic's or OpenAI's, decided by headers.
+    Models,
+    ChatCompletions,
+    Responses,
+    GeminiList,
+    /// `/v1beta/models/{*rest}`: a Gemini model or method, parsed from the path.
+    GeminiModel,
+}
+
+/// A provider endpoint, dispatching to that provider's module.
+enum Endpoint {
+    Anthropic(anthropic::Endpoint),
+    OpenAi(openai::Endpoint),
+    Google(gemini::Endpoint),
+}
+
+impl Endpoint {
+    fn resolve(route: Route, parts: &Parts, query: &HashMap<String, String>) -> Self {
+        match route {
+            Route::Messages => Self::Anthropic(anthropic::Endpoint::Messages),
+            Route::CountTokens => Self::Anthropic(anthropic::Endpoint::CountTokens),
+            Route::Models if anthropic::claims_models_request(&parts.headers) => {
+                Self::Anthropic(anthropic::Endpoint::Models)
+            }
+            Route::Models => Self::OpenAi(openai::Endpoint::Models),
+            Route::ChatCompletions => Self::OpenAi(openai::Endpoint::ChatCompletions),
+            Route::Responses => Self::OpenAi(openai::Endpoint::Responses),
+            Route::GeminiList => Self::Google(gemini::Endpoint::List),
+            Route::GeminiModel => {
+                let rest = parts
+                    .uri
+                    .path()
+                    .strip_prefix("/v1beta/models/")
+                    .unwrap_or("");
+                Self::Google(gemini::parse(&parts.method, rest, query))
+            }
+        }
+    }
+
+    fn provider(&self) -> Provider {
+        match self {
+            Self::Anthropic(_) => Provider::Anthropic,
+            Self::OpenAi(_) => Provider::OpenAi,
+            Self::Google(_) => Provider::Google,
+        }
+    }
+
+    fn key(&self, headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
+        match self {
+            Self::Anthropic(_) => anthropic::key(headers),
+            Self::OpenAi(_) => openai::key(headers),
+            Self::Google(_) => gemini::key(headers, query),
+        }
+    }
+
+    /// False for Gemini paths that exist on no real API (404 without consuming a script).
+    fn known(&self) -> bool {
+        !matches!(self, Self::Google(gemini::Endpoint::Unknown))
+    }
+
+    fn answer(&self, call: &Call, events: usize) -> Answer {
+        match self {
+            Self::Anthropic(e) => anthropic::answer(*e, call, events),
+            Self::OpenAi(e) => openai::answer(*e, call, events),
+            Self::Google(e) => gemini::answer(e, call, events),
+        }
+    }
+
+    fn failure(&self, f: Failure<'_>) -> Answer {
+        match self {
+            Self::Anthropic(_) => anthropic::failure(f),
+            Self::OpenAi(_) => openai::failure(f),
+            Self::Google(_) => gemini::failure(f),
+        }
+    }
+
+    /// The header each provider puts its request id in.
+    fn request_id_header(&self) -> Option<&'static str> {
+        match self {
+            Self::Anthropic(_) => Some("request-id"),
+            Self::OpenAi(_) => Some("x-request-id"),
+            Self::Google(_) => None,
+        }
+    }
+
+    fn json_content_type(&self) -> &'static str {
+        match self {
+            Self::Google(_) => "application/json; charset=UTF-8",
+            _ => "application/json",
+        }
+    }
+}
+
+/// How a rendered answer is emitted.
+struct Pace {
+    /// Wait before each content event.
+    interval: Duration,
+    /// Abort the connection instead of finishing (streams: instead of the tail; JSON: after
+    /// half the body).
+    abort: bool,
+}
+
+const IMMEDIATE: Pace = Pace {
+    interval: Duration::ZERO,
+    abort: false,
+};
+
+/// The pipeline for every provider endpoint.
+async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
+    // Held until the answer is complete; if hyper drops this future or the body first, the
+    // client disconnected.
+    let mut guard = Inflight::new(Arc::clone(&shared));
+    let (parts, body) = req.into_parts();
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(e) => {
+            guard.finish();
+            let message = format!("fake upstream: could not read request body: {e}");
+            return (StatusCode::BAD_REQUEST, message).into_response();
+        }
+    };
+    let query = query_params(&parts.uri);
+    let endpoint = Endpoint::resolve(route, &parts, &query);
+    let key = endpoint.key(&parts.headers, &query);
+    let times = shared.record(|| Recorded {
+        method: parts.method.to_string(),
+        path: path_and_query(&parts.uri),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (n.as_str().to_owned(), value)
+            })
+            .collect(),
+        body: body.clone(),
+        key: key.clone(),
+        provider: endpoint.provider(),
+        received_at: Instant::now(),
+    });
+    let id = shared.next_id();
+    let out = Out {
+        endpoint: &endpoint,
+        request_id: endpoint
+            .request_id_header()
+            .map(|name| (name, format!("req_fake{id:016}"))),
+        times,
+    };
+
+    let Some(key) = key else {
+        return out.render(endpoint.failure(Failure::MissingKey), IMMEDIATE, guard);
+    };
+    if !endpoint.known() {
+        let message = format!("no such method: {} {}", parts.method, parts.uri.path());
+        return out.render(
+            endpoint.failure(Failure::NotFound(message)),
+            IMMEDIATE,
+            guard,
+        );
+    }
+    let call = Call { key, body, id };
+    let (answer, pace) = match shared.next_behaviour(&call.key) {
+        Behaviour::Ok => (endpoint.answer(&call, OK_STREAM_EVENTS), IMMEDIATE),
+        Behaviour::Stream { events, interval } => (
+            endpoint.answer(&call, events),
+            Pace {
+                interval,
+                abort: false,
+            },
+        ),
+        Behaviour::Delayed(delay) => {
+            tokio::time::sleep(delay).await;
+            (endpoint.answer(&call, OK_STREAM_EVENTS), IMMEDIATE)
+        }
+        Behaviour::StreamThenDrop { events } => (
+            endpoint.answer(&call, events),
+            Pace {
+                interval: Duration::ZERO,
+                abort: true,
+            },
+        ),
+        Behaviour::RateLimited(limit) => {
+            (endpoint.failure(Failure::RateLimited(&limit)), IMMEDIATE)
+        }
+        Behaviour::Overloaded => (endpoint.failure(Failure::Overloaded), IMMEDIATE),
+        Behaviour::ServerError(code) => (endpoint.failure(Failure::Server(code)), IMMEDIATE),
+        Behaviour::Unauthorized => (endpoint.failure(Failure::Unauthorized), IMMEDIATE),
+        Behaviour::Hang => {
+            // `guard` stays alive here until hyper drops this future (client gone).
+            return std::future::pending().await;
+        }
+        Behaviour::Raw {
+            status: code,
+            headers,
+            body,
+        } => {
+            guard.finish();
+            return raw(code, headers, body);
+        }
+    };
+    out.render(answer, pace, guard)
+}
+
+/// Turns [`Answer`]s into responses with the provider's common headers.
+struct Out<'a> {
+    endpoint: &'a Endpoint,
+    request_id: Option<(&'static str, String)>,
+    times: Option<EventTimes>,
+}
+
+impl Out<'_> {
+    fn render(self, answer: Answer, pace: Pace, mut guard: Inflight) -> Response {
+        let mut steps = VecDeque::new();
+        let (status, content_type, headers) = match answer {
+            Answer::Json {
+                status,
+                mut headers,
+                body,
+            } => {
+                headers.extend(self.request_id);
+                let body = Bytes::from(body.to_string());
+                let content_type = self.endpoint.json_content_type();
+                if !(pace.abort && status.is_success()) {
+                    guard.finish();
+                    return response(status, Some(content_type), headers, Body::from(body));
+                }
+                // A scripted drop of a non-streamed answer: half the JSON, then abort.
+                steps.push_back(Step::Frame(body.slice(..body.len() / 2)));
+                steps.push_back(Step::Abort);
+                (status, content_type, headers)
+            }
+            Answer::Stream {
+                content_type,
+                head,
+                content,
+                tail,
+            } => {
+                steps.extend(head.into_iter().map(Step::Frame));
+                steps.extend(content.into_iter().map(Step::Content));
+                if pace.abort {
+                    steps.push_back(Step::Abort);
+                } else {
+                    steps.extend(tail.into_iter().map(Step::Frame));
+                }
+                let mut headers = vec![("cache-control", "no-cache".to_owned())];
+                headers.extend(self.request_id);
+                (StatusCode::OK, content_type, headers)
+            }
+        };
+        let body = sse::body(steps, pace.interval, guard, self.times);
+        response(status, Some(content_type), headers, body)
+    }
+}
+
+/// A response with `content-type` (if given) and extra headers; invalid headers are skipped.
+fn response<N: AsRef<str>>(
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    headers: Vec<(N, String)>,
+    body: Body,
+) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let map = response.headers_mut();
+    if let Some(content_type) = content_type {
+        map.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_ref().as_bytes());
+        let value = HeaderValue::from_str(&value);
+        if let (Ok(name), Ok(value)) = (name, value) {
+            map.append(name, value);
+        }
+    }
+    response
+}
+
+/// [`Behaviour::Raw`]: exactly what the test asked for.
+fn raw(code: u16, headers: Vec<(String, String)>, body: String) -> Response {
+    let has_content_type = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    let content_type = (!has_content_type).then_some("application/json");
+    response(status(code), content_type, headers, Body::from(body))
+}
+
+/// Requests for paths no provider has: noted for [`super::FakeUpstream::unmatched`], 404.
+async fn unmatched(State(shared): AppState, req: Request) -> Response {
+    not_routed(&shared, &req, StatusCode::NOT_FOUND)
+}
+
+/// A known path with the wrong method: noted like [`unmatched`], 405.
+async fn wrong_method(State(shared): AppState, req: Request) -> Response {
+    not_routed(&shared, &req, StatusCode::METHOD_NOT_ALLOWED)
+}
+
+fn not_routed(shared: &Shared, req: &Request, status: StatusCode) -> Response {
+    let line = format!("{} {}", req.method(), path_and_query(req.uri()));
+    shared.record_unmatched(line.clone());
+    let message = format!("fake upstream has no route for {line}");
+    let body = json!({ "error": { "type": "not_found", "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+fn path_and_query(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned())
+}
+
+/// Query parameters, decoded; malformed queries count as empty.
+fn query_params(uri: &Uri) -> HashMap<String, String> {
+    if uri.query().is_none() {
+        return HashMap::new();
+    }
+    Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default()
+}

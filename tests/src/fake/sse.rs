@@ -1,0 +1,101 @@
+//! Incrementally emitted response bodies: SSE framing and the paced body stream.
+//!
+//! Bodies are produced lazily, one piece per poll, so each piece reaches the socket when it
+//! is produced (hyper flushes whenever the body is pending). Tests rely on this to check that
+//! Keyway relays events as they arrive instead of buffering whole answers.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::state::{EventTimes, Inflight};
+
+/// `event: <name>\ndata: <json>\n\n` — Anthropic's and OpenAI Responses' framing.
+pub(crate) fn event(name: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// `data: <json>\n\n` — OpenAI Chat Completions' framing.
+pub(crate) fn data(data: &Value) -> Bytes {
+    Bytes::from(format!("data: {data}\n\n"))
+}
+
+/// `data: <json>\r\n\r\n` — Gemini's `alt=sse` framing, which uses CRLF line ends; a fake
+/// with LF only would hide a parser that can't handle them.
+pub(crate) fn data_crlf(data: &Value) -> Bytes {
+    Bytes::from(format!("data: {data}\r\n\r\n"))
+}
+
+/// One piece of a paced body.
+pub(crate) enum Step {
+    /// Sent as soon as the connection wants it.
+    Frame(Bytes),
+    /// Sent after the pacing interval; its emission instant is recorded.
+    Content(Bytes),
+    /// Fail the body, which makes hyper abort the connection mid-message.
+    Abort,
+}
+
+/// A streaming body that emits `steps` in order, waiting `interval` before each content step.
+///
+/// Owns the request's [`Inflight`] guard: finishing the steps (or a scripted abort) marks it
+/// finished, while hyper dropping the body early (client gone) counts as a disconnect.
+pub(crate) fn body(
+    steps: VecDeque<Step>,
+    interval: Duration,
+    guard: Inflight,
+    times: Option<EventTimes>,
+) -> Body {
+    struct Emitter {
+        steps: VecDeque<Step>,
+        interval: Duration,
+        guard: Inflight,
+        times: Option<EventTimes>,
+    }
+
+    let emitter = Emitter {
+        steps,
+        interval,
+        guard,
+        times,
+    };
+    let stream = futures_util::stream::unfold(emitter, |mut em| async move {
+        let Some(step) = em.steps.pop_front() else {
+            em.guard.finish();
+            return None;
+        };
+        let item = match step {
+            Step::Frame(bytes) => Ok(bytes),
+            Step::Content(bytes) => {
+                if !em.interval.is_zero() {
+                    tokio::time::sleep(em.interval).await;
+                }
+                if let Some(times) = &em.times {
+                    times
+                        .lock()
+                        .expect("fake upstream event times mutex poisoned")
+                        .push(Instant::now());
+                }
+                Ok(bytes)
+            }
+            Step::Abort => {
+                // Hyper flushes only when the body is pending; without this yield the bytes
+                // before the abort would die in its write buffer and the client would see no
+                // response at all instead of a cut-off one.
+                tokio::task::yield_now().await;
+                em.guard.finish();
+                em.steps.clear();
+                Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "fake upstream: scripted mid-stream drop",
+                ))
+            }
+        };
+        Some((item, em))
+    });
+    Body::from_stream(stream)
+}

@@ -1,0 +1,226 @@
+//! The fake's shared state: per-key scripts, the request recorder and the counters tests
+//! synchronise on.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use super::{Behaviour, Recorded};
+
+/// Instants at which one streamed answer's content events were emitted; shared between the
+/// recorder and the stream that fills it.
+pub(crate) type EventTimes = Arc<Mutex<Vec<Instant>>>;
+
+const POISONED: &str = "fake upstream state mutex poisoned";
+
+/// What one key answers: queued behaviours first, then the default.
+struct Script {
+    queue: VecDeque<Behaviour>,
+    default: Behaviour,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            default: Behaviour::Ok,
+        }
+    }
+}
+
+/// One recorded request with the emission times of its streamed answer.
+struct Entry {
+    request: Recorded,
+    events: EventTimes,
+}
+
+#[derive(Default)]
+struct Log {
+    entries: Vec<Entry>,
+    unmatched: Vec<String>,
+}
+
+/// Everything the request handlers and the test-facing API share.
+pub(crate) struct Shared {
+    record: bool,
+    /// Set once any key is scripted, so the unscripted (benchmark) path skips the lock.
+    scripted: AtomicBool,
+    scripts: Mutex<HashMap<String, Script>>,
+    log: Mutex<Log>,
+    /// Requests received since the last clear; a watch so tests can await a count.
+    received: watch::Sender<usize>,
+    /// Requests whose client went away before the answer was complete.
+    disconnected: watch::Sender<usize>,
+    in_flight: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(record: bool) -> Self {
+        Self {
+            record,
+            scripted: AtomicBool::new(false),
+            scripts: Mutex::new(HashMap::new()),
+            log: Mutex::new(Log::default()),
+            received: watch::Sender::new(0),
+            disconnected: watch::Sender::new(0),
+            in_flight: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    fn scripts(&self) -> MutexGuard<'_, HashMap<String, Script>> {
+        self.scripts.lock().expect(POISONED)
+    }
+
+    fn log(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().expect(POISONED)
+    }
+
+    pub(crate) fn push(&self, key: &str, bs: impl IntoIterator<Item = Behaviour>) {
+        self.scripted.store(true, Ordering::Release);
+        let mut scripts = self.scripts();
+        scripts.entry(key.to_owned()).or_default().queue.extend(bs);
+    }
+
+    pub(crate) fn set_default(&self, key: &str, b: Behaviour) {
+        self.scripted.store(true, Ordering::Release);
+        self.scripts().entry(key.to_owned()).or_default().default = b;
+    }
+
+    pub(crate) fn clear_scripts(&self) {
+        self.scripts().clear();
+    }
+
+    /// Pops the next behaviour for `key`, or its default.
+    pub(crate) fn next_behaviour(&self, key: &str) -> Behaviour {
+        if !self.scripted.load(Ordering::Acquire) {
+            return Behaviour::Ok;
+        }
+        match self.scripts().get_mut(key) {
+            Some(script) => script
+                .queue
+                .pop_front()
+                .unwrap_or_else(|| script.default.clone()),
+            None => Behaviour::Ok,
+        }
+    }
+
+    /// A fresh number for response ids (`msg_…`, `chatcmpl-…`, `request-id`).
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records a request (if recording) and counts it. Returns where the answer's stream
+    /// event times go, if recording.
+    ///
+    /// `make` builds the record lazily so the no-record path allocates nothing.
+    pub(crate) fn record(&self, make: impl FnOnce() -> Recorded) -> Option<EventTimes> {
+        let events = if self.record {
+            let events = EventTimes::default();
+            self.log().entries.push(Entry {
+                request: make(),
+                events: Arc::clone(&events),
+            });
+            Some(events)
+        } else {
+            None
+        };
+        // After the push, so a test woken by the count sees the request in `requests()`.
+        self.received.send_modify(|n| *n += 1);
+        events
+    }
+
+    pub(crate) fn record_unmatched(&self, line: String) {
+        if self.record {
+            self.log().unmatched.push(line);
+        }
+    }
+
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
+        self.log()
+            .entries
+            .iter()
+            .map(|e| e.request.clone())
+            .collect()
+    }
+
+    pub(crate) fn unmatched(&self) -> Vec<String> {
+        self.log().unmatched.clone()
+    }
+
+    pub(crate) fn stream_event_times(&self) -> Vec<Vec<Instant>> {
+        self.log()
+            .entries
+            .iter()
+            .map(|e| e.events.lock().expect(POISONED).clone())
+            .collect()
+    }
+
+    pub(crate) fn clear(&self) {
+        let mut log = self.log();
+        log.entries.clear();
+        log.unmatched.clear();
+        self.received.send_replace(0);
+        self.disconnected.send_replace(0);
+    }
+
+    pub(crate) async fn wait_for_requests(&self, n: usize) {
+        wait_for(&self.received, n).await;
+    }
+
+    pub(crate) fn disconnected(&self) -> usize {
+        *self.disconnected.borrow()
+    }
+
+    pub(crate) async fn wait_for_disconnects(&self, n: usize) {
+        wait_for(&self.disconnected, n).await;
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+}
+
+async fn wait_for(counter: &watch::Sender<usize>, n: usize) {
+    let mut rx = counter.subscribe();
+    // The sender lives as long as `Shared`, which the caller borrows: this can't fail.
+    let _ = rx.wait_for(|count| *count >= n).await;
+}
+
+/// Marks one request as in flight for as long as it lives.
+///
+/// Handlers hold it while answering; streamed answers move it into the body stream. If it is
+/// dropped before [`Inflight::finish`] — hyper dropped the handler or body because the client
+/// went away — the request counts as disconnected.
+pub(crate) struct Inflight {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Inflight {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self {
+            shared,
+            finished: false,
+        }
+    }
+
+    /// The answer is complete (or deliberately aborted): dropping is no longer a disconnect.
+    pub(crate) fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if !self.finished {
+            self.shared.disconnected.send_modify(|n| *n += 1);
+        }
+    }
+}

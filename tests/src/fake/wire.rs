@@ -1,0 +1,168 @@
+//! Provider-neutral pieces the provider modules build their answers from.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use super::RateLimit;
+
+/// The parts of an authenticated request that an answer is built from.
+pub(crate) struct Call {
+    /// The key the request authenticated with; success answers mention it.
+    pub key: String,
+    pub body: Bytes,
+    /// Unique number for this answer's ids.
+    pub id: u64,
+}
+
+impl Call {
+    /// The request body as JSON, or the message for a 400.
+    pub(crate) fn json(&self) -> Result<Value, String> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| format!("request body is not valid JSON: {e}"))
+    }
+
+    /// A stand-in prompt token count that grows with the request, so usage looks plausible.
+    pub(crate) fn input_tokens(&self) -> u64 {
+        (self.body.len() as u64 / 4).max(1)
+    }
+
+    /// The text of content event `i`: the first names the key, so concatenated stream text
+    /// reads `served by <key> +1 +2 …`, the same prefix as the non-streamed text.
+    pub(crate) fn piece(&self, i: usize) -> String {
+        if i == 0 {
+            self.text()
+        } else {
+            format!(" +{i}")
+        }
+    }
+
+    /// The full text of a non-streamed answer: tells a test which key was served.
+    pub(crate) fn text(&self) -> String {
+        format!("served by {}", self.key)
+    }
+}
+
+/// What a provider module answers; `server` turns it into an HTTP response, handling the
+/// pacing, aborts and bookkeeping the same way for every provider.
+pub(crate) enum Answer {
+    /// A complete JSON body.
+    Json {
+        status: StatusCode,
+        headers: Vec<(&'static str, String)>,
+        body: Value,
+    },
+    /// A streamed body: `head` is sent at once, `content` one piece per interval, `tail` (the
+    /// proper end of stream) right after the last piece unless the script aborts instead.
+    Stream {
+        content_type: &'static str,
+        head: Vec<Bytes>,
+        content: Vec<Bytes>,
+        tail: Vec<Bytes>,
+    },
+}
+
+impl Answer {
+    pub(crate) fn ok(body: Value) -> Self {
+        Self::Json {
+            status: StatusCode::OK,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    pub(crate) fn error(status: StatusCode, body: Value) -> Self {
+        Self::Json {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    pub(crate) fn with_headers(mut self, extra: Vec<(&'static str, String)>) -> Self {
+        if let Self::Json { headers, .. } = &mut self {
+            headers.extend(extra);
+        }
+        self
+    }
+}
+
+/// Error answers every provider renders in its own shape.
+pub(crate) enum Failure<'a> {
+    /// The request carried no key at all.
+    MissingKey,
+    Unauthorized,
+    RateLimited(&'a RateLimit),
+    Overloaded,
+    Server(u16),
+    BadRequest(String),
+    NotFound(String),
+}
+
+/// A status for `code`, falling back to 500 for codes HTTP can't carry.
+pub(crate) fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Rate-limit headers a 429 carries, whichever provider sends it.
+pub(crate) fn rate_limit_headers(limit: &RateLimit) -> Vec<(&'static str, String)> {
+    match limit {
+        RateLimit::RetryAfter(secs) => vec![("retry-after", secs.to_string())],
+        RateLimit::AnthropicUnified5h { reset_unix } => vec![
+            ("anthropic-ratelimit-unified-status", "rejected".into()),
+            ("anthropic-ratelimit-unified-5h-status", "rejected".into()),
+            (
+                "anthropic-ratelimit-unified-5h-reset",
+                reset_unix.to_string(),
+            ),
+            ("anthropic-ratelimit-unified-reset", reset_unix.to_string()),
+            (
+                "anthropic-ratelimit-unified-representative-claim",
+                "five_hour".into(),
+            ),
+        ],
+        RateLimit::AnthropicUnified7d { reset_unix } => vec![
+            ("anthropic-ratelimit-unified-status", "rejected".into()),
+            ("anthropic-ratelimit-unified-7d-status", "rejected".into()),
+            (
+                "anthropic-ratelimit-unified-7d-reset",
+                reset_unix.to_string(),
+            ),
+            ("anthropic-ratelimit-unified-reset", reset_unix.to_string()),
+            (
+                "anthropic-ratelimit-unified-representative-claim",
+                "seven_day".into(),
+            ),
+        ],
+        RateLimit::OpenAiUsageLimit { .. }
+        | RateLimit::OpenAiUsageLimitIn { .. }
+        | RateLimit::GeminiRetryInfo { .. }
+        | RateLimit::Plain => Vec::new(),
+    }
+}
+
+/// Current Unix time in seconds, for `created` fields.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Header value as text, if present and valid.
+pub(crate) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The token of `Authorization: Bearer <token>`.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = header_str(headers, "authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}

@@ -1,0 +1,316 @@
+//! Starting and driving the real `keyway` binary: a temp config pointing every provider at a
+//! [`FakeUpstream`](crate::FakeUpstream), a private data dir and keyring service per instance,
+//! the CLI with the same environment, and the HTTP and management APIs.
+//!
+//! The binary is `$KEYWAY_BIN` (set by `scripts/test`), else `target/debug/keyway`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Longest wait for the binary to print that it listens.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `keyway` binary under test.
+pub fn keyway_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("KEYWAY_BIN") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/keyway");
+    assert!(
+        p.exists(),
+        "no keyway binary at {}: run `cargo build -p keyway --no-default-features` or `scripts/test`",
+        p.display()
+    );
+    p
+}
+
+/// What a CLI run printed and how it ended.
+#[derive(Debug)]
+pub struct CliOutput {
+    /// Exit code (None if killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// Standard output, trimmed, asserting the command succeeded.
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, Some(0), "command failed: {self:?}");
+        self.stdout.trim()
+    }
+}
+
+/// A config directory, data directory and keyring namespace of one Keyway instance. Exists
+/// before the instance starts, so accounts can be added first.
+pub struct Setup {
+    dir: tempfile::TempDir,
+    /// The config file.
+    pub config_path: PathBuf,
+    /// The keyring service name (unique per setup).
+    pub keyring_service: String,
+}
+
+impl Setup {
+    /// A config whose built-in providers all point at `upstream` (an origin such as
+    /// `http://127.0.0.1:PORT`), with short timeouts, followed by `extra` TOML.
+    pub fn new(upstream: &str, extra: &str) -> Setup {
+        let text = format!(
+            "[limits]\nfirst_byte_timeout_secs = 5\ndrain_secs = 5\n\n\
+             [providers.anthropic]\nbase_url = \"{upstream}\"\n\n\
+             [providers.openai]\nbase_url = \"{upstream}\"\n\n\
+             [providers.google]\nbase_url = \"{upstream}\"\n\n{extra}"
+        );
+        Setup::with_config(&text)
+    }
+
+    /// A setup whose config file holds exactly `text`.
+    pub fn with_config(text: &str) -> Setup {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, text).expect("write config");
+        Setup {
+            dir,
+            config_path,
+            keyring_service: format!(
+                "keyway-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+
+    /// The data dir (logs).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(keyway_bin());
+        c.env("KEYWAY_CONFIG", &self.config_path)
+            .env("KEYWAY_DATA_DIR", self.data_dir())
+            .env("KEYWAY_KEYRING_SERVICE", &self.keyring_service)
+            .env_remove("RUST_LOG")
+            .kill_on_drop(true);
+        c
+    }
+
+    /// Run `keyway <args>` with `stdin` as its standard input.
+    pub async fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> CliOutput {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn keyway");
+        let mut input = child.stdin.take().expect("stdin");
+        input
+            .write_all(stdin.as_bytes())
+            .await
+            .expect("write stdin");
+        drop(input);
+        let out = child.wait_with_output().await.expect("wait keyway");
+        CliOutput {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Run `keyway <args>` with empty standard input.
+    pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        self.cli_with_stdin(args, "").await
+    }
+
+    /// `keyway account add <provider> --label <label>` with `secret` on stdin; the new id.
+    pub async fn add_account(&self, provider: &str, label: &str, secret: &str) -> String {
+        self.cli_with_stdin(&["account", "add", provider, "--label", label], secret)
+            .await
+            .ok()
+            .to_owned()
+    }
+
+    /// Start `keyway --headless --listen 127.0.0.1:0` and wait until it listens.
+    pub async fn start(self) -> Keyway {
+        let mut child = self
+            .command()
+            .args(["--headless", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn keyway --headless");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(START_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    return rest.trim().parse::<SocketAddr>().ok();
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some(addr) = addr else {
+            let _ = child.start_kill();
+            let out = child.wait_with_output().await.expect("wait");
+            panic!(
+                "keyway --headless did not start: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let stderr = child.stderr.take().expect("stderr");
+        let stderr_log = self.dir.path().join("stderr.log");
+        let log_path = stderr_log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut file = tokio::fs::File::create(&log_path)
+                .await
+                .expect("stderr log");
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = file.write_all(line.as_bytes()).await;
+                let _ = file.write_all(b"\n").await;
+                let _ = file.flush().await;
+            }
+        });
+        let client_key = self.cli(&["client-key"]).await.ok().to_owned();
+        let management_token = self.cli(&["management-token"]).await.ok().to_owned();
+        Keyway {
+            setup: self,
+            child,
+            addr,
+            client_key,
+            management_token,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("http client"),
+            stderr_log,
+        }
+    }
+}
+
+/// A running `keyway --headless`. Killed when dropped; [`Keyway::stop`] stops it gracefully.
+pub struct Keyway {
+    /// Its config, data dir and keyring namespace.
+    pub setup: Setup,
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The key tools send (`keyway client-key`).
+    pub client_key: String,
+    /// The management API token (`keyway management-token`).
+    pub management_token: String,
+    /// A plain HTTP client (no proxy).
+    pub http: reqwest::Client,
+    stderr_log: PathBuf,
+}
+
+impl Keyway {
+    /// `http://ADDR` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Run the CLI against this instance (same config, keyring and `--listen`).
+    pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        let listen = self.addr.to_string();
+        let mut all = vec!["--listen", listen.as_str()];
+        all.extend_from_slice(args);
+        self.setup.cli(&all).await
+    }
+
+    /// Run the CLI against this instance with `stdin`.
+    pub async fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> CliOutput {
+        let listen = self.addr.to_string();
+        let mut all = vec!["--listen", listen.as_str()];
+        all.extend_from_slice(args);
+        self.setup.cli_with_stdin(&all, stdin).await
+    }
+
+    /// A POST of `body` to `path` with the client key as `x-api-key`.
+    pub fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url(path))
+            .header("x-api-key", &self.client_key)
+            .json(body)
+    }
+
+    /// An Anthropic Messages request for `model`.
+    pub async fn anthropic(&self, model: &str) -> reqwest::Response {
+        self.post(
+            "/v1/messages",
+            &serde_json::json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .expect("request to keyway")
+    }
+
+    /// A management API request with the token.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(&format!("/api{path}")))
+            .bearer_auth(&self.management_token)
+    }
+
+    /// `GET /api<path>` as JSON.
+    pub async fn api_get(&self, path: &str) -> Value {
+        let r = self
+            .api(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("api");
+        assert!(r.status().is_success(), "GET /api{path}: {}", r.status());
+        r.json().await.expect("json")
+    }
+
+    /// Everything the instance logged so far: stderr and the rolling log files.
+    pub fn logs(&self) -> String {
+        let mut all = std::fs::read_to_string(&self.stderr_log).unwrap_or_default();
+        if let Ok(entries) = std::fs::read_dir(self.setup.data_dir().join("logs")) {
+            for e in entries.flatten() {
+                all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        all
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// SIGTERM, then wait for the exit (bounded).
+    pub async fn stop(mut self) -> Option<i32> {
+        let pid = self.pid().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill");
+        assert!(status.success());
+        let exit = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("keyway exits within 20 s of SIGTERM")
+            .expect("wait");
+        exit.code()
+    }
+}
