@@ -62,13 +62,19 @@ pub struct Setup {
 
 impl Setup {
     /// A config whose built-in providers all point at `upstream` (an origin such as
-    /// `http://127.0.0.1:PORT`), with short timeouts, followed by `extra` TOML.
+    /// `http://127.0.0.1:PORT`). `extra` TOML comes first, so its top-level keys stay
+    /// top-level. Unless `extra` has its own `[limits]` table, timeouts are short (5 s first
+    /// byte, 5 s drain).
     pub fn new(upstream: &str, extra: &str) -> Setup {
+        let limits = if extra.contains("[limits]") {
+            ""
+        } else {
+            "[limits]\nfirst_byte_timeout_secs = 5\ndrain_secs = 5\n\n"
+        };
         let text = format!(
-            "[limits]\nfirst_byte_timeout_secs = 5\ndrain_secs = 5\n\n\
-             [providers.anthropic]\nbase_url = \"{upstream}\"\n\n\
+            "{extra}\n\n{limits}[providers.anthropic]\nbase_url = \"{upstream}\"\n\n\
              [providers.openai]\nbase_url = \"{upstream}\"\n\n\
-             [providers.google]\nbase_url = \"{upstream}\"\n\n{extra}"
+             [providers.google]\nbase_url = \"{upstream}\"\n"
         );
         Setup::with_config(&text)
     }

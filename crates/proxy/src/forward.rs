@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use keyway_core::snapshot::Route;
 use keyway_core::state::{InFlight, now_ms};
-use keyway_core::{Snapshot, Surface};
+use keyway_core::{ProviderKind, Snapshot, Surface};
 use tracing::{Span, info, warn};
 
 use crate::adapter;
@@ -106,6 +106,23 @@ pub async fn send(
             Ok(Err(e)) => format!("upstream unreachable: {}", transport_error(&e)),
             Ok(Ok(response)) => {
                 let status = response.status();
+                // Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
+                if route.provider.kind == ProviderKind::Google && status == StatusCode::BAD_REQUEST
+                {
+                    let headers = response.headers().clone();
+                    let body = read_limited(response).await;
+                    if !contains_bytes(&body, b"API_KEY_INVALID") {
+                        return Err(
+                            (status, adapter::client_headers(&headers), body).into_response()
+                        );
+                    }
+                    warn!(account = %account, attempt, "credential refused; account taken out of rotation");
+                    member.state.mark_needs_attention(format!(
+                        "the upstream refused this account's credential ({status} API_KEY_INVALID); replace the key or re-enable the account"
+                    ));
+                    last = Some(Failure::Refused { status });
+                    continue;
+                }
                 if !is_account_failure(status) {
                     if status.is_success() {
                         member.state.record_success();
@@ -281,6 +298,10 @@ fn error_kind(body: &[u8]) -> String {
         }
         _ => String::new(),
     }
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn transport_error(e: &reqwest::Error) -> &'static str {
