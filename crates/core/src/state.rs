@@ -34,6 +34,8 @@ pub struct AccountState {
     cooldown_until_ms: AtomicU64,
     failures_in_row: AtomicU32,
     needs_attention: AtomicBool,
+    /// Mirrors `credential.is_some()` so that eligibility is three relaxed loads.
+    has_credential: AtomicBool,
     in_flight: AtomicU32,
     requests: AtomicU64,
     failures: AtomicU64,
@@ -77,7 +79,7 @@ impl AccountState {
     pub fn is_eligible(&self, now: u64) -> bool {
         !self.needs_attention.load(Ordering::Relaxed)
             && self.cooldown_until_ms.load(Ordering::Relaxed) <= now
-            && self.credential.load().is_some()
+            && self.has_credential.load(Ordering::Relaxed)
     }
 
     /// Cooling until this instant (ms), if it is in the future.
@@ -91,6 +93,8 @@ impl AccountState {
     }
 
     pub fn set_credential(&self, secret: Option<Secret>) {
+        self.has_credential
+            .store(secret.is_some(), Ordering::Relaxed);
         self.credential.store(secret.map(Arc::new));
     }
 
@@ -150,7 +154,7 @@ impl AccountState {
         let cooling = self.cooling_until(now);
         let state = if self.needs_attention.load(Ordering::Relaxed) {
             "needs_attention"
-        } else if self.credential.load().is_none() {
+        } else if !self.has_credential.load(Ordering::Relaxed) {
             "no_secret"
         } else if cooling.is_some() {
             "cooling"

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use indexmap::IndexMap;
@@ -58,6 +58,21 @@ impl From<EditError> for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON body whose rejection (bad JSON, unknown field, wrong type) is an [`ApiError`] in the
+/// API's own error shape, naming what is wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+        }
+    }
+}
 
 /// An account as the API shows it: metadata from the config, live state from the engine.
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
@@ -214,7 +229,7 @@ pub fn check_secret(secret: &str) -> Result<(), String> {
 
 pub async fn add_account(
     State(engine): State<Arc<Engine>>,
-    Json(new): Json<NewAccount>,
+    ApiJson(new): ApiJson<NewAccount>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
     let current = engine.snapshot();
     check_new_account(&current.config, &new.provider, &new.label)
@@ -267,7 +282,7 @@ pub struct AccountChange {
 pub async fn update_account(
     State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
-    Json(change): Json<AccountChange>,
+    ApiJson(change): ApiJson<AccountChange>,
 ) -> ApiResult<Json<AccountView>> {
     engine
         .edit(|doc, config| {
@@ -390,7 +405,7 @@ async fn put_policy(
 pub async fn put_provider_policy(
     State(engine): State<Arc<Engine>>,
     Path(provider): Path<String>,
-    Json(body): Json<PolicyBody>,
+    ApiJson(body): ApiJson<PolicyBody>,
 ) -> ApiResult<Json<PolicyView>> {
     put_policy(&engine, policy_key(&provider, None)?, body).await
 }
@@ -398,7 +413,7 @@ pub async fn put_provider_policy(
 pub async fn put_family_policy(
     State(engine): State<Arc<Engine>>,
     Path((provider, family)): Path<(String, String)>,
-    Json(body): Json<PolicyBody>,
+    ApiJson(body): ApiJson<PolicyBody>,
 ) -> ApiResult<Json<PolicyView>> {
     put_policy(&engine, policy_key(&provider, Some(&family))?, body).await
 }

@@ -97,7 +97,7 @@ async fn handle(
             .into_response();
         }
     };
-    let model = model.or_else(|| classify::model_of_body(&body));
+    let model = model.or_else(|| classify::model_of_body(&body).map(|m| m.into_owned()));
     let Some(route) = snapshot.route(surface, model.as_deref()) else {
         return SurfaceError::new(
             surface,
