@@ -30,6 +30,7 @@ pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("{e}"))?;
     let bound = listener.local_addr()?;
     engine.set_listen(bound);
+    let _instance_file = InstanceFile::write(bound);
     let _watcher = watch::spawn(engine.clone())
         .map_err(|e| anyhow!("cannot watch {} for edits: {e}", opts.config_path.display()))?;
 
@@ -76,4 +77,23 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutting down; draining in-flight requests");
+}
+
+/// The recorded listen address of this instance, removed when it stops.
+struct InstanceFile(PathBuf);
+
+impl InstanceFile {
+    fn write(addr: std::net::SocketAddr) -> InstanceFile {
+        let path = paths::instance_file();
+        if let Err(e) = keyway_core::edit::write_atomic(&path, addr.to_string().as_bytes()) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot record the listen address; commands will look at the config's");
+        }
+        InstanceFile(path)
+    }
+}
+
+impl Drop for InstanceFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

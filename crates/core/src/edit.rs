@@ -81,27 +81,39 @@ impl ConfigDocument {
         self.accounts_mut().push(t);
     }
 
-    /// Remove the account and every mention of it in policies. False when there is none.
-    pub fn remove_account(&mut self, id: &str) -> bool {
+    /// Remove the account and every mention of it in policies. A policy that listed only this
+    /// account is removed too (an empty list would silently mean "every account"); its key is
+    /// returned so the caller can say so. `None` when there is no such account.
+    pub fn remove_account(&mut self, id: &str) -> Option<Vec<String>> {
         let accounts = self.accounts_mut();
         let before = accounts.len();
         accounts.retain(|t| t.get("id").and_then(Item::as_str) != Some(id));
-        let removed = accounts.len() != before;
+        if accounts.len() == before {
+            return None;
+        }
+        let mut emptied = Vec::new();
         if let Some(policies) = self
             .doc
             .get_mut("policies")
             .and_then(Item::as_table_like_mut)
         {
-            for (_, policy) in policies.iter_mut() {
+            for (key, policy) in policies.iter_mut() {
                 if let Some(list) = policy.get_mut("accounts").and_then(Item::as_array_mut) {
+                    let listed = !list.is_empty();
                     list.retain(|v| v.as_str() != Some(id));
+                    if listed && list.is_empty() {
+                        emptied.push(key.get().to_owned());
+                    }
                 }
                 if let Some(weights) = policy.get_mut("weights").and_then(Item::as_table_like_mut) {
                     weights.remove(id);
                 }
             }
+            for key in &emptied {
+                policies.remove(key);
+            }
         }
-        removed
+        Some(emptied)
     }
 
     /// Set one field of an account. False when there is no such account.
@@ -255,12 +267,21 @@ mod tests {
         assert!(text.contains("# Keyway configuration."), "comments survive");
         assert!(text.contains("[policies.\"anthropic/opus\"]"), "{text}");
 
-        assert!(doc.remove_account("anthropic-000002"));
+        assert_eq!(doc.remove_account("anthropic-000002"), Some(vec![]));
         let config = doc.save().unwrap();
         assert_eq!(
             config.policies["anthropic/opus"].accounts,
             vec!["anthropic-000001"]
         );
+        assert_eq!(
+            doc.remove_account("anthropic-000001"),
+            Some(vec!["anthropic/opus".to_owned()])
+        );
+        assert!(
+            doc.save().unwrap().policies.is_empty(),
+            "a policy with no accounts left is gone"
+        );
+        assert_eq!(doc.remove_account("anthropic-000001"), None);
     }
 
     #[test]

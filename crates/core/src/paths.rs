@@ -25,3 +25,10 @@ pub fn data_dir() -> PathBuf {
         .map(|d| d.data_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from("keyway-data"))
 }
+
+/// Where a running instance records the address it actually listens on (it may differ from
+/// the config's, e.g. with `--listen`), so that commands find it even when the config file is
+/// broken. Removed when the instance stops.
+pub fn instance_file() -> PathBuf {
+    data_dir().join("instance.addr")
+}

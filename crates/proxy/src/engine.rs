@@ -189,8 +189,9 @@ impl Engine {
                 if config == *current.config {
                     return;
                 }
-                if config.listen != current.config.listen {
-                    tracing::warn!(listen = %config.listen, "the new listen address applies when Keyway restarts");
+                let later = restart_only_changes(&current.config, &config);
+                if !later.is_empty() {
+                    tracing::warn!(settings = ?later, "these settings apply when Keyway restarts");
                 }
                 match self.install(config).await {
                     Ok(()) => tracing::info!(path = %self.config_path.display(), "config reloaded"),
@@ -263,6 +264,25 @@ impl Engine {
         let name = secrets::account_entry(account_id);
         run_blocking(move || store.delete(&name).map(|_| ())).await
     }
+}
+
+/// Settings read once at start: changing them in a running instance has no effect until a
+/// restart, which the user is told.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if old.listen != new.listen {
+        changed.push("listen");
+    }
+    if old.log_level != new.log_level {
+        changed.push("log_level");
+    }
+    if old.limits.connect_timeout_secs != new.limits.connect_timeout_secs {
+        changed.push("limits.connect_timeout_secs");
+    }
+    if old.limits.drain_secs != new.limits.drain_secs {
+        changed.push("limits.drain_secs");
+    }
+    changed
 }
 
 /// Read from the keyring the secrets of accounts whose state has none cached yet.

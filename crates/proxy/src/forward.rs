@@ -22,7 +22,7 @@ use crate::surface::SurfaceError;
 /// The most of an upstream error body we read to learn its reset time.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// How long we wait for an upstream error body before giving up on reading it.
-const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the client asked for, ready to be sent to any account.
 pub struct Outgoing<'a> {
@@ -197,8 +197,8 @@ fn give_up(
         }) => {
             span.record("status", status.as_u16());
             let mut response = (status, adapter::client_headers(&headers), body).into_response();
+            // The last account's own wait may be longer than another's: tell the soonest.
             if status == StatusCode::TOO_MANY_REQUESTS
-                && !response.headers().contains_key(header::RETRY_AFTER)
                 && let Some(secs) = retry_after
             {
                 response
@@ -207,6 +207,16 @@ fn give_up(
             }
             response
         }
+        // Some accounts only wait for a reset: that, not the refusals, is the answer.
+        Some(Failure::Refused { .. }) if retry_after.is_some() => error(
+            surface,
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "every {what} account is cooling down or refused; the first is ready again in {}s",
+                retry_after.unwrap_or_default()
+            ),
+            retry_after,
+        ),
         Some(Failure::Refused { status }) => error(
             surface,
             StatusCode::SERVICE_UNAVAILABLE,

@@ -106,24 +106,17 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 pub async fn client(State(engine): State<Arc<Engine>>, request: Request, next: Next) -> Response {
     let surface = surface::of_path(request.uri().path());
     if let Err(message) = site_check(&engine, request.headers()) {
-        return SurfaceError::new(surface, StatusCode::FORBIDDEN, message).into_response();
+        return surface::closing(
+            SurfaceError::new(surface, StatusCode::FORBIDDEN, message).into_response(),
+        );
     }
     let expected = engine.client_key();
-    match presented_key(request.headers(), request.uri().query()) {
-        Some(k) if same_secret(k, expected.expose()) => next.run(request).await,
-        Some(_) => SurfaceError::new(
-            surface,
-            StatusCode::UNAUTHORIZED,
-            "wrong client key; use the key printed by `keyway client-key`",
-        )
-        .into_response(),
-        None => SurfaceError::new(
-            surface,
-            StatusCode::UNAUTHORIZED,
-            "missing client key; send the key printed by `keyway client-key` as the API key",
-        )
-        .into_response(),
-    }
+    let refusal = match presented_key(request.headers(), request.uri().query()) {
+        Some(k) if same_secret(k, expected.expose()) => return next.run(request).await,
+        Some(_) => "wrong client key; use the key printed by `keyway client-key`",
+        None => "missing client key; send the key printed by `keyway client-key` as the API key",
+    };
+    surface::closing(SurfaceError::new(surface, StatusCode::UNAUTHORIZED, refusal).into_response())
 }
 
 /// Guard for the management API: same site checks, and the management token as a bearer.
@@ -133,7 +126,7 @@ pub async fn management(
     next: Next,
 ) -> Response {
     if let Err(message) = site_check(&engine, request.headers()) {
-        return ApiError::new(StatusCode::FORBIDDEN, message).into_response();
+        return surface::closing(ApiError::new(StatusCode::FORBIDDEN, message).into_response());
     }
     let token = request
         .headers()
@@ -142,11 +135,13 @@ pub async fn management(
         .and_then(|v| v.strip_prefix("Bearer "));
     match token {
         Some(t) if same_secret(t, engine.management_token().expose()) => next.run(request).await,
-        _ => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong management token; send `Authorization: Bearer <token>` with the token printed by `keyway management-token`",
-        )
-        .into_response(),
+        _ => surface::closing(
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong management token; send `Authorization: Bearer <token>` with the token printed by `keyway management-token`",
+            )
+            .into_response(),
+        ),
     }
 }
 

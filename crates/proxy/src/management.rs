@@ -321,20 +321,16 @@ pub async fn update_account(
 pub async fn remove_account(
     State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    engine
-        .edit(|doc, _| {
-            if doc.remove_account(&id) {
-                Ok(())
-            } else {
-                Err(unknown_account(&id))
-            }
-        })
+) -> ApiResult<Json<serde_json::Value>> {
+    let removed_policies = engine
+        .edit(|doc, _| doc.remove_account(&id).ok_or_else(|| unknown_account(&id)))
         .await?;
     if let Err(e) = engine.delete_account_secret(&id).await {
         tracing::warn!(account = %id, error = %e, "account removed but its keyring entry could not be deleted");
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(
+        json!({ "removed": id, "removed_policies": removed_policies }),
+    ))
 }
 
 fn unknown_account(id: &str) -> EditError {

@@ -49,7 +49,12 @@ pub async fn merged_openai(engine: &Engine, request: Request) -> Response {
         if let Ok(list) = answer.response.json::<Value>().await
             && let Some(items) = list.get("data").and_then(Value::as_array)
         {
-            data.extend(items.iter().cloned());
+            for item in items {
+                let id = item.get("id");
+                if id.is_none() || !data.iter().any(|d| d.get("id") == id) {
+                    data.push(item.clone());
+                }
+            }
         }
     }
     if !failures.is_empty() {

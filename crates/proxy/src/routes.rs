@@ -14,7 +14,7 @@ use crate::classify;
 use crate::engine::Engine;
 use crate::forward::{self, Outgoing};
 use crate::models;
-use crate::surface::SurfaceError;
+use crate::surface::{self, SurfaceError};
 
 pub async fn anthropic(State(engine): State<Arc<Engine>>, request: Request) -> Response {
     handle(&engine, Surface::AnthropicMessages, None, request).await
@@ -86,15 +86,17 @@ async fn handle(
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
-            return SurfaceError::new(
-                surface,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body larger than {} MiB (limits.max_body_mib in the config) or unreadable",
-                    snapshot.config.limits.max_body_mib
-                ),
-            )
-            .into_response();
+            return surface::closing(
+                SurfaceError::new(
+                    surface,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "request body larger than {} MiB (limits.max_body_mib in the config) or unreadable",
+                        snapshot.config.limits.max_body_mib
+                    ),
+                )
+                .into_response(),
+            );
         }
     };
     let model = model.or_else(|| classify::model_of_body(&body).map(|m| m.into_owned()));

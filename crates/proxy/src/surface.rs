@@ -118,6 +118,15 @@ fn google_status(status: StatusCode) -> &'static str {
     }
 }
 
+/// Mark an answer given before the request body was read: the connection then closes, so a
+/// client that pools connections does not send its next request into the unread body.
+pub fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// The SSE event that ends a stream whose upstream failed after bytes reached the client:
 /// a clean error the client can show, never a silent truncation.
 pub fn stream_error_event(surface: Surface, message: &str) -> String {

@@ -74,10 +74,10 @@ async fn add_account(ctx: &Context, add: AddAccount) -> anyhow::Result<()> {
 
 /// Accounts with live state from a running instance, or from the config alone.
 pub async fn views(ctx: &Context) -> anyhow::Result<Vec<AccountView>> {
-    let config = ctx.load()?;
-    if let Some(instance) = Instance::find(ctx.listen(&config), &ctx.secrets).await? {
+    if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
         return instance.get("/accounts").await;
     }
+    let config = ctx.load()?;
     Ok(config
         .accounts
         .iter()
@@ -158,10 +158,15 @@ async fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
 
 async fn remove(ctx: &Context, id: &str) -> anyhow::Result<()> {
     let mut doc = ctx.document()?;
-    if !doc.remove_account(id) {
+    let Some(removed_policies) = doc.remove_account(id) else {
         bail!("no account `{id}`; see `keyway account list`");
-    }
+    };
     save(&doc)?;
+    for key in removed_policies {
+        eprintln!(
+            "policy `{key}` named only this account and was removed; its requests now follow the provider's policy"
+        );
+    }
     let store = ctx.secrets.clone();
     let entry = secrets::account_entry(id);
     tokio::task::spawn_blocking(move || store.delete(&entry)).await??;
@@ -176,7 +181,7 @@ async fn set_enabled(ctx: &Context, id: &str, enabled: bool) -> anyhow::Result<(
     }
     // Through a running instance, so that enabling also clears the account's cooldown or
     // "needs attention" at once; otherwise in the file.
-    if let Some(instance) = Instance::find(ctx.listen(&config), &ctx.secrets).await? {
+    if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
         let _: AccountView = instance
             .patch(
                 &format!("/accounts/{id}"),

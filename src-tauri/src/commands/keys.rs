@@ -11,8 +11,7 @@ use crate::instance::Instance;
 pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
     if rotate {
         // A running instance must learn the new key at once, so it rotates it itself.
-        let config = ctx.load()?;
-        if let Some(instance) = Instance::find(ctx.listen(&config), &ctx.secrets).await? {
+        if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
             let answer: Value = instance.post("/client-key/rotate").await?;
             let key = answer.get("key").and_then(Value::as_str).ok_or_else(|| {
                 anyhow::anyhow!("the running instance did not return the new key")

@@ -38,8 +38,19 @@ impl Context {
         }
     }
 
-    pub fn listen(&self, config: &Config) -> SocketAddr {
-        self.listen_override.unwrap_or(config.listen)
+    /// Where a running instance would answer: `--listen`, else the address a running
+    /// instance recorded, else the config's `listen`.
+    pub fn instance_addr(&self) -> anyhow::Result<SocketAddr> {
+        if let Some(addr) = self.listen_override {
+            return Ok(addr);
+        }
+        let recorded = std::fs::read_to_string(keyway_core::paths::instance_file())
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        match recorded {
+            Some(addr) => Ok(addr),
+            None => Ok(self.load()?.listen),
+        }
     }
 }
 

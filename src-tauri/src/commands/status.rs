@@ -9,9 +9,10 @@ use crate::instance::Instance;
 use keyway_proxy::management::AccountView;
 
 pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<()> {
-    let config = ctx.load()?;
-    let listen = ctx.listen(&config);
+    let listen = ctx.instance_addr()?;
     let Some(instance) = Instance::find(listen, &ctx.secrets).await? else {
+        // Not running: a broken config is the more useful thing to report.
+        ctx.load()?;
         bail!("Keyway is not running at {listen}; start it with `keyway --headless`");
     };
     let status: Value = instance.get("/status").await?;
@@ -23,17 +24,16 @@ pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<()> {
         "Keyway {} listening on {listen}",
         status["version"].as_str().unwrap_or("?")
     );
-    let config_line = match status["config"]["error"].as_object() {
-        None => "ok".to_owned(),
-        Some(_) => format!(
-            "REJECTED EDIT, last good config serving: {}",
-            status["config"]["error"]["message"].as_str().unwrap_or("?")
+    let path = status["config"]["path"].as_str().unwrap_or("?");
+    match status["config"]["error"].as_object() {
+        None => println!("config {path}: ok"),
+        Some(e) => println!(
+            "config {path}: edit REJECTED, the last good config keeps serving\n  {path}:{}:{}: {}",
+            e.get("line").and_then(Value::as_u64).unwrap_or(0),
+            e.get("column").and_then(Value::as_u64).unwrap_or(0),
+            e.get("message").and_then(Value::as_str).unwrap_or("?")
         ),
-    };
-    println!(
-        "config {}: {config_line}",
-        status["config"]["path"].as_str().unwrap_or("?")
-    );
+    }
     let accounts: Vec<AccountView> = serde_json::from_value(status["accounts"].clone())?;
     for a in &accounts {
         let requests = a
