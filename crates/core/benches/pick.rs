@@ -17,11 +17,11 @@ fn pool(strategy: Strategy, size: usize, cooling: bool) -> Pool {
             if cooling && size > 1 && i % 4 == 1 {
                 state.record_cooldown(Some(now + 3_600_000), "bench".into(), now);
             }
-            Member {
-                id: Arc::from(format!("anthropic-{i:06x}")),
-                weight: 1 + (i as u32 % 3),
+            Member::new(
+                Arc::from(format!("anthropic-{i:06x}")),
+                1 + (i as u32 % 3),
                 state,
-            }
+            )
         })
         .collect();
     Pool::new(strategy, members)

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use loadwise_core::strategy::{Random, RoundRobin, WeightedRandom, WeightedRoundRobin};
-use loadwise_core::{Node, SelectionContext, Weighted};
+use loadwise_core::{Node, SelectionContext, Strategy as _, Weighted};
 
 use crate::state::AccountState;
 use crate::strategy::Strategy;
@@ -16,13 +16,28 @@ pub struct Member {
     pub id: Arc<str>,
     pub weight: u32,
     pub state: Arc<AccountState>,
+    /// Position in the pool: the selectors' node id. A pool's membership never changes (a new
+    /// membership is a new pool), so the position identifies the member and is far cheaper to
+    /// fingerprint than the account id.
+    slot: u32,
+}
+
+impl Member {
+    pub fn new(id: Arc<str>, weight: u32, state: Arc<AccountState>) -> Member {
+        Member {
+            id,
+            weight,
+            state,
+            slot: 0,
+        }
+    }
 }
 
 impl Node for Member {
-    type Id = Arc<str>;
+    type Id = u32;
 
-    fn id(&self) -> &Arc<str> {
-        &self.id
+    fn id(&self) -> &u32 {
+        &self.slot
     }
 }
 
@@ -32,29 +47,38 @@ impl Weighted for Member {
     }
 }
 
-/// First eligible member in configured order.
-struct Priority;
-
-impl<N> loadwise_core::Strategy<N> for Priority {
-    fn select(&self, candidates: &[N], ctx: &SelectionContext) -> Option<usize> {
-        (0..candidates.len()).find(|&i| !ctx.is_excluded(i))
+impl Weighted for &Member {
+    fn weight(&self) -> u32 {
+        self.weight
     }
+}
+
+/// The `loadwise-core` strategy behind a pool, or ours for priority (first usable in order).
+enum Selector {
+    RoundRobin(RoundRobin),
+    WeightedRoundRobin(WeightedRoundRobin),
+    Random(Random),
+    WeightedRandom(WeightedRandom),
+    Priority,
 }
 
 pub struct Pool {
     pub strategy: Strategy,
     pub members: Vec<Member>,
-    selector: Box<dyn loadwise_core::Strategy<Member>>,
+    selector: Selector,
 }
 
 impl Pool {
-    pub fn new(strategy: Strategy, members: Vec<Member>) -> Pool {
-        let selector: Box<dyn loadwise_core::Strategy<Member>> = match strategy {
-            Strategy::RoundRobin => Box::new(RoundRobin::new()),
-            Strategy::WeightedRoundRobin => Box::new(WeightedRoundRobin::new()),
-            Strategy::Random => Box::new(Random::new()),
-            Strategy::WeightedRandom => Box::new(WeightedRandom::new()),
-            Strategy::Priority => Box::new(Priority),
+    pub fn new(strategy: Strategy, mut members: Vec<Member>) -> Pool {
+        for (slot, m) in members.iter_mut().enumerate() {
+            m.slot = slot as u32;
+        }
+        let selector = match strategy {
+            Strategy::RoundRobin => Selector::RoundRobin(RoundRobin::new()),
+            Strategy::WeightedRoundRobin => Selector::WeightedRoundRobin(WeightedRoundRobin::new()),
+            Strategy::Random => Selector::Random(Random::new()),
+            Strategy::WeightedRandom => Selector::WeightedRandom(WeightedRandom::new()),
+            Strategy::Priority => Selector::Priority,
         };
         Pool {
             strategy,
@@ -63,19 +87,45 @@ impl Pool {
         }
     }
 
-    /// Pick a member that is eligible at `now` (ms) and not in `tried`. Ineligible members
-    /// are excluded for this pick only; the selector's state for the others is untouched.
+    /// Pick a member that is eligible at `now` (ms) and not in `tried`.
+    ///
+    /// Stateful selectors (round-robin, smooth WRR) always see the full membership with the
+    /// unusable members excluded for this pick only, so skipping an account never reshapes
+    /// the others' sequence. Stateless ones (random, weighted random) choose among the usable
+    /// members directly: the same distribution, without an exclusion list to search per
+    /// candidate.
     pub fn pick(&self, now: u64, tried: &[usize]) -> Option<usize> {
-        let excluded = |i: usize| tried.contains(&i) || !self.members[i].state.is_eligible(now);
-        let ctx = if (0..self.members.len()).any(excluded) {
-            SelectionContext {
-                exclude: Some((0..self.members.len()).filter(|&i| excluded(i)).collect()),
-                ..SelectionContext::default()
-            }
-        } else {
-            SelectionContext::default()
-        };
-        self.selector.select(&self.members, &ctx)
+        let usable = |i: usize| !tried.contains(&i) && self.members[i].state.is_eligible(now);
+        match &self.selector {
+            Selector::Priority => (0..self.members.len()).find(|&i| usable(i)),
+            Selector::RoundRobin(s) => s.select(&self.members, &self.exclusions(usable)),
+            Selector::WeightedRoundRobin(s) => s.select(&self.members, &self.exclusions(usable)),
+            Selector::Random(s) => self.pick_among_usable(s, usable),
+            Selector::WeightedRandom(s) => self.pick_among_usable(s, usable),
+        }
+    }
+
+    fn exclusions(&self, usable: impl Fn(usize) -> bool) -> SelectionContext {
+        let exclude: Vec<usize> = (0..self.members.len()).filter(|&i| !usable(i)).collect();
+        SelectionContext {
+            exclude: (!exclude.is_empty()).then_some(exclude),
+            ..SelectionContext::default()
+        }
+    }
+
+    fn pick_among_usable<S>(&self, selector: &S, usable: impl Fn(usize) -> bool) -> Option<usize>
+    where
+        S: loadwise_core::Strategy<Member> + for<'a> loadwise_core::Strategy<&'a Member>,
+    {
+        if (0..self.members.len()).all(&usable) {
+            return selector.select(&self.members, &SelectionContext::default());
+        }
+        let candidates: Vec<&Member> = (0..self.members.len())
+            .filter(|&i| usable(i))
+            .map(|i| &self.members[i])
+            .collect();
+        let chosen = selector.select(&candidates, &SelectionContext::default())?;
+        candidates.get(chosen).map(|m| m.slot as usize)
     }
 
     /// Whether this pool has exactly this strategy and these members (id, weight) in order.
@@ -110,11 +160,7 @@ mod tests {
             .map(|(i, &w)| {
                 let state = Arc::new(AccountState::default());
                 state.set_credential(Some(Secret::new("k")));
-                Member {
-                    id: Arc::from(format!("a{i}")),
-                    weight: w,
-                    state,
-                }
+                Member::new(Arc::from(format!("a{i}")), w, state)
             })
             .collect();
         Pool::new(strategy, members)
@@ -139,6 +185,29 @@ mod tests {
             picks(&pool(Strategy::WeightedRoundRobin, &[5, 1, 1]), 7),
             [0, 0, 1, 0, 2, 0, 0]
         );
+    }
+
+    #[test]
+    fn random_never_picks_an_unusable_member() {
+        for strategy in [Strategy::Random, Strategy::WeightedRandom] {
+            let p = pool(strategy, &[1, 5, 1]);
+            p.members[1]
+                .state
+                .record_cooldown(Some(10_000), "429".into(), 0);
+            let seen: std::collections::HashSet<usize> =
+                (0..200).map(|_| p.pick(1, &[2]).unwrap()).collect();
+            assert_eq!(seen, [0].into(), "{strategy}");
+        }
+    }
+
+    #[test]
+    fn round_robin_skips_without_restarting() {
+        let p = pool(Strategy::RoundRobin, &[1, 1, 1]);
+        assert_eq!(p.pick(0, &[]), Some(0));
+        // Member 1's turn is taken by the next in order when it was already tried.
+        assert_eq!(p.pick(0, &[1]), Some(2));
+        assert_eq!(p.pick(0, &[]), Some(2));
+        assert_eq!(p.pick(0, &[]), Some(0));
     }
 
     #[test]

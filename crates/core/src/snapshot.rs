@@ -235,11 +235,7 @@ fn make_pool(
     }
     let members = shape
         .into_iter()
-        .map(|(id, weight)| Member {
-            id: Arc::from(id),
-            weight,
-            state: states[id].clone(),
-        })
+        .map(|(id, weight)| Member::new(Arc::from(id), weight, states[id].clone()))
         .collect();
     Arc::new(Pool::new(strategy, members))
 }
