@@ -55,6 +55,11 @@ pub enum Command {
 pub enum AccountCommand {
     /// Add an API-key account; the key is read from stdin (hidden when typed).
     Add(AddAccount),
+    /// Log in to a subscription (Claude, ChatGPT): in the browser, by pasting a code, or with a
+    /// device code.
+    Login(LoginArgs),
+    /// Import the login that Claude Code or Codex CLI already holds.
+    Import(ImportArgs),
     /// List accounts, with their live state when Keyway is running.
     List {
         #[arg(long)]
@@ -78,6 +83,37 @@ pub struct AddAccount {
     /// Share of traffic under weighted strategies.
     #[arg(long, default_value_t = 1)]
     pub weight: u32,
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// anthropic (Claude Pro/Max) or openai (ChatGPT/Codex).
+    pub provider: String,
+    #[arg(long)]
+    pub label: String,
+    /// ChatGPT only: log in on any device with a code instead of a browser redirect.
+    #[arg(long)]
+    pub device_code: bool,
+    /// Do not open a browser here; print the URL (Claude then shows a code to paste back).
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Confirm the provider's terms-of-use risk without being asked.
+    #[arg(long)]
+    pub accept_terms_risk: bool,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// claude-code or codex-cli.
+    pub source: String,
+    /// The credentials file [default: where the CLI keeps it]
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Confirm the provider's terms-of-use risk without being asked.
+    #[arg(long)]
+    pub accept_terms_risk: bool,
 }
 
 #[derive(Subcommand)]

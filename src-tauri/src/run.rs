@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use keyway_core::{Config, SecretStore, paths};
-use keyway_proxy::{Engine, watch};
+use keyway_proxy::{Engine, background, watch};
 
 pub struct RunOptions {
     pub config_path: PathBuf,
@@ -25,9 +25,14 @@ pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
         tracing::warn!(%listen, "listening beyond loopback: anyone who can reach this address and has the client key can use your accounts");
     }
     let listener = keyway_proxy::bind(listen).await.map_err(|e| anyhow!(e))?;
-    let engine = Engine::start(opts.config_path.clone(), SecretStore::from_env())
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let state_path = paths::data_dir().join("state.json");
+    let engine = Engine::start(
+        opts.config_path.clone(),
+        SecretStore::from_env(),
+        Some(&state_path),
+    )
+    .await
+    .map_err(|e| anyhow!("{e}"))?;
     let bound = listener.local_addr()?;
     engine.set_listen(bound);
     let _instance_file = InstanceFile::write(bound);
@@ -51,7 +56,10 @@ pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
     println!("  Logs:               {}", log_dir.display());
     tracing::info!(%bound, accounts, "ready");
 
-    keyway_proxy::serve(engine, listener, shutdown_signal()).await?;
+    background::spawn_saver(engine.clone(), state_path.clone());
+    background::spawn_quota_poller(engine.clone());
+    keyway_proxy::serve(engine.clone(), listener, shutdown_signal()).await?;
+    background::save(&engine, &state_path).await;
     tracing::info!("stopped");
     Ok(())
 }

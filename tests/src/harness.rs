@@ -58,6 +58,16 @@ pub struct Setup {
     pub config_path: PathBuf,
     /// The keyring service name (unique per setup).
     pub keyring_service: String,
+    /// Login callback ports (Claude, ChatGPT) of a [`Setup::new`] config.
+    redirect_ports: Option<(u16, u16)>,
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 impl Setup {
@@ -71,12 +81,31 @@ impl Setup {
         } else {
             "[limits]\nfirst_byte_timeout_secs = 5\ndrain_secs = 5\n\n"
         };
+        let claude_port = free_port();
+        let openai_port = free_port();
         let text = format!(
             "{extra}\n\n{limits}[providers.anthropic]\nbase_url = \"{upstream}\"\n\n\
+             [providers.anthropic.oauth]\nauthorize_url = \"{upstream}/oauth/authorize\"\n\
+             token_url = \"{upstream}/v1/oauth/token\"\nredirect_port = {claude_port}\n\n\
              [providers.openai]\nbase_url = \"{upstream}\"\n\n\
+             [providers.openai.oauth]\nauthorize_url = \"{upstream}/oauth/authorize\"\n\
+             token_url = \"{upstream}/oauth/token\"\ndevice_url = \"{upstream}\"\n\
+             backend_url = \"{upstream}\"\nredirect_port = {openai_port}\n\n\
              [providers.google]\nbase_url = \"{upstream}\"\n"
         );
-        Setup::with_config(&text)
+        let mut setup = Setup::with_config(&text);
+        setup.redirect_ports = Some((claude_port, openai_port));
+        setup
+    }
+
+    /// The login callback URI Keyway uses for `provider` (`anthropic` or `openai`), as the
+    /// fake OAuth servers must allow it. Only for [`Setup::new`] configs.
+    pub fn redirect_uri(&self, provider: &str) -> String {
+        let (claude, openai) = self.redirect_ports.expect("a Setup::new config");
+        match provider {
+            "anthropic" => format!("http://localhost:{claude}/callback"),
+            _ => format!("http://localhost:{openai}/auth/callback"),
+        }
     }
 
     /// A setup whose config file holds exactly `text`.
@@ -93,6 +122,7 @@ impl Setup {
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             ),
+            redirect_ports: None,
         }
     }
 
@@ -108,6 +138,20 @@ impl Setup {
             .env("KEYWAY_KEYRING_SERVICE", &self.keyring_service)
             .env_remove("RUST_LOG")
             .kill_on_drop(true);
+        c
+    }
+
+    /// `keyway <args>` with this setup's environment and piped stdin, stdout and stderr, not
+    /// yet spawned: for commands that keep running until the test acts (e.g. `account login`
+    /// waiting for the browser's redirect, a pasted code or a device approval). The test may
+    /// add to the environment, then spawns it and reads its output as it comes. The process
+    /// is killed if its `Child` is dropped.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut c = self.command();
+        c.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         c
     }
 
@@ -186,7 +230,11 @@ impl Setup {
         let log_path = stderr_log.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
-            let mut file = tokio::fs::File::create(&log_path)
+            // Appended, so a restarted instance's log follows its predecessor's.
+            let mut file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
                 .await
                 .expect("stderr log");
             while let Ok(Some(line)) = lines.next_line().await {
@@ -306,6 +354,20 @@ impl Keyway {
 
     /// SIGTERM, then wait for the exit (bounded).
     pub async fn stop(mut self) -> Option<i32> {
+        self.terminate().await
+    }
+
+    /// Stop gracefully (asserting exit code 0, so the state saved at shutdown is complete),
+    /// then start again with the same setup: config, data dir and keyring service. The new
+    /// instance listens on a new port; its client key and management token are the same.
+    pub async fn restart(mut self) -> Keyway {
+        let code = self.terminate().await;
+        assert_eq!(code, Some(0), "keyway exits 0 on SIGTERM before a restart");
+        let Keyway { setup, .. } = self;
+        setup.start().await
+    }
+
+    async fn terminate(&mut self) -> Option<i32> {
         let pid = self.pid().to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])

@@ -6,19 +6,20 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use keyway_core::state::now_ms;
-use keyway_core::{AccountState, Member, Pool, Secret, Strategy};
+use keyway_core::{AccountKind, AccountState, Credential, Member, Pool, Secret, Strategy};
 
 fn pool(strategy: Strategy, size: usize, cooling: bool) -> Pool {
     let now = now_ms();
     let members = (0..size)
         .map(|i| {
             let state = Arc::new(AccountState::default());
-            state.set_credential(Some(Secret::new("sk-bench")));
+            state.set_credential(Some(Credential::ApiKey(Secret::new("sk-bench"))));
             if cooling && size > 1 && i % 4 == 1 {
                 state.record_cooldown(Some(now + 3_600_000), "bench".into(), now);
             }
             Member::new(
                 Arc::from(format!("anthropic-{i:06x}")),
+                AccountKind::ApiKey,
                 1 + (i as u32 % 3),
                 state,
             )

@@ -10,12 +10,16 @@ use serde::{Deserialize, Serialize};
 pub enum AccountKind {
     #[default]
     ApiKey,
+    /// A subscription login (Claude, ChatGPT): OAuth tokens, refreshed by Keyway.
+    #[serde(rename = "oauth")]
+    OAuth,
 }
 
 impl AccountKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AccountKind::ApiKey => "api_key",
+            AccountKind::OAuth => "oauth",
         }
     }
 }

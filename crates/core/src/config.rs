@@ -54,6 +54,8 @@ pub struct Limits {
     pub max_attempts: u32,
     /// On shutdown, how long in-flight requests may take to finish.
     pub drain_secs: u64,
+    /// How often to ask providers for the quota of idle subscription accounts (0 = never).
+    pub quota_poll_secs: u64,
 }
 
 impl Default for Limits {
@@ -64,6 +66,7 @@ impl Default for Limits {
             connect_timeout_secs: 10,
             max_attempts: 4,
             drain_secs: 10,
+            quota_poll_secs: 600,
         }
     }
 }
@@ -77,6 +80,24 @@ pub struct ProviderConfig {
     /// Family name → model globs. Replaces a built-in family of the same name.
     #[serde(default)]
     pub families: IndexMap<String, Vec<String>>,
+    /// Subscription login endpoints, overriding the provider's defaults (tests point them at
+    /// local fakes).
+    #[serde(default)]
+    pub oauth: Option<OAuthConfig>,
+    /// The user confirmed the provider's terms risk for subscription logins.
+    #[serde(default)]
+    pub oauth_terms_accepted: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub device_url: Option<String>,
+    pub backend_url: Option<String>,
+    /// Loopback port of the login callback.
+    pub redirect_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -306,6 +327,45 @@ impl Config {
                          `[providers.{id}.families]` `default = [\"*\"]`"
                     ),
                 ));
+            }
+            if p.oauth.is_some() || p.oauth_terms_accepted {
+                let kind = self
+                    .provider_kind(id)
+                    .unwrap_or(ProviderKind::OpenAiCompatible);
+                match provider::oauth_defaults(kind) {
+                    None => {
+                        return Err((
+                            at("oauth"),
+                            format!(
+                                "provider `{id}` has no subscription login; only anthropic and openai do"
+                            ),
+                        ));
+                    }
+                    Some(d) => {
+                        let o = p.oauth.clone().unwrap_or_default();
+                        if d.device_url.is_none()
+                            && (o.device_url.is_some() || o.backend_url.is_some())
+                        {
+                            return Err((
+                                at("oauth"),
+                                format!(
+                                    "provider `{id}` has no device login or subscription backend to configure"
+                                ),
+                            ));
+                        }
+                        for url in [
+                            &o.authorize_url,
+                            &o.token_url,
+                            &o.device_url,
+                            &o.backend_url,
+                        ]
+                        .into_iter()
+                        .flatten()
+                        {
+                            check_base_url(url, false).map_err(|m| (at("oauth"), m))?;
+                        }
+                    }
+                }
             }
             for (name, globs) in &p.families {
                 if name.is_empty() || name.contains('/') || globs.is_empty() {

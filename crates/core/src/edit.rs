@@ -166,6 +166,24 @@ impl ConfigDocument {
         }
     }
 
+    /// Set one field of `[providers.<id>]`, creating the table when needed.
+    pub fn set_provider_field(&mut self, provider: &str, field: &str, v: toml_edit::Value) {
+        if !self.doc.contains_key("providers") {
+            let mut t = Table::new();
+            t.set_implicit(true);
+            self.doc.insert("providers", Item::Table(t));
+        }
+        let Some(providers) = self.doc["providers"].as_table_mut() else {
+            return;
+        };
+        if !providers.contains_key(provider) {
+            providers.insert(provider, Item::Table(Table::new()));
+        }
+        if let Some(t) = providers[provider].as_table_mut() {
+            t[field] = Item::Value(v);
+        }
+    }
+
     /// False when there was no such policy.
     pub fn remove_policy(&mut self, key: &PolicyKey) -> bool {
         self.doc

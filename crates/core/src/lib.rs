@@ -8,12 +8,14 @@
 
 pub mod account;
 pub mod config;
+pub mod credential;
 pub mod edit;
 pub mod family;
 pub mod paths;
 pub mod policy;
 pub mod pool;
 pub mod provider;
+pub mod quota;
 pub mod secrets;
 pub mod snapshot;
 pub mod state;
@@ -21,6 +23,7 @@ pub mod strategy;
 
 pub use account::AccountKind;
 pub use config::{Config, ConfigError};
+pub use credential::{Credential, OAuthTokens};
 pub use policy::PolicyKey;
 pub use pool::{Member, Pool};
 pub use provider::{ProviderKind, Surface};

@@ -32,3 +32,10 @@ pub fn data_dir() -> PathBuf {
 pub fn instance_file() -> PathBuf {
     data_dir().join("instance.addr")
 }
+
+/// The user's home directory, where other CLIs keep their logins.
+pub fn home_dir() -> PathBuf {
+    directories::BaseDirs::new()
+        .map(|d| d.home_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."))
+}

@@ -5,15 +5,19 @@
 
 use std::sync::Arc;
 
-use loadwise_core::strategy::{Random, RoundRobin, WeightedRandom, WeightedRoundRobin};
-use loadwise_core::{Node, SelectionContext, Strategy as _, Weighted};
+use loadwise_core::strategy::{
+    MostAvailable, Random, RoundRobin, WeightedRandom, WeightedRoundRobin,
+};
+use loadwise_core::{Node, RateMetric, SelectionContext, Strategy as _, Weighted};
 
+use crate::account::AccountKind;
 use crate::state::AccountState;
 use crate::strategy::Strategy;
 
 /// One account as a pool member.
 pub struct Member {
     pub id: Arc<str>,
+    pub kind: AccountKind,
     pub weight: u32,
     pub state: Arc<AccountState>,
     /// Position in the pool: the selectors' node id. A pool's membership never changes (a new
@@ -23,9 +27,10 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn new(id: Arc<str>, weight: u32, state: Arc<AccountState>) -> Member {
+    pub fn new(id: Arc<str>, kind: AccountKind, weight: u32, state: Arc<AccountState>) -> Member {
         Member {
             id,
+            kind,
             weight,
             state,
             slot: 0,
@@ -53,12 +58,25 @@ impl Weighted for &Member {
     }
 }
 
+impl RateMetric for Member {
+    fn remaining_ratio(&self) -> f64 {
+        self.state.remaining_ratio()
+    }
+}
+
+impl RateMetric for &Member {
+    fn remaining_ratio(&self) -> f64 {
+        self.state.remaining_ratio()
+    }
+}
+
 /// The `loadwise-core` strategy behind a pool, or ours for priority (first usable in order).
 enum Selector {
     RoundRobin(RoundRobin),
     WeightedRoundRobin(WeightedRoundRobin),
     Random(Random),
     WeightedRandom(WeightedRandom),
+    MostAvailable(MostAvailable),
     Priority,
 }
 
@@ -79,6 +97,7 @@ impl Pool {
             Strategy::Random => Selector::Random(Random::new()),
             Strategy::WeightedRandom => Selector::WeightedRandom(WeightedRandom::new()),
             Strategy::Priority => Selector::Priority,
+            Strategy::MostAvailable => Selector::MostAvailable(MostAvailable::default()),
         };
         Pool {
             strategy,
@@ -102,6 +121,7 @@ impl Pool {
             Selector::WeightedRoundRobin(s) => s.select(&self.members, &self.exclusions(usable)),
             Selector::Random(s) => self.pick_among_usable(s, usable),
             Selector::WeightedRandom(s) => self.pick_among_usable(s, usable),
+            Selector::MostAvailable(s) => self.pick_among_usable(s, usable),
         }
     }
 
@@ -151,6 +171,7 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credential::Credential;
     use crate::secrets::Secret;
 
     fn pool(strategy: Strategy, weights: &[u32]) -> Pool {
@@ -159,8 +180,8 @@ mod tests {
             .enumerate()
             .map(|(i, &w)| {
                 let state = Arc::new(AccountState::default());
-                state.set_credential(Some(Secret::new("k")));
-                Member::new(Arc::from(format!("a{i}")), w, state)
+                state.set_credential(Some(Credential::ApiKey(Secret::new("k"))));
+                Member::new(Arc::from(format!("a{i}")), AccountKind::ApiKey, w, state)
             })
             .collect();
         Pool::new(strategy, members)

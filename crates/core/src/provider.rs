@@ -98,6 +98,67 @@ pub const BUILT_INS: &[BuiltIn] = &[
     },
 ];
 
+/// A provider's subscription login (OAuth) parameters, from its public CLI client.
+pub struct OAuthDefaults {
+    pub client_id: &'static str,
+    pub authorize_url: &'static str,
+    pub token_url: &'static str,
+    pub scopes: &'static str,
+    /// The loopback port and path the provider's client registered as redirect.
+    pub redirect_port: u16,
+    pub redirect_path: &'static str,
+    /// Origin of the device-code endpoints (OpenAI only).
+    pub device_url: Option<&'static str>,
+    /// Origin of the subscription backend (ChatGPT's Codex endpoint and usage).
+    pub backend_url: Option<&'static str>,
+    /// Refresh this long before the access token expires.
+    pub refresh_lead_secs: u64,
+    /// The provider's terms-of-use risk, shown before the first login.
+    pub terms_risk: &'static str,
+}
+
+/// The beta flag Anthropic requires on requests made with an OAuth token.
+pub const ANTHROPIC_OAUTH_BETA: &str = "oauth-2025-04-20";
+
+const CLAUDE_OAUTH: OAuthDefaults = OAuthDefaults {
+    client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+    authorize_url: "https://claude.ai/oauth/authorize",
+    token_url: "https://platform.claude.com/v1/oauth/token",
+    scopes: "user:profile user:inference",
+    redirect_port: 54545,
+    redirect_path: "/callback",
+    device_url: None,
+    backend_url: None,
+    refresh_lead_secs: 300,
+    terms_risk: "Anthropic's terms reserve Claude Free/Pro/Max logins for Claude Code and Claude.ai. \
+        Using your subscription through Keyway may breach them, and Anthropic may limit or close the \
+        account. Keyway forwards your tools' own requests and never disguises them as Claude Code.",
+};
+
+const CHATGPT_OAUTH: OAuthDefaults = OAuthDefaults {
+    client_id: "app_EMoamEEZ73f0CkXaXp7hrann",
+    authorize_url: "https://auth.openai.com/oauth/authorize",
+    token_url: "https://auth.openai.com/oauth/token",
+    scopes: "openid email profile offline_access",
+    redirect_port: 1455,
+    redirect_path: "/auth/callback",
+    device_url: Some("https://auth.openai.com"),
+    backend_url: Some("https://chatgpt.com"),
+    refresh_lead_secs: 600,
+    terms_risk: "OpenAI has not said whether ChatGPT/Codex logins may be used by third-party tools. \
+        Using your subscription through Keyway may breach its terms, and OpenAI may limit the account. \
+        A login shares its refresh token with nothing else: keep it out of a running Codex CLI.",
+};
+
+/// Subscription login parameters of a provider kind, if it offers logins.
+pub fn oauth_defaults(kind: ProviderKind) -> Option<&'static OAuthDefaults> {
+    match kind {
+        ProviderKind::Anthropic => Some(&CLAUDE_OAUTH),
+        ProviderKind::OpenAi => Some(&CHATGPT_OAUTH),
+        ProviderKind::Google | ProviderKind::OpenAiCompatible => None,
+    }
+}
+
 pub fn built_in(id: &str) -> Option<&'static BuiltIn> {
     BUILT_INS.iter().find(|b| b.id == id)
 }

@@ -16,6 +16,8 @@ pub struct ProviderRoute {
     pub kind: ProviderKind,
     /// Without a trailing slash.
     pub base_url: String,
+    /// Subscription login endpoints (anthropic and openai), with config overrides applied.
+    pub oauth: Option<OAuthEndpoints>,
     pub families: FamilySet,
     /// The pool of each family, by family index; families without their own policy share
     /// `any_pool`.
@@ -24,6 +26,57 @@ pub struct ProviderRoute {
     any_pool: Arc<Pool>,
     /// Whether `any_pool` comes from an explicit `[policies.<provider>]`.
     any_is_policy: bool,
+}
+
+/// A provider's login endpoints as this snapshot uses them.
+#[derive(Debug, Clone)]
+pub struct OAuthEndpoints {
+    pub client_id: &'static str,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub scopes: &'static str,
+    pub redirect_port: u16,
+    pub redirect_path: &'static str,
+    pub device_url: Option<String>,
+    pub backend_url: Option<String>,
+    pub refresh_lead_ms: u64,
+    pub terms_risk: &'static str,
+    /// The user already confirmed `terms_risk`.
+    pub terms_accepted: bool,
+}
+
+impl OAuthEndpoints {
+    fn resolve(
+        kind: ProviderKind,
+        user: Option<&crate::config::ProviderConfig>,
+    ) -> Option<OAuthEndpoints> {
+        let d = provider::oauth_defaults(kind)?;
+        let o = user.and_then(|p| p.oauth.clone()).unwrap_or_default();
+        let trim = |s: String| s.trim_end_matches('/').to_owned();
+        Some(OAuthEndpoints {
+            client_id: d.client_id,
+            authorize_url: o
+                .authorize_url
+                .unwrap_or_else(|| d.authorize_url.to_owned()),
+            token_url: o.token_url.unwrap_or_else(|| d.token_url.to_owned()),
+            scopes: d.scopes,
+            redirect_port: o.redirect_port.unwrap_or(d.redirect_port),
+            redirect_path: d.redirect_path,
+            device_url: o.device_url.or(d.device_url.map(str::to_owned)).map(trim),
+            backend_url: o.backend_url.or(d.backend_url.map(str::to_owned)).map(trim),
+            refresh_lead_ms: d.refresh_lead_secs * 1000,
+            terms_risk: d.terms_risk,
+            terms_accepted: user.is_some_and(|p| p.oauth_terms_accepted),
+        })
+    }
+
+    /// The loopback redirect URI the provider's client registered.
+    pub fn redirect_uri(&self) -> String {
+        format!(
+            "http://localhost:{}{}",
+            self.redirect_port, self.redirect_path
+        )
+    }
 }
 
 /// Where one request goes.
@@ -191,6 +244,7 @@ fn build_provider(
         id: id.to_owned(),
         kind,
         base_url,
+        oauth: OAuthEndpoints::resolve(kind, user),
         families,
         family_pools,
         any_pool,
@@ -235,7 +289,10 @@ fn make_pool(
     }
     let members = shape
         .into_iter()
-        .map(|(id, weight)| Member::new(Arc::from(id), weight, states[id].clone()))
+        .map(|(id, weight)| {
+            let kind = config.account(id).map(|a| a.kind).unwrap_or_default();
+            Member::new(Arc::from(id), kind, weight, states[id].clone())
+        })
         .collect();
     Arc::new(Pool::new(strategy, members))
 }

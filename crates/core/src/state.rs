@@ -1,17 +1,20 @@
 //! Runtime facts about accounts that must outlive a snapshot swap: cooldowns, failure counts,
-//! "needs attention", request counters and the cached credential. Keyed by account id in the
-//! [`StateRegistry`]; pools hold `Arc`s to them directly, so the request path never looks an
-//! account up by name.
+//! "needs attention", quota windows, request counters and the cached credential. Keyed by
+//! account id in the [`StateRegistry`]; pools hold `Arc`s to them directly, so the request
+//! path never looks an account up by name. Cooldowns, problems and quota windows also outlive
+//! a restart: the registry saves them to the data dir.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::secrets::Secret;
+use crate::credential::Credential;
+use crate::quota::{self, QuotaWindow};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -29,53 +32,99 @@ pub fn backoff(n: u32) -> Duration {
     Duration::from_secs((BASE_SECS << exp).min(CAP_SECS))
 }
 
-#[derive(Default)]
+/// Why an account is out of rotation until the user acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attention {
+    /// The provider refused the API key.
+    NeedsAttention,
+    /// The login cannot be refreshed any more (revoked, reused refresh token): log in again.
+    NeedsLogin,
+}
+
 pub struct AccountState {
     cooldown_until_ms: AtomicU64,
     failures_in_row: AtomicU32,
     needs_attention: AtomicBool,
     /// Mirrors `credential.is_some()` so that eligibility is three relaxed loads.
     has_credential: AtomicBool,
+    /// `f64` bits of the remaining quota ratio (0..=1) in the tightest window.
+    remaining_bits: AtomicU64,
+    /// When the next known window resets (ms): the ratio is recomputed from then on.
+    remaining_stale_at_ms: AtomicU64,
     in_flight: AtomicU32,
     requests: AtomicU64,
     failures: AtomicU64,
+    /// When a request last started on this account (ms), so quota polls skip busy accounts.
+    last_used_ms: AtomicU64,
+    /// Bumped by every change worth saving, so the saver knows when to write.
+    version: AtomicU64,
     detail: Mutex<Detail>,
-    credential: ArcSwapOption<Secret>,
+    credential: ArcSwapOption<Credential>,
+}
+
+impl Default for AccountState {
+    fn default() -> Self {
+        AccountState {
+            cooldown_until_ms: AtomicU64::new(0),
+            failures_in_row: AtomicU32::new(0),
+            needs_attention: AtomicBool::new(false),
+            has_credential: AtomicBool::new(false),
+            remaining_bits: AtomicU64::new(1.0f64.to_bits()),
+            remaining_stale_at_ms: AtomicU64::new(u64::MAX),
+            in_flight: AtomicU32::new(0),
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_used_ms: AtomicU64::new(0),
+            version: AtomicU64::new(0),
+            detail: Mutex::new(Detail::default()),
+            credential: ArcSwapOption::empty(),
+        }
+    }
 }
 
 #[derive(Default)]
 struct Detail {
     last_error: Option<String>,
     cooldown_reason: Option<String>,
-    attention_reason: Option<String>,
+    attention: Option<(Attention, String)>,
+    quota: Vec<QuotaWindow>,
 }
 
 /// What an account is doing now, for `account list`, `status` and the management API.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AccountStatus {
-    /// `serving`, `cooling`, `needs_attention` or `no_secret`.
-    pub state: &'static str,
+    /// `serving`, `cooling`, `needs_attention`, `needs_login` or `no_secret`.
+    pub state: String,
     /// Unix seconds when a cooldown ends.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooling_until: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooling_reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why the account needs the user (a refused key, or a login to renew).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_attention: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The provider's reported usage windows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota: Vec<QuotaWindow>,
     pub requests: u64,
     pub failures: u64,
     pub in_flight: u32,
 }
 
 impl AccountState {
-    fn detail(&self) -> std::sync::MutexGuard<'_, Detail> {
+    fn detail(&self) -> MutexGuard<'_, Detail> {
         self.detail.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether the account may be picked at `now` (ms): it has a secret, is not waiting for
-    /// the user, and is not cooling down.
+    fn changed(&self) {
+        self.version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether the account may be picked at `now` (ms): it has a credential, is not waiting
+    /// for the user, and is not cooling down.
     pub fn is_eligible(&self, now: u64) -> bool {
         !self.needs_attention.load(Ordering::Relaxed)
             && self.cooldown_until_ms.load(Ordering::Relaxed) <= now
@@ -88,20 +137,21 @@ impl AccountState {
         (until > now).then_some(until)
     }
 
-    pub fn credential(&self) -> Option<Arc<Secret>> {
+    pub fn credential(&self) -> Option<Arc<Credential>> {
         self.credential.load_full()
     }
 
-    pub fn set_credential(&self, secret: Option<Secret>) {
+    pub fn set_credential(&self, credential: Option<Credential>) {
         self.has_credential
-            .store(secret.is_some(), Ordering::Relaxed);
-        self.credential.store(secret.map(Arc::new));
+            .store(credential.is_some(), Ordering::Relaxed);
+        self.credential.store(credential.map(Arc::new));
     }
 
     /// Counts a request as started; the guard counts it finished when dropped.
     pub fn begin(self: &Arc<Self>) -> InFlight {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.last_used_ms.store(now_ms(), Ordering::Relaxed);
         InFlight(self.clone())
     }
 
@@ -121,16 +171,24 @@ impl AccountState {
         let mut d = self.detail();
         d.last_error = Some(reason.clone());
         d.cooldown_reason = Some(reason);
+        self.changed();
         until
     }
 
-    /// The upstream refused the credential itself: stop using it until the user acts.
-    pub fn mark_needs_attention(&self, reason: String) {
+    /// The provider refused the credential itself, or the login cannot be renewed: stop
+    /// using the account until the user acts.
+    pub fn mark(&self, attention: Attention, reason: String) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         self.needs_attention.store(true, Ordering::Relaxed);
         let mut d = self.detail();
         d.last_error = Some(reason.clone());
-        d.attention_reason = Some(reason);
+        d.attention = Some((attention, reason));
+        self.changed();
+    }
+
+    /// Why the account is out of rotation until the user acts, if it is.
+    pub fn attention(&self) -> Option<Attention> {
+        self.detail().attention.as_ref().map(|(a, _)| *a)
     }
 
     /// A failure that says nothing about the account (e.g. the client went away).
@@ -139,38 +197,100 @@ impl AccountState {
         self.detail().last_error = Some(reason);
     }
 
-    /// Forget cooldowns and problems: the user re-enabled the account or gave it a new secret.
+    /// Take in what the provider reported about the account's usage windows.
+    pub fn record_quota(&self, fresh: Vec<QuotaWindow>) {
+        if fresh.is_empty() {
+            return;
+        }
+        let mut d = self.detail();
+        quota::merge(&mut d.quota, fresh);
+        self.store_remaining(&d.quota);
+        self.changed();
+    }
+
+    fn store_remaining(&self, windows: &[QuotaWindow]) {
+        let now_secs = now_ms() / 1000;
+        let remaining = quota::remaining_ratio(windows, now_secs);
+        let next_reset = windows
+            .iter()
+            .filter_map(|w| w.resets_at)
+            .filter(|&r| r > now_secs)
+            .min()
+            .map_or(u64::MAX, |s| s * 1000);
+        self.remaining_bits
+            .store(remaining.to_bits(), Ordering::Relaxed);
+        self.remaining_stale_at_ms
+            .store(next_reset, Ordering::Relaxed);
+    }
+
+    /// When a request last started on this account (ms since the epoch; 0 = never).
+    pub fn last_used_ms(&self) -> u64 {
+        self.last_used_ms.load(Ordering::Relaxed)
+    }
+
+    /// Share of quota left in the tightest window (1.0 when unknown).
+    pub fn remaining_ratio(&self) -> f64 {
+        // A window that has reset since the last report no longer counts.
+        if now_ms() >= self.remaining_stale_at_ms.load(Ordering::Relaxed) {
+            self.store_remaining(&self.detail().quota);
+        }
+        f64::from_bits(self.remaining_bits.load(Ordering::Relaxed))
+    }
+
+    /// Forget cooldowns and problems: the user re-enabled the account or logged in again.
     pub fn reset(&self) {
         self.cooldown_until_ms.store(0, Ordering::Relaxed);
         self.failures_in_row.store(0, Ordering::Relaxed);
         self.needs_attention.store(false, Ordering::Relaxed);
         let mut d = self.detail();
         d.cooldown_reason = None;
-        d.attention_reason = None;
+        d.attention = None;
+        self.changed();
     }
 
     pub fn status(&self, now: u64) -> AccountStatus {
         let d = self.detail();
         let cooling = self.cooling_until(now);
-        let state = if self.needs_attention.load(Ordering::Relaxed) {
-            "needs_attention"
-        } else if !self.has_credential.load(Ordering::Relaxed) {
-            "no_secret"
-        } else if cooling.is_some() {
-            "cooling"
-        } else {
-            "serving"
+        let state = match &d.attention {
+            Some((Attention::NeedsLogin, _)) => "needs_login",
+            Some((Attention::NeedsAttention, _)) => "needs_attention",
+            None if !self.has_credential.load(Ordering::Relaxed) => "no_secret",
+            None if cooling.is_some() => "cooling",
+            None => "serving",
         };
         AccountStatus {
-            state,
+            state: state.to_owned(),
             cooling_until: cooling.map(|ms| ms.div_ceil(1000)),
             cooling_reason: cooling.and(d.cooldown_reason.clone()),
-            needs_attention: d.attention_reason.clone(),
+            needs_attention: d.attention.as_ref().map(|(_, r)| r.clone()),
             last_error: d.last_error.clone(),
+            quota: d.quota.clone(),
             requests: self.requests.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
         }
+    }
+
+    fn saved(&self) -> SavedAccount {
+        let d = self.detail();
+        SavedAccount {
+            cooldown_until_ms: self.cooldown_until_ms.load(Ordering::Relaxed),
+            cooldown_reason: d.cooldown_reason.clone(),
+            attention: d.attention.clone(),
+            quota: d.quota.clone(),
+        }
+    }
+
+    fn restore(&self, saved: SavedAccount) {
+        self.cooldown_until_ms
+            .store(saved.cooldown_until_ms, Ordering::Relaxed);
+        self.needs_attention
+            .store(saved.attention.is_some(), Ordering::Relaxed);
+        let mut d = self.detail();
+        d.cooldown_reason = saved.cooldown_reason;
+        d.attention = saved.attention;
+        drop(d);
+        self.record_quota(saved.quota);
     }
 }
 
@@ -183,14 +303,27 @@ impl Drop for InFlight {
     }
 }
 
-/// All account states, by id. Only snapshot building and management touch the map.
+/// What of an account's state survives a restart.
+#[derive(Serialize, Deserialize)]
+struct SavedAccount {
+    #[serde(default)]
+    cooldown_until_ms: u64,
+    #[serde(default)]
+    cooldown_reason: Option<String>,
+    #[serde(default)]
+    attention: Option<(Attention, String)>,
+    #[serde(default)]
+    quota: Vec<QuotaWindow>,
+}
+
+/// All account states, by id. Only snapshot building, management and the saver touch the map.
 #[derive(Default)]
 pub struct StateRegistry {
     states: Mutex<HashMap<String, Arc<AccountState>>>,
 }
 
 impl StateRegistry {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AccountState>>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<AccountState>>> {
         self.states.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -206,11 +339,45 @@ impl StateRegistry {
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
         self.map().retain(|id, _| keep(id));
     }
+
+    /// A number that changes whenever any state worth saving changes.
+    pub fn version(&self) -> u64 {
+        let map = self.map();
+        map.values()
+            .map(|s| s.version.load(Ordering::Relaxed))
+            .fold(map.len() as u64, u64::wrapping_add)
+    }
+
+    /// The saved form of every account's lasting facts, as JSON.
+    pub fn to_json(&self) -> String {
+        let saved: HashMap<String, SavedAccount> = self
+            .map()
+            .iter()
+            .map(|(id, s)| (id.clone(), s.saved()))
+            .collect();
+        serde_json::to_string_pretty(&saved).unwrap_or_default()
+    }
+
+    /// Restore facts saved by [`StateRegistry::to_json`] from `path`; a missing or unreadable
+    /// file restores nothing (the facts are a cache of what providers said, not user data).
+    pub fn restore_from(&self, path: &Path) {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let Ok(saved) = serde_json::from_str::<HashMap<String, SavedAccount>>(&text) else {
+            tracing::warn!(path = %path.display(), "ignoring unreadable saved account state");
+            return;
+        };
+        for (id, s) in saved {
+            self.get_or_create(&id).restore(s);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::Secret;
 
     #[test]
     fn backoff_doubles_and_caps() {
@@ -222,12 +389,64 @@ mod tests {
     #[test]
     fn cooldown_uses_the_upstream_reset_when_given() {
         let s = AccountState::default();
-        s.set_credential(Some(Secret::new("k")));
+        s.set_credential(Some(Credential::ApiKey(Secret::new("k"))));
         let now = 1_000_000;
         assert!(s.is_eligible(now));
         s.record_cooldown(Some(now + 60_000), "429".into(), now);
         assert!(!s.is_eligible(now + 59_999));
         assert!(s.is_eligible(now + 60_000));
         assert_eq!(s.status(now).state, "cooling");
+    }
+
+    #[test]
+    fn version_moves_when_lasting_facts_change() {
+        let reg = StateRegistry::default();
+        let a = reg.get_or_create("a");
+        let before = reg.version();
+        a.record_error("client went away".into());
+        assert_eq!(reg.version(), before, "a passing error is not saved");
+        a.record_cooldown(None, "429".into(), now_ms());
+        assert_ne!(reg.version(), before);
+    }
+
+    #[test]
+    fn lasting_facts_survive_a_save_and_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let reg = StateRegistry::default();
+        let a = reg.get_or_create("a");
+        let until = now_ms() + 3_600_000;
+        a.record_cooldown(Some(until), "429".into(), now_ms());
+        a.record_quota(vec![QuotaWindow {
+            name: "5h".into(),
+            used_percent: 75.0,
+            resets_at: Some(until / 1000),
+            rejected: false,
+        }]);
+        reg.get_or_create("b")
+            .mark(Attention::NeedsLogin, "invalid_grant".into());
+        std::fs::write(&path, reg.to_json()).unwrap();
+
+        let back = StateRegistry::default();
+        back.restore_from(&path);
+        let a = back.get("a").unwrap();
+        assert_eq!(a.cooling_until(now_ms()), Some(until));
+        assert!((a.remaining_ratio() - 0.25).abs() < 1e-9);
+        // Once the window's reset has passed it no longer counts.
+        let old = back.get_or_create("old");
+        old.record_quota(vec![QuotaWindow {
+            name: "5h".into(),
+            used_percent: 90.0,
+            resets_at: Some(now_ms() / 1000 + 1),
+            rejected: false,
+        }]);
+        assert!((old.remaining_ratio() - 0.1).abs() < 1e-9);
+        old.remaining_stale_at_ms.store(0, Ordering::Relaxed);
+        old.detail().quota[0].resets_at = Some(1);
+        assert_eq!(old.remaining_ratio(), 1.0);
+        assert_eq!(
+            back.get("b").unwrap().attention(),
+            Some(Attention::NeedsLogin)
+        );
     }
 }

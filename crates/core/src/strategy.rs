@@ -13,15 +13,18 @@ pub enum Strategy {
     Random,
     WeightedRandom,
     Priority,
+    /// The account with the most quota left in its tightest window (subscriptions).
+    MostAvailable,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 5] = [
+    pub const ALL: [Strategy; 6] = [
         Strategy::RoundRobin,
         Strategy::WeightedRoundRobin,
         Strategy::Random,
         Strategy::WeightedRandom,
         Strategy::Priority,
+        Strategy::MostAvailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +34,7 @@ impl Strategy {
             Strategy::Random => "random",
             Strategy::WeightedRandom => "weighted_random",
             Strategy::Priority => "priority",
+            Strategy::MostAvailable => "most_available",
         }
     }
 
@@ -50,7 +54,7 @@ impl fmt::Display for Strategy {
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown strategy `{0}`; use one of: round_robin, weighted_round_robin, random, weighted_random, priority"
+    "unknown strategy `{0}`; use one of: round_robin, weighted_round_robin, random, weighted_random, priority, most_available"
 )]
 pub struct UnknownStrategy(pub String);
 

@@ -3,9 +3,10 @@
 //! headers change.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use keyway_core::provider::ANTHROPIC_OAUTH_BETA;
 use keyway_core::provider::AuthHeader;
 use keyway_core::snapshot::ProviderRoute;
-use keyway_core::{ProviderKind, Secret};
+use keyway_core::{Credential, ProviderKind};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones we
 /// recompute.
@@ -27,22 +28,119 @@ pub const CLIENT_AUTH: [HeaderName; 3] = [
     HeaderName::from_static("x-goog-api-key"),
 ];
 
-/// The upstream URL for a client request to `path` (with `query`, already stripped of any
-/// client key).
-pub fn upstream_url(provider: &ProviderRoute, path: &str, query: Option<&str>) -> String {
-    // A user-defined provider's base URL already ends where its docs put `/v1`.
-    let path = match provider.kind {
+/// Where a request goes and with which headers.
+pub struct Upstream {
+    pub url: String,
+    pub headers: HeaderMap,
+}
+
+/// Path of ChatGPT's Codex Responses endpoint under the subscription backend.
+pub const CODEX_RESPONSES_PATH: &str = "/backend-api/codex/responses";
+
+/// The upstream request for a client request to `path` (`query` already stripped of any
+/// client key), sent with `credential`.
+pub fn upstream(
+    provider: &ProviderRoute,
+    path: &str,
+    query: Option<&str>,
+    client: &HeaderMap,
+    credential: &Credential,
+) -> Result<Upstream, String> {
+    let mut headers = forwarded_headers(client);
+    let url = match credential {
+        Credential::ApiKey(key) => {
+            let value = match provider.kind.auth_header() {
+                AuthHeader::Bearer => format!("Bearer {}", key.expose()),
+                AuthHeader::XApiKey | AuthHeader::XGoogApiKey => key.expose().to_owned(),
+            };
+            let name = match provider.kind.auth_header() {
+                AuthHeader::XApiKey => HeaderName::from_static("x-api-key"),
+                AuthHeader::Bearer => header::AUTHORIZATION,
+                AuthHeader::XGoogApiKey => HeaderName::from_static("x-goog-api-key"),
+            };
+            headers.insert(name, sensitive(&value)?);
+            join(&provider.base_url, api_path(provider.kind, path), query)
+        }
+        Credential::OAuth(tokens) => {
+            headers.insert(
+                header::AUTHORIZATION,
+                sensitive(&format!("Bearer {}", tokens.access.expose()))?,
+            );
+            match provider.kind {
+                ProviderKind::Anthropic => {
+                    merge_beta(&mut headers);
+                    join(&provider.base_url, path, query)
+                }
+                ProviderKind::OpenAi => {
+                    let account = tokens
+                        .account_id
+                        .as_deref()
+                        .ok_or("this ChatGPT login has no account id; log in again")?;
+                    headers.insert(
+                        HeaderName::from_static("chatgpt-account-id"),
+                        HeaderValue::from_str(account).map_err(|_| "invalid ChatGPT account id")?,
+                    );
+                    let backend = provider
+                        .oauth
+                        .as_ref()
+                        .and_then(|o| o.backend_url.as_deref())
+                        .ok_or("openai has no subscription backend configured")?;
+                    join(backend, CODEX_RESPONSES_PATH, query)
+                }
+                _ => return Err(format!("{} has no subscription logins", provider.id)),
+            }
+        }
+    };
+    Ok(Upstream { url, headers })
+}
+
+/// A user-defined provider's base URL already ends where its docs put `/v1`.
+fn api_path(kind: ProviderKind, path: &str) -> &str {
+    match kind {
         ProviderKind::OpenAiCompatible => path.strip_prefix("/v1").unwrap_or(path),
         _ => path,
-    };
-    let mut url = String::with_capacity(provider.base_url.len() + path.len() + 32);
-    url.push_str(&provider.base_url);
+    }
+}
+
+fn join(base: &str, path: &str, query: Option<&str>) -> String {
+    let mut url = String::with_capacity(base.len() + path.len() + 32);
+    url.push_str(base);
     url.push_str(path);
     if let Some(q) = query.filter(|q| !q.is_empty()) {
         url.push('?');
         url.push_str(q);
     }
     url
+}
+
+fn sensitive(value: &str) -> Result<HeaderValue, String> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        "the account's secret contains characters that cannot go in an HTTP header; replace it"
+            .to_owned()
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// Anthropic requires its OAuth beta flag on token-authenticated requests; the client's own
+/// flags stay.
+fn merge_beta(headers: &mut HeaderMap) {
+    let beta = HeaderName::from_static("anthropic-beta");
+    // Repeated header lines are one comma-separated list (RFC 9110 §5.3).
+    let mut flags: Vec<&str> = headers
+        .get_all(&beta)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .collect();
+    if !flags.contains(&ANTHROPIC_OAUTH_BETA) {
+        flags.push(ANTHROPIC_OAUTH_BETA);
+    }
+    if let Ok(v) = HeaderValue::from_str(&flags.join(",")) {
+        headers.insert(beta, v);
+    }
 }
 
 /// The query without `key=` (Gemini clients may send their key there).
@@ -54,13 +152,9 @@ pub fn strip_key_param(query: &str) -> String {
         .join("&")
 }
 
-/// The client's headers minus connection-level and auth headers, plus the account's auth.
-pub fn upstream_headers(
-    client: &HeaderMap,
-    kind: ProviderKind,
-    secret: &Secret,
-) -> Result<HeaderMap, String> {
-    let mut out = HeaderMap::with_capacity(client.len() + 1);
+/// The client's headers minus connection-level and auth headers.
+fn forwarded_headers(client: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(client.len() + 2);
     for (name, value) in client {
         if HOP_BY_HOP.contains(name)
             || CLIENT_AUTH.contains(name)
@@ -72,29 +166,7 @@ pub fn upstream_headers(
         }
         out.append(name.clone(), value.clone());
     }
-    let invalid = || {
-        "the account's secret contains characters that cannot go in an HTTP header; replace it"
-            .to_owned()
-    };
-    match kind.auth_header() {
-        AuthHeader::XApiKey => {
-            let mut v = HeaderValue::from_str(secret.expose()).map_err(|_| invalid())?;
-            v.set_sensitive(true);
-            out.insert(HeaderName::from_static("x-api-key"), v);
-        }
-        AuthHeader::Bearer => {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
-                .map_err(|_| invalid())?;
-            v.set_sensitive(true);
-            out.insert(header::AUTHORIZATION, v);
-        }
-        AuthHeader::XGoogApiKey => {
-            let mut v = HeaderValue::from_str(secret.expose()).map_err(|_| invalid())?;
-            v.set_sensitive(true);
-            out.insert(HeaderName::from_static("x-goog-api-key"), v);
-        }
-    }
-    Ok(out)
+    out
 }
 
 /// The upstream's response headers minus connection-level ones.
@@ -111,9 +183,16 @@ pub fn client_headers(upstream: &HeaderMap) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyway_core::config::Config;
+    use keyway_core::{OAuthTokens, Secret, Snapshot, StateRegistry};
+    use std::sync::Arc;
 
-    #[test]
-    fn strips_client_auth_and_adds_the_accounts() {
+    fn snapshot() -> Snapshot {
+        let config = Config::parse("", None).unwrap();
+        Snapshot::build(Arc::new(config), &StateRegistry::default(), None)
+    }
+
+    fn client() -> HeaderMap {
         let mut client = HeaderMap::new();
         client.insert(
             header::AUTHORIZATION,
@@ -122,16 +201,76 @@ mod tests {
         client.insert("x-api-key", HeaderValue::from_static("kw-client"));
         client.insert("anthropic-beta", HeaderValue::from_static("tools-2024"));
         client.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        let out =
-            upstream_headers(&client, ProviderKind::Anthropic, &Secret::new("sk-ant-1")).unwrap();
-        assert_eq!(out.get("x-api-key").unwrap(), "sk-ant-1");
-        assert!(out.get(header::AUTHORIZATION).is_none());
-        assert!(out.get(header::CONNECTION).is_none());
-        assert_eq!(out.get("anthropic-beta").unwrap(), "tools-2024");
+        client
+    }
 
-        let out = upstream_headers(&client, ProviderKind::OpenAi, &Secret::new("sk-oa")).unwrap();
-        assert_eq!(out.get(header::AUTHORIZATION).unwrap(), "Bearer sk-oa");
-        assert!(out.get("x-api-key").is_none());
+    #[test]
+    fn api_keys_replace_the_clients_auth() {
+        let s = snapshot();
+        let key = |k: &str| Credential::ApiKey(Secret::new(k));
+        let up = upstream(
+            s.provider("anthropic").unwrap(),
+            "/v1/messages",
+            None,
+            &client(),
+            &key("sk-ant-1"),
+        )
+        .unwrap();
+        assert_eq!(up.url, "https://api.anthropic.com/v1/messages");
+        assert_eq!(up.headers.get("x-api-key").unwrap(), "sk-ant-1");
+        assert!(up.headers.get(header::AUTHORIZATION).is_none());
+        assert!(up.headers.get(header::CONNECTION).is_none());
+        assert_eq!(up.headers.get("anthropic-beta").unwrap(), "tools-2024");
+
+        let up = upstream(
+            s.provider("openai").unwrap(),
+            "/v1/chat/completions",
+            None,
+            &client(),
+            &key("sk-oa"),
+        )
+        .unwrap();
+        assert_eq!(
+            up.headers.get(header::AUTHORIZATION).unwrap(),
+            "Bearer sk-oa"
+        );
+        assert!(up.headers.get("x-api-key").is_none());
+    }
+
+    #[test]
+    fn logins_use_bearer_tokens_and_their_endpoints() {
+        let s = snapshot();
+        let login = Credential::OAuth(OAuthTokens {
+            access: Secret::new("tok"),
+            refresh: Secret::new("ref"),
+            expires_at_ms: 0,
+            account_id: Some("acct-1".into()),
+        });
+        let up = upstream(
+            s.provider("anthropic").unwrap(),
+            "/v1/messages",
+            None,
+            &client(),
+            &login,
+        )
+        .unwrap();
+        assert_eq!(up.headers.get(header::AUTHORIZATION).unwrap(), "Bearer tok");
+        assert_eq!(
+            up.headers.get("anthropic-beta").unwrap(),
+            "tools-2024,oauth-2025-04-20"
+        );
+        assert!(up.headers.get("x-api-key").is_none());
+
+        let up = upstream(
+            s.provider("openai").unwrap(),
+            "/v1/responses",
+            None,
+            &client(),
+            &login,
+        )
+        .unwrap();
+        assert_eq!(up.url, "https://chatgpt.com/backend-api/codex/responses");
+        assert_eq!(up.headers.get("chatgpt-account-id").unwrap(), "acct-1");
     }
 
     #[test]

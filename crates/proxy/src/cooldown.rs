@@ -2,7 +2,7 @@
 //! Anthropic's unified rate-limit headers, OpenAI's `usage_limit_reached` body and Gemini's
 //! `RetryInfo`. When there is none, the account state falls back to capped backoff.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use http::HeaderMap;
 use serde_json::Value;
@@ -11,9 +11,14 @@ use serde_json::Value;
 /// a year.
 const MAX_COOLDOWN: Duration = Duration::from_secs(8 * 24 * 3600);
 
+/// Up to this much is added to a usage window's reset time.
+const WINDOW_JITTER_MS: u64 = 1500;
+
 /// The instant (ms since the epoch) the upstream says the account resets, if it says.
 pub fn reset_at(headers: &HeaderMap, body: &[u8], now_ms: u64) -> Option<u64> {
+    // A window reset brings every client of the account back at once: spread them a little.
     let at = anthropic_unified(headers)
+        .map(|t| t + rand::random_range(0..WINDOW_JITTER_MS))
         .or_else(|| retry_after(headers, now_ms))
         .or_else(|| from_body(body, now_ms))?;
     Some(at.clamp(now_ms, now_ms + MAX_COOLDOWN.as_millis() as u64))
@@ -94,13 +99,6 @@ fn parse_seconds(s: &str) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
-/// Unix seconds now, for callers formatting reset times.
-pub fn unix_now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,7 +136,11 @@ mod tests {
                 &(reset + 99_999).to_string(),
             ),
         ]);
-        assert_eq!(reset_at(&h, b"", NOW), Some(reset * 1000));
+        let at = reset_at(&h, b"", NOW).unwrap();
+        assert!(
+            (reset * 1000..reset * 1000 + WINDOW_JITTER_MS).contains(&at),
+            "{at}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! one HTTP client every request shares. Config changes (file watch or management API) build
 //! a whole new snapshot off to the side and swap it in with one atomic store.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,9 +10,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use keyway_core::edit::{ConfigDocument, SaveError};
 use keyway_core::secrets::{self, SecretError};
-use keyway_core::{Config, ConfigError, Secret, SecretStore, Snapshot, StateRegistry};
+use keyway_core::snapshot::{OAuthEndpoints, ProviderRoute};
+use keyway_core::state::{Attention, now_ms};
+use keyway_core::{
+    AccountKind, AccountState, Config, ConfigError, Credential, OAuthTokens, Secret, SecretStore,
+    Snapshot, StateRegistry,
+};
+
+use crate::logins::Logins;
+use crate::oauth::token::{self, TokenError};
+
+/// A refresh in flight, shared by every request that needs it.
+type Refresh = Shared<BoxFuture<'static, Result<Arc<Credential>, TokenError>>>;
 
 /// Prefix of generated client keys, so a user can tell them from provider keys.
 pub const CLIENT_KEY_PREFIX: &str = "kw-";
@@ -30,6 +44,10 @@ pub struct Engine {
     management_token: Secret,
     /// Serialises config edits and reloads; never taken on the request path.
     edit_lock: tokio::sync::Mutex<()>,
+    /// Login refreshes in flight, by account id.
+    refreshes: Mutex<HashMap<String, Refresh>>,
+    /// Subscription logins started through the management API.
+    logins: Logins,
     next_request: AtomicU64,
     listen: OnceLock<SocketAddr>,
 }
@@ -77,9 +95,12 @@ impl From<SecretError> for EditError {
 impl Engine {
     /// Load the config (or the embedded default), read the keyring once, and build the first
     /// snapshot.
+    /// `saved_state` is where account facts saved by a previous run are (see
+    /// [`crate::background::save`]).
     pub async fn start(
         config_path: PathBuf,
         secrets: SecretStore,
+        saved_state: Option<&Path>,
     ) -> Result<Arc<Engine>, StartError> {
         let (config, _) = Config::load(&config_path)?;
         let store = secrets.clone();
@@ -97,6 +118,9 @@ impl Engine {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
         let registry = StateRegistry::default();
+        if let Some(path) = saved_state {
+            registry.restore_from(path);
+        }
         let config = Arc::new(config);
         load_missing_secrets(&config, &registry, &secrets).await?;
         let snapshot = Snapshot::build(config, &registry, None);
@@ -110,6 +134,8 @@ impl Engine {
             client_key: ArcSwap::from_pointee(client_key),
             management_token,
             edit_lock: tokio::sync::Mutex::new(()),
+            refreshes: Mutex::new(HashMap::new()),
+            logins: Logins::default(),
             next_request: AtomicU64::new(1),
             listen: OnceLock::new(),
         }))
@@ -118,6 +144,14 @@ impl Engine {
     /// The current snapshot. A request keeps the one it started with until it ends.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+
+    pub fn logins(&self) -> &Logins {
+        &self.logins
+    }
+
+    pub fn registry(&self) -> &StateRegistry {
+        &self.registry
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -242,20 +276,88 @@ impl Engine {
         Ok(self.client_key())
     }
 
-    /// Store an account's secret in the keyring and in its cached state.
+    /// Store an account's credential in the keyring and in its cached state.
     pub async fn store_account_secret(
         &self,
         account_id: &str,
-        secret: Secret,
+        credential: Credential,
     ) -> Result<(), SecretError> {
         let store = self.secrets.clone();
         let name = secrets::account_entry(account_id);
-        let for_keyring = secret.clone();
-        run_blocking(move || store.set(&name, &for_keyring)).await?;
-        self.registry
-            .get_or_create(account_id)
-            .set_credential(Some(secret));
+        let encoded = credential.encode();
+        run_blocking(move || store.set(&name, &encoded)).await?;
+        let state = self.registry.get_or_create(account_id);
+        state.set_credential(Some(credential));
+        state.reset();
         Ok(())
+    }
+
+    /// A credential of `member` that is good to send now. An API key as it is; a login whose
+    /// access token expires within the provider's lead time is refreshed first. After a 401
+    /// with `rejected`, the login is refreshed unless someone already replaced that token.
+    ///
+    /// Refreshes are single-flight per account: concurrent callers share one token call, run
+    /// on its own task so that a caller going away does not cancel it.
+    pub async fn usable_credential(
+        &self,
+        provider: &ProviderRoute,
+        account_id: &str,
+        state: &Arc<AccountState>,
+        rejected: Option<&Arc<Credential>>,
+    ) -> Result<Arc<Credential>, TokenError> {
+        let current = state
+            .credential()
+            .ok_or_else(|| TokenError::Transient("no credential in the keyring".into()))?;
+        let Some(tokens) = current.oauth() else {
+            return Ok(current);
+        };
+        let endpoints = provider.oauth.clone().ok_or_else(|| {
+            TokenError::Revoked(format!("{} has no subscription logins", provider.id))
+        })?;
+        match rejected {
+            Some(used) if !Arc::ptr_eq(used, &current) => return Ok(current),
+            None if tokens.expires_at_ms > now_ms() + endpoints.refresh_lead_ms => {
+                return Ok(current);
+            }
+            _ => {}
+        }
+        let flight = {
+            let mut flights = self.refreshes.lock().unwrap_or_else(|p| p.into_inner());
+            match flights.get(account_id) {
+                Some(f) => f.clone(),
+                None => {
+                    // A refresh may have finished since `current` was read: its refresh token
+                    // is the live one, and the old one is already spent.
+                    let latest = state.credential();
+                    if let Some(latest) = latest.filter(|l| !Arc::ptr_eq(l, &current)) {
+                        return Ok(latest);
+                    }
+                    let task = tokio::spawn(refresh_and_store(
+                        self.http.clone(),
+                        self.secrets.clone(),
+                        endpoints,
+                        account_id.to_owned(),
+                        state.clone(),
+                        tokens.clone(),
+                    ));
+                    let f: Refresh = async move {
+                        task.await.unwrap_or_else(|_| {
+                            Err(TokenError::Transient("the refresh task failed".into()))
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    flights.insert(account_id.to_owned(), f.clone());
+                    f
+                }
+            }
+        };
+        let result = flight.clone().await;
+        let mut flights = self.refreshes.lock().unwrap_or_else(|p| p.into_inner());
+        if flights.get(account_id).is_some_and(|f| f.ptr_eq(&flight)) {
+            flights.remove(account_id);
+        }
+        result
     }
 
     /// Remove an account's secret from the keyring.
@@ -285,17 +387,53 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     changed
 }
 
+/// Refresh a login and keep the result: the rotated refresh token goes to the keyring before
+/// the new access token is used, since the old refresh token is dead from now on.
+async fn refresh_and_store(
+    http: reqwest::Client,
+    store: SecretStore,
+    endpoints: OAuthEndpoints,
+    account_id: String,
+    state: Arc<AccountState>,
+    old: OAuthTokens,
+) -> Result<Arc<Credential>, TokenError> {
+    match token::refresh(&http, &endpoints, &old).await {
+        Ok(tokens) => {
+            let credential = Credential::OAuth(tokens);
+            let encoded = credential.encode();
+            let name = secrets::account_entry(&account_id);
+            if let Err(e) = run_blocking(move || store.set(&name, &encoded)).await {
+                // Losing the new refresh token would lose the login: keep using it, loudly.
+                tracing::error!(account = %account_id, error = %e, "cannot save the renewed login to the keyring; it lasts until Keyway stops");
+            }
+            state.set_credential(Some(credential));
+            tracing::info!(account = %account_id, "login renewed");
+            state
+                .credential()
+                .ok_or_else(|| TokenError::Transient("the renewed login vanished".into()))
+        }
+        Err(TokenError::Revoked(reason)) => {
+            state.mark(Attention::NeedsLogin, reason.clone());
+            Err(TokenError::Revoked(reason))
+        }
+        Err(TokenError::Transient(reason)) => {
+            state.record_cooldown(None, reason.clone(), now_ms());
+            Err(TokenError::Transient(reason))
+        }
+    }
+}
+
 /// Read from the keyring the secrets of accounts whose state has none cached yet.
 async fn load_missing_secrets(
     config: &Config,
     registry: &StateRegistry,
     store: &SecretStore,
 ) -> Result<(), SecretError> {
-    let missing: Vec<String> = config
+    let missing: Vec<(String, AccountKind)> = config
         .accounts
         .iter()
         .filter(|a| registry.get_or_create(&a.id).credential().is_none())
-        .map(|a| a.id.clone())
+        .map(|a| (a.id.clone(), a.kind))
         .collect();
     if missing.is_empty() {
         return Ok(());
@@ -304,18 +442,26 @@ async fn load_missing_secrets(
     let found = run_blocking(move || {
         missing
             .into_iter()
-            .map(|id| {
+            .map(|(id, kind)| {
                 let secret = store.get(&secrets::account_entry(&id))?;
-                Ok((id, secret))
+                Ok((id, kind, secret))
             })
             .collect::<Result<Vec<_>, SecretError>>()
     })
     .await?;
-    for (id, secret) in found {
-        if secret.is_none() {
-            tracing::warn!(account = %id, "no secret in the keyring for this account; add it again with `keyway account add`");
-        }
-        registry.get_or_create(&id).set_credential(secret);
+    for (id, kind, secret) in found {
+        let credential = match secret.map(|s| Credential::decode(kind, s)) {
+            Some(Ok(c)) => Some(c),
+            Some(Err(reason)) => {
+                tracing::warn!(account = %id, "{reason}");
+                None
+            }
+            None => {
+                tracing::warn!(account = %id, "no secret in the keyring for this account; add it again");
+                None
+            }
+        };
+        registry.get_or_create(&id).set_credential(credential);
     }
     Ok(())
 }

@@ -9,13 +9,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use keyway_core::snapshot::Route;
-use keyway_core::state::{InFlight, now_ms};
-use keyway_core::{ProviderKind, Snapshot, Surface};
-use tracing::{Span, info, warn};
+use keyway_core::state::{Attention, InFlight, now_ms};
+use keyway_core::{AccountKind, Member, ProviderKind, Snapshot, Surface};
+use tracing::{Span, debug, info, warn};
 
 use crate::adapter;
 use crate::cooldown;
 use crate::engine::Engine;
+use crate::oauth::token::TokenError;
+use crate::quota;
 use crate::relay::Relay;
 use crate::surface::SurfaceError;
 
@@ -55,6 +57,16 @@ enum Failure {
     Transport(String),
 }
 
+/// What one attempt on one account came to.
+enum Outcome {
+    /// Pass this upstream answer to the client.
+    Answer(Answer),
+    /// Answer the client with this, and stop (a client error, not the account's).
+    Final(Response),
+    /// The account failed; try the next.
+    Failed(Failure),
+}
+
 /// Send `out` through `route`'s pool, failing over between accounts as needed.
 pub async fn send(
     engine: &Engine,
@@ -63,114 +75,210 @@ pub async fn send(
     out: &Outgoing<'_>,
 ) -> Result<Answer, Response> {
     let limits = &snapshot.config.limits;
-    let max_attempts = limits.max_attempts;
+    let max_attempts = limits.max_attempts as usize;
     let first_byte_timeout = Duration::from_secs(limits.first_byte_timeout_secs);
     let pool = route.pool;
-    let url = adapter::upstream_url(route.provider, out.path, out.query.as_deref());
-    let mut tried: Vec<usize> = Vec::with_capacity(max_attempts as usize);
+    // Members that cannot serve this surface at all (a ChatGPT login serves only the
+    // Responses API) are passed over as if already tried.
+    let mut tried: Vec<usize> = (0..pool.members.len())
+        .filter(|&i| !serves(route, &pool.members[i], out.surface))
+        .collect();
+    if !tried.is_empty() {
+        debug!(
+            skipped = tried.len(),
+            "skipping subscription logins that cannot serve {}", out.surface
+        );
+    }
+    let skipped = tried.len();
     let mut last: Option<Failure> = None;
 
-    while tried.len() < max_attempts as usize {
-        let now = now_ms();
-        let Some(index) = pool.pick(now, &tried) else {
+    while tried.len() - skipped < max_attempts {
+        let Some(index) = pool.pick(now_ms(), &tried) else {
             break;
         };
         tried.push(index);
-        let member = &pool.members[index];
-        let Some(secret) = member.state.credential() else {
-            continue;
-        };
-        let headers = match adapter::upstream_headers(out.headers, route.provider.kind, &secret) {
-            Ok(h) => h,
+        let attempt = (tried.len() - skipped) as u32;
+        match try_account(
+            engine,
+            route,
+            out,
+            &pool.members[index],
+            first_byte_timeout,
+            attempt,
+        )
+        .await
+        {
+            Outcome::Answer(answer) => return Ok(answer),
+            Outcome::Final(response) => return Err(response),
+            Outcome::Failed(failure) => last = Some(failure),
+        }
+    }
+    Err(give_up(
+        route,
+        out.surface,
+        last,
+        tried.len() - skipped,
+        skipped,
+    ))
+}
+
+/// Whether `member` can serve a request of `surface` at all.
+fn serves(route: &Route<'_>, member: &Member, surface: Surface) -> bool {
+    !(member.kind == AccountKind::OAuth
+        && route.provider.kind == ProviderKind::OpenAi
+        && surface != Surface::OpenAiResponses)
+}
+
+/// One account: get a usable credential (refreshing a login that is about to expire), send,
+/// and classify the answer. A login refused with 401 is refreshed and tried once more.
+async fn try_account(
+    engine: &Engine,
+    route: &Route<'_>,
+    out: &Outgoing<'_>,
+    member: &Member,
+    first_byte_timeout: Duration,
+    attempt: u32,
+) -> Outcome {
+    let account = &member.id;
+    let mut credential = match engine
+        .usable_credential(route.provider, &member.id, &member.state, None)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return Outcome::Failed(token_failure(account, e)),
+    };
+    let mut refreshed = false;
+    loop {
+        let upstream = match adapter::upstream(
+            route.provider,
+            out.path,
+            out.query.as_deref(),
+            out.headers,
+            &credential,
+        ) {
+            Ok(u) => u,
             Err(reason) => {
-                member.state.mark_needs_attention(reason);
-                continue;
+                member.state.mark(Attention::NeedsAttention, reason.clone());
+                return Outcome::Failed(Failure::Transport(reason));
             }
         };
         let in_flight = member.state.begin();
         let started = Instant::now();
         let request = engine
             .http()
-            .request(out.method.clone(), &url)
-            .headers(headers)
+            .request(out.method.clone(), &upstream.url)
+            .headers(upstream.headers)
             .body(out.body.clone())
             .send();
-        let result = tokio::time::timeout(first_byte_timeout, request).await;
-        let attempt = tried.len() as u32;
-        let account = &member.id;
-        let reason = match result {
-            Err(_) => format!(
-                "no response headers within {}s",
-                first_byte_timeout.as_secs()
-            ),
-            Ok(Err(e)) => format!("upstream unreachable: {}", transport_error(&e)),
-            Ok(Ok(response)) => {
-                let status = response.status();
-                // Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
-                if route.provider.kind == ProviderKind::Google && status == StatusCode::BAD_REQUEST
-                {
-                    let headers = response.headers().clone();
-                    let body = read_limited(response).await;
-                    if !contains_bytes(&body, b"API_KEY_INVALID") {
-                        return Err(
-                            (status, adapter::client_headers(&headers), body).into_response()
-                        );
-                    }
-                    warn!(account = %account, attempt, "credential refused; account taken out of rotation");
-                    member.state.mark_needs_attention(format!(
-                        "the upstream refused this account's credential ({status} API_KEY_INVALID); replace the key or re-enable the account"
-                    ));
-                    last = Some(Failure::Refused { status });
-                    continue;
-                }
-                if !is_account_failure(status) {
-                    if status.is_success() {
-                        member.state.record_success();
-                    }
-                    let span = Span::current();
-                    span.record("account", &**account);
-                    span.record("attempts", attempt);
-                    span.record("status", status.as_u16());
-                    span.record("upstream_ms", started.elapsed().as_millis() as u64);
-                    return Ok(Answer {
-                        response,
-                        account: account.clone(),
-                        in_flight,
-                    });
-                }
-                let headers = response.headers().clone();
-                let body = read_limited(response).await;
-                let kind = error_kind(&body);
-                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                    let reason = format!(
-                        "the upstream refused this account's credential ({status}{kind}); replace the key or re-enable the account"
-                    );
-                    warn!(account = %account, status = status.as_u16(), attempt, "credential refused; account taken out of rotation");
-                    member.state.mark_needs_attention(reason);
-                    last = Some(Failure::Refused { status });
-                    continue;
-                }
-                let until = cooldown::reset_at(&headers, &body, now_ms());
-                let until = member.state.record_cooldown(
-                    until,
-                    format!("upstream answered {status}{kind}"),
-                    now_ms(),
-                );
-                warn!(account = %account, status = status.as_u16(), attempt, cooling_for_s = until.saturating_sub(now_ms()) / 1000, "account failed; trying the next one");
-                last = Some(Failure::Upstream {
-                    status,
-                    headers,
-                    body,
-                });
-                continue;
+        let response = match tokio::time::timeout(first_byte_timeout, request).await {
+            Ok(Ok(response)) => response,
+            failed => {
+                let reason = match failed {
+                    Err(_) => format!(
+                        "no response headers within {}s",
+                        first_byte_timeout.as_secs()
+                    ),
+                    Ok(Err(e)) => format!("upstream unreachable: {}", transport_error(&e)),
+                    Ok(Ok(_)) => unreachable!("matched above"),
+                };
+                let until = member.state.record_cooldown(None, reason.clone(), now_ms());
+                warn!(account = %account, attempt, error = %reason, cooling_for_s = until.saturating_sub(now_ms()) / 1000, "account failed; trying the next one");
+                return Outcome::Failed(Failure::Transport(reason));
             }
         };
-        let until = member.state.record_cooldown(None, reason.clone(), now_ms());
-        warn!(account = %account, attempt, error = %reason, cooling_for_s = until.saturating_sub(now_ms()) / 1000, "account failed; trying the next one");
-        last = Some(Failure::Transport(reason));
+        let status = response.status();
+        if member.kind == AccountKind::OAuth {
+            member
+                .state
+                .record_quota(quota::from_headers(response.headers(), now_ms() / 1000));
+        }
+        // Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
+        if route.provider.kind == ProviderKind::Google && status == StatusCode::BAD_REQUEST {
+            let headers = response.headers().clone();
+            let body = read_limited(response).await;
+            if !contains_bytes(&body, b"API_KEY_INVALID") {
+                return Outcome::Final(
+                    (status, adapter::client_headers(&headers), body).into_response(),
+                );
+            }
+            return refused(member, attempt, status, " API_KEY_INVALID");
+        }
+        if !is_account_failure(status) {
+            if status.is_success() {
+                member.state.record_success();
+            }
+            let span = Span::current();
+            span.record("account", &**account);
+            span.record("attempts", attempt);
+            span.record("status", status.as_u16());
+            span.record("upstream_ms", started.elapsed().as_millis() as u64);
+            return Outcome::Answer(Answer {
+                response,
+                account: account.clone(),
+                in_flight,
+            });
+        }
+        let headers = response.headers().clone();
+        let body = read_limited(response).await;
+        let kind = error_kind(&body);
+        if status == StatusCode::UNAUTHORIZED && member.kind == AccountKind::OAuth && !refreshed {
+            // An access token can die before its stated expiry: renew it and try again.
+            refreshed = true;
+            match engine
+                .usable_credential(route.provider, &member.id, &member.state, Some(&credential))
+                .await
+            {
+                Ok(c) => {
+                    credential = c;
+                    continue;
+                }
+                Err(e) => return Outcome::Failed(token_failure(account, e)),
+            }
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return refused(member, attempt, status, &kind);
+        }
+        let now = now_ms();
+        let until = cooldown::reset_at(&headers, &body, now);
+        let until =
+            member
+                .state
+                .record_cooldown(until, format!("upstream answered {status}{kind}"), now);
+        warn!(account = %account, status = status.as_u16(), attempt, cooling_for_s = until.saturating_sub(now) / 1000, "account failed; trying the next one");
+        return Outcome::Failed(Failure::Upstream {
+            status,
+            headers,
+            body,
+        });
     }
+}
 
-    Err(give_up(route, out.surface, last, tried.len()))
+/// The credential itself was refused: out of rotation until the user acts.
+fn refused(member: &Member, attempt: u32, status: StatusCode, kind: &str) -> Outcome {
+    let (attention, what) = match member.kind {
+        AccountKind::OAuth => (Attention::NeedsLogin, "log in again"),
+        AccountKind::ApiKey => (
+            Attention::NeedsAttention,
+            "replace the key or re-enable the account",
+        ),
+    };
+    warn!(account = %member.id, status = status.as_u16(), attempt, "credential refused; account taken out of rotation");
+    member.state.mark(
+        attention,
+        format!("the upstream refused this account's credential ({status}{kind}); {what}"),
+    );
+    Outcome::Failed(Failure::Refused { status })
+}
+
+/// A login that could not be renewed. The account state already says why.
+fn token_failure(account: &str, e: TokenError) -> Failure {
+    warn!(account = %account, error = %e, "cannot renew the login; trying the next account");
+    match e {
+        TokenError::Revoked(_) => Failure::Refused {
+            status: StatusCode::UNAUTHORIZED,
+        },
+        TokenError::Transient(reason) => Failure::Transport(reason),
+    }
 }
 
 /// Nothing more to try: answer with what we know.
@@ -179,6 +287,7 @@ fn give_up(
     surface: Surface,
     last: Option<Failure>,
     attempts: usize,
+    skipped_for_surface: usize,
 ) -> Response {
     let pool = route.pool;
     let now = now_ms();
@@ -229,6 +338,15 @@ fn give_up(
             surface,
             StatusCode::BAD_GATEWAY,
             format!("{attempts} {what} account(s) tried, none answered: {reason}"),
+            None,
+        ),
+        None if skipped_for_surface > 0 && skipped_for_surface == pool.members.len() => error(
+            surface,
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the {what} accounts are ChatGPT logins, which serve only the Responses API; add an API key with `keyway account add {} --label <name>`",
+                route.provider.id
+            ),
             None,
         ),
         None if pool.members.is_empty() => error(

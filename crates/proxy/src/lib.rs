@@ -3,13 +3,17 @@
 //! engine (`keyway-core`) and nothing of any GUI.
 
 pub mod adapter;
+pub mod background;
 pub mod classify;
 pub mod cooldown;
 pub mod engine;
 pub mod forward;
 pub mod guard;
+pub mod logins;
 pub mod management;
 pub mod models;
+pub mod oauth;
+pub mod quota;
 pub mod relay;
 pub mod routes;
 pub mod surface;
@@ -64,6 +68,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/policies/{provider}/{family}",
             put(management::put_family_policy).delete(management::delete_family_policy),
         )
+        .route("/logins", post(management::start_login))
+        .route("/logins/{id}", get(management::login_status))
+        .route("/logins/{id}/code", post(management::paste_login_code))
+        .route("/imports", post(management::import_login))
         .route("/client-key", get(management::client_key))
         .route("/client-key/rotate", post(management::rotate_client_key))
         .fallback(management::not_found)

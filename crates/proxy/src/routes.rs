@@ -131,7 +131,7 @@ async fn handle(
     async {
         match forward::send(engine, &snapshot, &route, &out).await {
             Ok(answer) => {
-                tracing::info!("forwarded");
+                tracing::debug!("forwarded");
                 forward::relay(answer, surface, id)
             }
             Err(response) => with_request_id(response, id),

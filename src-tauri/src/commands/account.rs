@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::{Context as _, anyhow, bail};
+use keyway_core::Credential;
 use keyway_core::account::{self, AccountKind};
 use keyway_core::config::AccountConfig;
 use keyway_core::secrets::{self, Secret};
@@ -15,6 +16,8 @@ use crate::instance::Instance;
 pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<()> {
     match command {
         AccountCommand::Add(add) => add_account(ctx, add).await,
+        AccountCommand::Login(args) => super::login::login(ctx, args).await,
+        AccountCommand::Import(args) => super::login::import(ctx, args).await,
         AccountCommand::List { json } => list(ctx, json).await,
         AccountCommand::Remove { id } => remove(ctx, &id).await,
         AccountCommand::Enable { id } => set_enabled(ctx, &id, true).await,
@@ -45,22 +48,56 @@ async fn add_account(ctx: &Context, add: AddAccount) -> anyhow::Result<()> {
     }
     let secret = read_secret(&add.provider)?;
     check_secret(&secret).map_err(|m| anyhow!(m))?;
+    let new = NewAccount {
+        provider: &add.provider,
+        label: add.label.trim(),
+        weight: add.weight,
+        confirm_terms: false,
+    };
+    let id = store_account(ctx, new, Credential::ApiKey(Secret::new(secret.trim()))).await?;
+    println!("{id}");
+    Ok(())
+}
+
+/// What [`store_account`] adds.
+pub struct NewAccount<'a> {
+    pub provider: &'a str,
+    pub label: &'a str,
+    pub weight: u32,
+    /// Record that the user confirmed the provider's terms risk for logins.
+    pub confirm_terms: bool,
+}
+
+/// Add an account: validate the edited config, write the credential to the keyring, then save
+/// the config — so a running instance that sees the new account also finds its secret, and a
+/// failure leaves nothing behind. Returns the new id.
+pub async fn store_account(
+    ctx: &Context,
+    new: NewAccount<'_>,
+    credential: Credential,
+) -> anyhow::Result<String> {
+    let config = ctx.load()?;
     let mut doc = ctx.document()?;
-    let id = account::new_id(&add.provider, |id| config.account(id).is_some());
+    let id = account::new_id(new.provider, |id| config.account(id).is_some());
+    let kind = match credential {
+        Credential::ApiKey(_) => AccountKind::ApiKey,
+        Credential::OAuth(_) => AccountKind::OAuth,
+    };
     doc.add_account(&AccountConfig {
         id: id.clone(),
-        provider: add.provider.clone(),
-        label: add.label.trim().to_owned(),
-        kind: AccountKind::ApiKey,
-        weight: add.weight,
+        provider: new.provider.to_owned(),
+        label: new.label.to_owned(),
+        kind,
+        weight: new.weight,
         enabled: true,
     });
-    // Validate before touching the keyring; write the secret before the config names it, so a
-    // running instance that sees the new account also finds its secret.
+    if new.confirm_terms {
+        doc.set_provider_field(new.provider, "oauth_terms_accepted", true.into());
+    }
     doc.validate().map_err(|e| anyhow!("{}", e.message))?;
     let store = ctx.secrets.clone();
     let entry = secrets::account_entry(&id);
-    let value = Secret::new(secret.trim());
+    let value = credential.encode();
     tokio::task::spawn_blocking(move || store.set(&entry, &value)).await??;
     if let Err(e) = save(&doc) {
         let store = ctx.secrets.clone();
@@ -68,8 +105,7 @@ async fn add_account(ctx: &Context, add: AddAccount) -> anyhow::Result<()> {
         let _ = tokio::task::spawn_blocking(move || store.delete(&entry)).await;
         return Err(e);
     }
-    println!("{id}");
-    Ok(())
+    Ok(id)
 }
 
 /// Accounts with live state from a running instance, or from the config alone.
@@ -95,36 +131,39 @@ pub async fn views(ctx: &Context) -> anyhow::Result<Vec<AccountView>> {
 
 /// One word or phrase for an account's live state.
 pub fn describe(view: &AccountView) -> String {
-    let Some(live) = &view.live else {
-        return if view.enabled {
-            "not running".into()
-        } else {
-            "disabled".into()
-        };
-    };
-    let field = |name: &str| live.get(name).and_then(|v| v.as_str()).map(str::to_owned);
     if !view.enabled {
         return "disabled".into();
     }
-    match field("state").as_deref() {
-        Some("cooling") => {
-            let until = live
-                .get("cooling_until")
-                .and_then(|v| v.as_u64())
-                .map(clock)
-                .unwrap_or_default();
-            format!(
-                "cooling until {until} ({})",
-                field("cooling_reason").unwrap_or_default()
-            )
-        }
-        Some("needs_attention") => format!(
-            "needs attention: {}",
-            field("needs_attention").unwrap_or_default()
+    let Some(live) = &view.live else {
+        return "not running".into();
+    };
+    let reason = |r: &Option<String>| r.clone().unwrap_or_default();
+    let state = match live.state.as_str() {
+        "cooling" => format!(
+            "cooling until {} ({})",
+            live.cooling_until.map(clock).unwrap_or_default(),
+            reason(&live.cooling_reason)
         ),
-        Some("no_secret") => "no secret in keyring".into(),
-        Some(s) => s.to_owned(),
-        None => "unknown".into(),
+        "needs_attention" => format!("needs attention: {}", reason(&live.needs_attention)),
+        "needs_login" => format!("needs login: {}", reason(&live.needs_attention)),
+        "no_secret" => "no secret in keyring".into(),
+        other => other.to_owned(),
+    };
+    // The tightest window is the one that decides when the account runs dry.
+    let tightest = live
+        .quota
+        .iter()
+        .max_by(|a, b| a.used_percent.total_cmp(&b.used_percent));
+    match tightest {
+        Some(w) => format!(
+            "{state}; {} window {:.0}% used{}",
+            w.name,
+            w.used_percent,
+            w.resets_at
+                .map(|t| format!(", resets {}", clock(t)))
+                .unwrap_or_default()
+        ),
+        None => state,
     }
 }
 

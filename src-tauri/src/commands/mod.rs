@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod keys;
+pub mod login;
 pub mod policy;
 pub mod status;
 

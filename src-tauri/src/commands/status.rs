@@ -36,11 +36,7 @@ pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<()> {
     }
     let accounts: Vec<AccountView> = serde_json::from_value(status["accounts"].clone())?;
     for a in &accounts {
-        let requests = a
-            .live
-            .as_ref()
-            .and_then(|l| l["requests"].as_u64())
-            .unwrap_or(0);
+        let requests = a.live.as_ref().map_or(0, |l| l.requests);
         println!(
             "  {:<20} {:<10} {:<20} {:>6} req  {}",
             a.id,

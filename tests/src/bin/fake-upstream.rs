@@ -1,23 +1,34 @@
 //! Runs the fake upstream standalone, for the Python SDK test and benchmarks.
 //!
-//! `fake-upstream [--listen 127.0.0.1:0] [--no-record]` prints
-//! `listening on http://127.0.0.1:PORT` once ready, then serves until killed. Every key is
-//! answered `Ok`; `--no-record` skips request recording so benchmarks measure Keyway, not the
-//! fake.
+//! `fake-upstream [--listen 127.0.0.1:0] [--no-record] [--stream-events N]
+//! [--stream-interval-ms MS] [--stamp]` prints `listening on http://127.0.0.1:PORT` once ready,
+//! then serves until killed. Every key is answered `Ok` (streams: 3 events at once) unless the
+//! stream options ask for paced streams; `--no-record` skips request recording so benchmarks
+//! measure Keyway, not the fake; `--stamp` puts each streamed event's emission time in its
+//! text so a client can measure how late it arrives.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use keyway_tests::{FakeConfig, FakeUpstream};
+use keyway_tests::{Behaviour, FakeConfig, FakeUpstream};
 
-const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--no-record]\n\
+const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--no-record] [--stream-events N]\n\
+    \x20                    [--stream-interval-ms MS] [--stamp]\n\
     \n\
     Serves fake Anthropic, OpenAI and Gemini APIs on ADDR (default 127.0.0.1:0),\n\
     prints `listening on http://ADDR` and runs until killed.\n\
     \n\
-    --listen ADDR   address to bind (port 0 picks a free port)\n\
-    --no-record     don't record requests (for benchmarks)";
+    --listen ADDR            address to bind (port 0 picks a free port)\n\
+    --no-record              don't record requests (for benchmarks)\n\
+    --stream-events N        streamed answers carry N content events (default 3)\n\
+    --stream-interval-ms MS  wait MS milliseconds before each content event (default 0)\n\
+    --stamp                  end each streamed event's text with ` emitted_ns=` and the\n\
+    \x20                        19-digit CLOCK_REALTIME nanoseconds at which it was sent";
+
+/// Content events of a streamed answer when only `--stream-interval-ms` is given.
+const DEFAULT_STREAM_EVENTS: usize = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -56,23 +67,58 @@ async fn main() -> ExitCode {
 /// `Ok(None)` means help was asked for.
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<FakeConfig>, String> {
     let mut config = FakeConfig::default();
+    let mut events: Option<usize> = None;
+    let mut interval: Option<Duration> = None;
     let mut args = args;
     while let Some(arg) = args.next() {
-        let listen = match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--no-record" => {
-                config.record = false;
-                continue;
+        // `--name value` and `--name=value` alike.
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
             }
-            "--listen" => args.next().ok_or("--listen needs an address")?,
-            other => match other.strip_prefix("--listen=") {
-                Some(addr) => addr.to_owned(),
-                None => return Err(format!("unknown argument `{other}`")),
-            },
+            _ => (arg.clone(), None),
         };
-        config.listen = listen
-            .parse::<SocketAddr>()
-            .map_err(|e| format!("bad --listen address `{listen}`: {e}"))?;
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "-h" | "--help" | "--no-record" | "--stamp" if inline.is_some() => {
+                return Err(format!("{name} takes no value"));
+            }
+            "-h" | "--help" => return Ok(None),
+            "--no-record" => config.record = false,
+            "--stamp" => config.stamp = true,
+            "--listen" => {
+                let listen = value("--listen")?;
+                config.listen = listen
+                    .parse::<SocketAddr>()
+                    .map_err(|e| format!("bad --listen address `{listen}`: {e}"))?;
+            }
+            "--stream-events" => {
+                let n = value("--stream-events")?;
+                events = Some(
+                    n.parse()
+                        .map_err(|e| format!("bad --stream-events `{n}`: {e}"))?,
+                );
+            }
+            "--stream-interval-ms" => {
+                let ms = value("--stream-interval-ms")?;
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|e| format!("bad --stream-interval-ms `{ms}`: {e}"))?;
+                interval = Some(Duration::from_millis(ms));
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if events.is_some() || interval.is_some() {
+        config.unscripted = Behaviour::Stream {
+            events: events.unwrap_or(DEFAULT_STREAM_EVENTS),
+            interval: interval.unwrap_or(Duration::ZERO),
+        };
     }
     Ok(Some(config))
 }

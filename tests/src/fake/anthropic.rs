@@ -222,7 +222,7 @@ pub(crate) fn failure(f: Failure<'_>) -> Answer {
     error(status, kind, &message)
 }
 
-fn error(status: StatusCode, kind: &str, message: &str) -> Answer {
+pub(crate) fn error(status: StatusCode, kind: &str, message: &str) -> Answer {
     Answer::error(
         status,
         json!({ "type": "error", "error": { "type": kind, "message": message } }),

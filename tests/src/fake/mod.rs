@@ -8,15 +8,28 @@
 //!
 //! The wire formats follow the real providers (see `shared/PROTOCOLS.md`): Keyway's parsing of
 //! limits and streams is only trustworthy if the fake answers exactly like the real thing.
+//!
+//! The same port also serves the subscription (OAuth) services: Claude's and OpenAI's
+//! authorization servers, Anthropic OAuth inference and usage, and ChatGPT's Codex backend.
+//! Their accounts are named by test-chosen labels and controlled through
+//! [`FakeUpstream::claude_oauth`] and [`FakeUpstream::openai_oauth`]; requests made with their
+//! tokens are recorded with [`Recorded::account`] and scripted by that label.
 
 mod anthropic;
+mod claude;
+mod codex;
+mod creds;
 mod gemini;
+mod oauth;
 mod openai;
+mod openai_oauth;
 mod server;
 mod sse;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_oauth;
 mod wire;
 
 use std::io;
@@ -24,11 +37,18 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::serve::ListenerExt;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use state::Shared;
+
+pub use claude::{CLAUDE_CODE_CLIENT_ID, ClaudeOAuth, ClaudeUsage, ClaudeWindow, OAUTH_BETA};
+pub use codex::{CodexUsage, CodexWindow};
+pub use creds::{write_claude_credentials, write_codex_auth};
+pub use oauth::{IssuedCode, IssuedTokens, OAuthAccount, pkce_challenge};
+pub use openai_oauth::{CODEX_CLIENT_ID, OpenAiOAuth, jwt_payload};
 
 /// Which provider's API a recorded request was addressed to.
 ///
@@ -155,8 +175,11 @@ pub struct Recorded {
     /// The complete request body.
     pub body: Bytes,
     /// The API key the request authenticated with, extracted the provider's way; `None` if
-    /// the request carried none.
+    /// the request carried none. For OAuth requests: the bearer access token.
     pub key: Option<String>,
+    /// For requests made with a token of the fake's OAuth servers: the label of the account
+    /// it belongs to (even if the token was rejected as expired). `None` for API keys.
+    pub account: Option<String>,
     /// Which provider's API was addressed.
     pub provider: Provider,
     /// When the request (with its full body) had been read.
@@ -186,6 +209,14 @@ pub struct FakeConfig {
     /// Record every request (default). Benchmarks turn it off so the fake costs as little
     /// as possible; request counts, in-flight and disconnect counters still work.
     pub record: bool,
+    /// What a key with no script answers (default [`Behaviour::Ok`]). The standalone fake sets
+    /// a [`Behaviour::Stream`] here so benchmarks get paced streams without scripting keys.
+    pub unscripted: Behaviour,
+    /// Stamp every streamed piece with the wall-clock time it is handed to the connection
+    /// (default off). Each content event's text then ends with
+    /// [`STAMP_MARKER`]`<19 digits>`: CLOCK_REALTIME nanoseconds since the Unix epoch, so a
+    /// client in another process can compute how long the event took to reach it.
+    pub stamp: bool,
 }
 
 impl Default for FakeConfig {
@@ -193,9 +224,18 @@ impl Default for FakeConfig {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             record: true,
+            unscripted: Behaviour::Ok,
+            stamp: false,
         }
     }
 }
+
+/// What precedes the emission time in a stamped content event's text (see
+/// [`FakeConfig::stamp`]); [`STAMP_DIGITS`] decimal digits follow.
+pub const STAMP_MARKER: &str = " emitted_ns=";
+
+/// Width of the zero-padded nanosecond stamp after [`STAMP_MARKER`] (fits until the year 2286).
+pub const STAMP_DIGITS: usize = 19;
 
 /// A running fake upstream serving all three providers' APIs on one loopback port.
 ///
@@ -218,15 +258,22 @@ impl FakeUpstream {
             .expect("fake upstream: bind 127.0.0.1:0")
     }
 
-    /// Like [`FakeUpstream::start`] with an explicit address and recording choice.
+    /// Like [`FakeUpstream::start`] with an explicit address, recording, unscripted answer
+    /// and stamping choice.
     pub async fn start_with(config: FakeConfig) -> io::Result<FakeUpstream> {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(config.record));
+        let shared = Arc::new(Shared::new(config.record, config.unscripted, config.stamp));
         let app = server::router(Arc::clone(&shared));
         let server = tokio::spawn(async move {
             // axum's accept loop only ends on listener errors it can't recover from; the fake
             // has nobody to report them to, and the test will see connection failures.
+            // Nagle off, as real API servers and Keyway's own client do: with it on, a
+            // streamed event can wait for the client's delayed ACK of the previous one, which
+            // shows up as ~20-40 ms event delays in the benchmark.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app).await;
         });
         Ok(FakeUpstream {
@@ -261,18 +308,23 @@ impl FakeUpstream {
         self.shared.push(key, bs);
     }
 
-    /// Sets what `key` gets once its queue is empty (initially [`Behaviour::Ok`]).
+    /// Sets what `key` gets once its queue is empty (initially [`FakeConfig::unscripted`],
+    /// [`Behaviour::Ok`] by default).
     pub fn set_default(&self, key: &str, b: Behaviour) {
         self.shared.set_default(key, b);
     }
 
-    /// Forgets all queued behaviours and defaults: every key answers `Ok` again.
+    /// Forgets all queued behaviours and defaults: every key answers
+    /// [`FakeConfig::unscripted`] (`Ok` by default) again.
     pub fn clear_scripts(&self) {
         self.shared.clear_scripts();
     }
 
     /// Every request received on a provider endpoint, in arrival order (since the last
     /// [`FakeUpstream::clear`]). Requests to unknown paths are in [`FakeUpstream::unmatched`].
+    /// Inference endpoints only (including the Codex backend's `responses`): OAuth token,
+    /// device-login and usage-poll requests are counted on the OAuth handles instead, so a
+    /// background refresh or poll never shifts a test's request count.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.requests()
     }
@@ -280,6 +332,27 @@ impl FakeUpstream {
     /// The key of each recorded request, in order; requests without a key are skipped.
     pub fn keys_used(&self) -> Vec<String> {
         self.requests().into_iter().filter_map(|r| r.key).collect()
+    }
+
+    /// The OAuth account label of each recorded request, in order; requests made with API
+    /// keys (or unknown tokens) are skipped.
+    pub fn accounts_used(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter_map(|r| r.account)
+            .collect()
+    }
+
+    /// The fake Claude subscription services: OAuth login and refresh, usage poll, OAuth
+    /// inference on `/v1/messages`, per-account limits. See [`ClaudeOAuth`].
+    pub fn claude_oauth(&self) -> ClaudeOAuth<'_> {
+        ClaudeOAuth::new(&self.shared.claude)
+    }
+
+    /// The fake ChatGPT subscription services: `auth.openai.com` (browser and device login,
+    /// refresh) and the Codex backend with its usage poll. See [`OpenAiOAuth`].
+    pub fn openai_oauth(&self) -> OpenAiOAuth<'_> {
+        OpenAiOAuth::new(&self.shared.openai_auth, &self.shared.codex)
     }
 
     /// `"METHOD /path?query"` of each request that matched no provider endpoint (answered

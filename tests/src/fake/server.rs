@@ -15,10 +15,13 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use serde_json::json;
 
+use super::oauth::Gate;
 use super::sse::{self, Step};
 use super::state::{EventTimes, Inflight, Shared};
 use super::wire::{Answer, Call, Failure, status};
-use super::{Behaviour, Provider, Recorded, anthropic, gemini, openai};
+use super::{
+    Behaviour, Provider, Recorded, anthropic, claude, codex, gemini, oauth, openai, openai_oauth,
+};
 
 /// Largest request body read; big enough for any realistic prompt.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -28,7 +31,7 @@ const OK_STREAM_EVENTS: usize = 3;
 
 type AppState = State<Arc<Shared>>;
 
-/// All three providers' routes on one router.
+/// All three providers' routes on one router, plus the subscription (OAuth) services.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(
@@ -59,6 +62,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/v1beta/models/{*rest}",
             any(|State(s): AppState, req: Request| handle(s, Route::GeminiModel, req)),
         )
+        .route(
+            "/backend-api/codex/responses",
+            post(|State(s): AppState, req: Request| handle(s, Route::CodexResponses, req)),
+        )
+        .merge(oauth::routes())
+        .merge(claude::routes())
+        .merge(openai_oauth::routes())
+        .merge(codex::routes())
         .fallback(unmatched)
         .method_not_allowed_fallback(wrong_method)
         .with_state(shared)
@@ -76,6 +87,8 @@ enum Route {
     GeminiList,
     /// `/v1beta/models/{*rest}`: a Gemini model or method, parsed from the path.
     GeminiModel,
+    /// ChatGPT's `POST /backend-api/codex/responses`.
+    CodexResponses,
 }
 
 /// A provider endpoint, dispatching to that provider's module.
@@ -83,6 +96,8 @@ enum Endpoint {
     Anthropic(anthropic::Endpoint),
     OpenAi(openai::Endpoint),
     Google(gemini::Endpoint),
+    /// The ChatGPT Codex backend (OpenAI's Responses API for subscription accounts).
+    Codex,
 }
 
 impl Endpoint {
@@ -105,13 +120,14 @@ impl Endpoint {
                     .unwrap_or("");
                 Self::Google(gemini::parse(&parts.method, rest, query))
             }
+            Route::CodexResponses => Self::Codex,
         }
     }
 
     fn provider(&self) -> Provider {
         match self {
             Self::Anthropic(_) => Provider::Anthropic,
-            Self::OpenAi(_) => Provider::OpenAi,
+            Self::OpenAi(_) | Self::Codex => Provider::OpenAi,
             Self::Google(_) => Provider::Google,
         }
     }
@@ -119,7 +135,7 @@ impl Endpoint {
     fn key(&self, headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
         match self {
             Self::Anthropic(_) => anthropic::key(headers),
-            Self::OpenAi(_) => openai::key(headers),
+            Self::OpenAi(_) | Self::Codex => openai::key(headers),
             Self::Google(_) => gemini::key(headers, query),
         }
     }
@@ -134,13 +150,14 @@ impl Endpoint {
             Self::Anthropic(e) => anthropic::answer(*e, call, events),
             Self::OpenAi(e) => openai::answer(*e, call, events),
             Self::Google(e) => gemini::answer(e, call, events),
+            Self::Codex => codex::answer(call, events),
         }
     }
 
     fn failure(&self, f: Failure<'_>) -> Answer {
         match self {
             Self::Anthropic(_) => anthropic::failure(f),
-            Self::OpenAi(_) => openai::failure(f),
+            Self::OpenAi(_) | Self::Codex => openai::failure(f),
             Self::Google(_) => gemini::failure(f),
         }
     }
@@ -149,8 +166,18 @@ impl Endpoint {
     fn request_id_header(&self) -> Option<&'static str> {
         match self {
             Self::Anthropic(_) => Some("request-id"),
-            Self::OpenAi(_) => Some("x-request-id"),
+            Self::OpenAi(_) | Self::Codex => Some("x-request-id"),
             Self::Google(_) => None,
+        }
+    }
+
+    /// How the request's credentials are treated: OAuth bearers of the fake's subscription
+    /// accounts are checked (and may be answered) before scripts; everything else is a key.
+    fn gate(&self, shared: &Shared, headers: &HeaderMap) -> Gate {
+        match self {
+            Self::Anthropic(_) => shared.claude.gate(headers),
+            Self::Codex => shared.codex.gate(&shared.openai_auth.issuer, headers),
+            Self::OpenAi(_) | Self::Google(_) => Gate::ApiKey,
         }
     }
 
@@ -193,6 +220,7 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
     let query = query_params(&parts.uri);
     let endpoint = Endpoint::resolve(route, &parts, &query);
     let key = endpoint.key(&parts.headers, &query);
+    let gate = endpoint.gate(&shared, &parts.headers);
     let times = shared.record(|| Recorded {
         method: parts.method.to_string(),
         path: path_and_query(&parts.uri),
@@ -206,6 +234,7 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
             .collect(),
         body: body.clone(),
         key: key.clone(),
+        account: gate.label().map(str::to_owned),
         provider: endpoint.provider(),
         received_at: Instant::now(),
     });
@@ -216,8 +245,22 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
             .request_id_header()
             .map(|name| (name, format!("req_fake{id:016}"))),
         times,
+        stamp: shared.stamp(),
+        extra: Vec::new(),
     };
 
+    // OAuth requests are scripted by account label, so a script survives token refreshes.
+    let (key, out) = match gate {
+        Gate::ApiKey => (key, out),
+        Gate::Account { label, headers } => (
+            Some(label),
+            Out {
+                extra: headers,
+                ..out
+            },
+        ),
+        Gate::Reject { answer, .. } => return out.render(answer, IMMEDIATE, guard),
+    };
     let Some(key) = key else {
         return out.render(endpoint.failure(Failure::MissingKey), IMMEDIATE, guard);
     };
@@ -229,7 +272,12 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
             guard,
         );
     }
-    let call = Call { key, body, id };
+    let call = Call {
+        key,
+        body,
+        id,
+        stamp: shared.stamp(),
+    };
     let (answer, pace) = match shared.next_behaviour(&call.key) {
         Behaviour::Ok => (endpoint.answer(&call, OK_STREAM_EVENTS), IMMEDIATE),
         Behaviour::Stream { events, interval } => (
@@ -277,6 +325,11 @@ struct Out<'a> {
     endpoint: &'a Endpoint,
     request_id: Option<(&'static str, String)>,
     times: Option<EventTimes>,
+    /// Overwrite stamp placeholders with the emission time ([`super::FakeConfig::stamp`]).
+    stamp: bool,
+    /// Headers every answer carries (an OAuth account's limit headers) unless the answer
+    /// sets them itself.
+    extra: Vec<(&'static str, String)>,
 }
 
 impl Out<'_> {
@@ -289,6 +342,11 @@ impl Out<'_> {
                 body,
             } => {
                 headers.extend(self.request_id);
+                for (name, value) in self.extra {
+                    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                        headers.push((name, value));
+                    }
+                }
                 let body = Bytes::from(body.to_string());
                 let content_type = self.endpoint.json_content_type();
                 if !(pace.abort && status.is_success()) {
@@ -315,10 +373,11 @@ impl Out<'_> {
                 }
                 let mut headers = vec![("cache-control", "no-cache".to_owned())];
                 headers.extend(self.request_id);
+                headers.extend(self.extra);
                 (StatusCode::OK, content_type, headers)
             }
         };
-        let body = sse::body(steps, pace.interval, guard, self.times);
+        let body = sse::body(steps, pace.interval, guard, self.times, self.stamp);
         response(status, Some(content_type), headers, body)
     }
 }

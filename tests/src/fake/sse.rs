@@ -6,13 +6,21 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use memchr::memmem;
 use serde_json::Value;
 
 use super::state::{EventTimes, Inflight};
+use super::{STAMP_DIGITS, STAMP_MARKER};
+
+/// [`STAMP_MARKER`] followed by [`STAMP_DIGITS`] zeros: what a stamped piece carries until it
+/// is emitted. Only digits change when it is filled in, so JSON framing and lengths stay valid.
+pub(crate) const STAMP_PLACEHOLDER: &str = " emitted_ns=0000000000000000000";
+
+const _: () = assert!(STAMP_PLACEHOLDER.len() == STAMP_MARKER.len() + STAMP_DIGITS);
 
 /// `event: <name>\ndata: <json>\n\n` — Anthropic's and OpenAI Responses' framing.
 pub(crate) fn event(name: &str, data: &Value) -> Bytes {
@@ -44,17 +52,22 @@ pub(crate) enum Step {
 ///
 /// Owns the request's [`Inflight`] guard: finishing the steps (or a scripted abort) marks it
 /// finished, while hyper dropping the body early (client gone) counts as a disconnect.
+///
+/// With `stamp`, every [`STAMP_PLACEHOLDER`] in a piece is overwritten with the wall-clock time
+/// just before the piece is handed to hyper, i.e. after the pacing wait.
 pub(crate) fn body(
     steps: VecDeque<Step>,
     interval: Duration,
     guard: Inflight,
     times: Option<EventTimes>,
+    stamp: bool,
 ) -> Body {
     struct Emitter {
         steps: VecDeque<Step>,
         interval: Duration,
         guard: Inflight,
         times: Option<EventTimes>,
+        stamp: bool,
     }
 
     let emitter = Emitter {
@@ -62,6 +75,7 @@ pub(crate) fn body(
         interval,
         guard,
         times,
+        stamp,
     };
     let stream = futures_util::stream::unfold(emitter, |mut em| async move {
         let Some(step) = em.steps.pop_front() else {
@@ -69,6 +83,7 @@ pub(crate) fn body(
             return None;
         };
         let item = match step {
+            Step::Frame(bytes) if em.stamp => Ok(stamped(bytes)),
             Step::Frame(bytes) => Ok(bytes),
             Step::Content(bytes) => {
                 if !em.interval.is_zero() {
@@ -80,7 +95,7 @@ pub(crate) fn body(
                         .expect("fake upstream event times mutex poisoned")
                         .push(Instant::now());
                 }
-                Ok(bytes)
+                Ok(if em.stamp { stamped(bytes) } else { bytes })
             }
             Step::Abort => {
                 // Hyper flushes only when the body is pending; without this yield the bytes
@@ -98,4 +113,25 @@ pub(crate) fn body(
         Some((item, em))
     });
     Body::from_stream(stream)
+}
+
+/// `piece` with every [`STAMP_PLACEHOLDER`] holding the current CLOCK_REALTIME nanoseconds.
+fn stamped(piece: Bytes) -> Bytes {
+    let placeholder = STAMP_PLACEHOLDER.as_bytes();
+    let found: Vec<usize> = memmem::find_iter(&piece, placeholder).collect();
+    if found.is_empty() {
+        return piece;
+    }
+    // A clock before 1970 is a broken machine; 0 then shows up as an absurd delay.
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let digits = format!("{nanos:0width$}", width = STAMP_DIGITS);
+    let digits = &digits.as_bytes()[digits.len() - STAMP_DIGITS..];
+    let mut out = BytesMut::from(&piece[..]);
+    for at in found {
+        let start = at + STAMP_MARKER.len();
+        out[start..start + STAMP_DIGITS].copy_from_slice(digits);
+    }
+    out.freeze()
 }

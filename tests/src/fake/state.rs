@@ -8,6 +8,9 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use super::claude::Claude;
+use super::codex::Codex;
+use super::openai_oauth::OpenAiAuth;
 use super::{Behaviour, Recorded};
 
 /// Instants at which one streamed answer's content events were emitted; shared between the
@@ -22,11 +25,11 @@ struct Script {
     default: Behaviour,
 }
 
-impl Default for Script {
-    fn default() -> Self {
+impl Script {
+    fn new(default: Behaviour) -> Self {
         Self {
             queue: VecDeque::new(),
-            default: Behaviour::Ok,
+            default,
         }
     }
 }
@@ -46,6 +49,10 @@ struct Log {
 /// Everything the request handlers and the test-facing API share.
 pub(crate) struct Shared {
     record: bool,
+    /// What keys without a script answer ([`super::FakeConfig::unscripted`]).
+    unscripted: Behaviour,
+    /// Stamp streamed pieces with their emission time ([`super::FakeConfig::stamp`]).
+    stamp: bool,
     /// Set once any key is scripted, so the unscripted (benchmark) path skips the lock.
     scripted: AtomicBool,
     scripts: Mutex<HashMap<String, Script>>,
@@ -56,12 +63,20 @@ pub(crate) struct Shared {
     disconnected: watch::Sender<usize>,
     in_flight: AtomicUsize,
     next_id: AtomicU64,
+    /// Claude subscription services: OAuth server, usage poll, per-account limits.
+    pub(crate) claude: Claude,
+    /// `auth.openai.com`: OAuth server and device login.
+    pub(crate) openai_auth: OpenAiAuth,
+    /// `chatgpt.com/backend-api`: per-account Codex limits.
+    pub(crate) codex: Codex,
 }
 
 impl Shared {
-    pub(crate) fn new(record: bool) -> Self {
+    pub(crate) fn new(record: bool, unscripted: Behaviour, stamp: bool) -> Self {
         Self {
             record,
+            unscripted,
+            stamp,
             scripted: AtomicBool::new(false),
             scripts: Mutex::new(HashMap::new()),
             log: Mutex::new(Log::default()),
@@ -69,6 +84,9 @@ impl Shared {
             disconnected: watch::Sender::new(0),
             in_flight: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
+            claude: Claude::new(),
+            openai_auth: OpenAiAuth::new(),
+            codex: Codex::new(),
         }
     }
 
@@ -83,12 +101,19 @@ impl Shared {
     pub(crate) fn push(&self, key: &str, bs: impl IntoIterator<Item = Behaviour>) {
         self.scripted.store(true, Ordering::Release);
         let mut scripts = self.scripts();
-        scripts.entry(key.to_owned()).or_default().queue.extend(bs);
+        scripts
+            .entry(key.to_owned())
+            .or_insert_with(|| Script::new(self.unscripted.clone()))
+            .queue
+            .extend(bs);
     }
 
     pub(crate) fn set_default(&self, key: &str, b: Behaviour) {
         self.scripted.store(true, Ordering::Release);
-        self.scripts().entry(key.to_owned()).or_default().default = b;
+        self.scripts()
+            .entry(key.to_owned())
+            .or_insert_with(|| Script::new(self.unscripted.clone()))
+            .default = b;
     }
 
     pub(crate) fn clear_scripts(&self) {
@@ -98,15 +123,20 @@ impl Shared {
     /// Pops the next behaviour for `key`, or its default.
     pub(crate) fn next_behaviour(&self, key: &str) -> Behaviour {
         if !self.scripted.load(Ordering::Acquire) {
-            return Behaviour::Ok;
+            return self.unscripted.clone();
         }
         match self.scripts().get_mut(key) {
             Some(script) => script
                 .queue
                 .pop_front()
                 .unwrap_or_else(|| script.default.clone()),
-            None => Behaviour::Ok,
+            None => self.unscripted.clone(),
         }
+    }
+
+    /// Whether streamed pieces carry their emission time.
+    pub(crate) fn stamp(&self) -> bool {
+        self.stamp
     }
 
     /// A fresh number for response ids (`msg_…`, `chatcmpl-…`, `request-id`).

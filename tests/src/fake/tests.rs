@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Behaviour, FakeUpstream, Provider, RateLimit};
+use super::{Behaviour, FakeConfig, FakeUpstream, Provider, RateLimit, STAMP_DIGITS, STAMP_MARKER};
 
 /// Bounds every wait so a broken fake fails the test instead of hanging it.
 async fn within<T>(fut: impl Future<Output = T>) -> T {
@@ -658,4 +658,79 @@ async fn unknown_paths_are_listed_not_recorded() {
     anthropic(&fake, "k", false).await;
     within(fake.wait_for_requests(1)).await;
     assert_eq!(fake.keys_used(), ["k"]);
+}
+
+/// The nanosecond stamp at the end of a stamped piece of text.
+fn stamp_of(text: &str) -> u128 {
+    let (_, digits) = text.rsplit_once(STAMP_MARKER).expect("stamped text");
+    assert_eq!(digits.len(), STAMP_DIGITS, "stamp width in {text:?}");
+    digits.parse().expect("stamp digits")
+}
+
+fn unix_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos()
+}
+
+#[tokio::test]
+async fn unscripted_streams_and_stamps_follow_the_config() {
+    let fake = FakeUpstream::start_with(FakeConfig {
+        unscripted: Behaviour::Stream {
+            events: 4,
+            interval: Duration::from_millis(30),
+        },
+        stamp: true,
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("start fake");
+    let before = unix_nanos();
+    let resp = anthropic(&fake, "k1", true).await;
+    let (events, failed) = read_sse(resp).await;
+    let after = unix_nanos();
+    assert!(!failed);
+    let stamps: Vec<u128> = events
+        .iter()
+        .filter(|e| e.name.as_deref() == Some("content_block_delta"))
+        .map(|e| {
+            let data: Value = serde_json::from_str(&e.data).expect("event json");
+            stamp_of(data["delta"]["text"].as_str().expect("delta text"))
+        })
+        .collect();
+    assert_eq!(stamps.len(), 4, "the unscripted stream shape applies");
+    assert!(stamps.iter().all(|&t| before <= t && t <= after));
+    for pair in stamps.windows(2) {
+        let gap_ms = (pair[1] - pair[0]) / 1_000_000;
+        assert!(
+            gap_ms >= 29,
+            "stamped at emission, after the pacing wait: {gap_ms} ms"
+        );
+    }
+
+    // Non-streaming answers are untouched, and a scripted key still gets its script.
+    let body: Value = anthropic(&fake, "k1", false)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["content"][0]["text"], "served by k1");
+    fake.push("k2", Behaviour::Overloaded);
+    assert_eq!(anthropic(&fake, "k2", true).await.status(), 529);
+    let (events, _) = read_sse(anthropic(&fake, "k2", true).await).await;
+    assert_eq!(
+        names(&events)
+            .iter()
+            .filter(|n| **n == "content_block_delta")
+            .count(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn streams_are_unstamped_by_default() {
+    let fake = FakeUpstream::start().await;
+    let (events, _) = read_sse(anthropic(&fake, "k1", true).await).await;
+    assert!(events.iter().all(|e| !e.data.contains(STAMP_MARKER)));
 }

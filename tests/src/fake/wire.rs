@@ -15,6 +15,8 @@ pub(crate) struct Call {
     pub body: Bytes,
     /// Unique number for this answer's ids.
     pub id: u64,
+    /// Streamed pieces end with a stamp placeholder ([`super::FakeConfig::stamp`]).
+    pub stamp: bool,
 }
 
 impl Call {
@@ -30,13 +32,19 @@ impl Call {
     }
 
     /// The text of content event `i`: the first names the key, so concatenated stream text
-    /// reads `served by <key> +1 +2 …`, the same prefix as the non-streamed text.
+    /// reads `served by <key> +1 +2 …`, the same prefix as the non-streamed text. When
+    /// stamping, each piece ends with the placeholder that the body stream overwrites with
+    /// the emission time (see [`super::sse::STAMP_PLACEHOLDER`]).
     pub(crate) fn piece(&self, i: usize) -> String {
-        if i == 0 {
+        let mut piece = if i == 0 {
             self.text()
         } else {
             format!(" +{i}")
+        };
+        if self.stamp {
+            piece.push_str(super::sse::STAMP_PLACEHOLDER);
         }
+        piece
     }
 
     /// The full text of a non-streamed answer: tells a test which key was served.

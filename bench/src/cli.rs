@@ -1,0 +1,246 @@
+//! The command line and the plan derived from it: which binaries, how long, where to write.
+//!
+//! Every default is chosen so that `keyway-bench` run from `target/release/` next to the
+//! release `keyway` and `fake-upstream` needs no arguments (that is what `scripts/bench` does).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use crate::placement::Placement;
+
+/// Every scenario, in the order they run.
+pub const SCENARIOS: [&str; 5] = ["c1", "c16", "c16_swap", "c64", "sse"];
+
+/// Full mode: measured seconds per scenario and target.
+const FULL_SECS: f64 = 10.0;
+/// Short mode: long enough to exercise every code path, too short for stable figures.
+const SHORT_SECS: f64 = 1.5;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyway-bench",
+    version,
+    about = "Measures the fake upstream directly, nginx as a reverse proxy to it, and `keyway \
+             --headless` with three API-key accounts, in turns, in one run; prints a Markdown \
+             table and writes it and a JSON file.",
+    after_help = "Run it through `scripts/bench` (release builds, nginx, private keyring session)."
+)]
+pub struct Args {
+    /// Short mode: ~1.5 s per scenario and 2 start-up runs. Checks that the harness works; the
+    /// figures are rough.
+    #[arg(long)]
+    pub short: bool,
+
+    /// Measured seconds per scenario and target [default: 10, short mode 1.5].
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Unmeasured seconds before each measured run [default: 1, short mode 0.3].
+    #[arg(long, value_name = "SECS")]
+    pub warmup: Option<f64>,
+
+    /// Concurrent SSE streams in the streaming scenario.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub sse_streams: usize,
+
+    /// Content events per SSE stream.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub sse_events: usize,
+
+    /// Milliseconds between SSE content events.
+    #[arg(long, value_name = "MS", default_value_t = 20)]
+    pub sse_interval_ms: u64,
+
+    /// Start-up measurements (exec to first proxied 200; 0 skips them) [default: 5, short
+    /// mode 2].
+    #[arg(long, value_name = "N")]
+    pub startup_runs: Option<usize>,
+
+    /// Run only these scenarios (comma-separated: c1, c16, c16_swap, c64, sse), e.g. to
+    /// profile one; targets that need the others show n/a.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub scenarios: Option<Vec<String>>,
+
+    /// CPU placement as LOADGEN/FAKE/TARGET CPU lists (e.g. `0/0/1`, `0/1/1`, `0-1/0-1/0-1`),
+    /// or `none` for no pinning. TARGET is the proxy under test (nginx or Keyway).
+    #[arg(long, value_name = "L/F/T|none", default_value = "0/1/1")]
+    pub placement: Placement,
+
+    /// The `keyway` binary [default: next to this executable].
+    #[arg(long, value_name = "PATH")]
+    pub keyway_bin: Option<PathBuf>,
+
+    /// The `fake-upstream` binary [default: next to this executable].
+    #[arg(long, value_name = "PATH")]
+    pub fake_bin: Option<PathBuf>,
+
+    /// The `nginx` binary [default: `nginx` on PATH, else /usr/sbin/nginx].
+    #[arg(long, value_name = "PATH")]
+    pub nginx_bin: Option<PathBuf>,
+
+    /// Run without nginx (ratios against nginx are then not available).
+    #[arg(long)]
+    pub no_nginx: bool,
+
+    /// Keyway's `log_level` in its config (e.g. `warn`, to see what request logging costs)
+    /// [default: unset, i.e. Keyway's default `info`, as users run it].
+    #[arg(long, value_name = "LEVEL")]
+    pub keyway_log_level: Option<String>,
+
+    /// Where to write latest.md and latest.json [default: bench/results in full mode, a
+    /// bench-short folder next to this executable in short mode].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// A note printed under the table's heading (e.g. that the binaries are debug builds).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+
+    /// Run with whatever Secret Service this session has. Without it the bench refuses to run
+    /// outside `scripts/lib/keyring-session.sh`, so it never writes into a real keyring.
+    #[arg(long)]
+    pub use_current_keyring: bool,
+}
+
+/// Everything a run needs, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub short: bool,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub sse_streams: usize,
+    pub sse_events: usize,
+    pub sse_interval: Duration,
+    pub startup_runs: usize,
+    /// Scenario ids to run, in the fixed order of [`SCENARIOS`].
+    pub scenarios: Vec<&'static str>,
+    pub placement: Placement,
+    pub keyway_bin: PathBuf,
+    pub fake_bin: PathBuf,
+    /// `None` with `--no-nginx`.
+    pub nginx_bin: Option<PathBuf>,
+    pub keyway_log_level: Option<String>,
+    pub out: PathBuf,
+    pub note: Option<String>,
+}
+
+impl Plan {
+    pub fn from_args(args: Args) -> anyhow::Result<Plan> {
+        if !args.use_current_keyring && std::env::var_os("KEYRING_SESSION_DIR").is_none() {
+            bail!(
+                "not inside a private keyring session: run `scripts/bench`, or wrap the command in \
+                 `scripts/lib/keyring-session.sh`, or pass --use-current-keyring to let the bench \
+                 add throwaway accounts to this session's keyring"
+            );
+        }
+        let secs = |given: Option<f64>, full: f64, short: f64, what: &str| {
+            let s = given.unwrap_or(if args.short { short } else { full });
+            if !(s.is_finite() && (0.0..=3600.0).contains(&s)) {
+                bail!("--{what} must be between 0 and 3600 seconds, not {s}");
+            }
+            Ok(Duration::from_secs_f64(s))
+        };
+        let duration = secs(args.duration, FULL_SECS, SHORT_SECS, "duration")?;
+        if duration.is_zero() {
+            bail!("--duration must be more than 0 seconds");
+        }
+        let warmup = secs(args.warmup, 1.0, 0.3, "warmup")?;
+        if let Some(level) = &args.keyway_log_level
+            && !level
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_=,:".contains(c))
+        {
+            bail!("--keyway-log-level `{level}` is not a log filter (e.g. warn, info, debug)");
+        }
+        if args.sse_streams == 0 || args.sse_events == 0 {
+            bail!("--sse-streams and --sse-events must be at least 1");
+        }
+        let exe_dir = std::env::current_exe()
+            .context("cannot find this executable's path")?
+            .parent()
+            .map(Path::to_path_buf)
+            .context("this executable has no parent folder")?;
+        let sibling = |given: Option<PathBuf>, name: &str| -> anyhow::Result<PathBuf> {
+            let path = given.unwrap_or_else(|| exe_dir.join(name));
+            if !path.is_file() {
+                bail!(
+                    "no {name} binary at {}: build it (scripts/bench does) or pass --{name}-bin",
+                    path.display()
+                );
+            }
+            Ok(path)
+        };
+        let keyway_bin = sibling(args.keyway_bin, "keyway")?;
+        let fake_bin = sibling(args.fake_bin, "fake-upstream")?;
+        let nginx_bin = if args.no_nginx {
+            None
+        } else {
+            Some(find_nginx(args.nginx_bin)?)
+        };
+        let out = args.out.unwrap_or_else(|| {
+            if args.short {
+                exe_dir.join("bench-short")
+            } else {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("results")
+            }
+        });
+        args.placement.check()?;
+        let scenarios = match &args.scenarios {
+            None => SCENARIOS.to_vec(),
+            Some(wanted) => {
+                if let Some(bad) = wanted.iter().find(|w| !SCENARIOS.contains(&w.as_str())) {
+                    bail!(
+                        "unknown scenario `{bad}`; the scenarios are {}",
+                        SCENARIOS.join(", ")
+                    );
+                }
+                SCENARIOS
+                    .into_iter()
+                    .filter(|s| wanted.iter().any(|w| w == s))
+                    .collect()
+            }
+        };
+        Ok(Plan {
+            short: args.short,
+            duration,
+            warmup,
+            sse_streams: args.sse_streams,
+            sse_events: args.sse_events,
+            sse_interval: Duration::from_millis(args.sse_interval_ms),
+            startup_runs: args.startup_runs.unwrap_or(if args.short { 2 } else { 5 }),
+            scenarios,
+            placement: args.placement,
+            keyway_bin,
+            fake_bin,
+            nginx_bin,
+            keyway_log_level: args.keyway_log_level,
+            out,
+            note: args.note,
+        })
+    }
+}
+
+/// nginx lives in /usr/sbin on Debian, which is not on a normal user's PATH.
+fn find_nginx(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        if path.is_file() {
+            return Ok(path);
+        }
+        bail!("no nginx binary at {}", path.display());
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
+        .map(|dir| dir.join("nginx"))
+        .find(|p| p.is_file())
+        .context(
+            "nginx not found: install the Debian package `nginx` (scripts/bench does when run as \
+             root), pass --nginx-bin PATH, or run with --no-nginx",
+        )
+}

@@ -1,0 +1,118 @@
+//! `keyway-bench`: Keyway's performance benchmark.
+//!
+//! One run starts the fake upstream (`fake-upstream --stamp`), nginx as a reverse proxy to it,
+//! and `keyway --headless` with three Anthropic API-key accounts, and measures the same
+//! workloads against each in turns with one load generator:
+//!
+//! - small non-streaming requests at concurrency 1, 16 and 64 (throughput, latency
+//!   percentiles, errors), plus Keyway at c=16 while its policy is swapped every 100 ms;
+//! - SSE streams of 50 events at 20 ms (per-event delay from the fake's emission stamp,
+//!   time to first byte);
+//! - Keyway's resident memory (idle, and peak per scenario) and its start-up time.
+//!
+//! It prints a Markdown table and writes it and the raw figures as `latest.md` and
+//! `latest.json`. Misses against the targets do not fail the run (figures vary by machine);
+//! a run in which some target served nothing does, because then the harness is broken.
+//! `scripts/bench` is the one command that builds everything and runs this.
+
+mod cli;
+mod client;
+mod cpu;
+mod keyway;
+mod loadgen;
+mod placement;
+mod report;
+mod rss;
+mod run;
+mod sse;
+mod stats;
+mod swap;
+mod targets;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("keyway-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<ExitCode> {
+    let plan = cli::Plan::from_args(cli::Args::parse())?;
+    // Before the runtime exists, so every thread it starts inherits the placement.
+    if let Some(cpus) = &plan.placement.loadgen {
+        placement::pin_current_thread(cpus).context("cannot pin the load generator")?;
+    }
+    // One CPU: a single-threaded runtime, which costs the load generator less per request
+    // (no work stealing, no cross-thread wake-ups) and so leaves more of the CPU it may share
+    // with the fake to the fake.
+    let mut builder = match plan.placement.loadgen_cpus() {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    let runtime = builder
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(async {
+        // Dropping the run on a signal drops every process it started (they die with it).
+        tokio::select! {
+            report = run::run(&plan) => report,
+            signal = interrupted() => Err(anyhow!("interrupted by {signal}; processes stopped")),
+        }
+    })?;
+
+    let markdown = report.markdown();
+    println!("{markdown}");
+    std::fs::create_dir_all(&plan.out)
+        .with_context(|| format!("cannot create {}", plan.out.display()))?;
+    let md_path = plan.out.join("latest.md");
+    let json_path = plan.out.join("latest.json");
+    std::fs::write(&md_path, &markdown)
+        .with_context(|| format!("cannot write {}", md_path.display()))?;
+    let json = serde_json::to_string_pretty(&report)?;
+    std::fs::write(&json_path, json + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    eprintln!(
+        "keyway-bench: wrote {} and {}",
+        md_path.display(),
+        json_path.display()
+    );
+
+    let broken = report.broken();
+    if broken.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &broken {
+        eprintln!("keyway-bench: broken: {problem}");
+    }
+    eprintln!("keyway-bench: the harness measured nothing for some targets (see above)");
+    Ok(ExitCode::FAILURE)
+}
+
+/// Resolves on Ctrl-C or SIGTERM with the signal's name.
+async fn interrupted() -> &'static str {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = term => "SIGTERM",
+    }
+}

@@ -1,0 +1,446 @@
+//! One benchmark run: start the fake, nginx and Keyway once, then run every scenario against
+//! each target in turns (direct, nginx, keyway), so slow drifts of the machine hit all three
+//! alike, and collect everything into a [`Report`].
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+
+use crate::cli::Plan;
+use crate::client;
+use crate::cpu::{self, Usage};
+use crate::keyway::{self, Keyway, Setup};
+use crate::loadgen::{self, LoadSpec};
+use crate::placement;
+use crate::report::{KeywayFacts, Meta, Report, Run, Scenario, Target};
+use crate::rss;
+use crate::sse::{self, SseSpec};
+use crate::swap;
+use crate::targets;
+
+/// How often the policy is swapped in the swap scenario.
+const SWAP_INTERVAL: Duration = Duration::from_millis(100);
+/// Settling time between start and the idle RSS reading.
+const IDLE_SETTLE: Duration = Duration::from_secs(1);
+
+/// Where and with which key a target is reached.
+struct Endpoint {
+    target: Target,
+    addr: SocketAddr,
+    key: String,
+}
+
+pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
+    let dir = tempfile::Builder::new()
+        .prefix("keyway-bench.")
+        .tempdir()
+        .context("cannot create a temp dir")?;
+    let meta = meta(plan).await;
+    eprintln!("keyway-bench: placement: {}", meta.placement);
+    if meta.load_average.is_some_and(|l| l > 0.5) {
+        eprintln!(
+            "keyway-bench: warning: load average {:.2} at start: something else is using the CPU, \
+             the figures will be noisy",
+            meta.load_average.unwrap_or_default()
+        );
+    }
+
+    let (fake, fake_addr) = targets::start_fake(plan, dir.path()).await?;
+    let nginx = match &plan.nginx_bin {
+        Some(bin) => Some(targets::start_nginx(plan, bin, dir.path(), fake_addr).await?),
+        None => None,
+    };
+    let setup = Setup::create(plan, dir.path(), fake_addr).await?;
+
+    // Start-up first, while nothing else runs. The first start creates the client key, so
+    // fetch it before measuring (the CLI creates it the same way Keyway does).
+    let client_key = setup.cli(&["client-key"], "").await?;
+    eprintln!("keyway-bench: start-up, {} runs", plan.startup_runs);
+    let startup = setup
+        .measure_startup(plan, plan.startup_runs, &client_key)
+        .await?;
+
+    let mut kw = setup.start(plan).await?;
+    let groups = Groups(
+        [
+            Some(fake.pgid()),
+            nginx.as_ref().map(|(n, _)| n.pgid()),
+            Some(kw.proc.pgid()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    );
+    let pid = kw.proc.pid()?;
+    tokio::time::sleep(IDLE_SETTLE).await;
+    let idle = rss::read(pid)?;
+
+    let mut endpoints = vec![Endpoint {
+        target: Target::Direct,
+        addr: fake_addr,
+        key: keyway::ACCOUNT_SECRETS[0].to_owned(),
+    }];
+    if let Some((_, addr)) = &nginx {
+        endpoints.push(Endpoint {
+            target: Target::Nginx,
+            addr: *addr,
+            key: keyway::ACCOUNT_SECRETS[0].to_owned(),
+        });
+    }
+    endpoints.push(Endpoint {
+        target: Target::Keyway,
+        addr: kw.addr,
+        key: kw.client_key.clone(),
+    });
+    for e in &endpoints {
+        check(e).await?;
+    }
+
+    let mut scenarios = Vec::new();
+    let mut round_robin_counts = None;
+    for &id in &plan.scenarios {
+        if id == "c16_swap" {
+            // The swaps change who serves; the counts so far show round-robin alone.
+            round_robin_counts = Some(requests_per_account(&kw).await);
+        }
+        let scenario = match id {
+            "c1" => requests(plan, id, "small, c=1", 1, &endpoints, &mut kw, &groups).await?,
+            "c16" => requests(plan, id, "small, c=16", 16, &endpoints, &mut kw, &groups).await?,
+            "c16_swap" => swap_scenario(plan, &endpoints, &mut kw, &setup, &groups).await?,
+            "c64" => requests(plan, id, "small, c=64", 64, &endpoints, &mut kw, &groups).await?,
+            "sse" => streams(plan, &endpoints, &mut kw, &groups).await?,
+            other => bail!("no scenario `{other}`"),
+        };
+        scenarios.push(scenario);
+    }
+
+    kw.proc.check_alive()?;
+    let after = rss::read(pid)?;
+    let requests_per_account = match round_robin_counts {
+        Some(counts) => counts,
+        None => requests_per_account(&kw).await,
+    };
+    let mut report = Report {
+        meta,
+        scenarios,
+        keyway: KeywayFacts {
+            idle_rss_kib: idle.rss_kib,
+            rss_after_run_kib: after.rss_kib,
+            startup_ms: startup.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
+            requests_per_account,
+        },
+        goals: Vec::new(),
+    };
+    report.goals = report.judge();
+    Ok(report)
+}
+
+/// Requests each account served so far; a failure to ask is only worth a warning.
+async fn requests_per_account(kw: &Keyway) -> Vec<(String, u64)> {
+    kw.requests_per_account().await.unwrap_or_else(|e| {
+        eprintln!("keyway-bench: warning: {e:#}");
+        Vec::new()
+    })
+}
+
+/// One request through a target before measuring: a wrong key, route or config shows up here
+/// with the target's own answer instead of as a table of errors.
+async fn check(e: &Endpoint) -> anyhow::Result<()> {
+    let request = client::anthropic(e.addr, &e.key, false)?.build();
+    let (status, body) = client::call(e.addr, request).await?;
+    if !status.is_success() {
+        bail!(
+            "{} answered the benchmark request with HTTP {status}: {}",
+            e.target.name(),
+            client::excerpt(&body)
+        );
+    }
+    Ok(())
+}
+
+/// The process groups this run started (fake, nginx, Keyway), whose CPU time is ours.
+struct Groups(Vec<i32>);
+
+/// What a measured run adds to its result besides the measurement itself.
+struct Extras {
+    keyway_peak_rss_kib: Option<u64>,
+    interference: Usage,
+}
+
+/// Runs `work` against `target`, noting how much CPU other processes used meanwhile, and for
+/// Keyway (process `keyway_pid`) its peak RSS (reset before, read after).
+async fn measured<T>(
+    target: Target,
+    keyway_pid: u32,
+    groups: &Groups,
+    work: impl Future<Output = T>,
+) -> anyhow::Result<(T, Extras)> {
+    let is_keyway = target == Target::Keyway;
+    if is_keyway {
+        rss::reset_peak(keyway_pid)?;
+    }
+    let before = cpu::sample(&groups.0);
+    let out = work.await;
+    let interference = cpu::usage(before, cpu::sample(&groups.0));
+    let keyway_peak_rss_kib = if is_keyway {
+        Some(rss::read(keyway_pid)?.peak_kib)
+    } else {
+        None
+    };
+    Ok((
+        out,
+        Extras {
+            keyway_peak_rss_kib,
+            interference,
+        },
+    ))
+}
+
+fn load_spec(plan: &Plan, e: &Endpoint, concurrency: usize) -> anyhow::Result<LoadSpec> {
+    Ok(LoadSpec {
+        addr: e.addr,
+        request: Arc::new(client::anthropic(e.addr, &e.key, false)?),
+        concurrency,
+        warmup: plan.warmup,
+        duration: plan.duration,
+    })
+}
+
+async fn requests(
+    plan: &Plan,
+    id: &str,
+    title: &str,
+    concurrency: usize,
+    endpoints: &[Endpoint],
+    kw: &mut Keyway,
+    groups: &Groups,
+) -> anyhow::Result<Scenario> {
+    let pid = kw.proc.pid()?;
+    let mut runs = Vec::new();
+    for e in endpoints {
+        eprintln!("keyway-bench: {title}: {}", e.target.name());
+        let spec = load_spec(plan, e, concurrency)?;
+        let (load, extras) = measured(e.target, pid, groups, loadgen::run(&spec)).await?;
+        kw.proc.check_alive()?;
+        runs.push(Run {
+            target: e.target,
+            load: Some(load),
+            sse: None,
+            keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
+            interference: extras.interference,
+        });
+    }
+    Ok(Scenario {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        runs,
+        swaps: None,
+    })
+}
+
+/// Keyway alone at c=16 while the policy is swapped every [`SWAP_INTERVAL`]; nginx and the
+/// fake have no policies, so the plain c=16 rows are the comparison.
+async fn swap_scenario(
+    plan: &Plan,
+    endpoints: &[Endpoint],
+    kw: &mut Keyway,
+    setup: &Setup,
+    groups: &Groups,
+) -> anyhow::Result<Scenario> {
+    let title = "small, c=16 + policy swap every 100 ms";
+    eprintln!("keyway-bench: {title}: keyway");
+    let e = endpoints
+        .iter()
+        .find(|e| e.target == Target::Keyway)
+        .context("no Keyway endpoint")?;
+    let spec = load_spec(plan, e, 16)?;
+    let end = Instant::now() + plan.warmup + plan.duration;
+    let pid = kw.proc.pid()?;
+    let both = async {
+        tokio::join!(
+            loadgen::run(&spec),
+            swap::run(kw, &setup.accounts, SWAP_INTERVAL, end)
+        )
+    };
+    let ((load, swaps), extras) = measured(Target::Keyway, pid, groups, both).await?;
+    let swaps = swaps?;
+    kw.proc.check_alive()?;
+    Ok(Scenario {
+        id: "c16_swap".to_owned(),
+        title: title.to_owned(),
+        runs: vec![Run {
+            target: Target::Keyway,
+            load: Some(load),
+            sse: None,
+            keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
+            interference: extras.interference,
+        }],
+        swaps: Some(swaps),
+    })
+}
+
+async fn streams(
+    plan: &Plan,
+    endpoints: &[Endpoint],
+    kw: &mut Keyway,
+    groups: &Groups,
+) -> anyhow::Result<Scenario> {
+    let title = format!(
+        "SSE, {} streams × {} events at {} ms",
+        plan.sse_streams,
+        plan.sse_events,
+        plan.sse_interval.as_millis()
+    );
+    let pid = kw.proc.pid()?;
+    let mut runs = Vec::new();
+    for e in endpoints {
+        eprintln!("keyway-bench: {title}: {}", e.target.name());
+        let spec = SseSpec {
+            addr: e.addr,
+            request: Arc::new(client::anthropic(e.addr, &e.key, true)?),
+            warmup_request: Arc::new(client::anthropic(e.addr, &e.key, false)?),
+            streams: plan.sse_streams,
+            events: plan.sse_events,
+            duration: plan.duration,
+        };
+        let (stats, extras) = measured(e.target, pid, groups, sse::run(&spec)).await?;
+        kw.proc.check_alive()?;
+        runs.push(Run {
+            target: e.target,
+            load: None,
+            sse: Some(stats),
+            keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
+            interference: extras.interference,
+        });
+    }
+    Ok(Scenario {
+        id: "sse".to_owned(),
+        title,
+        runs,
+        swaps: None,
+    })
+}
+
+async fn meta(plan: &Plan) -> Meta {
+    let nginx_version = match &plan.nginx_bin {
+        Some(bin) => Some(targets::nginx_version(bin).await),
+        None => None,
+    };
+    Meta {
+        mode: if plan.short { "short" } else { "full" }.to_owned(),
+        date_utc: utc_now(),
+        keyway_commit: keyway_commit(&plan.keyway_bin).await,
+        keyway_bin: plan.keyway_bin.display().to_string(),
+        keyway_log_level: plan.keyway_log_level.clone(),
+        nginx_version,
+        cpu_model: cpu_model(),
+        cpus: placement::online_cpus(),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned()),
+        placement: plan.placement.to_string(),
+        target_cpus: plan.placement.target_cpus(),
+        load_average: std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok()),
+        seconds_per_run: plan.duration.as_secs_f64(),
+        warmup_seconds: plan.warmup.as_secs_f64(),
+        request_bytes: client::anthropic_body(false).len(),
+        sse_streams: plan.sse_streams,
+        sse_events: plan.sse_events,
+        sse_interval_ms: u64::try_from(plan.sse_interval.as_millis()).unwrap_or(u64::MAX),
+        note: plan.note.clone(),
+        bench_debug_build: cfg!(debug_assertions),
+    }
+}
+
+/// The commit of the checkout the `keyway` binary was built in (found from the binary's
+/// folder, e.g. `<checkout>/target/release`), else of the checkout this bench was built in;
+/// `+dirty` when Keyway's sources there have uncommitted changes.
+async fn keyway_commit(keyway_bin: &Path) -> String {
+    let candidates = [
+        keyway_bin.parent().map(Path::to_path_buf),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("..")),
+    ];
+    for root in candidates.into_iter().flatten() {
+        let Some(commit) = git(&root, &["rev-parse", "--short=12", "HEAD"]).await else {
+            continue;
+        };
+        let status = [
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ":/crates",
+            ":/src-tauri",
+            ":/Cargo.toml",
+            ":/Cargo.lock",
+            ":/config",
+        ];
+        let dirty = git(&root, &status).await.is_some_and(|s| !s.is_empty());
+        return if dirty {
+            format!("{commit}+dirty")
+        } else {
+            commit
+        };
+    }
+    "unknown".to_owned()
+}
+
+/// `git -C dir args…`'s trimmed stdout, if it succeeds.
+async fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let out = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// `2026-01-31 12:34 UTC`, without a date library (civil-from-days, H. Hinnant).
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn date_format() {
+        let s = super::utc_now();
+        assert!(s.ends_with(" UTC") && s.len() == 20, "{s}");
+        assert!(s.starts_with("20"), "{s}");
+    }
+}

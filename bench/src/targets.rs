@@ -1,0 +1,341 @@
+//! The processes a run starts: the fake upstream and nginx (Keyway has its own module), each
+//! owned by a [`Proc`] that kills its whole process group when dropped, so no run leaves
+//! anything behind, whether it ends normally, with an error, a panic or Ctrl-C.
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+
+use crate::cli::Plan;
+use crate::placement::{self, CpuSet};
+
+/// Longest wait for a process to say (or show) that it is ready.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A child process with its stderr in a file, killed with its process group on drop.
+pub struct Proc {
+    name: String,
+    child: Child,
+    /// The child's pid, which is also its process group id.
+    pgid: libc::pid_t,
+    stdout: Option<ChildStdout>,
+    stderr_log: PathBuf,
+}
+
+impl Proc {
+    /// Spawns `cmd` pinned to `cpus`, stdout piped, stderr to `<dir>/<name>.stderr`.
+    pub fn spawn(
+        name: &str,
+        mut cmd: Command,
+        cpus: Option<&CpuSet>,
+        dir: &Path,
+    ) -> anyhow::Result<Proc> {
+        let stderr_log = dir.join(format!("{name}.stderr"));
+        let stderr = std::fs::File::create(&stderr_log)
+            .with_context(|| format!("cannot create {}", stderr_log.display()))?;
+        placement::prepare_child(cmd.as_std_mut(), cpus.map(Vec::as_slice));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true);
+        let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {name} ({program})"))?;
+        let stdout = child.stdout.take();
+        let pgid = child
+            .id()
+            .and_then(|pid| libc::pid_t::try_from(pid).ok())
+            .ok_or_else(|| anyhow!("{name} exited at once"))?;
+        Ok(Proc {
+            name: name.to_owned(),
+            child,
+            pgid,
+            stdout,
+            stderr_log,
+        })
+    }
+
+    /// The process group (= the child's pid), for telling our CPU time from others'.
+    pub fn pgid(&self) -> i32 {
+        self.pgid
+    }
+
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        self.child
+            .id()
+            .ok_or_else(|| anyhow!("{} has already exited", self.name))
+    }
+
+    /// Reads stdout until a line containing `needle`, which it returns; stdout is drained in
+    /// the background afterwards so the child never blocks on a full pipe.
+    pub async fn wait_for_line(&mut self, needle: &str) -> anyhow::Result<String> {
+        let stdout = self
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("{}: stdout was already read", self.name))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut seen = String::new();
+        let found = tokio::time::timeout(START_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(needle) {
+                    return Some(line);
+                }
+                let _ = writeln!(seen, "{line}");
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => {
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                Ok(line)
+            }
+            Ok(None) => Err(self.failure(&format!("exited without printing `{needle}`"), &seen)),
+            Err(_) => Err(self.failure(
+                &format!("did not print `{needle}` within {START_TIMEOUT:?}"),
+                &seen,
+            )),
+        }
+    }
+
+    /// An error naming the process, with what it printed.
+    pub fn failure(&mut self, what: &str, stdout: &str) -> anyhow::Error {
+        let status = match self.child.try_wait() {
+            Ok(Some(status)) => format!(" ({status})"),
+            _ => String::new(),
+        };
+        let stderr = tail(&self.stderr_log, 20);
+        anyhow!(
+            "{} {what}{status}\n--- stdout ---\n{}\n--- stderr ({}) ---\n{stderr}",
+            self.name,
+            stdout.trim_end(),
+            self.stderr_log.display()
+        )
+    }
+
+    /// Fails if the process has exited.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            _ => Err(self.failure("exited", "")),
+        }
+    }
+
+    /// Polls until `addr` accepts connections (for servers that print nothing when ready).
+    pub async fn wait_for_port(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            self.check_alive()?;
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.failure(
+                    &format!("does not accept connections on {addr} after {START_TIMEOUT:?}"),
+                    "",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // The child leads its own process group (see placement::prepare_child); killing the
+        // group also ends nginx's workers, even if the master is gone. Best effort: an error
+        // means the group no longer exists.
+        // SAFETY: killpg has no memory-safety preconditions.
+        unsafe {
+            libc::killpg(self.pgid, libc::SIGKILL);
+        }
+        let _ = self.child.start_kill();
+        let _ = self.child.try_wait();
+    }
+}
+
+/// The last `n` lines of a log file, or a note that it cannot be read.
+pub fn tail(path: &Path, n: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+/// A free loopback port, for servers that must be told their port. Another process could take
+/// it before the server binds; the server then fails to start with a clear error.
+pub fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
+    Ok(listener.local_addr()?)
+}
+
+/// `listening on http://127.0.0.1:PORT` (the fake) or `... listening on http://ADDR` (Keyway).
+pub fn parse_listen_line(line: &str) -> anyhow::Result<SocketAddr> {
+    let addr = line
+        .split("listening on http://")
+        .nth(1)
+        .ok_or_else(|| anyhow!("no `listening on http://` in `{line}`"))?
+        .trim();
+    addr.parse()
+        .with_context(|| format!("bad address `{addr}` in `{line}`"))
+}
+
+/// The fake upstream, streaming `events` stamped events at `interval` for streaming requests.
+pub async fn start_fake(plan: &Plan, dir: &Path) -> anyhow::Result<(Proc, SocketAddr)> {
+    let mut cmd = Command::new(&plan.fake_bin);
+    cmd.args(["--listen", "127.0.0.1:0", "--no-record", "--stamp"])
+        .arg("--stream-events")
+        .arg(plan.sse_events.to_string())
+        .arg("--stream-interval-ms")
+        .arg(plan.sse_interval.as_millis().to_string());
+    let mut fake = Proc::spawn("fake-upstream", cmd, plan.placement.fake.as_ref(), dir)?;
+    let line = fake.wait_for_line("listening on").await?;
+    let addr = parse_listen_line(&line)?;
+    Ok((fake, addr))
+}
+
+/// nginx as a plain keep-alive reverse proxy to the fake, as an operator would set it up for
+/// an SSE API: HTTP/1.1 upstream keep-alive, no response buffering, no access log.
+pub fn nginx_config(
+    prefix: &Path,
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    workers: usize,
+    root: bool,
+) -> String {
+    let p = prefix.display();
+    // As root, nginx would switch its workers to `nobody`, who cannot write the temp dir.
+    let user = if root { "user root;\n" } else { "" };
+    format!(
+        "# Generated by keyway-bench.\n\
+         {user}worker_processes {workers};\n\
+         pid {p}/nginx.pid;\n\
+         error_log {p}/error.log warn;\n\
+         events {{\n    worker_connections 4096;\n}}\n\
+         http {{\n\
+         \x20   access_log off;\n\
+         \x20   client_body_temp_path {p}/tmp/client_body;\n\
+         \x20   proxy_temp_path {p}/tmp/proxy;\n\
+         \x20   fastcgi_temp_path {p}/tmp/fastcgi;\n\
+         \x20   uwsgi_temp_path {p}/tmp/uwsgi;\n\
+         \x20   scgi_temp_path {p}/tmp/scgi;\n\
+         \x20   # The defaults (1000) would close every client's connection now and then.\n\
+         \x20   keepalive_requests 1000000;\n\
+         \x20   upstream fake {{\n\
+         \x20       server {upstream};\n\
+         \x20       keepalive 256;\n\
+         \x20       keepalive_requests 1000000;\n\
+         \x20   }}\n\
+         \x20   server {{\n\
+         \x20       listen {listen};\n\
+         \x20       location / {{\n\
+         \x20           proxy_pass http://fake;\n\
+         \x20           proxy_http_version 1.1;\n\
+         \x20           proxy_set_header Connection \"\";\n\
+         \x20           proxy_buffering off;\n\
+         \x20       }}\n\
+         \x20   }}\n\
+         }}\n"
+    )
+}
+
+/// Starts nginx in the foreground with a generated config in `dir/nginx`.
+pub async fn start_nginx(
+    plan: &Plan,
+    bin: &Path,
+    dir: &Path,
+    upstream: SocketAddr,
+) -> anyhow::Result<(Proc, SocketAddr)> {
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("tmp"))
+        .with_context(|| format!("cannot create {}", prefix.display()))?;
+    let listen = free_port()?;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let conf = prefix.join("nginx.conf");
+    let text = nginx_config(
+        &prefix,
+        listen,
+        upstream,
+        plan.placement.target_cpus(),
+        root,
+    );
+    std::fs::write(&conf, text).with_context(|| format!("cannot write {}", conf.display()))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-e")
+        .arg(prefix.join("error.log"))
+        .args(["-g", "daemon off;"]);
+    let mut nginx = Proc::spawn("nginx", cmd, plan.placement.target.as_ref(), dir)?;
+    nginx.wait_for_port(listen).await.map_err(|e| {
+        anyhow!(
+            "{e:#}\n--- nginx error.log ---\n{}",
+            tail(&prefix.join("error.log"), 20)
+        )
+    })?;
+    Ok((nginx, listen))
+}
+
+/// `1.22.1`, from `nginx -v` (which prints `nginx version: nginx/1.22.1` on stderr).
+pub async fn nginx_version(bin: &Path) -> String {
+    match Command::new(bin).arg("-v").output().await {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stderr);
+            let text = text.trim();
+            let version = text.strip_prefix("nginx version: ").unwrap_or(text);
+            version.strip_prefix("nginx/").unwrap_or(version).to_owned()
+        }
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_lines() {
+        let a = parse_listen_line("listening on http://127.0.0.1:4000").unwrap();
+        assert_eq!(a.port(), 4000);
+        let b = parse_listen_line("Keyway 0.1.0 listening on http://127.0.0.1:5000").unwrap();
+        assert_eq!(b.port(), 5000);
+        assert!(parse_listen_line("ready").is_err());
+        assert!(parse_listen_line("listening on http://nowhere").is_err());
+    }
+
+    #[test]
+    fn nginx_config_streams_and_keeps_alive() {
+        let conf = nginx_config(
+            Path::new("/tmp/x"),
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+            2,
+            false,
+        );
+        for needle in [
+            "worker_processes 2;",
+            "proxy_buffering off;",
+            "proxy_http_version 1.1;",
+            "proxy_set_header Connection \"\";",
+            "server 127.0.0.1:2;",
+            "listen 127.0.0.1:1;",
+            "access_log off;",
+        ] {
+            assert!(conf.contains(needle), "missing `{needle}` in\n{conf}");
+        }
+        assert!(!conf.contains("user root"));
+    }
+}

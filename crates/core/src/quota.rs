@@ -1,0 +1,74 @@
+//! Quota windows: what a provider reports about an account's usage limits (Anthropic's
+//! unified 5-hour and 7-day windows, ChatGPT's primary and secondary windows), kept per
+//! account and shown to the user, and the "remaining" figure `most_available` ranks by.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotaWindow {
+    /// `5h`, `7d`, `7d_opus` (Anthropic); `primary`, `secondary` (ChatGPT).
+    pub name: String,
+    /// 0–100.
+    pub used_percent: f64,
+    /// Unix seconds when the window resets, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<u64>,
+    /// The provider refuses requests until the reset.
+    #[serde(default)]
+    pub rejected: bool,
+}
+
+/// Merge fresh windows into known ones: same name replaces, others stay.
+pub fn merge(known: &mut Vec<QuotaWindow>, fresh: Vec<QuotaWindow>) {
+    for w in fresh {
+        match known.iter_mut().find(|k| k.name == w.name) {
+            Some(k) => *k = w,
+            None => known.push(w),
+        }
+    }
+}
+
+/// Share of quota left in the tightest window that has not reset yet (1.0 when nothing is
+/// known: an account without reports is assumed fresh).
+pub fn remaining_ratio(windows: &[QuotaWindow], now_secs: u64) -> f64 {
+    windows
+        .iter()
+        .filter(|w| w.resets_at.is_none_or(|r| r > now_secs))
+        .map(|w| {
+            if w.rejected {
+                0.0
+            } else {
+                (100.0 - w.used_percent).clamp(0.0, 100.0) / 100.0
+            }
+        })
+        .fold(1.0, f64::min)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(name: &str, used: f64, resets_at: Option<u64>) -> QuotaWindow {
+        QuotaWindow {
+            name: name.into(),
+            used_percent: used,
+            resets_at,
+            rejected: false,
+        }
+    }
+
+    #[test]
+    fn tightest_unexpired_window_counts() {
+        let windows = vec![w("5h", 40.0, Some(2000)), w("7d", 90.0, Some(1500))];
+        assert!((remaining_ratio(&windows, 1000) - 0.1).abs() < 1e-9);
+        assert!(
+            (remaining_ratio(&windows, 1600) - 0.6).abs() < 1e-9,
+            "7d has reset"
+        );
+        assert_eq!(remaining_ratio(&[], 0), 1.0);
+        let mut known = windows.clone();
+        merge(&mut known, vec![w("5h", 10.0, Some(3000))]);
+        assert_eq!(known.len(), 2);
+        assert_eq!(known[0].used_percent, 10.0);
+    }
+}

@@ -1,0 +1,171 @@
+//! Reading quota windows from what providers send: Anthropic's unified rate-limit headers and
+//! usage endpoint, ChatGPT's `x-codex-*` headers and `wham/usage` endpoint.
+
+use http::HeaderMap;
+use keyway_core::quota::QuotaWindow;
+use serde_json::Value;
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// Windows reported in response headers (any provider; absent headers yield nothing).
+pub fn from_headers(headers: &HeaderMap, now_secs: u64) -> Vec<QuotaWindow> {
+    let mut out = Vec::new();
+    // Anthropic unified: utilization is a fraction, reset is Unix seconds.
+    for (name, prefix) in [
+        ("5h", "anthropic-ratelimit-unified-5h"),
+        ("7d", "anthropic-ratelimit-unified-7d"),
+        ("7d_opus", "anthropic-ratelimit-unified-7d_opus"),
+    ] {
+        let utilization =
+            header(headers, &format!("{prefix}-utilization")).and_then(|v| v.parse::<f64>().ok());
+        let status = header(headers, &format!("{prefix}-status"));
+        if utilization.is_none() && status.is_none() {
+            continue;
+        }
+        let rejected = status == Some("rejected");
+        out.push(QuotaWindow {
+            name: name.to_owned(),
+            used_percent: if rejected {
+                100.0
+            } else {
+                utilization.unwrap_or(0.0) * 100.0
+            },
+            resets_at: header(headers, &format!("{prefix}-reset")).and_then(|v| v.parse().ok()),
+            rejected,
+        });
+    }
+    // ChatGPT Codex: used percent 0–100, reset in seconds from now (or at a Unix time).
+    for name in ["primary", "secondary"] {
+        let Some(used) = header(headers, &format!("x-codex-{name}-used-percent"))
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let resets_at = header(headers, &format!("x-codex-{name}-reset-at"))
+            .and_then(|v| v.parse().ok())
+            .or_else(|| {
+                header(headers, &format!("x-codex-{name}-reset-after-seconds"))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(|s| now_secs + s)
+            });
+        out.push(QuotaWindow {
+            name: name.to_owned(),
+            used_percent: used,
+            resets_at,
+            rejected: used >= 100.0,
+        });
+    }
+    out
+}
+
+/// Anthropic `GET /api/oauth/usage`: `{"five_hour":{"utilization":42,"resets_at":"RFC 3339"},…}`
+/// with utilization in percent.
+pub fn from_anthropic_usage(body: &Value) -> Vec<QuotaWindow> {
+    [
+        ("5h", "five_hour"),
+        ("7d", "seven_day"),
+        ("7d_opus", "seven_day_opus"),
+    ]
+    .into_iter()
+    .filter_map(|(name, key)| {
+        let w = body.get(key)?;
+        let used = w.get("utilization")?.as_f64()?;
+        Some(QuotaWindow {
+            name: name.to_owned(),
+            used_percent: used,
+            resets_at: w
+                .get("resets_at")
+                .and_then(Value::as_str)
+                .and_then(rfc3339_secs),
+            rejected: used >= 100.0,
+        })
+    })
+    .collect()
+}
+
+/// ChatGPT `GET /backend-api/wham/usage`: `{"rate_limit":{"primary_window":{"used_percent",
+/// "reset_at"|"reset_after_seconds"},"secondary_window":{…}}}`.
+pub fn from_chatgpt_usage(body: &Value, now_secs: u64) -> Vec<QuotaWindow> {
+    [
+        ("primary", "primary_window"),
+        ("secondary", "secondary_window"),
+    ]
+    .into_iter()
+    .filter_map(|(name, key)| {
+        let w = body.get("rate_limit")?.get(key)?;
+        let used = w.get("used_percent")?.as_f64()?;
+        let resets_at = w.get("reset_at").and_then(Value::as_u64).or_else(|| {
+            w.get("reset_after_seconds")
+                .and_then(Value::as_u64)
+                .map(|s| now_secs + s)
+        });
+        Some(QuotaWindow {
+            name: name.to_owned(),
+            used_percent: used,
+            resets_at,
+            rejected: used >= 100.0,
+        })
+    })
+    .collect()
+}
+
+fn rfc3339_secs(s: &str) -> Option<u64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use serde_json::json;
+
+    #[test]
+    fn anthropic_and_codex_headers() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("anthropic-ratelimit-unified-5h-utilization", "0.42"),
+            ("anthropic-ratelimit-unified-5h-status", "allowed"),
+            ("anthropic-ratelimit-unified-5h-reset", "1700003600"),
+            ("anthropic-ratelimit-unified-7d-status", "rejected"),
+            ("anthropic-ratelimit-unified-7d-reset", "1700600000"),
+            ("x-codex-primary-used-percent", "25"),
+            ("x-codex-primary-reset-after-seconds", "60"),
+        ] {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+        let w = from_headers(&h, 1_700_000_000);
+        assert_eq!(w.len(), 3);
+        assert_eq!(
+            (
+                w[0].name.as_str(),
+                w[0].used_percent.round(),
+                w[0].resets_at
+            ),
+            ("5h", 42.0, Some(1_700_003_600))
+        );
+        assert!(w[1].rejected && w[1].used_percent == 100.0);
+        assert_eq!(
+            (w[2].name.as_str(), w[2].resets_at),
+            ("primary", Some(1_700_000_060))
+        );
+    }
+
+    #[test]
+    fn usage_endpoints() {
+        let a = from_anthropic_usage(
+            &json!({"five_hour": {"utilization": 12.5, "resets_at": "2026-11-26T08:00:00+00:00"}}),
+        );
+        assert_eq!(a[0].resets_at, Some(1_795_680_000));
+        let c = from_chatgpt_usage(
+            &json!({"rate_limit": {"primary_window": {"used_percent": 80, "reset_after_seconds": 10}}}),
+            100,
+        );
+        assert_eq!((c[0].used_percent, c[0].resets_at), (80.0, Some(110)));
+    }
+}
