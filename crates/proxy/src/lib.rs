@@ -27,6 +27,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post, put};
+use axum::serve::ListenerExt;
 
 pub use engine::Engine;
 
@@ -93,6 +94,10 @@ pub async fn serve(
     let drain = Duration::from_secs(engine.snapshot().config.limits.drain_secs);
     let app = router(engine);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    // Small writes (an SSE event) must leave at once, not wait for the previous one's ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stopping_tx.send(());

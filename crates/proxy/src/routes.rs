@@ -108,7 +108,7 @@ async fn handle(
         )
         .into_response();
     };
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "request",
         id,
         surface = surface.as_str(),
