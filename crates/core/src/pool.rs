@@ -121,7 +121,12 @@ impl Pool {
             Selector::WeightedRoundRobin(s) => s.select(&self.members, &self.exclusions(usable)),
             Selector::Random(s) => self.pick_among_usable(s, usable),
             Selector::WeightedRandom(s) => self.pick_among_usable(s, usable),
-            Selector::MostAvailable(s) => self.pick_among_usable(s, usable),
+            Selector::MostAvailable(s) => {
+                for m in &self.members {
+                    m.state.refresh_remaining(now);
+                }
+                self.pick_among_usable(s, usable)
+            }
         }
     }
 

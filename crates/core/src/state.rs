@@ -229,12 +229,17 @@ impl AccountState {
     }
 
     /// Share of quota left in the tightest window (1.0 when unknown).
+    /// Call [`AccountState::refresh_remaining`] first: a window may have reset since.
     pub fn remaining_ratio(&self) -> f64 {
-        // A window that has reset since the last report no longer counts.
-        if now_ms() >= self.remaining_stale_at_ms.load(Ordering::Relaxed) {
+        f64::from_bits(self.remaining_bits.load(Ordering::Relaxed))
+    }
+
+    /// Recompute the remaining ratio if a window has reset since the last report (at `now`,
+    /// ms): a reset window no longer counts. One relaxed load when nothing has reset.
+    pub fn refresh_remaining(&self, now: u64) {
+        if now >= self.remaining_stale_at_ms.load(Ordering::Relaxed) {
             self.store_remaining(&self.detail().quota);
         }
-        f64::from_bits(self.remaining_bits.load(Ordering::Relaxed))
     }
 
     /// Forget cooldowns and problems: the user re-enabled the account or logged in again.
@@ -441,8 +446,8 @@ mod tests {
             rejected: false,
         }]);
         assert!((old.remaining_ratio() - 0.1).abs() < 1e-9);
-        old.remaining_stale_at_ms.store(0, Ordering::Relaxed);
         old.detail().quota[0].resets_at = Some(1);
+        old.refresh_remaining(now_ms() + 2_000);
         assert_eq!(old.remaining_ratio(), 1.0);
         assert_eq!(
             back.get("b").unwrap().attention(),
