@@ -89,6 +89,20 @@ pub struct AccountView {
     pub live: Option<AccountStatus>,
 }
 
+impl AccountView {
+    pub fn new(a: &AccountConfig, live: Option<AccountStatus>) -> AccountView {
+        AccountView {
+            id: a.id.clone(),
+            label: a.label.clone(),
+            provider: a.provider.clone(),
+            kind: a.kind,
+            enabled: a.enabled,
+            weight: a.weight,
+            live,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct PolicyView {
     /// `provider` or `provider/family`.
@@ -117,15 +131,7 @@ pub fn account_views(snapshot: &Snapshot) -> Vec<AccountView> {
         .config
         .accounts
         .iter()
-        .map(|a| AccountView {
-            id: a.id.clone(),
-            label: a.label.clone(),
-            provider: a.provider.clone(),
-            kind: a.kind,
-            enabled: a.enabled,
-            weight: a.weight,
-            live: snapshot.state(&a.id).map(|s| s.status(now)),
-        })
+        .map(|a| AccountView::new(a, snapshot.state(&a.id).map(|s| s.status(now))))
         .collect()
 }
 

@@ -117,15 +117,7 @@ pub async fn views(ctx: &Context) -> anyhow::Result<Vec<AccountView>> {
     Ok(config
         .accounts
         .iter()
-        .map(|a| AccountView {
-            id: a.id.clone(),
-            label: a.label.clone(),
-            provider: a.provider.clone(),
-            kind: a.kind,
-            enabled: a.enabled,
-            weight: a.weight,
-            live: None,
-        })
+        .map(|a| AccountView::new(a, None))
         .collect())
 }
 
