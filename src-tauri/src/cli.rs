@@ -133,7 +133,7 @@ pub enum PolicyCommand {
 pub struct SetPolicy {
     /// `provider` or `provider/family`, e.g. `anthropic/opus`.
     pub key: String,
-    /// round_robin, weighted_round_robin, random, weighted_random or priority.
+    /// round_robin, weighted_round_robin, random, weighted_random, priority or most_available.
     #[arg(long)]
     pub strategy: String,
     /// Member accounts in order, comma-separated [default: all enabled accounts of the provider]
