@@ -12,7 +12,7 @@ use keyway_core::ProviderKind;
 use keyway_core::snapshot::OAuthEndpoints;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 
 use super::pkce::{Pkce, random_token};
 
@@ -131,7 +131,8 @@ struct CallbackQuery {
 /// A loopback server on the provider's registered port that waits for the browser's redirect.
 pub struct Callback {
     codes: mpsc::Receiver<Result<String, LoginError>>,
-    _stop: oneshot::Sender<()>,
+    /// Dropping it stops the callback servers.
+    _stop: watch::Sender<()>,
 }
 
 impl Callback {
@@ -145,18 +146,24 @@ impl Callback {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|e| err(format!("cannot listen for the login callback on port {port}: {e}; close the other login (or the provider's CLI) and try again, or paste the code")))?;
+        // The redirect says `localhost`, which a browser may try as ::1 first.
+        let v6 = tokio::net::TcpListener::bind(("::1", port)).await.ok();
         let (tx, codes) = mpsc::channel(1);
-        let (stop, stopped) = oneshot::channel::<()>();
+        let (stop, stopped) = watch::channel(());
         let app = Router::new()
             .route(path, get(callback))
             .with_state((tx, expected_state));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        for listener in std::iter::once(listener).chain(v6) {
+            let (app, mut stopped) = (app.clone(), stopped.clone());
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.changed().await;
+                    })
+                    .await;
+            });
+        }
+        drop(stopped);
         Ok(Callback { codes, _stop: stop })
     }
 
