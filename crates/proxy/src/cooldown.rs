@@ -24,7 +24,8 @@ pub fn reset_at(headers: &HeaderMap, body: &[u8], now_ms: u64) -> Option<u64> {
     Some(at.clamp(now_ms, now_ms + MAX_COOLDOWN.as_millis() as u64))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// A header's value as trimmed text, if present and readable.
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

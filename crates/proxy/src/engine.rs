@@ -12,6 +12,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
+use keyway_core::account;
+use keyway_core::config::AccountConfig;
 use keyway_core::edit::{ConfigDocument, SaveError};
 use keyway_core::secrets::{self, SecretError};
 use keyway_core::snapshot::{OAuthEndpoints, ProviderRoute};
@@ -358,6 +360,49 @@ impl Engine {
             flights.remove(account_id);
         }
         result
+    }
+
+    /// Add an account: its credential to the keyring first, then to the config, so that a
+    /// snapshot naming the account also finds its secret; a failed save removes the secret
+    /// again. `confirm_terms` records the user's confirmation of the provider's terms risk for
+    /// logins. Returns the new id.
+    pub async fn add_account(
+        &self,
+        provider: &str,
+        label: String,
+        weight: u32,
+        credential: Credential,
+        confirm_terms: bool,
+    ) -> Result<String, EditError> {
+        let current = self.snapshot();
+        let id = account::new_id(provider, |id| current.config.account(id).is_some());
+        let kind = match credential {
+            Credential::ApiKey(_) => AccountKind::ApiKey,
+            Credential::OAuth(_) => AccountKind::OAuth,
+        };
+        self.store_account_secret(&id, credential).await?;
+        let account = AccountConfig {
+            id: id.clone(),
+            provider: provider.to_owned(),
+            label,
+            kind,
+            weight,
+            enabled: true,
+        };
+        let added = self
+            .edit(|doc, _| {
+                doc.add_account(&account);
+                if confirm_terms {
+                    doc.set_provider_field(provider, "oauth_terms_accepted", true.into());
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = added {
+            let _ = self.delete_account_secret(&id).await;
+            return Err(e);
+        }
+        Ok(id)
     }
 
     /// Remove an account's secret from the keyring.

@@ -170,17 +170,17 @@ async fn try_account(
             .headers(upstream.headers)
             .body(out.body.clone())
             .send();
-        let response = match tokio::time::timeout(first_byte_timeout, request).await {
-            Ok(Ok(response)) => response,
-            failed => {
-                let reason = match failed {
-                    Err(_) => format!(
-                        "no response headers within {}s",
-                        first_byte_timeout.as_secs()
-                    ),
-                    Ok(Err(e)) => format!("upstream unreachable: {}", transport_error(&e)),
-                    Ok(Ok(_)) => unreachable!("matched above"),
-                };
+        let failed = match tokio::time::timeout(first_byte_timeout, request).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(format!("upstream unreachable: {}", transport_error(&e))),
+            Err(_) => Err(format!(
+                "no response headers within {}s",
+                first_byte_timeout.as_secs()
+            )),
+        };
+        let response = match failed {
+            Ok(response) => response,
+            Err(reason) => {
                 let until = member.state.record_cooldown(None, reason.clone(), now_ms());
                 warn!(account = %account, attempt, error = %reason, cooling_for_s = until.saturating_sub(now_ms()) / 1000, "account failed; trying the next one");
                 return Outcome::Failed(Failure::Transport(reason));

@@ -6,14 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keyway_core::account::{self, AccountKind};
-use keyway_core::config::AccountConfig;
 use keyway_core::snapshot::{OAuthEndpoints, ProviderRoute};
 use keyway_core::{Credential, OAuthTokens, ProviderKind};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::engine::{EditError, Engine};
+use crate::engine::Engine;
 use crate::oauth::login::{self, Callback, LoginError};
 use crate::oauth::token;
 
@@ -167,43 +165,6 @@ impl Engine {
         }
         Ok(view)
     }
-
-    /// Add a subscription account from `tokens`: keyring first, then the config. The terms
-    /// confirmation, when given, is recorded with it.
-    pub async fn add_login_account(
-        &self,
-        provider: &str,
-        label: String,
-        tokens: OAuthTokens,
-        confirm_terms: bool,
-    ) -> Result<String, EditError> {
-        let current = self.snapshot();
-        let id = account::new_id(provider, |id| current.config.account(id).is_some());
-        self.store_account_secret(&id, Credential::OAuth(tokens))
-            .await?;
-        let account = AccountConfig {
-            id: id.clone(),
-            provider: provider.to_owned(),
-            label,
-            kind: AccountKind::OAuth,
-            weight: 1,
-            enabled: true,
-        };
-        let added = self
-            .edit(|doc, _| {
-                doc.add_account(&account);
-                if confirm_terms {
-                    doc.set_provider_field(provider, "oauth_terms_accepted", true.into());
-                }
-                Ok(())
-            })
-            .await;
-        if let Err(e) = added {
-            let _ = self.delete_account_secret(&id).await;
-            return Err(e);
-        }
-        Ok(id)
-    }
 }
 
 impl Logins {
@@ -272,7 +233,7 @@ async fn finish(
 ) {
     let outcome = match result {
         Ok(tokens) => engine
-            .add_login_account(provider, label, tokens, true)
+            .add_account(provider, label, 1, Credential::OAuth(tokens), true)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.0),

@@ -10,7 +10,7 @@ use axum::extract::{FromRequest, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use indexmap::IndexMap;
-use keyway_core::account::{self, AccountKind};
+use keyway_core::account::AccountKind;
 use keyway_core::config::{AccountConfig, Config, PolicyConfig};
 use keyway_core::state::{AccountStatus, now_ms};
 use keyway_core::{ConfigError, Credential, PolicyKey, Secret, Snapshot, Strategy};
@@ -236,30 +236,15 @@ pub async fn add_account(
     check_new_account(&current.config, &new.provider, &new.label)
         .and_then(|()| check_secret(&new.secret))
         .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, m))?;
-    let id = account::new_id(&new.provider, |id| current.config.account(id).is_some());
-    engine
-        .store_account_secret(&id, Credential::ApiKey(Secret::new(new.secret.trim())))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let account = AccountConfig {
-        id: id.clone(),
-        provider: new.provider,
-        label: new.label.trim().to_owned(),
-        kind: AccountKind::ApiKey,
-        weight: new.weight,
-        enabled: true,
-    };
-    let added = engine
-        .edit(|doc, _| {
-            doc.add_account(&account);
-            Ok(())
-        })
-        .await;
-    if let Err(e) = added {
-        // Nothing may be left behind by a failed add.
-        let _ = engine.delete_account_secret(&id).await;
-        return Err(e.into());
-    }
+    let id = engine
+        .add_account(
+            &new.provider,
+            new.label.trim().to_owned(),
+            new.weight,
+            Credential::ApiKey(Secret::new(new.secret.trim())),
+            false,
+        )
+        .await?;
     let view = account_views(&engine.snapshot())
         .into_iter()
         .find(|a| a.id == id)
@@ -595,7 +580,7 @@ pub async fn import_login(
         .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, m))?;
     let label = body.label.unwrap_or_else(|| source.label().to_owned());
     let id = engine
-        .add_login_account(source.provider(), label, tokens, true)
+        .add_account(source.provider(), label, 1, Credential::OAuth(tokens), true)
         .await?;
     let account = account_views(&engine.snapshot())
         .into_iter()

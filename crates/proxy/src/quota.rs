@@ -5,25 +5,53 @@ use http::HeaderMap;
 use keyway_core::quota::QuotaWindow;
 use serde_json::Value;
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
+use crate::cooldown::header;
+
+/// Anthropic's unified windows: (name, utilization, status, reset) header names.
+const ANTHROPIC_WINDOWS: [(&str, &str, &str, &str); 3] = [
+    (
+        "5h",
+        "anthropic-ratelimit-unified-5h-utilization",
+        "anthropic-ratelimit-unified-5h-status",
+        "anthropic-ratelimit-unified-5h-reset",
+    ),
+    (
+        "7d",
+        "anthropic-ratelimit-unified-7d-utilization",
+        "anthropic-ratelimit-unified-7d-status",
+        "anthropic-ratelimit-unified-7d-reset",
+    ),
+    (
+        "7d_opus",
+        "anthropic-ratelimit-unified-7d_opus-utilization",
+        "anthropic-ratelimit-unified-7d_opus-status",
+        "anthropic-ratelimit-unified-7d_opus-reset",
+    ),
+];
+
+/// ChatGPT's windows: (name, used percent, reset at, reset after seconds) header names.
+const CODEX_WINDOWS: [(&str, &str, &str, &str); 2] = [
+    (
+        "primary",
+        "x-codex-primary-used-percent",
+        "x-codex-primary-reset-at",
+        "x-codex-primary-reset-after-seconds",
+    ),
+    (
+        "secondary",
+        "x-codex-secondary-used-percent",
+        "x-codex-secondary-reset-at",
+        "x-codex-secondary-reset-after-seconds",
+    ),
+];
 
 /// Windows reported in response headers (any provider; absent headers yield nothing).
 pub fn from_headers(headers: &HeaderMap, now_secs: u64) -> Vec<QuotaWindow> {
     let mut out = Vec::new();
     // Anthropic unified: utilization is a fraction, reset is Unix seconds.
-    for (name, prefix) in [
-        ("5h", "anthropic-ratelimit-unified-5h"),
-        ("7d", "anthropic-ratelimit-unified-7d"),
-        ("7d_opus", "anthropic-ratelimit-unified-7d_opus"),
-    ] {
-        let utilization =
-            header(headers, &format!("{prefix}-utilization")).and_then(|v| v.parse::<f64>().ok());
-        let status = header(headers, &format!("{prefix}-status"));
+    for (name, utilization, status, reset) in ANTHROPIC_WINDOWS {
+        let utilization = header(headers, utilization).and_then(|v| v.parse::<f64>().ok());
+        let status = header(headers, status);
         if utilization.is_none() && status.is_none() {
             continue;
         }
@@ -35,21 +63,19 @@ pub fn from_headers(headers: &HeaderMap, now_secs: u64) -> Vec<QuotaWindow> {
             } else {
                 utilization.unwrap_or(0.0) * 100.0
             },
-            resets_at: header(headers, &format!("{prefix}-reset")).and_then(|v| v.parse().ok()),
+            resets_at: header(headers, reset).and_then(|v| v.parse().ok()),
             rejected,
         });
     }
-    // ChatGPT Codex: used percent 0–100, reset in seconds from now (or at a Unix time).
-    for name in ["primary", "secondary"] {
-        let Some(used) = header(headers, &format!("x-codex-{name}-used-percent"))
-            .and_then(|v| v.parse::<f64>().ok())
-        else {
+    // ChatGPT Codex: used percent 0–100, reset at a Unix time or in seconds from now.
+    for (name, used, reset_at, reset_after) in CODEX_WINDOWS {
+        let Some(used) = header(headers, used).and_then(|v| v.parse::<f64>().ok()) else {
             continue;
         };
-        let resets_at = header(headers, &format!("x-codex-{name}-reset-at"))
+        let resets_at = header(headers, reset_at)
             .and_then(|v| v.parse().ok())
             .or_else(|| {
-                header(headers, &format!("x-codex-{name}-reset-after-seconds"))
+                header(headers, reset_after)
                     .and_then(|v| v.parse::<u64>().ok())
                     .map(|s| now_secs + s)
             });
