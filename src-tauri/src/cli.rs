@@ -44,6 +44,8 @@ pub enum Command {
     },
     /// Print the token that guards the management API (only the token).
     ManagementToken,
+    /// Print the address of the running instance's dashboard, with its token.
+    DashboardUrl,
     /// Show whether Keyway is running, its config health and every account's state.
     Status {
         #[arg(long)]

@@ -3,10 +3,11 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
+use keyway_proxy::engine::LogReloader;
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, reload};
 
 /// Log files kept before the oldest is deleted.
 const KEEP_LOG_FILES: usize = 14;
@@ -25,8 +26,9 @@ pub fn init_cli() {
         .try_init();
 }
 
-/// stderr plus `<log_dir>/keyway.log.<date>`. The guard flushes the file on drop.
-pub fn init_server(level: &str, log_dir: &Path) -> Result<WorkerGuard, String> {
+/// stderr plus `<log_dir>/keyway.log.<date>`. The guard flushes the file on drop; the
+/// reloader swaps the filter while running (the Settings screen's log level).
+pub fn init_server(level: &str, log_dir: &Path) -> Result<(WorkerGuard, LogReloader), String> {
     std::fs::create_dir_all(log_dir)
         .map_err(|e| format!("cannot create the log folder {}: {e}", log_dir.display()))?;
     let appender = tracing_appender::rolling::Builder::new()
@@ -36,8 +38,9 @@ pub fn init_server(level: &str, log_dir: &Path) -> Result<WorkerGuard, String> {
         .build(log_dir)
         .map_err(|e| format!("cannot write logs in {}: {e}", log_dir.display()))?;
     let (file, guard) = tracing_appender::non_blocking(appender);
+    let (filter, handle) = reload::Layer::new(filter(level));
     tracing_subscriber::registry()
-        .with(filter(level))
+        .with(filter)
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
@@ -52,5 +55,9 @@ pub fn init_server(level: &str, log_dir: &Path) -> Result<WorkerGuard, String> {
         )
         .try_init()
         .map_err(|e| e.to_string())?;
-    Ok(guard)
+    let reloader: LogReloader = Box::new(move |level: &str| {
+        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    });
+    Ok((guard, reloader))
 }

@@ -15,8 +15,8 @@ pub struct RunOptions {
 pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
     // Read the config once up front for the log level; the engine loads it again, with the keyring.
     let (config, _) = Config::load(&opts.config_path).map_err(|e| anyhow!("{e}"))?;
-    let log_dir = paths::data_dir().join("logs");
-    let _log_guard =
+    let log_dir = paths::log_dir();
+    let (_log_guard, log_reloader) =
         crate::logging::init_server(&config.log_level, &log_dir).map_err(|e| anyhow!(e))?;
 
     let listen = opts.listen.unwrap_or(config.listen);
@@ -25,17 +25,20 @@ pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
         tracing::warn!(%listen, "listening beyond loopback: anyone who can reach this address and has the client key can use your accounts");
     }
     let listener = keyway_proxy::bind(listen).await.map_err(|e| anyhow!(e))?;
-    let state_path = paths::data_dir().join("state.json");
+    let data_dir = paths::data_dir();
+    let state_path = data_dir.join("state.json");
     let engine = Engine::start(
         opts.config_path.clone(),
         SecretStore::from_env(),
         Some(&state_path),
+        &data_dir,
     )
     .await
     .map_err(|e| anyhow!("{e}"))?;
+    engine.set_log_reloader(log_reloader);
     let bound = listener.local_addr()?;
     engine.set_listen(bound);
-    let _instance_file = InstanceFile::write(bound);
+    let _instance_file = InstanceFile::new(&engine);
     let _watcher = watch::spawn(engine.clone())
         .map_err(|e| anyhow!("cannot watch {} for edits: {e}", opts.config_path.display()))?;
 
@@ -50,6 +53,10 @@ pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
     println!("  API key for tools:  `keyway client-key`");
     println!("  Management API:     http://{bound}/api  (Bearer token: `keyway management-token`)");
     println!(
+        "  Dashboard:          {}",
+        dashboard_url(bound, engine.management_token().expose())
+    );
+    println!(
         "  Config:             {} ({accounts} accounts; edits apply live)",
         opts.config_path.display()
     );
@@ -57,6 +64,7 @@ pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
     tracing::info!(%bound, accounts, "ready");
 
     background::spawn_saver(engine.clone(), state_path.clone());
+    background::spawn_state_watch(engine.clone());
     background::spawn_quota_poller(engine.clone());
     keyway_proxy::serve(engine.clone(), listener, shutdown_signal()).await?;
     background::save(&engine, &state_path).await;
@@ -87,15 +95,20 @@ async fn shutdown_signal() {
     tracing::info!("shutting down; draining in-flight requests");
 }
 
-/// The recorded listen address of this instance, removed when it stops.
+/// The dashboard's address with the management token in the fragment, which the browser
+/// keeps to itself: it never reaches a server or a log.
+pub fn dashboard_url(listen: std::net::SocketAddr, token: &str) -> String {
+    format!("http://{listen}/#token={token}")
+}
+
+/// The recorded listen address of this instance (kept current by the engine), removed when
+/// it stops.
 struct InstanceFile(PathBuf);
 
 impl InstanceFile {
-    fn write(addr: std::net::SocketAddr) -> InstanceFile {
+    fn new(engine: &Engine) -> InstanceFile {
         let path = paths::instance_file();
-        if let Err(e) = keyway_core::edit::write_atomic(&path, addr.to_string().as_bytes()) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot record the listen address; commands will look at the config's");
-        }
+        engine.record_listen_in(path.clone());
         InstanceFile(path)
     }
 }

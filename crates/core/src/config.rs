@@ -31,6 +31,9 @@ pub struct Config {
     /// `tracing` filter for logs, e.g. `info` or `keyway=debug`. `RUST_LOG` overrides it.
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// Days of per-request usage history kept in the data dir.
+    #[serde(default = "default_retention")]
+    pub usage_retention_days: u32,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -128,6 +131,9 @@ pub struct PolicyConfig {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8765))
+}
+fn default_retention() -> u32 {
+    90
 }
 fn default_log_level() -> String {
     "info".to_owned()
@@ -290,6 +296,12 @@ impl Config {
     fn validate(&self) -> Result<(), (Vec<Seg>, String)> {
         self.check_listen(self.listen)
             .map_err(|m| (vec![key("listen")], m))?;
+        if !(1..=3650).contains(&self.usage_retention_days) {
+            return Err((
+                vec![key("usage_retention_days")],
+                "usage_retention_days must be between 1 and 3650".to_owned(),
+            ));
+        }
         if self.limits.max_attempts == 0 {
             return Err((
                 vec![key("limits"), key("max_attempts")],

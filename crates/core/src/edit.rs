@@ -166,6 +166,20 @@ impl ConfigDocument {
         }
     }
 
+    /// Set a top-level setting such as `listen`, keeping its place and comments.
+    pub fn set_setting(&mut self, field: &str, v: toml_edit::Value) {
+        match self.doc.get_mut(field).and_then(Item::as_value_mut) {
+            Some(old) => {
+                let decor = old.decor().clone();
+                *old = v;
+                *old.decor_mut() = decor;
+            }
+            None => {
+                self.doc.insert(field, Item::Value(v));
+            }
+        }
+    }
+
     /// Set one field of `[providers.<id>]`, creating the table when needed.
     pub fn set_provider_field(&mut self, provider: &str, field: &str, v: toml_edit::Value) {
         if !self.doc.contains_key("providers") {

@@ -26,6 +26,11 @@ pub fn data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("keyway-data"))
 }
 
+/// Where the daily log files go.
+pub fn log_dir() -> PathBuf {
+    data_dir().join("logs")
+}
+
 /// Where a running instance records the address it actually listens on (it may differ from
 /// the config's, e.g. with `--listen`), so that commands find it even when the config file is
 /// broken. Removed when the instance stops.

@@ -17,6 +17,17 @@ pub enum ProviderKind {
     OpenAiCompatible,
 }
 
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Google => "google",
+            ProviderKind::OpenAiCompatible => "openai_compatible",
+        }
+    }
+}
+
 /// The client-facing API shape of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Surface {

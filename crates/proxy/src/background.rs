@@ -15,6 +15,38 @@ use crate::quota;
 /// How often changed account facts are written to the data dir.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 
+/// How often account states are checked for changes worth telling followers about.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Tell event followers (dashboard, tray) when account states change: a cooldown, a refusal,
+/// new quota, or a cooldown running out (which changes nothing but the clock, hence the
+/// count of accounts that can serve).
+pub fn spawn_state_watch(engine: Arc<Engine>) {
+    tokio::spawn(async move {
+        let fingerprint = |engine: &Engine| {
+            let now = now_ms();
+            let snapshot = engine.snapshot();
+            let eligible = snapshot
+                .config
+                .accounts
+                .iter()
+                .filter(|a| snapshot.state(&a.id).is_some_and(|s| s.is_eligible(now)))
+                .count() as u64;
+            engine.registry().version().wrapping_add(eligible << 48)
+        };
+        let mut seen = fingerprint(&engine);
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        loop {
+            tick.tick().await;
+            let now = fingerprint(&engine);
+            if now != seen {
+                seen = now;
+                engine.traffic().state_changed();
+            }
+        }
+    });
+}
+
 /// Save the registry whenever it changed; the caller saves once more on shutdown.
 pub fn spawn_saver(engine: Arc<Engine>, path: PathBuf) {
     tokio::spawn(async move {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use keyway_core::account;
@@ -23,8 +23,10 @@ use keyway_core::{
     Snapshot, StateRegistry,
 };
 
+use crate::history::{self, History};
 use crate::logins::Logins;
 use crate::oauth::token::{self, TokenError};
+use crate::traffic::Traffic;
 
 /// A refresh in flight, shared by every request that needs it.
 type Refresh = Shared<BoxFuture<'static, Result<Arc<Credential>, TokenError>>>;
@@ -51,8 +53,20 @@ pub struct Engine {
     /// Subscription logins started through the management API.
     logins: Logins,
     next_request: AtomicU64,
-    listen: OnceLock<SocketAddr>,
+    /// Where the server listens now; moves when the listen setting changes.
+    listen: ArcSwapOption<SocketAddr>,
+    /// Listeners bound for a new listen address, for the serve loop to move to.
+    listener_moves: tokio::sync::mpsc::UnboundedSender<tokio::net::TcpListener>,
+    listener_moves_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<tokio::net::TcpListener>>>,
+    /// Where the listen address is recorded for commands to find this instance.
+    instance_file: OnceLock<PathBuf>,
+    /// Applies a new log filter at once (set by the binary, which owns the subscriber).
+    log_reloader: OnceLock<LogReloader>,
+    traffic: Traffic,
 }
+
+/// Applies a `tracing` filter such as `debug` to the running subscriber.
+pub type LogReloader = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -103,6 +117,7 @@ impl Engine {
         config_path: PathBuf,
         secrets: SecretStore,
         saved_state: Option<&Path>,
+        data_dir: &Path,
     ) -> Result<Arc<Engine>, StartError> {
         let (config, _) = Config::load(&config_path)?;
         let store = secrets.clone();
@@ -123,9 +138,20 @@ impl Engine {
         if let Some(path) = saved_state {
             registry.restore_from(path);
         }
+        let history = match History::open(
+            &data_dir.join(history::FILE_NAME),
+            config.usage_retention_days,
+        ) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::error!(error = %e, "usage history is off for this run");
+                None
+            }
+        };
         let config = Arc::new(config);
         load_missing_secrets(&config, &registry, &secrets).await?;
         let snapshot = Snapshot::build(config, &registry, None);
+        let (listener_moves, moves_rx) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Engine {
             snapshot: ArcSwap::from_pointee(snapshot),
             registry,
@@ -139,7 +165,12 @@ impl Engine {
             refreshes: Mutex::new(HashMap::new()),
             logins: Logins::default(),
             next_request: AtomicU64::new(1),
-            listen: OnceLock::new(),
+            listen: ArcSwapOption::empty(),
+            listener_moves,
+            listener_moves_rx: Mutex::new(Some(moves_rx)),
+            instance_file: OnceLock::new(),
+            log_reloader: OnceLock::new(),
+            traffic: Traffic::new(history),
         }))
     }
 
@@ -190,11 +221,58 @@ impl Engine {
 
     /// Where the server actually listens (set once it has bound).
     pub fn listen(&self) -> Option<SocketAddr> {
-        self.listen.get().copied()
+        self.listen.load().as_deref().copied()
     }
 
+    /// Record where the server listens now, in memory and in the instance file.
     pub fn set_listen(&self, addr: SocketAddr) {
-        let _ = self.listen.set(addr);
+        self.listen.store(Some(Arc::new(addr)));
+        if let Some(path) = self.instance_file.get()
+            && let Err(e) = keyway_core::edit::write_atomic(path, addr.to_string().as_bytes())
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot record the listen address; commands will look at the config's");
+        }
+        self.traffic.state_changed();
+    }
+
+    /// Keep the listen address in `path` for commands such as `keyway status`.
+    pub fn record_listen_in(&self, path: PathBuf) {
+        let _ = self.instance_file.set(path);
+        if let Some(addr) = self.listen() {
+            self.set_listen(addr);
+        }
+    }
+
+    /// Hand the serve loop a listener for a new address; it moves there and lets requests in
+    /// flight on the old one finish.
+    pub fn move_listener(&self, listener: tokio::net::TcpListener) {
+        let _ = self.listener_moves.send(listener);
+    }
+
+    /// The serve loop's end of [`Engine::move_listener`]; only the first caller gets it.
+    pub(crate) fn take_listener_moves(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<tokio::net::TcpListener>> {
+        self.listener_moves_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    pub fn set_log_reloader(&self, reloader: LogReloader) {
+        let _ = self.log_reloader.set(reloader);
+    }
+
+    /// Apply a log filter now; `false` when this engine cannot (it then applies at restart).
+    pub fn apply_log_level(&self, level: &str) -> Result<bool, String> {
+        match self.log_reloader.get() {
+            Some(reload) => reload(level).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
     }
 
     /// A short unique id for a request, for logs and the `x-keyway-request-id` header.
@@ -228,6 +306,11 @@ impl Engine {
                 let later = restart_only_changes(&current.config, &config);
                 if !later.is_empty() {
                     tracing::warn!(settings = ?later, "these settings apply when Keyway restarts");
+                }
+                if config.log_level != current.config.log_level
+                    && let Err(e) = self.apply_log_level(&config.log_level)
+                {
+                    tracing::warn!(error = %e, "the new log_level does not apply");
                 }
                 match self.install(config).await {
                     Ok(()) => tracing::info!(path = %self.config_path.display(), "config reloaded"),
@@ -266,6 +349,7 @@ impl Engine {
         let previous = self.snapshot();
         let next = Snapshot::build(config, &self.registry, Some(&previous));
         self.snapshot.store(Arc::new(next));
+        self.traffic.state_changed();
         Ok(())
     }
 
@@ -419,9 +503,6 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut changed = Vec::new();
     if old.listen != new.listen {
         changed.push("listen");
-    }
-    if old.log_level != new.log_level {
-        changed.push("log_level");
     }
     if old.limits.connect_timeout_secs != new.limits.connect_timeout_secs {
         changed.push("limits.connect_timeout_secs");

@@ -18,8 +18,10 @@ use crate::cooldown;
 use crate::engine::Engine;
 use crate::oauth::token::TokenError;
 use crate::quota;
-use crate::relay::Relay;
+use crate::relay::{Open, Relay};
 use crate::surface::SurfaceError;
+use crate::tokens::TokenCounter;
+use crate::traffic::RequestRecord;
 
 /// The most of an upstream error body we read to learn its reset time.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -34,6 +36,14 @@ pub struct Outgoing<'a> {
     pub query: Option<String>,
     pub headers: &'a HeaderMap,
     pub body: Bytes,
+}
+
+/// Which accounts a request went through, for its record.
+#[derive(Debug, Default)]
+pub struct Trail {
+    pub attempts: u32,
+    /// The account tried last (the one that answered, on success).
+    pub account: Option<std::sync::Arc<str>>,
 }
 
 /// A response from an upstream that is being passed to the client.
@@ -73,6 +83,7 @@ pub async fn send(
     snapshot: &Snapshot,
     route: &Route<'_>,
     out: &Outgoing<'_>,
+    trail: &mut Trail,
 ) -> Result<Answer, Response> {
     let limits = &snapshot.config.limits;
     let max_attempts = limits.max_attempts as usize;
@@ -98,6 +109,8 @@ pub async fn send(
         };
         tried.push(index);
         let attempt = (tried.len() - skipped) as u32;
+        trail.attempts = attempt;
+        trail.account = Some(pool.members[index].id.clone());
         match try_account(
             engine,
             route,
@@ -460,7 +473,14 @@ async fn read_limited(mut response: reqwest::Response) -> Bytes {
 }
 
 /// Stream an upstream answer to the client as it arrives.
-pub fn relay(answer: Answer, surface: Surface, request_id: u64) -> Response {
+pub fn relay(
+    engine: std::sync::Arc<Engine>,
+    answer: Answer,
+    surface: Surface,
+    mut record: RequestRecord,
+    started: Instant,
+) -> Response {
+    let request_id = record.id;
     let status = answer.response.status();
     let mut headers = adapter::client_headers(answer.response.headers());
     let is_sse = headers
@@ -471,10 +491,19 @@ pub fn relay(answer: Answer, surface: Surface, request_id: u64) -> Response {
         headers.insert("x-keyway-account", v);
     }
     headers.insert("x-keyway-request-id", HeaderValue::from(request_id));
+    record.status = status.as_u16();
+    record.stream = is_sse;
+    let open = Open {
+        in_flight: answer.in_flight,
+        engine,
+        record,
+        started,
+        tokens: TokenCounter::new(surface, is_sse),
+    };
     let body = Relay::new(
         answer.response.bytes_stream(),
         is_sse.then_some(surface),
-        answer.in_flight,
+        open,
     );
     let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = status;

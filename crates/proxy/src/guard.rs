@@ -119,6 +119,15 @@ pub async fn client(State(engine): State<Arc<Engine>>, request: Request, next: N
     surface::closing(SurfaceError::new(surface, StatusCode::UNAUTHORIZED, refusal).into_response())
 }
 
+/// Guard for the dashboard's page and assets: the site checks only. The page holds no secret;
+/// the management token reaches it in the URL fragment, which browsers never send.
+pub async fn page(State(engine): State<Arc<Engine>>, request: Request, next: Next) -> Response {
+    match site_check(&engine, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(message) => surface::closing((StatusCode::FORBIDDEN, message).into_response()),
+    }
+}
+
 /// Guard for the management API: same site checks, and the management token as a bearer.
 pub async fn management(
     State(engine): State<Arc<Engine>>,

@@ -5,10 +5,13 @@
 pub mod adapter;
 pub mod background;
 pub mod classify;
+pub mod connect;
 pub mod cooldown;
+pub mod dashboard;
 pub mod engine;
 pub mod forward;
 pub mod guard;
+pub mod history;
 pub mod logins;
 pub mod management;
 pub mod models;
@@ -17,6 +20,8 @@ pub mod quota;
 pub mod relay;
 pub mod routes;
 pub mod surface;
+pub mod tokens;
+pub mod traffic;
 pub mod watch;
 
 use std::future::Future;
@@ -26,7 +31,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 
 pub use engine::Engine;
@@ -50,61 +55,75 @@ pub fn router(engine: Arc<Engine>) -> Router {
             guard::client,
         ));
 
-    let api = Router::new()
-        .route("/status", get(management::status))
-        .route(
-            "/accounts",
-            get(management::list_accounts).post(management::add_account),
-        )
-        .route(
-            "/accounts/{id}",
-            axum::routing::patch(management::update_account).delete(management::remove_account),
-        )
-        .route("/policies", get(management::list_policies))
-        .route(
-            "/policies/{provider}",
-            put(management::put_provider_policy).delete(management::delete_provider_policy),
-        )
-        .route(
-            "/policies/{provider}/{family}",
-            put(management::put_family_policy).delete(management::delete_family_policy),
-        )
-        .route("/logins", post(management::start_login))
-        .route("/logins/{id}", get(management::login_status))
-        .route("/logins/{id}/code", post(management::paste_login_code))
-        .route("/imports", post(management::import_login))
-        .route("/client-key", get(management::client_key))
-        .route("/client-key/rotate", post(management::rotate_client_key))
+    let api = management::routes()
+        .into_iter()
+        .fold(Router::new(), |api, (_, path, handler)| {
+            api.route(path, handler)
+        })
         .fallback(management::not_found)
         .route_layer(middleware::from_fn_with_state(
             engine.clone(),
             guard::management,
         ));
 
-    client.nest(API_PREFIX, api).with_state(engine)
+    let page = Router::new()
+        .route("/", get(dashboard::index))
+        .route("/assets/{*file}", get(dashboard::asset))
+        .route_layer(middleware::from_fn_with_state(engine.clone(), guard::page));
+
+    client.merge(page).nest(API_PREFIX, api).with_state(engine)
 }
 
 /// Serve until `shutdown` resolves, then give in-flight requests up to the configured drain
-/// time to finish.
+/// time to finish. When the listen setting moves (see [`Engine::move_listener`]), new
+/// connections go to the new listener while the old one drains the same way.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let drain = Duration::from_secs(engine.snapshot().config.limits.drain_secs);
-    let app = router(engine);
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    // Small writes (an SSE event) must leave at once, not wait for the previous one's ACK.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stopping_tx.send(());
-    });
-    let server = tokio::spawn(async move { server.await });
-    // Wait for the shutdown signal, then bound the drain.
-    let _ = stopping_rx.await;
+    let app = router(engine.clone());
+    let mut moves = engine.take_listener_moves();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut listener = listener;
+    loop {
+        engine.set_listen(listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Small writes (an SSE event) must leave at once, not wait for the previous one's ACK.
+        let tapped = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(tapped, app.clone()).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+        let server = tokio::spawn(async move { server.await });
+        let next = async {
+            match moves.as_mut() {
+                Some(m) => m.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = &mut shutdown => {
+                let _ = stop.send(());
+                return drained(server, drain).await;
+            }
+            Some(next) = next => {
+                let _ = stop.send(());
+                tokio::spawn(drained(server, drain));
+                tracing::info!(listen = ?next.local_addr().ok(), "moved to the new listen address");
+                listener = next;
+            }
+        }
+    }
+}
+
+/// Wait for a stopping server's in-flight requests, at most `drain`.
+async fn drained(
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    drain: Duration,
+) -> std::io::Result<()> {
     match tokio::time::timeout(drain, server).await {
         Ok(Ok(result)) => result,
         Ok(Err(join)) => Err(std::io::Error::other(join)),

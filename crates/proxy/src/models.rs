@@ -39,7 +39,15 @@ pub async fn merged_openai(engine: &Engine, request: Request) -> Response {
             headers: &headers,
             body: bytes::Bytes::new(),
         };
-        let answer = match forward::send(engine, &snapshot, &route, &out).await {
+        let answer = match forward::send(
+            engine,
+            &snapshot,
+            &route,
+            &out,
+            &mut forward::Trail::default(),
+        )
+        .await
+        {
             Ok(a) if a.response.status().is_success() => a,
             _ => {
                 failures.push(provider.id.clone());

@@ -1,14 +1,21 @@
 //! The response body relay: passes upstream chunks through untouched and in order, keeps the
-//! account's in-flight count until the body ends, and turns a mid-stream upstream failure of
-//! an SSE response into a final error event instead of a silent truncation.
+//! account's in-flight count until the body ends, turns a mid-stream upstream failure of an
+//! SSE response into a final error event instead of a silent truncation, and records the
+//! request (with the token counts seen in passing) when the body ends or the client leaves.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use keyway_core::Surface;
 use keyway_core::state::InFlight;
+
+use crate::engine::Engine;
+use crate::tokens::TokenCounter;
+use crate::traffic::RequestRecord;
 
 type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
@@ -17,20 +24,59 @@ pub struct Relay {
     /// The surface whose error event ends a broken SSE stream; `None` for other bodies,
     /// which end with a transport error so the client sees an incomplete response.
     sse: Option<Surface>,
-    in_flight: Option<InFlight>,
+    /// Present until the body ends.
+    open: Option<Open>,
+}
+
+/// What a body in flight holds until it ends.
+pub struct Open {
+    pub in_flight: InFlight,
+    pub engine: Arc<Engine>,
+    pub record: RequestRecord,
+    pub started: Instant,
+    pub tokens: TokenCounter,
+}
+
+impl Open {
+    fn finish(self) {
+        let Open {
+            in_flight,
+            engine,
+            mut record,
+            started,
+            tokens,
+        } = self;
+        drop(in_flight);
+        record.latency_ms = started.elapsed().as_millis() as u64;
+        record.set_tokens(tokens.finish());
+        engine.traffic().finish(record);
+    }
 }
 
 impl Relay {
     pub fn new(
         upstream: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
         sse: Option<Surface>,
-        in_flight: InFlight,
+        open: Open,
     ) -> Relay {
         Relay {
             upstream: Box::pin(upstream),
             sse,
-            in_flight: Some(in_flight),
+            open: Some(open),
         }
+    }
+
+    fn finish(&mut self) {
+        if let Some(open) = self.open.take() {
+            open.finish();
+        }
+    }
+}
+
+/// A client that goes away mid-body still leaves a record.
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -38,18 +84,23 @@ impl Stream for Relay {
     type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.in_flight.is_none() {
+        if self.open.is_none() {
             return Poll::Ready(None);
         }
         match self.upstream.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(open) = self.open.as_mut() {
+                    open.tokens.feed(&chunk);
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
             Poll::Ready(None) => {
-                self.in_flight = None;
+                self.finish();
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => {
-                self.in_flight = None;
+                self.finish();
                 tracing::warn!(error = %e, "upstream failed mid-stream");
                 match self.sse {
                     Some(surface) => {

@@ -2,30 +2,33 @@
 //! picks the route from the current snapshot and hands over to the attempt loop.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyway_core::Surface;
+use keyway_core::state::now_ms;
 use tracing::Instrument;
 
 use crate::adapter;
 use crate::classify;
 use crate::engine::Engine;
-use crate::forward::{self, Outgoing};
+use crate::forward::{self, Outgoing, Trail};
 use crate::models;
 use crate::surface::{self, SurfaceError};
+use crate::traffic::RequestRecord;
 
 pub async fn anthropic(State(engine): State<Arc<Engine>>, request: Request) -> Response {
-    handle(&engine, Surface::AnthropicMessages, None, request).await
+    handle(engine, Surface::AnthropicMessages, None, request).await
 }
 
 pub async fn openai_chat(State(engine): State<Arc<Engine>>, request: Request) -> Response {
-    handle(&engine, Surface::OpenAiChat, None, request).await
+    handle(engine, Surface::OpenAiChat, None, request).await
 }
 
 pub async fn openai_responses(State(engine): State<Arc<Engine>>, request: Request) -> Response {
-    handle(&engine, Surface::OpenAiResponses, None, request).await
+    handle(engine, Surface::OpenAiResponses, None, request).await
 }
 
 /// `POST /v1beta/models/{model}:{method}`
@@ -37,7 +40,7 @@ pub async fn gemini(
     match classify::gemini_model_and_method(&rest) {
         Some((model, _)) => {
             let model = model.to_owned();
-            handle(&engine, Surface::Gemini, Some(model), request).await
+            handle(engine, Surface::Gemini, Some(model), request).await
         }
         None => SurfaceError::new(
             Surface::Gemini,
@@ -52,14 +55,14 @@ pub async fn gemini(
 /// every OpenAI-shaped provider with accounts.
 pub async fn list_models(State(engine): State<Arc<Engine>>, request: Request) -> Response {
     if request.headers().contains_key("anthropic-version") {
-        return handle(&engine, Surface::AnthropicMessages, None, request).await;
+        return handle(engine, Surface::AnthropicMessages, None, request).await;
     }
     models::merged_openai(&engine, request).await
 }
 
 /// `GET /v1beta/models`: Gemini's own list.
 pub async fn gemini_models(State(engine): State<Arc<Engine>>, request: Request) -> Response {
-    handle(&engine, Surface::Gemini, None, request).await
+    handle(engine, Surface::Gemini, None, request).await
 }
 
 pub async fn not_found(request: Request) -> Response {
@@ -74,11 +77,13 @@ pub async fn not_found(request: Request) -> Response {
 
 /// The whole path of one client request.
 async fn handle(
-    engine: &Engine,
+    engine: Arc<Engine>,
     surface: Surface,
     model: Option<String>,
     request: Request,
 ) -> Response {
+    let started = Instant::now();
+    let time_ms = now_ms();
     let id = engine.next_request_id();
     let snapshot = engine.snapshot();
     let (parts, body) = request.into_parts();
@@ -129,12 +134,41 @@ async fn handle(
         body,
     };
     async {
-        match forward::send(engine, &snapshot, &route, &out).await {
+        let mut trail = Trail::default();
+        let result = forward::send(&engine, &snapshot, &route, &out, &mut trail).await;
+        let record = RequestRecord {
+            id,
+            time_ms,
+            surface: surface.as_str(),
+            model,
+            provider: route.provider.id.clone(),
+            family: route.family.map(str::to_owned),
+            account_label: trail
+                .account
+                .as_deref()
+                .and_then(|a| snapshot.config.account(a))
+                .map(|a| a.label.clone()),
+            account: trail.account,
+            attempts: trail.attempts,
+            status: 0,
+            latency_ms: 0,
+            stream: false,
+            input_tokens: None,
+            output_tokens: None,
+        };
+        match result {
             Ok(answer) => {
                 tracing::debug!("forwarded");
-                forward::relay(answer, surface, id)
+                forward::relay(engine.clone(), answer, surface, record, started)
             }
-            Err(response) => with_request_id(response, id),
+            Err(response) => {
+                engine.traffic().finish(RequestRecord {
+                    status: response.status().as_u16(),
+                    latency_ms: started.elapsed().as_millis() as u64,
+                    ..record
+                });
+                with_request_id(response, id)
+            }
         }
     }
     .instrument(span)

@@ -34,11 +34,27 @@ pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
 }
 
 pub async fn management_token(ctx: &Context) -> anyhow::Result<()> {
+    println!("{}", read_management_token(ctx).await?.expose());
+    Ok(())
+}
+
+async fn read_management_token(ctx: &Context) -> anyhow::Result<keyway_core::Secret> {
     let store = ctx.secrets.clone();
-    let token = tokio::task::spawn_blocking(move || {
+    Ok(tokio::task::spawn_blocking(move || {
         store.get_or_create(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX)
     })
-    .await??;
-    println!("{}", token.expose());
+    .await??)
+}
+
+/// The dashboard of the running instance; with none running, say how to start one.
+pub async fn dashboard_url(ctx: &Context) -> anyhow::Result<()> {
+    let addr = ctx.instance_addr()?;
+    if Instance::find(addr, &ctx.secrets).await?.is_none() {
+        anyhow::bail!(
+            "Keyway is not running at {addr}; start it with `keyway --headless`, which prints the dashboard address"
+        );
+    }
+    let token = read_management_token(ctx).await?;
+    println!("{}", crate::run::dashboard_url(addr, token.expose()));
     Ok(())
 }

@@ -160,7 +160,11 @@ impl Claude {
         let label = check.label().map(str::to_owned);
         let reject = |message: &str| Rejected {
             label: label.clone(),
-            answer: anthropic::error(StatusCode::UNAUTHORIZED, "authentication_error", message),
+            answer: Box::new(anthropic::error(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                message,
+            )),
         };
         if !header_has(headers, "anthropic-beta", OAUTH_BETA) {
             return Err(reject("OAuth authentication is currently not supported."));
@@ -191,7 +195,12 @@ impl Claude {
         }
         let label = match self.authenticate(headers, &token) {
             Ok(label) => label,
-            Err(Rejected { label, answer }) => return Gate::Reject { label, answer },
+            Err(Rejected { label, answer }) => {
+                return Gate::Reject {
+                    label,
+                    answer: *answer,
+                };
+            }
         };
         let snapshot = self.snapshot(&label);
         let headers = unified_headers(&snapshot);
@@ -211,9 +220,10 @@ impl Claude {
     }
 }
 
+/// Boxed: an answer is large, and this travels in a `Result`.
 struct Rejected {
     label: Option<String>,
-    answer: Answer,
+    answer: Box<Answer>,
 }
 
 /// `anthropic-ratelimit-unified-*` for the account's current windows (status `allowed`
@@ -366,7 +376,7 @@ async fn usage(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
                 }),
             )
         }
-        Err(rejected) => answer_response(rejected.answer),
+        Err(rejected) => answer_response(*rejected.answer),
     }
 }
 

@@ -163,7 +163,12 @@ impl Codex {
     pub(crate) fn gate(&self, issuer: &Issuer, headers: &HeaderMap) -> Gate {
         let label = match self.authenticate(issuer, headers) {
             Ok(label) => label,
-            Err(Rejected { label, answer }) => return Gate::Reject { label, answer },
+            Err(Rejected { label, answer }) => {
+                return Gate::Reject {
+                    label,
+                    answer: *answer,
+                };
+            }
         };
         let (usage, limited_until) = self.snapshot(&label);
         let headers = codex_headers(&usage);
@@ -189,9 +194,10 @@ impl Codex {
     }
 }
 
+/// Boxed: an answer is large, and this travels in a `Result`.
 struct Rejected {
     label: Option<String>,
-    answer: Answer,
+    answer: Box<Answer>,
 }
 
 impl Rejected {
@@ -205,7 +211,10 @@ impl Rejected {
                 "code": code,
             } }),
         );
-        Self { label, answer }
+        Self {
+            label,
+            answer: Box::new(answer),
+        }
     }
 }
 
@@ -270,7 +279,7 @@ async fn usage(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
     let issuer = &shared.openai_auth.issuer;
     let label = match codex.authenticate(issuer, &headers) {
         Ok(label) => label,
-        Err(rejected) => return answer_response(rejected.answer),
+        Err(rejected) => return answer_response(*rejected.answer),
     };
     let (usage, limited_until) = codex.snapshot(&label);
     let body = json!({

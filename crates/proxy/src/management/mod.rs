@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{FromRequest, Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use indexmap::IndexMap;
 use keyway_core::account::AccountKind;
 use keyway_core::config::{AccountConfig, Config, PolicyConfig};
@@ -17,9 +18,77 @@ use keyway_core::{ConfigError, Credential, PolicyKey, Secret, Snapshot, Strategy
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use keyway_core::edit::ConfigDocument;
+
 use crate::engine::{EditError, Engine};
+use crate::history::Totals;
 use crate::logins::{LoginView, unconfirmed_terms};
 use crate::oauth::import;
+
+mod connect;
+mod settings;
+mod traffic;
+
+/// Every management route as (method, path under `/api`, handler). The router is built from
+/// this list and a test checks `docs/API.md` against it, so the reference cannot drift.
+pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Engine>>)> {
+    use axum::routing::{delete, get, patch, post, put};
+    vec![
+        (Method::GET, "/status", get(status)),
+        (Method::GET, "/requests", get(traffic::recent_requests)),
+        (Method::GET, "/events", get(traffic::events)),
+        (Method::GET, "/accounts", get(list_accounts)),
+        (Method::POST, "/accounts", post(add_account)),
+        (Method::PATCH, "/accounts/{id}", patch(update_account)),
+        (Method::DELETE, "/accounts/{id}", delete(remove_account)),
+        (Method::GET, "/providers", get(list_providers)),
+        (Method::POST, "/logins", post(start_login)),
+        (Method::GET, "/logins/{id}", get(login_status)),
+        (Method::POST, "/logins/{id}/code", post(paste_login_code)),
+        (Method::POST, "/imports", post(import_login)),
+        (Method::GET, "/policies", get(list_policies)),
+        (
+            Method::PUT,
+            "/policies/{provider}",
+            put(put_provider_policy),
+        ),
+        (
+            Method::PUT,
+            "/policies/{provider}/{family}",
+            put(put_family_policy),
+        ),
+        (
+            Method::DELETE,
+            "/policies/{provider}",
+            delete(delete_provider_policy),
+        ),
+        (
+            Method::DELETE,
+            "/policies/{provider}/{family}",
+            delete(delete_family_policy),
+        ),
+        (Method::POST, "/policies/preview", post(preview_policy)),
+        (Method::GET, "/usage", get(traffic::usage)),
+        (Method::GET, "/usage.csv", get(traffic::usage_csv)),
+        (Method::GET, "/connect", get(connect::list)),
+        (
+            Method::POST,
+            "/connect/{tool}/preview",
+            post(connect::preview),
+        ),
+        (Method::POST, "/connect/{tool}", post(connect::connect)),
+        (
+            Method::DELETE,
+            "/connect/{tool}",
+            delete(connect::disconnect),
+        ),
+        (Method::GET, "/client-key", get(client_key)),
+        (Method::POST, "/client-key/rotate", post(rotate_client_key)),
+        (Method::GET, "/settings", get(settings::get_settings)),
+        (Method::PATCH, "/settings", patch(settings::patch_settings)),
+        (Method::POST, "/logs/open", post(settings::open_logs)),
+    ]
+}
 
 /// An error of the management API: `{"error": {"message": ...}}` with a fitting status.
 #[derive(Debug)]
@@ -87,6 +156,9 @@ pub struct AccountView {
     pub weight: u32,
     /// `None` when no instance is running (CLI only).
     pub live: Option<AccountStatus>,
+    /// Requests and tokens since local midnight, from the usage history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub today: Option<Totals>,
 }
 
 impl AccountView {
@@ -99,6 +171,7 @@ impl AccountView {
             enabled: a.enabled,
             weight: a.weight,
             live,
+            today: None,
         }
     }
 }
@@ -168,7 +241,6 @@ pub fn policy_views(snapshot: &Snapshot) -> Vec<PolicyView> {
 }
 
 pub async fn status(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
-    let snapshot = engine.snapshot();
     let rejected: Option<ConfigError> = engine.rejected_edit();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -178,12 +250,70 @@ pub async fn status(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value
             "ok": rejected.is_none(),
             "error": rejected,
         },
-        "accounts": account_views(&snapshot),
+        "traffic": engine.traffic().last_minute(now_ms()),
+        "accounts": accounts_with_today(&engine).await,
     }))
 }
 
 pub async fn list_accounts(State(engine): State<Arc<Engine>>) -> Json<Vec<AccountView>> {
-    Json(account_views(&engine.snapshot()))
+    Json(accounts_with_today(&engine).await)
+}
+
+/// The account views with today's totals from the usage history (left out if it is off).
+async fn accounts_with_today(engine: &Engine) -> Vec<AccountView> {
+    let mut views = account_views(&engine.snapshot());
+    let Some(history) = engine.traffic().history() else {
+        return views;
+    };
+    match history.today_by_account().await {
+        Ok(today) => {
+            for view in &mut views {
+                view.today = Some(
+                    today
+                        .iter()
+                        .find(|t| t.key == view.id)
+                        .cloned()
+                        .unwrap_or_else(|| Totals {
+                            key: view.id.clone(),
+                            ..Totals::default()
+                        }),
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "today's usage is not shown"),
+    }
+    views
+}
+
+#[derive(Serialize)]
+pub struct ProviderView {
+    id: String,
+    kind: &'static str,
+    base_url: String,
+    login: bool,
+    /// The statement to confirm before a login or import; `None` once accepted.
+    terms: Option<&'static str>,
+    terms_accepted: bool,
+    families: Vec<String>,
+}
+
+pub async fn list_providers(State(engine): State<Arc<Engine>>) -> Json<Vec<ProviderView>> {
+    let snapshot = engine.snapshot();
+    Json(
+        snapshot
+            .providers()
+            .iter()
+            .map(|p| ProviderView {
+                id: p.id.clone(),
+                kind: p.kind.as_str(),
+                base_url: p.base_url.clone(),
+                login: p.oauth.is_some(),
+                terms: unconfirmed_terms(p, false).filter(|_| p.oauth.is_some()),
+                terms_accepted: p.oauth.is_some() && unconfirmed_terms(p, false).is_none(),
+                families: p.families.names().map(str::to_owned).collect(),
+            })
+            .collect(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -349,22 +479,28 @@ fn policy_key(provider: &str, family: Option<&str>) -> ApiResult<PolicyKey> {
     })
 }
 
+impl PolicyBody {
+    fn into_policy(self) -> ApiResult<PolicyConfig> {
+        let strategy: Strategy =
+            self.strategy
+                .parse()
+                .map_err(|e: keyway_core::strategy::UnknownStrategy| {
+                    ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+                })?;
+        Ok(PolicyConfig {
+            strategy,
+            accounts: self.accounts,
+            weights: self.weights,
+        })
+    }
+}
+
 async fn put_policy(
     engine: &Engine,
     key: PolicyKey,
     body: PolicyBody,
 ) -> ApiResult<Json<PolicyView>> {
-    let strategy: Strategy =
-        body.strategy
-            .parse()
-            .map_err(|e: keyway_core::strategy::UnknownStrategy| {
-                ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
-            })?;
-    let policy = PolicyConfig {
-        strategy,
-        accounts: body.accounts,
-        weights: body.weights,
-    };
+    let policy = body.into_policy()?;
     engine
         .edit(|doc, _| {
             doc.set_policy(&key, &policy);
@@ -382,6 +518,68 @@ async fn put_policy(
                 "the policy vanished after saving",
             )
         })
+}
+
+/// Most picks a preview may ask for.
+const PREVIEW_MAX: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    provider: String,
+    family: Option<String>,
+    strategy: String,
+    #[serde(default)]
+    accounts: Vec<String>,
+    #[serde(default)]
+    weights: IndexMap<String, u32>,
+    count: Option<usize>,
+}
+
+/// The picks a policy would make, from a snapshot built off to the side with fresh selectors:
+/// nothing is saved and the live pools keep their place.
+pub async fn preview_policy(
+    State(engine): State<Arc<Engine>>,
+    ApiJson(body): ApiJson<PreviewBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let key = policy_key(&body.provider, body.family.as_deref())?;
+    let count = body.count.unwrap_or(10).min(PREVIEW_MAX);
+    let policy = PolicyBody {
+        strategy: body.strategy,
+        accounts: body.accounts,
+        weights: body.weights,
+    }
+    .into_policy()?;
+    let path = engine.config_path();
+    let mut doc = if path.exists() {
+        ConfigDocument::load(path).map_err(EditError::Broken)?
+    } else {
+        ConfigDocument::default_at(path)
+    };
+    doc.set_policy(&key, &policy);
+    let config = doc
+        .validate()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.message))?;
+    let trial = Snapshot::build(Arc::new(config), engine.registry(), None);
+    let family = body.family.as_deref();
+    let pool = trial
+        .provider(&body.provider)
+        .and_then(|p| {
+            p.pools()
+                .find(|(f, _, _)| *f == family)
+                .map(|(_, pool, _)| pool.clone())
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("`{key}` is not a provider or family Keyway knows"),
+            )
+        })?;
+    let now = now_ms();
+    let picks: Vec<String> = (0..count)
+        .map_while(|_| pool.pick(now, &[]).map(|i| pool.members[i].id.to_string()))
+        .collect();
+    Ok(Json(json!({ "picks": picks })))
 }
 
 pub async fn put_provider_policy(
@@ -589,4 +787,37 @@ pub async fn import_login(
         StatusCode::CREATED,
         Json(json!({ "account": account, "warning": source.sharing_warning() })),
     ))
+}
+
+#[cfg(test)]
+mod reference {
+    use std::collections::BTreeSet;
+
+    /// `docs/API.md` has a `### METHOD /api/path` heading for every route, and no other.
+    #[test]
+    fn the_api_reference_lists_exactly_the_routes() {
+        let doc = include_str!("../../../../docs/API.md");
+        let documented: Vec<&str> = doc.lines().filter_map(|l| l.strip_prefix("### ")).collect();
+        let unique: BTreeSet<&str> = documented.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            documented.len(),
+            "a route is documented twice"
+        );
+        let served: BTreeSet<String> = super::routes()
+            .iter()
+            .map(|(method, path, _)| format!("{method} /api{path}"))
+            .collect();
+        let documented: BTreeSet<String> = unique.into_iter().map(str::to_owned).collect();
+        assert_eq!(
+            documented.difference(&served).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "documented but not served"
+        );
+        assert_eq!(
+            served.difference(&documented).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "served but not documented in docs/API.md"
+        );
+    }
 }

@@ -1,0 +1,123 @@
+//! The live log, the event stream and the usage history, as the management API serves them.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{ApiError, ApiResult};
+use crate::engine::Engine;
+use crate::history::{History, Usage};
+use crate::traffic::{Event, RECENT, RequestRecord};
+
+/// Default number of entries `GET /api/requests` returns.
+const DEFAULT_LIMIT: usize = 200;
+/// Default and largest window of the usage endpoints, in days.
+const DEFAULT_DAYS: u32 = 30;
+/// How often an idle event stream sends a comment, so proxies and browsers keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Deserialize)]
+pub struct RecentQuery {
+    limit: Option<usize>,
+}
+
+pub async fn recent_requests(
+    State(engine): State<Arc<Engine>>,
+    Query(q): Query<RecentQuery>,
+) -> Json<Vec<Arc<RequestRecord>>> {
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(RECENT);
+    Json(engine.traffic().recent_records(limit))
+}
+
+/// `request` events as requests finish, `state` events when accounts or config change.
+pub async fn events(
+    State(engine): State<Arc<Engine>>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let receiver = engine.traffic().subscribe();
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let event = match receiver.recv().await {
+            Ok(Event::Request(record)) => SseEvent::default()
+                .event("request")
+                .json_data(&*record)
+                .unwrap_or_else(|_| state_event()),
+            Ok(Event::State) => state_event(),
+            // Missed some: the follower refetches everything on `state`.
+            Err(RecvError::Lagged(_)) => state_event(),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), receiver))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+}
+
+fn state_event() -> SseEvent {
+    SseEvent::default().event("state").data("{}")
+}
+
+#[derive(Deserialize)]
+pub struct DaysQuery {
+    days: Option<u32>,
+}
+
+impl DaysQuery {
+    fn days(&self, engine: &Engine) -> u32 {
+        let most = engine.snapshot().config.usage_retention_days;
+        self.days.unwrap_or(DEFAULT_DAYS).clamp(1, most)
+    }
+}
+
+fn history(engine: &Engine) -> ApiResult<&History> {
+    engine.traffic().history().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the usage history could not be opened at start; see the log for why",
+        )
+    })
+}
+
+pub async fn usage(
+    State(engine): State<Arc<Engine>>,
+    Query(q): Query<DaysQuery>,
+) -> ApiResult<Json<Usage>> {
+    let days = q.days(&engine);
+    let mut usage = history(&engine)?
+        .usage(days)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let snapshot = engine.snapshot();
+    for t in &mut usage.by_account {
+        t.label = snapshot.config.account(&t.key).map(|a| a.label.clone());
+    }
+    Ok(Json(usage))
+}
+
+pub async fn usage_csv(
+    State(engine): State<Arc<Engine>>,
+    Query(q): Query<DaysQuery>,
+) -> ApiResult<Response> {
+    let days = q.days(&engine);
+    let csv = history(&engine)?
+        .csv(days)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"keyway-usage-{days}d.csv\""),
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}

@@ -1,0 +1,370 @@
+//! The management API behind the dashboard, through the real binary: the live log and its
+//! event stream, usage history that outlives a restart, policy previews that change nothing,
+//! provider facts for forms, and settings that apply while running (the listener moves; a
+//! port in use changes nothing).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use keyway_tests::{FakeUpstream, Keyway, Setup};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Longest any wait for an event or a moved listener may take.
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn two_accounts(fake: &FakeUpstream) -> (Keyway, String, String) {
+    let setup = Setup::new(&fake.base_url(), "");
+    let work = setup.add_account("anthropic", "Work", "sk-ant-work").await;
+    let home = setup.add_account("anthropic", "Home", "sk-ant-home").await;
+    (setup.start().await, work, home)
+}
+
+async fn streamed(keyway: &Keyway, model: &str) -> String {
+    let r = keyway
+        .post(
+            "/v1/messages",
+            &json!({"model": model, "max_tokens": 16, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    r.text().await.expect("stream")
+}
+
+async fn send(keyway: &Keyway, method: Method, path: &str, body: &Value) -> (u16, Value) {
+    let r = keyway
+        .api(method, path)
+        .json(body)
+        .send()
+        .await
+        .expect("api");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_request_reaches_the_live_log_the_usage_history_and_survives_a_restart() {
+    let fake = FakeUpstream::start().await;
+    let (keyway, work, home) = two_accounts(&fake).await;
+
+    let r = keyway.anthropic("claude-sonnet-4-5").await;
+    assert_eq!(r.status(), 200);
+    r.bytes().await.expect("body");
+    streamed(&keyway, "claude-haiku-4-5").await;
+
+    // The live log lists both, oldest first, with what the dashboard shows.
+    let log = keyway.api_get("/requests").await;
+    let log = log.as_array().expect("array");
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0]["model"], "claude-sonnet-4-5");
+    assert_eq!(log[0]["surface"], "anthropic_messages");
+    assert_eq!(log[0]["family"], "sonnet");
+    assert_eq!(log[0]["account"], work.as_str());
+    assert_eq!(log[0]["account_label"], "Work");
+    assert_eq!(log[0]["status"], 200);
+    assert_eq!(log[0]["stream"], false);
+    assert_eq!(log[0]["output_tokens"], 8);
+    assert!(log[0]["input_tokens"].as_u64().is_some_and(|n| n > 0));
+    assert_eq!(log[1]["account"], home.as_str());
+    assert_eq!(log[1]["stream"], true);
+    assert_eq!(log[1]["output_tokens"], 3, "the last message_delta's count");
+
+    let status = keyway.api_get("/status").await;
+    assert_eq!(status["traffic"]["requests_last_minute"], 2);
+    assert_eq!(status["traffic"]["errors_last_minute"], 0);
+    let today: Vec<(String, u64)> = status["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .map(|a| {
+            (
+                a["label"].as_str().unwrap_or_default().to_owned(),
+                a["today"]["requests"].as_u64().unwrap_or(99),
+            )
+        })
+        .collect();
+    assert_eq!(today, [("Work".to_owned(), 1), ("Home".to_owned(), 1)]);
+
+    // The history is on disk: a restarted instance still reports it.
+    let keyway = keyway.restart().await;
+    let usage = keyway.api_get("/usage?days=7").await;
+    assert_eq!(usage["days"], 7);
+    assert_eq!(usage["by_day"].as_array().map(Vec::len), Some(1));
+    assert_eq!(usage["by_day"][0]["requests"], 2);
+    assert_eq!(usage["by_day"][0]["output_tokens"], 11);
+    let by_account = usage["by_account"].as_array().expect("by_account");
+    assert!(
+        by_account
+            .iter()
+            .any(|a| a["key"] == work.as_str() && a["label"] == "Work" && a["requests"] == 1),
+        "{by_account:?}"
+    );
+    let models: Vec<&str> = usage["by_model"]
+        .as_array()
+        .expect("by_model")
+        .iter()
+        .filter_map(|m| m["key"].as_str())
+        .collect();
+    assert_eq!(models, ["claude-haiku-4-5", "claude-sonnet-4-5"]);
+
+    let csv = keyway
+        .api(Method::GET, "/usage.csv?days=7")
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .is_ok_and(|v| v.contains("attachment"))
+    );
+    let csv = csv.text().await.expect("csv text");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("time,surface,model,provider,family,account"));
+    assert!(
+        lines[1].contains(&format!(",anthropic,sonnet,{work},1,200,")),
+        "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn the_event_stream_carries_requests_and_state_changes_as_they_happen() {
+    let fake = FakeUpstream::start().await;
+    let (keyway, work, _home) = two_accounts(&fake).await;
+
+    let events = keyway
+        .api(Method::GET, "/events")
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(events.status(), 200);
+    assert!(
+        events.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|v| v.starts_with("text/event-stream"))
+    );
+    let mut body = events.bytes_stream();
+    let mut seen = String::new();
+    let mut next_event = async |name: &str| -> String {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(end) = seen.find("\n\n") {
+                    let event: String = seen.drain(..end + 2).collect();
+                    if event.contains(&format!("event: {name}\n")) {
+                        return event;
+                    }
+                    continue;
+                }
+                let chunk = body.next().await.expect("stream open").expect("chunk");
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no `{name}` event within {WAIT:?}"))
+    };
+
+    keyway
+        .anthropic("claude-opus-4-1")
+        .await
+        .bytes()
+        .await
+        .expect("body");
+    let event = next_event("request").await;
+    let data: Value = serde_json::from_str(
+        event
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .expect("data line"),
+    )
+    .expect("json data");
+    assert_eq!(data["model"], "claude-opus-4-1");
+    assert_eq!(data["account"], work.as_str());
+
+    let (status, _) = send(
+        &keyway,
+        Method::PATCH,
+        &format!("/accounts/{work}"),
+        &json!({"enabled": false}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    next_event("state").await;
+}
+
+#[tokio::test]
+async fn a_preview_shows_the_next_picks_and_changes_nothing() {
+    let fake = FakeUpstream::start().await;
+    let (keyway, work, home) = two_accounts(&fake).await;
+    let before = std::fs::read_to_string(&keyway.setup.config_path).expect("config");
+
+    let (status, answer) = send(
+        &keyway,
+        Method::POST,
+        "/policies/preview",
+        &json!({"provider": "anthropic", "family": "opus", "strategy": "priority", "accounts": [home, work], "count": 4}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["picks"], json!([home, home, home, home]));
+
+    let (_, answer) = send(
+        &keyway,
+        Method::POST,
+        "/policies/preview",
+        &json!({"provider": "anthropic", "strategy": "round_robin", "count": 4}),
+    )
+    .await;
+    assert_eq!(answer["picks"], json!([work, home, work, home]));
+
+    let (status, answer) = send(
+        &keyway,
+        Method::POST,
+        "/policies/preview",
+        &json!({"provider": "anthropic", "strategy": "priority", "accounts": ["acc_nobody"]}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("acc_nobody")),
+        "{answer}"
+    );
+
+    assert_eq!(
+        std::fs::read_to_string(&keyway.setup.config_path).expect("config"),
+        before,
+        "a preview saves nothing"
+    );
+    // The live round-robin did not move either: it starts at the first account.
+    let r = keyway.anthropic("claude-sonnet-4-5").await;
+    assert!(
+        r.text()
+            .await
+            .expect("body")
+            .contains("served by sk-ant-work")
+    );
+}
+
+#[tokio::test]
+async fn providers_say_which_offer_logins_and_what_terms_to_confirm() {
+    let fake = FakeUpstream::start().await;
+    let keyway = Setup::new(&fake.base_url(), "").start().await;
+    let providers = keyway.api_get("/providers").await;
+    let by_id = |id: &str| {
+        providers
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("provider {id} in {providers}"))
+    };
+    let anthropic = by_id("anthropic");
+    assert_eq!(anthropic["login"], true);
+    assert!(anthropic["terms"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        anthropic["families"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|n| n == "opus"))
+    );
+    let google = by_id("google");
+    assert_eq!(google["login"], false);
+    assert_eq!(google["terms"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_listener_moves_to_a_new_port_and_a_port_in_use_changes_nothing() {
+    let fake = FakeUpstream::start().await;
+    let (keyway, _, _) = two_accounts(&fake).await;
+    let config_before = std::fs::read_to_string(&keyway.setup.config_path).expect("config");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_addr = taken.local_addr().expect("addr").to_string();
+    let (status, answer) = send(
+        &keyway,
+        Method::PATCH,
+        "/settings",
+        &json!({"listen": taken_addr, "log_level": "debug"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("in use")),
+        "{answer}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&keyway.setup.config_path).expect("config"),
+        config_before
+    );
+    drop(taken);
+
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let new_addr = free.local_addr().expect("addr");
+    drop(free);
+    let (status, answer) = send(
+        &keyway,
+        Method::PATCH,
+        "/settings",
+        &json!({"listen": new_addr.to_string(), "log_level": "debug"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["listen"], new_addr.to_string());
+    assert_eq!(answer["log_level"], "debug");
+    let saved = std::fs::read_to_string(&keyway.setup.config_path).expect("config");
+    assert!(
+        saved.contains(&format!("listen = \"{new_addr}\"")),
+        "{saved}"
+    );
+    assert!(saved.contains("log_level = \"debug\""), "{saved}");
+
+    // The proxy answers on the new address with the same client key.
+    let r = keyway
+        .http
+        .post(format!("http://{new_addr}/v1/messages"))
+        .header("x-api-key", &keyway.client_key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("request on the new address");
+    assert_eq!(r.status(), 200);
+    // The old address stops accepting new connections.
+    let old = keyway.addr;
+    tokio::time::timeout(WAIT, async {
+        while tokio::net::TcpStream::connect(old).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the old listener closes");
+    // Commands find the instance at its new address.
+    let status = keyway.setup.cli(&["status", "--json"]).await;
+    let status: Value = serde_json::from_str(status.ok()).expect("status json");
+    assert_eq!(status["listen"], new_addr.to_string());
+}
+
+#[tokio::test]
+async fn the_dashboard_page_is_refused_to_foreign_hosts() {
+    let fake = FakeUpstream::start().await;
+    let keyway = Setup::new(&fake.base_url(), "").start().await;
+    let r = keyway
+        .http
+        .get(keyway.url("/"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(r.status(), 403);
+    let r = keyway.http.get(keyway.url("/")).send().await.expect("page");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|v| v.starts_with("text/html"))
+    );
+}
