@@ -3,6 +3,8 @@
 
 mod cli;
 mod commands;
+#[cfg(feature = "desktop")]
+mod desktop;
 mod instance;
 mod logging;
 mod run;
@@ -27,7 +29,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    // The desktop app owns the main thread (the GUI's event loop); everything else is async.
+    let result = if cli.command.is_none() && !cli.headless {
+        let opts = run::RunOptions {
+            config_path: cli.config.unwrap_or_else(paths::default_config_path),
+            listen: cli.listen,
+        };
+        desktop(runtime, opts)
+    } else {
+        runtime.block_on(dispatch(cli))
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -44,15 +56,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         secrets: SecretStore::from_env(),
     };
     let Some(command) = cli.command else {
-        let opts = run::RunOptions {
+        return run::headless(run::RunOptions {
             config_path,
             listen: cli.listen,
-        };
-        return if cli.headless {
-            run::headless(opts).await
-        } else {
-            desktop(opts).await
-        };
+        })
+        .await;
     };
     logging::init_cli();
     match command {
@@ -65,15 +73,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The desktop app. Until the tray shell lands it runs the engine in the foreground, exactly
-/// like `--headless`.
 #[cfg(feature = "desktop")]
-async fn desktop(opts: run::RunOptions) -> anyhow::Result<()> {
-    run::headless(opts).await
+fn desktop(runtime: tokio::runtime::Runtime, opts: run::RunOptions) -> anyhow::Result<()> {
+    desktop::run(runtime, opts)
 }
 
 #[cfg(not(feature = "desktop"))]
-async fn desktop(_opts: run::RunOptions) -> anyhow::Result<()> {
+fn desktop(_runtime: tokio::runtime::Runtime, _opts: run::RunOptions) -> anyhow::Result<()> {
     anyhow::bail!(
         "this build has no desktop app (built without the `desktop` feature); run `keyway --headless`"
     )

@@ -2,23 +2,40 @@
 //! SIGTERM, drain, exit 0.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::anyhow;
 use keyway_core::{Config, SecretStore, paths};
+use keyway_proxy::engine::LogReloader;
 use keyway_proxy::{Engine, background, watch};
+use tracing_appender::non_blocking::WorkerGuard;
 
 pub struct RunOptions {
     pub config_path: PathBuf,
     pub listen: Option<std::net::SocketAddr>,
 }
 
-pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
-    // Read the config once up front for the log level; the engine loads it again, with the keyring.
-    let (config, _) = Config::load(&opts.config_path).map_err(|e| anyhow!("{e}"))?;
-    let log_dir = paths::log_dir();
-    let (_log_guard, log_reloader) =
-        crate::logging::init_server(&config.log_level, &log_dir).map_err(|e| anyhow!(e))?;
+/// Logging to stderr and the log folder, at the config's level (`info` when the config
+/// cannot be read: the error is reported when the engine starts).
+pub fn init_logging(opts: &RunOptions) -> anyhow::Result<(WorkerGuard, LogReloader)> {
+    let level = Config::load(&opts.config_path)
+        .map(|(c, _)| c.log_level)
+        .unwrap_or_else(|_| "info".to_owned());
+    crate::logging::init_server(&level, &paths::log_dir()).map_err(|e| anyhow!(e))
+}
 
+/// An engine that is bound, loaded and ready to serve.
+pub struct Started {
+    pub engine: Arc<Engine>,
+    listener: tokio::net::TcpListener,
+    state_path: PathBuf,
+    _instance_file: InstanceFile,
+    _watcher: watch::Watcher,
+}
+
+/// Bind, load the config and keyring, print where to connect, and start the background work.
+pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Result<Started> {
+    let (config, _) = Config::load(&opts.config_path).map_err(|e| anyhow!("{e}"))?;
     let listen = opts.listen.unwrap_or(config.listen);
     config.check_listen(listen).map_err(|e| anyhow!(e))?;
     if !listen.ip().is_loopback() {
@@ -38,8 +55,8 @@ pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
     engine.set_log_reloader(log_reloader);
     let bound = listener.local_addr()?;
     engine.set_listen(bound);
-    let _instance_file = InstanceFile::new(&engine);
-    let _watcher = watch::spawn(engine.clone())
+    let instance_file = InstanceFile::new(&engine);
+    let watcher = watch::spawn(engine.clone())
         .map_err(|e| anyhow!("cannot watch {} for edits: {e}", opts.config_path.display()))?;
 
     let accounts = engine.snapshot().config.accounts.len();
@@ -60,20 +77,44 @@ pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
         "  Config:             {} ({accounts} accounts; edits apply live)",
         opts.config_path.display()
     );
-    println!("  Logs:               {}", log_dir.display());
+    println!("  Logs:               {}", paths::log_dir().display());
     tracing::info!(%bound, accounts, "ready");
 
     background::spawn_saver(engine.clone(), state_path.clone());
     background::spawn_state_watch(engine.clone());
     background::spawn_quota_poller(engine.clone());
-    keyway_proxy::serve(engine.clone(), listener, shutdown_signal()).await?;
-    background::save(&engine, &state_path).await;
-    tracing::info!("stopped");
-    Ok(())
+    Ok(Started {
+        engine,
+        listener,
+        state_path,
+        _instance_file: instance_file,
+        _watcher: watcher,
+    })
+}
+
+impl Started {
+    /// Serve until `shutdown`, drain, and save the account facts once more.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        keyway_proxy::serve(self.engine.clone(), self.listener, shutdown).await?;
+        background::save(&self.engine, &self.state_path).await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+pub async fn headless(opts: RunOptions) -> anyhow::Result<()> {
+    let (_log_guard, log_reloader) = init_logging(&opts)?;
+    start(&opts, log_reloader)
+        .await?
+        .serve(shutdown_signal())
+        .await
 }
 
 /// Ctrl-C, or SIGTERM on Unix (service managers, `kill`).
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

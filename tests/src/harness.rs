@@ -60,6 +60,8 @@ pub struct Setup {
     pub keyring_service: String,
     /// Login callback ports (Claude, ChatGPT) of a [`Setup::new`] config.
     redirect_ports: Option<(u16, u16)>,
+    /// The `HOME` of every process this setup starts, when [`Setup::with_home`] gave one.
+    home: Option<PathBuf>,
 }
 
 /// A loopback port that was free a moment ago.
@@ -123,7 +125,34 @@ impl Setup {
                 NEXT.fetch_add(1, Ordering::Relaxed)
             ),
             redirect_ports: None,
+            home: None,
         }
+    }
+
+    /// Gives Keyway (the instance and the CLI) its own empty home directory inside the
+    /// setup's temp dir, so that tool files it reads or writes (`~/.claude/settings.json`,
+    /// `~/.codex/…`) are the test's, not the user's.
+    pub fn with_home(mut self) -> Setup {
+        let home = self.dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("create home");
+        self.home = Some(home);
+        self
+    }
+
+    /// The home directory of [`Setup::with_home`].
+    pub fn home(&self) -> Option<&Path> {
+        self.home.as_deref()
+    }
+
+    /// The temp dir holding the config, data dir, home and logs.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Whether the temp dir stays on disk when the setup is dropped (default: removed), so
+    /// that a failure's logs can be read afterwards.
+    pub fn keep_on_drop(&mut self, keep: bool) {
+        self.dir.disable_cleanup(keep);
     }
 
     /// The data dir (logs).
@@ -138,6 +167,9 @@ impl Setup {
             .env("KEYWAY_KEYRING_SERVICE", &self.keyring_service)
             .env_remove("RUST_LOG")
             .kill_on_drop(true);
+        if let Some(home) = &self.home {
+            c.env("HOME", home);
+        }
         c
     }
 
@@ -345,6 +377,11 @@ impl Keyway {
             }
         }
         all
+    }
+
+    /// The file that collects the instance's stderr.
+    pub fn stderr_log(&self) -> &Path {
+        &self.stderr_log
     }
 
     /// The OS process id.

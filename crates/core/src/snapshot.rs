@@ -98,15 +98,18 @@ impl ProviderRoute {
         family.map_or(&self.any_pool, |f| &self.family_pools[f])
     }
 
-    /// Every pool with the key it is configured under: the provider-wide pool first, then
-    /// families that have a policy of their own.
+    /// Every pool by the key it is (or would be) configured under, and whether it has a
+    /// policy of its own: the provider-wide pool first, then each family. A family without a
+    /// policy is served by the provider-wide pool, so that pool appears under its name too.
     pub fn pools(&self) -> impl Iterator<Item = (Option<&str>, &Arc<Pool>, bool)> {
         std::iter::once((None, &self.any_pool, self.any_is_policy)).chain(
-            self.family_pools
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| !Arc::ptr_eq(p, &self.any_pool))
-                .map(|(i, p)| (Some(self.families.name(i)), p, true)),
+            self.family_pools.iter().enumerate().map(|(i, p)| {
+                (
+                    Some(self.families.name(i)),
+                    p,
+                    !Arc::ptr_eq(p, &self.any_pool),
+                )
+            }),
         )
     }
 }

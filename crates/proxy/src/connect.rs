@@ -81,7 +81,7 @@ impl Tool {
     /// The Keyway surface the tool calls.
     pub fn surface(self) -> &'static str {
         match self {
-            Tool::ClaudeCode => "anthropic",
+            Tool::ClaudeCode => "anthropic_messages",
             Tool::CodexCli => "openai_responses",
             Tool::GeminiCli => "gemini",
             Tool::Cline

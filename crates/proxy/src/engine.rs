@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -53,6 +53,8 @@ pub struct Engine {
     /// Subscription logins started through the management API.
     logins: Logins,
     next_request: AtomicU64,
+    /// Paused: client requests are refused (503) until resumed; the management API still works.
+    paused: AtomicBool,
     /// Where the server listens now; moves when the listen setting changes.
     listen: ArcSwapOption<SocketAddr>,
     /// Listeners bound for a new listen address, for the serve loop to move to.
@@ -165,6 +167,7 @@ impl Engine {
             refreshes: Mutex::new(HashMap::new()),
             logins: Logins::default(),
             next_request: AtomicU64::new(1),
+            paused: AtomicBool::new(false),
             listen: ArcSwapOption::empty(),
             listener_moves,
             listener_moves_rx: Mutex::new(Some(moves_rx)),
@@ -268,6 +271,22 @@ impl Engine {
         match self.log_reloader.get() {
             Some(reload) => reload(level).map(|()| true),
             None => Ok(false),
+        }
+    }
+
+    pub fn paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    /// Pause or resume the proxy; followers get a `State` event.
+    pub fn set_paused(&self, paused: bool) {
+        if self.paused.swap(paused, Ordering::Relaxed) != paused {
+            tracing::info!(
+                paused,
+                "proxy {}",
+                if paused { "paused" } else { "resumed" }
+            );
+            self.traffic.state_changed();
         }
     }
 

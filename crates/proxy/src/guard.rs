@@ -112,7 +112,17 @@ pub async fn client(State(engine): State<Arc<Engine>>, request: Request, next: N
     }
     let expected = engine.client_key();
     let refusal = match presented_key(request.headers(), request.uri().query()) {
-        Some(k) if same_secret(k, expected.expose()) => return next.run(request).await,
+        Some(k) if same_secret(k, expected.expose()) => {
+            if engine.paused() {
+                return SurfaceError::new(
+                    surface,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Keyway is paused; resume it from the tray menu (or POST /api/resume)",
+                )
+                .into_response();
+            }
+            return next.run(request).await;
+        }
         Some(_) => "wrong client key; use the key printed by `keyway client-key`",
         None => "missing client key; send the key printed by `keyway client-key` as the API key",
     };

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
+use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
 use crate::engine::Engine;
@@ -14,7 +14,10 @@ use crate::engine::Engine;
 const SETTLE: Duration = Duration::from_millis(100);
 
 /// Start watching; the returned watcher must be kept alive for as long as watching should go on.
-pub fn spawn(engine: Arc<Engine>) -> notify::Result<notify::RecommendedWatcher> {
+/// Watching stops when this is dropped.
+pub type Watcher = notify::RecommendedWatcher;
+
+pub fn spawn(engine: Arc<Engine>) -> notify::Result<Watcher> {
     let path = engine.config_path().to_path_buf();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

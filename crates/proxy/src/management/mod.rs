@@ -82,6 +82,8 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Engine>>)> {
             "/connect/{tool}",
             delete(connect::disconnect),
         ),
+        (Method::POST, "/pause", post(pause)),
+        (Method::POST, "/resume", post(resume)),
         (Method::GET, "/client-key", get(client_key)),
         (Method::POST, "/client-key/rotate", post(rotate_client_key)),
         (Method::GET, "/settings", get(settings::get_settings)),
@@ -103,6 +105,12 @@ impl ApiError {
             status,
             message: message.into(),
         }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -140,7 +148,15 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+            // A well-formed body with a wrong value (a weight too large for u32) is bad input
+            // like any other: 400, naming the field.
+            Err(rejection) => Err(ApiError::new(
+                match rejection.status() {
+                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+                    other => other,
+                },
+                rejection.body_text(),
+            )),
         }
     }
 }
@@ -176,7 +192,7 @@ impl AccountView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PolicyView {
     /// `provider` or `provider/family`.
     pub key: String,
@@ -192,7 +208,7 @@ pub struct PolicyView {
     pub members: Vec<MemberView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct MemberView {
     pub id: String,
     pub weight: u32,
@@ -245,6 +261,7 @@ pub async fn status(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "listen": engine.listen().map(|a| a.to_string()),
+        "paused": engine.paused(),
         "config": {
             "path": engine.config_path().display().to_string(),
             "ok": rejected.is_none(),
@@ -375,7 +392,8 @@ pub async fn add_account(
             false,
         )
         .await?;
-    let view = account_views(&engine.snapshot())
+    let view = accounts_with_today(&engine)
+        .await
         .into_iter()
         .find(|a| a.id == id)
         .ok_or_else(|| {
@@ -387,12 +405,12 @@ pub async fn add_account(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AccountChange {
-    label: Option<String>,
-    weight: Option<u32>,
-    enabled: Option<bool>,
+    pub label: Option<String>,
+    pub weight: Option<u32>,
+    pub enabled: Option<bool>,
 }
 
 pub async fn update_account(
@@ -400,6 +418,16 @@ pub async fn update_account(
     Path(id): Path<String>,
     ApiJson(change): ApiJson<AccountChange>,
 ) -> ApiResult<Json<AccountView>> {
+    change_account(&engine, &id, change).await.map(Json)
+}
+
+/// Apply `change` to account `id` as one edit; the API and the tray both come here.
+pub async fn change_account(
+    engine: &Engine,
+    id: &str,
+    change: AccountChange,
+) -> ApiResult<AccountView> {
+    let id = id.to_owned();
     engine
         .edit(|doc, config| {
             if config.account(&id).is_none() {
@@ -427,10 +455,10 @@ pub async fn update_account(
         // Enabling is how a user says "try it again": forget cooldowns and refusals.
         state.reset();
     }
-    account_views(&snapshot)
+    accounts_with_today(engine)
+        .await
         .into_iter()
         .find(|a| a.id == id)
-        .map(Json)
         .ok_or_else(|| unknown_account(&id).into())
 }
 
@@ -500,7 +528,42 @@ async fn put_policy(
     key: PolicyKey,
     body: PolicyBody,
 ) -> ApiResult<Json<PolicyView>> {
-    let policy = body.into_policy()?;
+    apply_policy(engine, key, body.into_policy()?)
+        .await
+        .map(Json)
+}
+
+/// Change only the strategy of the policy `key` (`provider` or `provider/family`), keeping
+/// its accounts and weights; a pool on the default policy gets a policy of its own.
+pub async fn set_strategy(engine: &Engine, key: &str, strategy: Strategy) -> ApiResult<PolicyView> {
+    let key: PolicyKey = key
+        .parse()
+        .map_err(|e: keyway_core::policy::BadPolicyKey| {
+            ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+        })?;
+    let current = engine
+        .snapshot()
+        .config
+        .policies
+        .get(&key.to_string())
+        .cloned();
+    let policy = match current {
+        Some(p) => PolicyConfig { strategy, ..p },
+        None => PolicyConfig {
+            strategy,
+            accounts: Vec::new(),
+            weights: IndexMap::new(),
+        },
+    };
+    apply_policy(engine, key, policy).await
+}
+
+/// Save `policy` as `key` and swap it in; the API and the tray both come here.
+async fn apply_policy(
+    engine: &Engine,
+    key: PolicyKey,
+    policy: PolicyConfig,
+) -> ApiResult<PolicyView> {
     engine
         .edit(|doc, _| {
             doc.set_policy(&key, &policy);
@@ -511,7 +574,6 @@ async fn put_policy(
     policy_views(&engine.snapshot())
         .into_iter()
         .find(|p| p.key == wanted)
-        .map(Json)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -625,6 +687,16 @@ pub async fn delete_family_policy(
     Path((provider, family)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     delete_policy(&engine, policy_key(&provider, Some(&family))?).await
+}
+
+pub async fn pause(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    engine.set_paused(true);
+    Json(json!({ "paused": true }))
+}
+
+pub async fn resume(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    engine.set_paused(false);
+    Json(json!({ "paused": false }))
 }
 
 pub async fn client_key(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {

@@ -128,7 +128,7 @@ pub async fn patch_settings(
 pub async fn open_logs() -> Json<serde_json::Value> {
     let dir = paths::log_dir();
     let target = dir.clone();
-    let opened = tokio::task::spawn_blocking(move || opener::open(&target).is_ok())
+    let opened = tokio::task::spawn_blocking(move || open::that_detached(&target).is_ok())
         .await
         .unwrap_or(false);
     Json(json!({ "path": dir.display().to_string(), "opened": opened }))

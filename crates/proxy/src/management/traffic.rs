@@ -95,7 +95,11 @@ pub async fn usage(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let snapshot = engine.snapshot();
     for t in &mut usage.by_account {
-        t.label = snapshot.config.account(&t.key).map(|a| a.label.clone());
+        t.label = match snapshot.config.account(&t.key) {
+            Some(a) => Some(a.label.clone()),
+            None if t.key.is_empty() => Some("no account could be tried".to_owned()),
+            None => Some(format!("{} (removed)", t.key)),
+        };
     }
     Ok(Json(usage))
 }

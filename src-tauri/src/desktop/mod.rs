@@ -1,0 +1,441 @@
+//! The desktop app: the engine in-process, a tray whose menu is rebuilt from engine events,
+//! notifications on state transitions, and the dashboard in a window. The engine knows
+//! nothing of this module; it follows the engine's event stream and acts through the same
+//! functions as the management API.
+
+pub mod alerts;
+pub mod menu;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use keyway_core::paths;
+use keyway_proxy::Engine;
+use keyway_proxy::connect::{self, Endpoint, Tool};
+use keyway_proxy::management::{self, AccountChange, account_views, policy_views};
+use keyway_proxy::traffic::Event;
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent, Wry};
+use tauri_plugin_autostart::{MacosLauncher, ManagerExt as _};
+use tauri_plugin_clipboard_manager::ClipboardExt as _;
+use tauri_plugin_notification::NotificationExt as _;
+use tokio::sync::oneshot;
+
+use crate::run::{self, RunOptions};
+use menu::{Action, Icon, Item, Server, TrayState};
+
+/// The tray icon's id.
+const TRAY: &str = "keyway";
+/// The dashboard window's label (window-state remembers its size and place by it).
+const WINDOW: &str = "dashboard";
+/// State changes closer together than this rebuild the menu once.
+const COALESCE: Duration = Duration::from_millis(200);
+
+/// What the desktop shell holds: the engine (when it started) and how to stop it.
+struct Shell {
+    engine: Option<Arc<Engine>>,
+    /// Why the engine is not running, for the status line.
+    error: Option<String>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// The state the menu shows now, to notify on transitions only.
+    shown: Mutex<Option<TrayState>>,
+}
+
+/// Start the engine and run the tray until Quit. Blocks the main thread (the GUI's).
+pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result<()> {
+    let (_log_guard, reloader) = run::init_logging(&opts)?;
+    webkit_workarounds();
+    tauri::async_runtime::set(runtime.handle().clone());
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let started = runtime.block_on(run::start(&opts, reloader));
+    let (started, error) = match started {
+        Ok(s) => (Some(s), None),
+        Err(e) => {
+            tracing::error!(error = %e, "the engine did not start; the tray shows why");
+            (None, Some(format!("{e:#}")))
+        }
+    };
+    let shell = Shell {
+        engine: started.as_ref().map(|s| s.engine.clone()),
+        error,
+        stop: Mutex::new(Some(stop)),
+        shown: Mutex::new(None),
+    };
+
+    let app = tauri::Builder::default()
+        // First, so that a second launch is caught before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            show_dashboard(app);
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .manage(shell)
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            create_tray(&handle)?;
+            if let Some(started) = started {
+                let engine = started.engine.clone();
+                let exit = handle.clone();
+                tauri::async_runtime::spawn(async move {
+                    let shutdown = async {
+                        tokio::select! {
+                            _ = stopped => {}
+                            () = run::shutdown_signal() => {}
+                        }
+                    };
+                    if let Err(e) = started.serve(shutdown).await {
+                        tracing::error!(error = %e, "the server stopped with an error");
+                    }
+                    exit.exit(0);
+                });
+                tauri::async_runtime::spawn(follow(handle, engine));
+            }
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing the window hides it; the app lives in the tray until Quit.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                let _ = window.hide();
+            }
+        })
+        .build(tauri::generate_context!())?;
+    app.run(|app, event| {
+        if let RunEvent::ExitRequested { api, code, .. } = event
+            && code.is_none()
+            && !quitting(app)
+        {
+            // The last window closing is not a reason to quit a tray app.
+            api.prevent_exit();
+        }
+    });
+    Ok(())
+}
+
+/// WebKitGTK's DMA-BUF renderer draws blank windows where there is no GPU device (VMs,
+/// remote X, Xvfb); only there is it turned off, and never against the user's own setting.
+fn webkit_workarounds() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none()
+        && !std::path::Path::new("/dev/dri").exists()
+    {
+        // SAFETY: called on the main thread before any other thread reads the environment.
+        unsafe { std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1") };
+    }
+}
+
+fn shell(app: &AppHandle) -> tauri::State<'_, Shell> {
+    app.state::<Shell>()
+}
+
+fn quitting(app: &AppHandle) -> bool {
+    shell(app).stop.lock().map(|s| s.is_none()).unwrap_or(true)
+}
+
+/// The engine state the tray shows, read now.
+fn tray_state(app: &AppHandle) -> TrayState {
+    let shell = shell(app);
+    let autostart = app.autolaunch().is_enabled().unwrap_or(false);
+    let utc_offset_secs = chrono::Local::now().offset().local_minus_utc();
+    let Some(engine) = &shell.engine else {
+        return TrayState {
+            server: Server::Stopped(shell.error.clone().unwrap_or_default()),
+            accounts: Vec::new(),
+            policies: Vec::new(),
+            autostart,
+            utc_offset_secs,
+        };
+    };
+    let snapshot = engine.snapshot();
+    let listen = engine.listen().map(|a| a.to_string()).unwrap_or_default();
+    TrayState {
+        server: if engine.paused() {
+            Server::Paused(listen)
+        } else {
+            Server::Listening(listen)
+        },
+        accounts: account_views(&snapshot),
+        policies: policy_views(&snapshot),
+        autostart,
+        utc_offset_secs,
+    }
+}
+
+fn icon_image(icon: Icon) -> tauri::Result<Image<'static>> {
+    Image::from_bytes(match icon {
+        Icon::Serving => include_bytes!("../../icons/tray-serving.png"),
+        Icon::Degraded => include_bytes!("../../icons/tray-degraded.png"),
+        Icon::Exhausted => include_bytes!("../../icons/tray-exhausted.png"),
+        Icon::Paused => include_bytes!("../../icons/tray-paused.png"),
+    })
+}
+
+fn create_tray(app: &AppHandle) -> tauri::Result<()> {
+    let state = tray_state(app);
+    TrayIconBuilder::with_id(TRAY)
+        .icon(icon_image(menu::icon(&state))?)
+        .tooltip(menu::tooltip(&state))
+        .menu(&native_menu(app, &menu::menu(&state))?)
+        .on_menu_event(|app, event| {
+            let app = app.clone();
+            let id = event.id().as_ref().to_owned();
+            tauri::async_runtime::spawn(async move { perform(&app, &id).await });
+        })
+        .build(app)?;
+    *shell(app).shown.lock().unwrap_or_else(|p| p.into_inner()) = Some(state);
+    Ok(())
+}
+
+/// Rebuild the tray from the engine's state, and notify what changed.
+fn refresh(app: &AppHandle) {
+    let Some(tray) = app.tray_by_id(TRAY) else {
+        return;
+    };
+    let state = tray_state(app);
+    if let Err(e) = apply(app, &tray, &state) {
+        tracing::warn!(error = %e, "cannot update the tray");
+    }
+    let previous = shell(app)
+        .shown
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(state.clone());
+    if let Some(previous) = previous {
+        let now = keyway_core::state::now_ms() / 1000;
+        for alert in alerts::alerts(&previous, &state, now) {
+            notify(app, &alert.title, &alert.body);
+        }
+    }
+}
+
+fn apply(app: &AppHandle, tray: &TrayIcon, state: &TrayState) -> tauri::Result<()> {
+    tray.set_menu(Some(native_menu(app, &menu::menu(state))?))?;
+    tray.set_icon(Some(icon_image(menu::icon(state))?))?;
+    tray.set_tooltip(Some(menu::tooltip(state)))
+}
+
+fn notify(app: &AppHandle, title: &str, body: &str) {
+    if let Err(e) = app.notification().builder().title(title).body(body).show() {
+        tracing::debug!(error = %e, "desktop notifications are unavailable");
+    }
+}
+
+/// Follow the engine's events and rebuild the tray on state changes, coalesced.
+async fn follow(app: AppHandle, engine: Arc<Engine>) {
+    let mut events = engine.traffic().subscribe();
+    loop {
+        match events.recv().await {
+            Ok(Event::Request(_)) => continue,
+            Ok(Event::State) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+        tokio::time::sleep(COALESCE).await;
+        // Everything that arrived meanwhile is covered by one rebuild.
+        while events.try_recv().is_ok() {}
+        let app2 = app.clone();
+        let _ = app.run_on_main_thread(move || refresh(&app2));
+    }
+}
+
+/// The native menu for the model.
+fn native_menu(app: &AppHandle, items: &[Item]) -> tauri::Result<Menu<Wry>> {
+    let menu = Menu::new(app)?;
+    for item in items {
+        menu.append(native_item(app, item)?.as_ref())?;
+    }
+    Ok(menu)
+}
+
+fn native_item(app: &AppHandle, item: &Item) -> tauri::Result<Box<dyn IsMenuItem<Wry>>> {
+    Ok(match item {
+        Item::Action { id, label, enabled } => match id {
+            Some(id) => Box::new(MenuItem::with_id(app, id, label, *enabled, None::<&str>)?),
+            None => Box::new(MenuItem::new(app, label, *enabled, None::<&str>)?),
+        },
+        Item::Check {
+            id,
+            label,
+            checked,
+            enabled,
+        } => Box::new(CheckMenuItem::with_id(
+            app,
+            id,
+            label,
+            *enabled,
+            *checked,
+            None::<&str>,
+        )?),
+        Item::Submenu { label, items } => {
+            let submenu = Submenu::new(app, label, true)?;
+            for child in items {
+                submenu.append(native_item(app, child)?.as_ref())?;
+            }
+            Box::new(submenu)
+        }
+        Item::Separator => Box::new(PredefinedMenuItem::separator(app)?),
+    })
+}
+
+/// Carry out a menu item. Every tray action comes through here.
+async fn perform(app: &AppHandle, id: &str) {
+    let Some(action) = Action::parse(id) else {
+        tracing::warn!(id, "unknown tray menu item");
+        return;
+    };
+    let engine = shell(app).engine.clone();
+    let result: Result<(), String> = match (&action, engine) {
+        (Action::Quit, _) => {
+            quit(app);
+            Ok(())
+        }
+        (Action::OpenLogs, _) => open::that_detached(paths::log_dir())
+            .map_err(|e| format!("cannot open {}: {e}", paths::log_dir().display())),
+        (Action::ToggleAutostart, _) => toggle_autostart(app),
+        (_, None) => Err("the engine is not running".into()),
+        (Action::ToggleAccount(id), Some(engine)) => {
+            let enabled = engine
+                .snapshot()
+                .config
+                .account(id)
+                .is_some_and(|a| a.enabled);
+            let change = AccountChange {
+                enabled: Some(!enabled),
+                ..AccountChange::default()
+            };
+            management::change_account(&engine, id, change)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        (Action::SetStrategy { policy, strategy }, Some(engine)) => {
+            management::set_strategy(&engine, policy, *strategy)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        (Action::Pause, Some(engine)) => {
+            engine.set_paused(true);
+            Ok(())
+        }
+        (Action::Resume, Some(engine)) => {
+            engine.set_paused(false);
+            Ok(())
+        }
+        (Action::CopySettings(tool), Some(engine)) => copy_settings(app, &engine, tool),
+        (Action::OpenDashboard, Some(_)) => {
+            let app2 = app.clone();
+            app.run_on_main_thread(move || show_dashboard(&app2))
+                .map_err(|e| e.to_string())
+        }
+    };
+    match result {
+        Ok(()) => tracing::info!(action = id, "tray action done"),
+        Err(e) => {
+            tracing::warn!(action = id, error = %e, "tray action failed");
+            notify(app, "Keyway could not do that", &e);
+        }
+    }
+    // Autostart and failures change nothing the engine reports; rebuild anyway.
+    let app2 = app.clone();
+    let _ = app.run_on_main_thread(move || refresh(&app2));
+}
+
+fn toggle_autostart(app: &AppHandle) -> Result<(), String> {
+    let launcher = app.autolaunch();
+    let result = if launcher.is_enabled().unwrap_or(false) {
+        launcher.disable()
+    } else {
+        launcher.enable()
+    };
+    result.map_err(|e| format!("cannot change start at login: {e}"))
+}
+
+fn copy_settings(app: &AppHandle, engine: &Engine, tool: &str) -> Result<(), String> {
+    let tool = Tool::parse(tool).ok_or_else(|| format!("unknown tool {tool}"))?;
+    let listen = engine.listen().ok_or("the server is still starting")?;
+    let base = format!("http://{listen}");
+    let key = engine.client_key();
+    let snippets = connect::snippets(
+        tool,
+        &Endpoint {
+            base: &base,
+            key: key.expose(),
+        },
+    );
+    let text = snippets
+        .first()
+        .map(|s| s.text.clone())
+        .ok_or_else(|| format!("no settings for {}", tool.name()))?;
+    app.clipboard()
+        .write_text(text)
+        .map_err(|e| format!("cannot copy to the clipboard: {e}"))?;
+    notify(
+        app,
+        &format!("{} settings copied", tool.name()),
+        "Paste them into your shell or the tool's settings.",
+    );
+    Ok(())
+}
+
+/// Show the dashboard window, creating it the first time. It loads the dashboard the engine
+/// serves, so the window and a browser tab run the same page against the same API.
+fn show_dashboard(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window(WINDOW) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+        return;
+    }
+    let Some(engine) = shell(app).engine.clone() else {
+        return;
+    };
+    let Some(listen) = engine.listen() else {
+        return;
+    };
+    let url = run::dashboard_url(listen, engine.management_token().expose());
+    let Ok(url) = url.parse() else {
+        return;
+    };
+    let built = WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::External(url))
+        .title("Keyway")
+        .inner_size(900.0, 600.0)
+        .min_inner_size(720.0, 480.0)
+        .build();
+    if let Err(e) = built {
+        tracing::warn!(error = %e, "cannot open the dashboard window");
+    }
+}
+
+/// Stop accepting requests, let those in flight finish (bounded by `limits.drain_secs`),
+/// then exit 0. The serve task exits the app when the drain is done.
+fn quit(app: &AppHandle) {
+    let stop = shell(app)
+        .stop
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    match stop {
+        Some(stop) if shell(app).engine.is_some() => {
+            tracing::info!("quitting: draining in-flight requests");
+            // The dashboard's event stream (`/api/events`) never ends by itself, so an open
+            // window would hold the drain for its whole `drain_secs`. Unloading the page
+            // closes it; the window goes at once, as the user asked.
+            if let Some(window) = app.get_webview_window(WINDOW) {
+                let _ = window.hide();
+                if let Ok(blank) = "about:blank".parse() {
+                    let _ = window.navigate(blank);
+                }
+            }
+            let _ = stop.send(());
+        }
+        _ => app.exit(0),
+    }
+}

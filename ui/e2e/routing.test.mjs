@@ -1,0 +1,91 @@
+// The Routing screen: a policy changed and saved applies to the next requests; a policy the
+// API refuses shows the API's message next to the form and changes nothing.
+
+import assert from 'node:assert/strict';
+import { e2e, show } from './browser.mjs';
+import { account, api, ask } from './env.mjs';
+
+const TWO_ACCOUNTS = {
+  accounts: [
+    { provider: 'anthropic', label: 'Work', secret: 'sk-ant-work' },
+    { provider: 'anthropic', label: 'Home', secret: 'sk-ant-home' },
+  ],
+};
+
+/** The anthropic provider policy as `GET /api/policies` shows it. */
+async function anthropicPolicy(env) {
+  const { status, body } = await api(env, 'GET', '/policies');
+  assert.equal(status, 200);
+  return body.find((p) => p.key === 'anthropic');
+}
+
+e2e('round-robin changed to priority, second account first, serves from that account', TWO_ACCOUNTS, async ({ env, page }) => {
+  const work = account(env, 'Work');
+  const home = account(env, 'Home');
+  const before = await anthropicPolicy(env);
+  assert.equal(before.strategy, 'round_robin');
+  assert.deepEqual(before.members.map((m) => m.id), [work.id, home.id]);
+
+  await show(page, 'routing');
+  await page.getByTestId('policy-edit-anthropic').click();
+  await page.getByTestId('policy-strategy-anthropic').selectOption('priority');
+  await page.getByTestId('policy-all-anthropic').uncheck();
+  await page.getByTestId(`policy-up-anthropic-${home.id}`).click();
+  const order = await page.locator('[data-testid^="policy-member-anthropic-"]:not([data-testid^="policy-member-check-"])').evaluateAll((els) =>
+    els.map((e) => e.dataset.testid.slice('policy-member-anthropic-'.length)),
+  );
+  assert.deepEqual(order, [home.id, work.id], 'Home moved first');
+
+  await page.getByTestId('policy-preview-button-anthropic').click();
+  await page.getByTestId('policy-preview-anthropic').waitFor();
+  const picks = await page.getByTestId('policy-pick').allTextContents();
+  assert.ok(picks.length > 0 && picks.every((p) => p.trim() === 'Home'), `preview picks Home only: ${picks}`);
+
+  await page.getByTestId('policy-save-anthropic').click();
+  await page.getByTestId('policy-saved-anthropic').waitFor();
+  await page.getByTestId('policy-configured-anthropic').waitFor();
+  assert.equal((await page.getByTestId('policy-current-strategy-anthropic').textContent()).trim(), 'Priority');
+
+  const after = await anthropicPolicy(env);
+  assert.equal(after.strategy, 'priority');
+  assert.deepEqual(after.accounts, [home.id, work.id]);
+  for (let i = 0; i < 4; i++) {
+    const r = await ask(env);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.text, 'served by sk-ant-home', `request ${i + 1}`);
+  }
+});
+
+e2e('a policy the API refuses shows its message inline and changes nothing', TWO_ACCOUNTS, async ({ env, page }) => {
+  const work = account(env, 'Work');
+  const before = await anthropicPolicy(env);
+
+  await show(page, 'routing');
+  await page.getByTestId('policy-edit-anthropic').click();
+  await page.getByTestId('policy-strategy-anthropic').selectOption('weighted_round_robin');
+  const weight = page.getByTestId(`policy-weight-anthropic-${work.id}`);
+
+  // A weight of 0 is caught before anything is sent.
+  await weight.fill('0');
+  await page.getByTestId('policy-problem-anthropic').waitFor();
+  assert.ok(await page.getByTestId('policy-save-anthropic').isDisabled(), 'no saving a weight of 0');
+
+  // A weight beyond what Keyway stores (u32) passes the form's check; the API refuses it.
+  await weight.fill('5000000000');
+  await page.getByTestId('policy-problem-anthropic').waitFor({ state: 'detached' });
+  const refused = await api(env, 'PUT', '/policies/anthropic', {
+    strategy: 'weighted_round_robin',
+    accounts: [],
+    weights: { [work.id]: 5000000000 },
+  });
+  assert.ok(refused.status >= 400 && refused.status < 500, `the API refuses it: ${JSON.stringify(refused)}`);
+  await page.getByTestId('policy-save-anthropic').click();
+  const error = page.getByTestId('policy-error-anthropic');
+  await error.waitFor();
+  const shown = await error.textContent();
+  assert.ok(shown.includes('5000000000'), `the API's message is shown: ${shown}`);
+  assert.equal(await page.getByTestId('policy-saved-anthropic').count(), 0);
+
+  assert.deepEqual(await anthropicPolicy(env), before, 'GET /api/policies shows nothing changed');
+  assert.equal((await page.getByTestId('policy-current-strategy-anthropic').textContent()).trim(), 'Round robin');
+});

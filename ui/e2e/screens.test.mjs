@@ -1,0 +1,64 @@
+// A screenshot of every screen, with accounts of two providers, a configured policy and some
+// traffic (including a failure), saved to $SCREENSHOT_DIR as test artifacts.
+
+import assert from 'node:assert/strict';
+import { e2e, saveScreenshot, show, until } from './browser.mjs';
+import { account, api, ask, askOpenAi } from './env.mjs';
+
+e2e(
+  'every screen, with accounts and traffic (screenshots)',
+  {
+    accounts: [
+      { provider: 'anthropic', label: 'Work', secret: 'sk-ant-work' },
+      { provider: 'anthropic', label: 'Home', secret: 'sk-ant-home' },
+      { provider: 'openai', label: 'Team', secret: 'sk-oai-team' },
+    ],
+  },
+  async ({ env, page }) => {
+    const work = account(env, 'Work');
+    const home = account(env, 'Home');
+    const set = await api(env, 'PUT', '/policies/anthropic/opus', { strategy: 'priority', accounts: [home.id, work.id] });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    for (let i = 0; i < 4; i++) assert.equal((await ask(env)).status, 200);
+    assert.equal((await ask(env, 'claude-opus-4-1')).status, 200);
+    for (let i = 0; i < 2; i++) assert.equal((await askOpenAi(env)).status, 200);
+    // No Google account: Keyway answers this one itself, as a failure.
+    const failed = await fetch(`${env.url}/v1beta/models/gemini-2.5-pro:generateContent`, {
+      method: 'POST',
+      headers: { 'x-goog-api-key': env.client_key, 'content-type': 'application/json' },
+      body: JSON.stringify({ contents: [{ parts: [{ text: 'hi' }] }] }),
+    });
+    assert.ok(failed.status >= 400, `no account for gemini: ${failed.status}`);
+    const total = 8;
+
+    await until(async () => (await page.locator('[data-testid="log-row"]').count()) === total, `${total} rows in the live log`);
+    await page.getByTestId(`account-card-${work.id}`).waitFor();
+    await saveScreenshot(page, 'overview');
+
+    await show(page, 'accounts');
+    await page.getByTestId(`account-row-${work.id}`).waitFor();
+    await saveScreenshot(page, 'accounts');
+
+    await show(page, 'routing');
+    await page.getByTestId('policy-configured-anthropic/opus').waitFor();
+    await saveScreenshot(page, 'routing');
+
+    await show(page, 'connect');
+    await page.getByTestId('connect-claude-code').waitFor();
+    await saveScreenshot(page, 'connect');
+
+    // The usage history is written as requests finish; wait until it has them all.
+    await until(async () => {
+      const { body } = await api(env, 'GET', '/usage?days=7');
+      return body.by_day.reduce((n, d) => n + d.requests, 0) === total;
+    }, `${total} requests in GET /api/usage`);
+    await show(page, 'usage');
+    await page.locator('[data-testid="usage-total-requests"]', { hasText: String(total) }).waitFor();
+    await saveScreenshot(page, 'usage');
+
+    await show(page, 'settings');
+    await page.getByTestId('settings-config-path').waitFor();
+    assert.equal(await page.getByTestId('settings-config-path').textContent(), env.config);
+    await saveScreenshot(page, 'settings');
+  },
+);

@@ -1,0 +1,148 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { debounce } from './debounce';
+import { IMPORT_SOURCES, isFinished, loginProviders, offersDeviceCode, pollLogin, termsFor } from './login';
+import { parseRoute, routeHref } from './router';
+import type { LoginView, Provider } from './types';
+import { csvFileName, dayKey, dayLabel, fillDays, niceMax } from './usage';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('router', () => {
+  it('maps hashes to screens', () => {
+    expect(parseRoute('#/accounts')).toBe('accounts');
+    expect(parseRoute('#/Routing')).toBe('routing');
+    expect(parseRoute('#/usage?days=7')).toBe('usage');
+    expect(parseRoute('#settings')).toBe('settings');
+    expect(parseRoute('')).toBe('overview');
+    expect(parseRoute('#/nope')).toBe('overview');
+    expect(parseRoute('#token=abc')).toBe('overview');
+    expect(routeHref('connect')).toBe('#/connect');
+  });
+});
+
+describe('usage', () => {
+  const today = new Date(2026, 10, 26, 15, 0);
+
+  it('fills the window with empty days, oldest first', () => {
+    const filled = fillDays([{ key: '2026-11-25', requests: 4, errors: 1, input_tokens: 10, output_tokens: 2 }], 3, today);
+    expect(filled.map((d) => [d.key, d.requests])).toEqual([
+      ['2026-11-24', 0],
+      ['2026-11-25', 4],
+      ['2026-11-26', 0],
+    ]);
+  });
+
+  it('crosses month boundaries and keeps days outside the window', () => {
+    const filled = fillDays([{ key: '2026-10-01', requests: 1, errors: 0, input_tokens: 0, output_tokens: 0 }], 2, new Date(2026, 11, 1));
+    expect(filled.map((d) => d.key)).toEqual(['2026-10-01', '2026-11-30', '2026-12-01']);
+  });
+
+  it('rounds axis maxima', () => {
+    expect([0, 1, 3, 7, 10, 11, 240, 5001].map(niceMax)).toEqual([1, 1, 5, 10, 10, 20, 500, 10000]);
+  });
+
+  it('labels days and files', () => {
+    expect(dayKey(new Date(2026, 0, 5))).toBe('2026-01-05');
+    expect(dayLabel('2026-11-06')).toBe('6 Nov');
+    expect(dayLabel('weird')).toBe('weird');
+    expect(csvFileName(30, today)).toBe('keyway-usage-30d-2026-11-26.csv');
+  });
+});
+
+describe('login helpers', () => {
+  const providers: Provider[] = [
+    { id: 'anthropic', kind: 'anthropic', base_url: '', login: true, terms: 'Risky.', terms_accepted: false, families: [] },
+    { id: 'openai', kind: 'openai', base_url: '', login: true, terms: null, terms_accepted: true, families: [] },
+    { id: 'google', kind: 'google', base_url: '', login: false, terms: null, terms_accepted: false, families: [] },
+  ];
+
+  it('offers logins, device codes and terms per provider', () => {
+    expect(loginProviders(providers).map((p) => p.id)).toEqual(['anthropic', 'openai']);
+    expect(offersDeviceCode('openai')).toBe(true);
+    expect(offersDeviceCode('anthropic')).toBe(false);
+    expect(termsFor(providers, 'anthropic')).toBe('Risky.');
+    expect(termsFor(providers, 'openai')).toBeNull();
+    expect(termsFor(providers, 'missing')).toBeNull();
+    expect(IMPORT_SOURCES.map((s) => [s.id, s.provider])).toEqual([
+      ['claude-code', 'anthropic'],
+      ['codex-cli', 'openai'],
+    ]);
+  });
+
+  const view = (state: string): LoginView => ({
+    id: 'login_1',
+    provider: 'anthropic',
+    label: 'Max',
+    state,
+    url: 'https://example.test',
+    user_code: null,
+    verification_url: null,
+    account_id: state === 'done' ? 'acc_1' : null,
+    error: null,
+  });
+
+  it('polls every interval until the login finishes', async () => {
+    vi.useFakeTimers();
+    const states = ['pending', 'pending', 'done'];
+    const get = vi.fn(async () => view(states.shift() ?? 'done'));
+    const seen: string[] = [];
+    const p = pollLogin(get, (v) => seen.push(v.state), new AbortController().signal, 1000);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(get).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(3000);
+    const final = await p;
+    expect(final?.state).toBe('done');
+    expect(seen).toEqual(['pending', 'pending', 'done']);
+    expect(get).toHaveBeenCalledTimes(3);
+    expect(isFinished(view('failed'))).toBe(true);
+  });
+
+  it('retries network errors but stops on a refusal or an abort', async () => {
+    vi.useFakeTimers();
+    let n = 0;
+    const flaky = vi.fn(async () => {
+      n++;
+      if (n === 1) throw Object.assign(new Error('down'), { status: 0 });
+      return view('failed');
+    });
+    const p1 = pollLogin(flaky, () => {}, new AbortController().signal, 10);
+    await vi.advanceTimersByTimeAsync(50);
+    expect((await p1)?.state).toBe('failed');
+
+    const gone = vi.fn(async () => {
+      throw Object.assign(new Error('unknown login'), { status: 404 });
+    });
+    const p2 = pollLogin(gone, () => {}, new AbortController().signal, 10);
+    const caught = p2.catch((e: Error) => e.message);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(await caught).toBe('unknown login');
+
+    const ctl = new AbortController();
+    const p3 = pollLogin(async () => view('pending'), () => {}, ctl.signal, 10);
+    await vi.advanceTimersByTimeAsync(25);
+    ctl.abort();
+    expect(await p3).toBeNull();
+  });
+});
+
+describe('debounce', () => {
+  it('runs once after a burst and can be cancelled', () => {
+    vi.useFakeTimers();
+    const fn = vi.fn();
+    const d = debounce(fn, 100);
+    d();
+    d();
+    vi.advanceTimersByTime(99);
+    d();
+    vi.advanceTimersByTime(99);
+    expect(fn).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(fn).toHaveBeenCalledTimes(1);
+    d();
+    d.cancel();
+    vi.advanceTimersByTime(500);
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+});
