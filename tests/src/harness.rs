@@ -394,6 +394,12 @@ impl Keyway {
         self.terminate().await
     }
 
+    /// [`Keyway::stop`], then everything it logged (read before its temp dir goes).
+    pub async fn stop_with_logs(mut self) -> (Option<i32>, String) {
+        let code = self.terminate().await;
+        (code, self.logs())
+    }
+
     /// Stop gracefully (asserting exit code 0, so the state saved at shutdown is complete),
     /// then start again with the same setup: config, data dir and keyring service. The new
     /// instance listens on a new port; its client key and management token are the same.

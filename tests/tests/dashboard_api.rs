@@ -368,3 +368,23 @@ async fn the_dashboard_page_is_refused_to_foreign_hosts() {
             .is_ok_and(|v| v.starts_with("text/html"))
     );
 }
+
+#[tokio::test]
+async fn an_open_event_stream_does_not_hold_up_shutdown() {
+    let fake = FakeUpstream::start().await;
+    let keyway = Setup::new(&fake.base_url(), "").start().await;
+    let events = keyway
+        .api(Method::GET, "/events")
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(events.status(), 200);
+    let mut body = events.bytes_stream();
+    let (code, log) = keyway.stop_with_logs().await;
+    assert_eq!(code, Some(0));
+    // The stream ended cleanly instead of being cut when the drain ran out.
+    tokio::time::timeout(WAIT, async { while let Some(Ok(_)) = body.next().await {} })
+        .await
+        .expect("the event stream ends");
+    assert!(!log.contains("did not finish in time"), "{log}");
+}

@@ -55,6 +55,9 @@ pub struct Engine {
     next_request: AtomicU64,
     /// Paused: client requests are refused (503) until resumed; the management API still works.
     paused: AtomicBool,
+    /// Turns true when the server starts shutting down, so that streams which never end on
+    /// their own (the event stream) close and do not hold the drain.
+    stopping: tokio::sync::watch::Sender<bool>,
     /// Where the server listens now; moves when the listen setting changes.
     listen: ArcSwapOption<SocketAddr>,
     /// Listeners bound for a new listen address, for the serve loop to move to.
@@ -168,6 +171,7 @@ impl Engine {
             logins: Logins::default(),
             next_request: AtomicU64::new(1),
             paused: AtomicBool::new(false),
+            stopping: tokio::sync::watch::Sender::new(false),
             listen: ArcSwapOption::empty(),
             listener_moves,
             listener_moves_rx: Mutex::new(Some(moves_rx)),
@@ -287,6 +291,19 @@ impl Engine {
                 if paused { "paused" } else { "resumed" }
             );
             self.traffic.state_changed();
+        }
+    }
+
+    /// Tell endless streams to close: the server is shutting down.
+    pub(crate) fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves when the server starts shutting down.
+    pub fn stopping(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let mut stopping = self.stopping.subscribe();
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
         }
     }
 

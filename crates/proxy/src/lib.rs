@@ -106,6 +106,7 @@ pub async fn serve(
         };
         tokio::select! {
             () = &mut shutdown => {
+                engine.begin_shutdown();
                 let _ = stop.send(());
                 return drained(server, drain).await;
             }

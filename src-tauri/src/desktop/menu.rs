@@ -184,7 +184,16 @@ pub fn menu(state: &TrayState) -> Vec<Item> {
         let policies = routed
             .into_iter()
             .map(|p| Item::Submenu {
-                label: format!("{} — {}", policy_name(p), strategy_name(p.strategy)),
+                label: if p.family.is_some() && !p.configured {
+                    // Picking a strategy here gives the family a policy of its own.
+                    format!(
+                        "{} — as all models ({})",
+                        policy_name(p),
+                        strategy_name(p.strategy)
+                    )
+                } else {
+                    format!("{} — {}", policy_name(p), strategy_name(p.strategy))
+                },
                 items: Strategy::ALL
                     .iter()
                     .map(|&s| Item::Check {
@@ -549,6 +558,21 @@ mod tests {
             Item::Check { id, checked: false, enabled: true, .. } if id == "policy:anthropic/opus:round_robin"
         ));
         submenu(routing, "Anthropic (all models) — Round robin");
+
+        // A family without a policy of its own says whose it follows.
+        let mut s = listening(vec![account(
+            "w",
+            "anthropic",
+            "Work",
+            Some(live("serving")),
+        )]);
+        s.policies[1].configured = false;
+        s.policies[1].strategy = Strategy::RoundRobin;
+        let m = menu(&s);
+        submenu(
+            submenu(&m, "Routing"),
+            "Anthropic opus — as all models (Round robin)",
+        );
     }
 
     #[test]

@@ -425,14 +425,9 @@ fn quit(app: &AppHandle) {
     match stop {
         Some(stop) if shell(app).engine.is_some() => {
             tracing::info!("quitting: draining in-flight requests");
-            // The dashboard's event stream (`/api/events`) never ends by itself, so an open
-            // window would hold the drain for its whole `drain_secs`. Unloading the page
-            // closes it; the window goes at once, as the user asked.
+            // The window goes at once, as the user asked; the drain happens behind it.
             if let Some(window) = app.get_webview_window(WINDOW) {
                 let _ = window.hide();
-                if let Ok(blank) = "about:blank".parse() {
-                    let _ = window.navigate(blank);
-                }
             }
             let _ = stop.send(());
         }

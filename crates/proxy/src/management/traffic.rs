@@ -43,19 +43,28 @@ pub async fn events(
     State(engine): State<Arc<Engine>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let receiver = engine.traffic().subscribe();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let event = match receiver.recv().await {
-            Ok(Event::Request(record)) => SseEvent::default()
-                .event("request")
-                .json_data(&*record)
-                .unwrap_or_else(|_| state_event()),
-            Ok(Event::State) => state_event(),
-            // Missed some: the follower refetches everything on `state`.
-            Err(RecvError::Lagged(_)) => state_event(),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(event), receiver))
-    });
+    let stopping = Box::pin(engine.stopping());
+    let stream = futures_util::stream::unfold(
+        (receiver, stopping),
+        |(mut receiver, mut stopping)| async move {
+            let next = tokio::select! {
+                next = receiver.recv() => next,
+                // Shutting down: end the stream so it does not hold the drain.
+                () = &mut stopping => return None,
+            };
+            let event = match next {
+                Ok(Event::Request(record)) => SseEvent::default()
+                    .event("request")
+                    .json_data(&*record)
+                    .unwrap_or_else(|_| state_event()),
+                Ok(Event::State) => state_event(),
+                // Missed some: the follower refetches everything on `state`.
+                Err(RecvError::Lagged(_)) => state_event(),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (receiver, stopping)))
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
 }
 

@@ -1,0 +1,742 @@
+#!/usr/bin/env python3
+"""Desktop smoke test: the real `keyway` tray app on a virtual X display.
+
+Run inside scripts/lib/keyring-session.sh (a private D-Bus session bus with an unlocked
+gnome-keyring); scripts/test's `desktop` step does:
+
+    KEYWAY_DESKTOP_BIN=... FAKE_UPSTREAM_BIN=... python tests/desktop/smoke.py
+
+Environment:
+    KEYWAY_DESKTOP_BIN  the desktop build of keyway (default: target/debug/keyway)
+    FAKE_UPSTREAM_BIN   tests' fake upstream (default: target/debug/fake-upstream)
+    ARTIFACT_DIR        where the logs, menu.txt and dashboard.png go
+                        (default: target/desktop-smoke)
+
+What it does, as a user's desktop would see it:
+  * Xvfb on a free display, writing its screen to a file (-fbdir) that the test reads;
+  * the fake upstream, a temp config pointing every provider at it, and two Anthropic API-key
+    accounts (Work, Home) added with the binary's own CLI;
+  * a StatusNotifierWatcher on the session bus, played by this process (a desktop panel's
+    job): libayatana-appindicator registers its tray item only when one is there;
+  * `keyway` with no arguments (the desktop app), then checks:
+      tray     the item registers; its menu (com.canonical.dbusmenu) starts with the status
+               line `Keyway — listening on 127.0.0.1:PORT` (saved as menu.txt)
+      serve    two Anthropic requests through that port: round robin serves Work and Home
+      policy   clicking Routing > Anthropic (all models) > Priority switches the policy: the
+               API says priority, four requests are all served by Work, the menu shows it
+      window   clicking Open dashboard puts the dashboard on the screen (dashboard.png)
+      quit     clicking Quit Keyway exits 0 within 10 s
+Prints one PASS/FAIL line per check and exits non-zero on any failure (after the first
+failure the remaining checks are not run), with the tail of keyway's stderr. Standard library
+plus dbus-next only.
+
+Artifacts: keyway.stdout/.stderr, keyway-logs/, fake-upstream.*, xvfb.log; menu.txt (the tray
+menu as the panel got it, submenus indented), menu-after-priority.txt, dashboard.png (the
+screen once the dashboard window has rendered).
+"""
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+from array import array
+from pathlib import Path
+
+from dbus_next import BusType, Message, MessageType, RequestNameReply, Variant
+from dbus_next.aio import MessageBus
+from dbus_next.service import PropertyAccess, ServiceInterface, dbus_property, method
+from dbus_next.service import signal as dbus_signal
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WATCHER = "org.kde.StatusNotifierWatcher"
+ITEM = "org.kde.StatusNotifierItem"
+DBUSMENU = "com.canonical.dbusmenu"
+
+# Deadlines (seconds). Generous: debug builds on a loaded 2-core machine.
+START_TIMEOUT = 60  # keyway until its tray item registers
+STEP_TIMEOUT = 15  # a menu action until its effect shows
+WINDOW_TIMEOUT = 30  # Open dashboard until the page is on the screen
+QUIT_TIMEOUT = 10  # Quit Keyway until the process exits
+
+# The accounts the CLI adds, and the key the fake names in every answer.
+ACCOUNTS = [("Work", "sk-ant-work"), ("Home", "sk-ant-home")]
+
+STATUS_RE = re.compile(r"^Keyway — listening on 127\.0\.0\.1:(\d+)$")
+POLICY_SUBMENU = "Anthropic (all models) — Round robin"
+PRIORITY = "Priority (first that can serve)"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def expect(cond, message):
+    if not cond:
+        raise CheckFailed(message)
+
+
+async def poll(what, timeout, probe, interval=0.2):
+    """Call `probe` (sync or async) until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            result = probe()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+        except CheckFailed:
+            raise
+        except Exception as e:  # noqa: BLE001 - reported if the deadline passes
+            last_error = e
+        if time.monotonic() >= deadline:
+            extra = f" (last error: {last_error!r})" if last_error else ""
+            raise CheckFailed(f"{what}: not within {timeout} s{extra}")
+        await asyncio.sleep(interval)
+
+
+# ---------------------------------------------------------------------------
+# The StatusNotifierWatcher a desktop panel would run.
+# ---------------------------------------------------------------------------
+
+
+class Watcher(ServiceInterface):
+    """org.kde.StatusNotifierWatcher with one host (us) registered."""
+
+    def __init__(self):
+        super().__init__(WATCHER)
+        self.items = []
+        self.registered = asyncio.Queue()
+        # The sender of the call being dispatched (set by the bus spy just before).
+        self.caller = None
+
+    @method()
+    def RegisterStatusNotifierItem(self, service: "s"):  # noqa: N802, F821
+        # An item may register with its object path (libayatana-appindicator) or its bus
+        # name (the spec's form); the caller is the bus name either way.
+        if service.startswith("/"):
+            name, path = self.caller, service
+        else:
+            name, path = service, "/StatusNotifierItem"
+        entry = f"{name}{path}"
+        if entry not in self.items:
+            self.items.append(entry)
+        self.registered.put_nowait((name, path))
+        self.StatusNotifierItemRegistered(entry)
+
+    @method()
+    def RegisterStatusNotifierHost(self, service: "s"):  # noqa: N802, F821
+        self.StatusNotifierHostRegistered()
+
+    @dbus_property(access=PropertyAccess.READ)
+    def RegisteredStatusNotifierItems(self) -> "as":  # noqa: N802, F722
+        return list(self.items)
+
+    @dbus_property(access=PropertyAccess.READ)
+    def IsStatusNotifierHostRegistered(self) -> "b":  # noqa: N802, F821
+        return True
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ProtocolVersion(self) -> "i":  # noqa: N802, F821
+        return 0
+
+    @dbus_signal()
+    def StatusNotifierItemRegistered(self, service) -> "s":  # noqa: N802, F821
+        return service
+
+    @dbus_signal()
+    def StatusNotifierItemUnregistered(self, service) -> "s":  # noqa: N802, F821
+        return service
+
+    @dbus_signal()
+    def StatusNotifierHostRegistered(self):  # noqa: N802
+        return None
+
+
+async def start_watcher():
+    bus = await MessageBus(bus_type=BusType.SESSION).connect()
+    watcher = Watcher()
+
+    def spy(msg):
+        if (
+            msg.message_type == MessageType.METHOD_CALL
+            and msg.interface == WATCHER
+            and msg.member == "RegisterStatusNotifierItem"
+        ):
+            watcher.caller = msg.sender
+        return None  # let the service answer it
+
+    bus.add_message_handler(spy)
+    bus.export("/StatusNotifierWatcher", watcher)
+    reply = await bus.request_name(WATCHER)
+    expect(reply == RequestNameReply.PRIMARY_OWNER,
+           f"cannot own {WATCHER} on the session bus (reply {reply!r})")
+    return bus, watcher
+
+
+# ---------------------------------------------------------------------------
+# The tray menu over com.canonical.dbusmenu.
+# ---------------------------------------------------------------------------
+
+
+async def call(bus, dest, path, iface, member, signature="", body=()):
+    reply = await bus.call(
+        Message(
+            destination=dest,
+            path=path,
+            interface=iface,
+            member=member,
+            signature=signature,
+            body=list(body),
+        )
+    )
+    if reply.message_type == MessageType.ERROR:
+        raise RuntimeError(f"{iface}.{member} on {dest}{path}: {reply.error_name}: {reply.body}")
+    return reply.body
+
+
+def plain(label):
+    """A dbusmenu label without GTK mnemonic underscores (`__` is a literal `_`)."""
+    return label.replace("__", "\0").replace("_", "").replace("\0", "_")
+
+
+def flatten(node):
+    """(id, props, children) from GetLayout into a dict tree."""
+    item_id, props, children = node
+    p = {k: v.value for k, v in props.items()}
+    return {
+        "id": item_id,
+        "type": p.get("type", "standard"),
+        "label": plain(p.get("label", "")),
+        "toggle_type": p.get("toggle-type", ""),
+        "toggle_state": p.get("toggle-state", -1),
+        "enabled": p.get("enabled", True),
+        "visible": p.get("visible", True),
+        "children": [flatten(c.value) for c in children],
+    }
+
+
+class Tray:
+    def __init__(self, bus, name, item_path):
+        self.bus, self.name, self.item_path = bus, name, item_path
+        self.menu_path = None
+
+    async def read_menu_path(self):
+        (value,) = await call(
+            self.bus, self.name, self.item_path, "org.freedesktop.DBus.Properties", "Get", "ss",
+            [ITEM, "Menu"],
+        )
+        self.menu_path = value.value
+        return self.menu_path
+
+    async def layout(self):
+        _revision, root = await call(
+            self.bus, self.name, self.menu_path, DBUSMENU, "GetLayout", "iias", [0, -1, []]
+        )
+        return [c for c in flatten(root)["children"] if c["visible"]]
+
+    async def click(self, *labels):
+        """Click the item at the path of labels (submenus first), as a panel does.
+
+        The app rebuilds its menu on engine events, which renumbers the items: a click that
+        raced a rebuild is refused (unknown id), so the layout is read again and the click
+        retried, within STEP_TIMEOUT."""
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while True:
+            items = await self.layout()
+            level, parents = items, [0]
+            for i, wanted in enumerate(labels):
+                found = [it for it in level if it["label"] == wanted]
+                expect(found, f"no menu item {' > '.join(labels[: i + 1])!r} in:\n{render(items)}")
+                item = found[0]
+                if i < len(labels) - 1:
+                    parents.append(item["id"])
+                    level = item["children"]
+            expect(item["enabled"], f"menu item {' > '.join(labels)!r} is disabled")
+            try:
+                for parent in parents:
+                    try:
+                        await call(self.bus, self.name, self.menu_path, DBUSMENU, "AboutToShow",
+                                   "i", [parent])
+                    except RuntimeError:
+                        pass  # optional for the server
+                await call(
+                    self.bus, self.name, self.menu_path, DBUSMENU, "Event", "isvu",
+                    [item["id"], "clicked", Variant("s", ""), 0],
+                )
+                return
+            except RuntimeError as e:
+                if time.monotonic() >= deadline:
+                    raise CheckFailed(f"clicking {' > '.join(labels)!r}: {e}") from None
+                await asyncio.sleep(0.1)
+
+
+def render(items):
+    """The menu as a user reads it: one line per item, submenus indented."""
+    lines = []
+
+    def walk(level, depth):
+        for it in level:
+            pad = "    " * depth
+            if it["type"] == "separator":
+                lines.append(f"{pad}────────")
+                continue
+            mark = ""
+            if it["toggle_type"] == "checkmark":
+                mark = "[x] " if it["toggle_state"] == 1 else "[ ] "
+            elif it["toggle_type"] == "radio":
+                mark = "(•) " if it["toggle_state"] == 1 else "( ) "
+            tail = " ▸" if it["children"] else ""
+            off = "   (disabled)" if not it["enabled"] else ""
+            lines.append(f"{pad}{mark}{it['label']}{tail}{off}")
+            walk(it["children"], depth + 1)
+
+    walk(items, 0)
+    return "\n".join(lines)
+
+
+def find(items, *labels):
+    level, item = items, None
+    for wanted in labels:
+        item = next((it for it in level if it["label"] == wanted), None)
+        if item is None:
+            return None
+        level = item["children"]
+    return item
+
+
+# ---------------------------------------------------------------------------
+# The screen: Xvfb's framebuffer file (XWD) and a small PNG writer.
+# ---------------------------------------------------------------------------
+
+
+def read_xwd(path):
+    """(width, height, rgb bytes, distinct colours) of an XWD file of 24/32-bit TrueColor."""
+    data = Path(path).read_bytes()
+    header = struct.unpack(">25I", data[:100])
+    (header_size, _version, _fmt, depth, width, height, _xoff, byte_order, _unit, _bit_order,
+     _pad, bpp, bytes_per_line, _vclass, red_mask, green_mask, blue_mask, _bits_rgb, _cmap,
+     ncolors) = header[:20]
+    expect(bpp == 32 and depth == 24, f"framebuffer is {depth}-bit depth at {bpp} bpp, not 24/32")
+    offset = header_size + ncolors * 12
+    pixels = data[offset:offset + bytes_per_line * height]
+    expect(len(pixels) == bytes_per_line * height,
+           "framebuffer file is shorter than its header says")
+    # Byte positions of red, green and blue within a 32-bit pixel as stored.
+    def byte_index(mask):
+        shift = {0xFF: 0, 0xFF00: 1, 0xFF0000: 2, 0xFF000000: 3}[mask]
+        return shift if byte_order == 0 else 3 - shift  # 0 = LSBFirst
+    r, g, b = byte_index(red_mask), byte_index(green_mask), byte_index(blue_mask)
+    rows = [pixels[y * bytes_per_line:y * bytes_per_line + width * 4] for y in range(height)]
+    packed = b"".join(rows)
+    rgb = bytearray(width * height * 3)
+    rgb[0::3], rgb[1::3], rgb[2::3] = packed[r::4], packed[g::4], packed[b::4]
+    words = array("I")
+    words.frombytes(packed)
+    colours = len(set(words))
+    return width, height, bytes(rgb), colours
+
+
+def write_png(path, width, height, rgb):
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    stride = width * 3
+    raw = b"".join(b"\x00" + rgb[y * stride:(y + 1) * stride] for y in range(height))
+    png = (b"\x89PNG\r\n\x1a\n"
+           + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw, 6))
+           + chunk(b"IEND", b""))
+    Path(path).write_bytes(png)
+
+
+# ---------------------------------------------------------------------------
+# Processes.
+# ---------------------------------------------------------------------------
+
+
+class Processes:
+    """Everything started here, stopped in reverse order at the end (each in its own group)."""
+
+    def __init__(self):
+        self.procs = []
+        self.files = []
+
+    def start(self, name, argv, log_dir, env=None, stdout_name=None, stderr_name=None, **kw):
+        out_path = log_dir / (stdout_name or f"{name}.stdout")
+        err_path = log_dir / (stderr_name or f"{name}.stderr")
+        out = open(out_path, "wb")
+        err = out if err_path == out_path else open(err_path, "wb")
+        self.files += [out, err] if err is not out else [out]
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+                             start_new_session=True, **kw)
+        self.procs.append((name, p))
+        return p
+
+    def stop_all(self):
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    print(f"  cleanup: {name} (pid {p.pid}) ignored SIGTERM; killing it")
+            # Children of its group (WebKit's helper processes) too.
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                print(f"  cleanup: {name} (pid {p.pid}) did not die")
+        for f in self.files:
+            f.close()
+
+
+def start_xvfb(procs, tmp, artifacts):
+    fbdir = tmp / "fb"
+    fbdir.mkdir()
+    for n in range(90, 190):
+        if Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
+            continue
+        p = procs.start("xvfb", ["Xvfb", f":{n}", "-screen", "0", "1280x800x24", "-fbdir",
+                                 str(fbdir), "-nolisten", "tcp"], artifacts,
+                        stdout_name="xvfb.log", stderr_name="xvfb.log")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if p.poll() is not None:
+                break  # lost a race for this display: try the next
+            if Path(f"/tmp/.X11-unix/X{n}").exists() and (fbdir / "Xvfb_screen0").exists():
+                return f":{n}", fbdir / "Xvfb_screen0"
+            time.sleep(0.05)
+        if p.poll() is None:
+            raise CheckFailed(f"Xvfb :{n} did not create its socket within 10 s")
+    raise CheckFailed("no free X display in :90..:189")
+
+
+def start_fake(procs, binary, artifacts):
+    out_path = artifacts / "fake-upstream.stdout"
+    p = procs.start("fake-upstream", [str(binary)], artifacts)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        m = re.search(r"listening on (http://\S+)", out_path.read_text(errors="replace"))
+        if m:
+            return m.group(1)
+        if p.poll() is not None:
+            raise CheckFailed(f"fake-upstream exited with {p.returncode}")
+        time.sleep(0.05)
+    raise CheckFailed("fake-upstream did not print its address within 20 s")
+
+
+# ---------------------------------------------------------------------------
+# HTTP.
+# ---------------------------------------------------------------------------
+
+HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_json(method, url, headers=None, body=None, timeout=10):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    try:
+        with HTTP.open(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def served_by(port, client_key):
+    status, body = http_json(
+        "POST", f"http://127.0.0.1:{port}/v1/messages",
+        {"x-api-key": client_key, "anthropic-version": "2023-06-01"},
+        {"model": "claude-sonnet-4-5", "max_tokens": 16,
+         "messages": [{"role": "user", "content": "hi"}]},
+    )
+    expect(status == 200, f"POST /v1/messages: {status} {body}")
+    text = body["content"][0]["text"]
+    expect(text.startswith("served by "), f"unexpected answer text {text!r}")
+    return text.removeprefix("served by ")
+
+
+# ---------------------------------------------------------------------------
+# The test.
+# ---------------------------------------------------------------------------
+
+
+class Smoke:
+    def __init__(self, artifacts, tmp, keyway_bin, fake_bin):
+        self.artifacts, self.tmp = artifacts, tmp
+        self.keyway_bin, self.fake_bin = keyway_bin, fake_bin
+        self.procs = Processes()
+        self.keyway = None
+        self.port = None
+        self.tray = None
+        self.bus = None
+        self.watcher = None
+
+    def cli(self, *args, stdin=""):
+        r = subprocess.run([str(self.keyway_bin), *args], input=stdin.encode(), env=self.env,
+                           capture_output=True, timeout=60)
+        out = r.stdout.decode().strip()
+        expect(r.returncode == 0,
+               f"`keyway {' '.join(args)}` exited {r.returncode}: {r.stderr.decode().strip()}")
+        return out
+
+    async def setup(self):
+        self.display, self.fb = start_xvfb(self.procs, self.tmp, self.artifacts)
+        print(f"  Xvfb on {self.display}, screen file {self.fb}")
+        upstream = start_fake(self.procs, self.fake_bin, self.artifacts)
+        home = self.tmp / "home"
+        for d in (".config", ".local/share", ".cache"):
+            (home / d).mkdir(parents=True)
+        config = self.tmp / "config.toml"
+        config.write_text(
+            'listen = "127.0.0.1:0"\n\n'
+            f'[providers.anthropic]\nbase_url = "{upstream}"\n\n'
+            f'[providers.openai]\nbase_url = "{upstream}"\n\n'
+            f'[providers.google]\nbase_url = "{upstream}"\n'
+        )
+        self.data_dir = self.tmp / "data"
+        env = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
+        env.update(
+            KEYWAY_CONFIG=str(config),
+            KEYWAY_DATA_DIR=str(self.data_dir),
+            KEYWAY_KEYRING_SERVICE=f"keyway-desktop-smoke-{os.getpid()}",
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_DATA_HOME=str(home / ".local/share"),
+            XDG_CACHE_HOME=str(home / ".cache"),
+            DISPLAY=self.display,
+            NO_AT_BRIDGE="1",  # no accessibility bus to look for
+        )
+        env.pop("WAYLAND_DISPLAY", None)
+        self.env = env
+        for label, key in ACCOUNTS:
+            self.cli("account", "add", "anthropic", "--label", label, stdin=key)
+        self.client_key = self.cli("client-key")
+        self.token = self.cli("management-token")
+        self.bus, self.watcher = await start_watcher()
+        self.keyway = self.procs.start("keyway", [str(self.keyway_bin)], self.artifacts, env=env)
+
+    def keyway_exited(self):
+        code = self.keyway.poll()
+        expect(code is None, f"keyway exited with {code}")
+
+    async def check_tray(self):
+        async def registered():
+            self.keyway_exited()
+            try:
+                return await asyncio.wait_for(self.watcher.registered.get(), 0.5)
+            except asyncio.TimeoutError:
+                return None
+        name, path = await poll("the tray item registers with the watcher", START_TIMEOUT,
+                                registered, interval=0)
+        self.tray = Tray(self.bus, name, path)
+        menu_path = await self.tray.read_menu_path()
+        print(f"  item {name}{path}, menu {menu_path}")
+
+        async def status_line():
+            items = await self.tray.layout()
+            m = STATUS_RE.match(items[0]["label"]) if items else None
+            return (items, m) if m else None
+        # The menu may be built before the server has its port: wait for the status line.
+        items, m = await poll("the menu's first item is `Keyway — listening on 127.0.0.1:PORT`",
+                              STEP_TIMEOUT, status_line)
+        self.port = int(m.group(1))
+        (self.artifacts / "menu.txt").write_text(render(items) + "\n")
+        expect(not items[0]["enabled"], "the status line is clickable")
+        accounts = find(items, "Anthropic")
+        expect(accounts is not None, f"no Anthropic submenu in:\n{render(items)}")
+        labels = sorted(c["label"].split(" — ")[0] for c in accounts["children"])
+        expect(labels == ["Home", "Work"], f"Anthropic submenu lists {labels}")
+        expect(find(items, "Routing", POLICY_SUBMENU), f"no Routing > {POLICY_SUBMENU!r}")
+        return f"port {self.port}; {len(items)} top-level items (menu.txt)"
+
+    async def check_serve(self):
+        got = [await asyncio.to_thread(served_by, self.port, self.client_key) for _ in range(2)]
+        expect(sorted(got) == ["sk-ant-home", "sk-ant-work"],
+               f"two round-robin requests were served by {got}")
+        return f"served by {', '.join(got)}"
+
+    def strategy(self):
+        status, policies = http_json("GET", f"http://127.0.0.1:{self.port}/api/policies",
+                                     {"authorization": f"Bearer {self.token}"})
+        expect(status == 200, f"GET /api/policies: {status} {policies}")
+        return next((p["strategy"] for p in policies if p["key"] == "anthropic"), None)
+
+    async def check_policy(self):
+        await self.tray.click("Routing", POLICY_SUBMENU, PRIORITY)
+        await poll("GET /api/policies says anthropic is `priority`", STEP_TIMEOUT,
+                   lambda: asyncio.to_thread(lambda: self.strategy() == "priority"))
+        got = [await asyncio.to_thread(served_by, self.port, self.client_key) for _ in range(4)]
+        expect(got == ["sk-ant-work"] * 4, f"after the switch, 4 requests were served by {got}")
+        new_label = f"Anthropic (all models) — {PRIORITY}"
+
+        async def menu_shows_it():
+            items = await self.tray.layout()
+            item = find(items, "Routing", new_label, PRIORITY)
+            return items if item and item["toggle_state"] == 1 else None
+        items = await poll(f"the menu shows Routing > {new_label!r} with {PRIORITY!r} checked",
+                           STEP_TIMEOUT, menu_shows_it)
+        (self.artifacts / "menu-after-priority.txt").write_text(render(items) + "\n")
+        others = [c["label"] for c in find(items, "Routing", new_label)["children"]
+                  if c["toggle_state"] == 1 and c["label"] != PRIORITY]
+        expect(not others, f"other strategies still checked: {others}")
+        return "API says priority; 4/4 served by sk-ant-work; menu checked and relabelled"
+
+    async def check_window(self):
+        _, _, _, before = read_xwd(self.fb)
+        await self.tray.click("Open dashboard")
+        threshold = 256
+        state = {"last": None, "since": None, "still": None, "shot": None}
+
+        def rendered():
+            self.keyway_exited()
+            w, h, rgb, colours = read_xwd(self.fb)
+            now = time.monotonic()
+            if colours < threshold:
+                state.update(last=None, since=None)
+                return None
+            # Non-blank: wait until it holds still for a second (the page finished loading),
+            # or accept it as it is 5 s later.
+            if rgb != state["last"]:
+                state.update(last=rgb, since=state["since"] or now, still=now)
+            state["shot"] = (w, h, rgb, colours)
+            settled = now - state["still"] >= 1.0 or now - state["since"] >= 5
+            return state["shot"] if settled else None
+
+        try:
+            w, h, rgb, colours = await poll(
+                f"the screen shows the dashboard (≥ {threshold} colours)", WINDOW_TIMEOUT,
+                lambda: asyncio.to_thread(rendered), interval=0.25)
+        finally:
+            shot = state["shot"] or read_xwd(self.fb)
+            write_png(self.artifacts / "dashboard.png", shot[0], shot[1], shot[2])
+        return f"{colours} colours on screen (before: {before}); dashboard.png"
+
+    async def check_quit(self):
+        await self.tray.click("Quit Keyway")
+        t0 = time.monotonic()
+        try:
+            code = await asyncio.to_thread(self.keyway.wait, QUIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed(f"keyway still runs {QUIT_TIMEOUT} s after Quit") from None
+        expect(code == 0, f"keyway exited with {code} after Quit")
+        return f"exit 0 after {time.monotonic() - t0:.1f} s"
+
+
+# Everything written to ARTIFACT_DIR (a previous run's are removed first).
+ARTIFACTS = [
+    "xvfb.log", "fake-upstream.stdout", "fake-upstream.stderr", "keyway.stdout", "keyway.stderr",
+    "menu.txt", "menu-after-priority.txt", "dashboard.png", "keyway-logs",
+]
+
+CHECKS = [
+    ("tray", "the tray registers and its menu shows where it listens", "check_tray"),
+    ("serve", "the engine serves (round robin over Work and Home)", "check_serve"),
+    ("policy", "a menu action switches a policy (Priority)", "check_policy"),
+    ("window", "the dashboard window renders the UI", "check_window"),
+    ("quit", "Quit exits 0 within a few seconds", "check_quit"),
+]
+
+
+async def main():
+    artifacts = Path(os.environ.get("ARTIFACT_DIR") or ROOT / "target/desktop-smoke").resolve()
+    keyway_bin = Path(os.environ.get("KEYWAY_DESKTOP_BIN") or ROOT / "target/debug/keyway")
+    fake_bin = Path(os.environ.get("FAKE_UPSTREAM_BIN") or ROOT / "target/debug/fake-upstream")
+    for name, p in (("KEYWAY_DESKTOP_BIN", keyway_bin), ("FAKE_UPSTREAM_BIN", fake_bin)):
+        if not os.access(p, os.X_OK):
+            print(f"desktop smoke: FAIL: {name}={p} is not an executable")
+            return 1
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        print("desktop smoke: FAIL: no session bus: run inside scripts/lib/keyring-session.sh")
+        return 1
+    if shutil.which("Xvfb") is None:
+        print("desktop smoke: FAIL: Xvfb not found (Debian package xvfb)")
+        return 1
+    if not (ROOT / "ui/dist/index.html").exists():
+        print("desktop smoke: ui/dist is missing: building the dashboard")
+        subprocess.run(["npm", "--prefix", str(ROOT / "ui"), "run", "build"], check=True)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS:  # only what this test writes: ARTIFACT_DIR may hold other things
+        path = artifacts / old
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    print(f"desktop smoke: {keyway_bin}; artifacts in {artifacts}")
+
+    t0 = time.monotonic()
+    results = []
+    tmp = Path(tempfile.mkdtemp(prefix="keyway-desktop-smoke."))
+    smoke = Smoke(artifacts, tmp, keyway_bin, fake_bin)
+    try:
+        try:
+            await smoke.setup()
+            failed = False
+        except Exception as e:  # noqa: BLE001
+            print(f"FAIL setup: {e}")
+            results.append(("setup", "fail"))
+            failed = True
+        for key, title, fn in CHECKS:
+            if failed:
+                print(f"SKIP {key}: {title} (after an earlier failure)")
+                results.append((key, "skip"))
+                continue
+            start = time.monotonic()
+            try:
+                detail = await getattr(smoke, fn)()
+                print(f"PASS {key}: {title} — {detail} [{time.monotonic() - start:.1f} s]")
+                results.append((key, "pass"))
+            except Exception as e:  # noqa: BLE001
+                kind = "" if isinstance(e, CheckFailed) else f"{type(e).__name__}: "
+                print(f"FAIL {key}: {title} — {kind}{e} [{time.monotonic() - start:.1f} s]")
+                results.append((key, "fail"))
+                failed = True
+    finally:
+        if smoke.bus is not None:
+            smoke.bus.disconnect()
+        smoke.procs.stop_all()
+        logs = tmp / "data" / "logs"
+        if logs.is_dir():
+            shutil.copytree(logs, artifacts / "keyway-logs", dirs_exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    count = {k: sum(r == k for _, r in results) for k in ("pass", "fail", "skip")}
+    summary = f"{count['pass']} passed, {count['fail']} failed"
+    if count["skip"]:
+        summary += f", {count['skip']} skipped"
+    took = f"in {time.monotonic() - t0:.1f} s; artifacts in {artifacts}"
+    if not count["fail"] and not count["skip"]:
+        print(f"desktop smoke: {summary} {took}")
+        return 0
+    stderr = artifacts / "keyway.stderr"
+    if stderr.exists():
+        tail = stderr.read_text(errors="replace").splitlines()[-40:]
+        print(f"--- last {len(tail)} lines of {stderr} ---")
+        print("\n".join(tail))
+        print("---")
+    print(f"desktop smoke: {summary} {took}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
