@@ -5,6 +5,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
 
@@ -229,8 +230,11 @@ impl ConfigDocument {
 }
 
 /// Write beside, flush to disk, rename over. A crash or a full disk leaves either the old file
-/// or the new one, never a torn mix.
+/// or the new one, never a torn mix. The file keeps the permissions of the one it replaces; a
+/// new file is readable by its owner only (tools' config files written by Connect hold the
+/// client key).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -240,13 +244,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}-{}.tmp",
         file_name.to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
     ));
+    let kept = fs::metadata(path).ok().map(|m| m.permissions());
     let result = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
         f.write_all(bytes)?;
+        if let Some(permissions) = kept {
+            f.set_permissions(permissions)?;
+        }
         f.sync_all()?;
         fs::rename(&tmp, path)?;
         // Make the rename itself durable.

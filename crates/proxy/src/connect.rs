@@ -9,11 +9,11 @@
 //! These functions do plain file I/O and keep no lock: the caller runs one connect or
 //! disconnect at a time.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use keyway_core::edit::write_atomic;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use toml_edit::{DocumentMut, Item, Table, TableLike};
@@ -346,7 +346,7 @@ pub fn connect(
         None => dir.join(ABSENT),
     };
     let backup_bytes = change.original.as_deref().unwrap_or("").as_bytes();
-    write_atomic(&backup, backup_bytes, None).map_err(|e| {
+    write_atomic(&backup, backup_bytes).map_err(|e| {
         format!(
             "could not keep a backup of {} in {}: {e}",
             change.shown,
@@ -354,12 +354,8 @@ pub fn connect(
         )
     })?;
     // A file that existed keeps its permissions; a new one holds the key, so only its owner
-    // may read it.
-    let permissions = match fs::metadata(&change.target) {
-        Ok(meta) if change.original.is_some() => Some(meta.permissions()),
-        _ => None,
-    };
-    if let Err(e) = write_atomic(&change.target, change.after.as_bytes(), permissions) {
+    // may read it (both are `write_atomic`'s rules).
+    if let Err(e) = write_atomic(&change.target, change.after.as_bytes()) {
         // Without the new file there is nothing to undo: drop the backup so that the tool
         // does not look connected.
         let _ = fs::remove_file(&backup);
@@ -390,9 +386,7 @@ pub fn disconnect(tool: Tool, home: &Path, backups: &Path) -> Result<PathBuf, St
                 original.display()
             )
         })?;
-        let permissions = fs::metadata(&target).ok().map(|m| m.permissions());
-        write_atomic(&target, &bytes, permissions)
-            .map_err(|e| format!("could not restore {shown}: {e}"))?;
+        write_atomic(&target, &bytes).map_err(|e| format!("could not restore {shown}: {e}"))?;
         remove_backup(&original, &dir)?;
     } else if absent.exists() {
         match fs::remove_file(&target) {
@@ -661,58 +655,6 @@ fn remove_backup(marker: &Path, dir: &Path) -> Result<(), String> {
     // Only empty folders go; anything else in there is not ours to delete.
     let _ = fs::remove_dir(dir);
     Ok(())
-}
-
-/// Write beside, flush, rename over: a crash leaves the old file or the new one, never a mix.
-/// `permissions` are the old file's; a new file is readable by its owner only.
-fn write_atomic(path: &Path, bytes: &[u8], permissions: Option<fs::Permissions>) -> io::Result<()> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.keyway-{}-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        match permissions {
-            Some(p) => file.set_permissions(p)?,
-            None => {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    file.set_permissions(fs::Permissions::from_mode(0o600))?;
-                }
-            }
-        }
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        #[cfg(unix)]
-        File::open(&dir)?.sync_all()?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Files above this many line pairs are shown as all removed, then all added, rather than
