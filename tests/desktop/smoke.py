@@ -24,7 +24,14 @@ What it does, as a user's desktop would see it:
       serve    two Anthropic requests through that port: round robin serves Work and Home
       policy   clicking Routing > Anthropic (all models) > Priority switches the policy: the
                API says priority, four requests are all served by Work, the menu shows it
+      headless `keyway --headless --listen 127.0.0.1:PORT` (the desktop app's port) exits
+               non-zero within 10 s saying the address is in use by another Keyway; the
+               desktop app still serves
       window   clicking Open dashboard puts the dashboard on the screen (dashboard.png)
+      second   closing the window (WM_DELETE_WINDOW, a window manager's ×) blanks the screen
+               and keyway keeps running; `keyway` launched again (same environment, no flags)
+               exits 0 within 10 s, the first instance still serves, and its dashboard is on
+               the screen again (dashboard-second-launch.png)
       quit     clicking Quit Keyway exits 0 within 10 s
 Prints one PASS/FAIL line per check and exits non-zero on any failure (after the first
 failure the remaining checks are not run), with the tail of keyway's stderr. Standard library
@@ -32,7 +39,9 @@ plus dbus-next only.
 
 Artifacts: keyway.stdout/.stderr, keyway-logs/, fake-upstream.*, xvfb.log; menu.txt (the tray
 menu as the panel got it, submenus indented), menu-after-priority.txt, dashboard.png (the
-screen once the dashboard window has rendered).
+screen once the dashboard window has rendered); keyway-headless.stdout/.stderr and
+keyway-second.stdout/.stderr (the refused headless run and the second launch),
+dashboard-second-launch.png (the screen after the second launch).
 """
 
 import asyncio
@@ -41,6 +50,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -68,6 +78,12 @@ START_TIMEOUT = 60  # keyway until its tray item registers
 STEP_TIMEOUT = 15  # a menu action until its effect shows
 WINDOW_TIMEOUT = 30  # Open dashboard until the page is on the screen
 QUIT_TIMEOUT = 10  # Quit Keyway until the process exits
+HANDOVER_TIMEOUT = 10  # a second `keyway` until it has handed over and exited
+REFUSED_TIMEOUT = 10  # `keyway --headless` on the desktop app's port until it gives up
+
+# Fewer distinct colours than this on the screen is a blank screen (the bare root window is
+# one colour); the dashboard shows far more.
+BLANK_BELOW = 256
 
 # The accounts the CLI adds, and the key the fake names in every answer.
 ACCOUNTS = [("Work", "sk-ant-work"), ("Home", "sk-ant-home")]
@@ -363,6 +379,96 @@ def write_png(path, width, height, rgb):
 
 
 # ---------------------------------------------------------------------------
+# Closing a window as a window manager's × does: just enough X11 protocol (stdlib sockets).
+# ---------------------------------------------------------------------------
+
+
+def pad4(n):
+    return (n + 3) & ~3
+
+
+class X11:
+    """A minimal X11 client: find mapped top-level windows by title and send them
+    WM_DELETE_WINDOW. There is no window manager on the test's display, so a top-level window
+    is a direct child of the root."""
+
+    def __init__(self, display):
+        number = int(display.lstrip(":").split(".")[0])
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.connect(f"/tmp/.X11-unix/X{number}")
+        # Little-endian, protocol 11.0, no authorization (Xvfb admits local clients).
+        self.sock.sendall(struct.pack("<BxHHHHxx", 0x6C, 11, 0, 0, 0))
+        head = self._read(8)
+        extra = self._read(struct.unpack_from("<H", head, 6)[0] * 4)
+        expect(head[0] == 1, f"the X server refused a connection: {extra[:head[1]]!r}")
+        (vendor_len,) = struct.unpack_from("<H", extra, 16)
+        screen = 32 + pad4(vendor_len) + 8 * extra[21]  # after the vendor and the formats
+        (self.root,) = struct.unpack_from("<I", extra, screen)
+
+    def close(self):
+        self.sock.close()
+
+    def _read(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise RuntimeError("the X server closed the connection")
+            data += chunk
+        return data
+
+    def _request(self, opcode, data1=0, body=b"", reply=True):
+        self.sock.sendall(struct.pack("<BBH", opcode, data1, 1 + len(body) // 4) + body)
+        if not reply:
+            return None
+        while True:
+            packet = self._read(32)
+            if packet[0] == 0:  # an error (possibly for an earlier request without a reply)
+                raise RuntimeError(f"X error {packet[1]} for request {packet[10]}")
+            if packet[0] == 1:
+                return packet + self._read(struct.unpack_from("<I", packet, 4)[0] * 4)
+            # An event: none were asked for; ignore it.
+
+    def atom(self, name):
+        raw = name.encode()
+        body = struct.pack("<H2x", len(raw)) + raw.ljust(pad4(len(raw)), b"\0")
+        return struct.unpack_from("<I", self._request(16, 0, body), 8)[0]  # InternAtom
+
+    def _property(self, window, atom):
+        reply = self._request(20, 0, struct.pack("<5I", window, atom, 0, 0, 1024))  # GetProperty
+        fmt, (count,) = reply[1], struct.unpack_from("<I", reply, 16)
+        return reply[32:32 + count * fmt // 8]
+
+    def windows(self, title):
+        """The mapped (viewable) top-level windows whose title is `title`."""
+        tree = self._request(15, 0, struct.pack("<I", self.root))  # QueryTree
+        (count,) = struct.unpack_from("<H", tree, 16)
+        children = struct.unpack_from(f"<{count}I", tree, 32)
+        names = [self.atom("_NET_WM_NAME"), self.atom("WM_NAME")]
+        found = []
+        for w in children:
+            try:
+                attrs = self._request(3, 0, struct.pack("<I", w))  # GetWindowAttributes
+                if attrs[26] != 2:  # map state: Viewable
+                    continue
+                if any(self._property(w, n).decode(errors="replace") == title for n in names):
+                    found.append(w)
+            except RuntimeError:
+                continue  # the window went away meanwhile
+        return found
+
+    def delete_window(self, window):
+        """Ask the window to close (ICCCM WM_DELETE_WINDOW), and wait until the server has
+        delivered it."""
+        protocols, delete = self.atom("WM_PROTOCOLS"), self.atom("WM_DELETE_WINDOW")
+        # ClientMessage (33), format 32: data[0] = WM_DELETE_WINDOW, data[1] = CurrentTime.
+        event = struct.pack("<BBHII5I", 33, 32, 0, window, protocols, delete, 0, 0, 0, 0)
+        self._request(25, 0, struct.pack("<II", window, 0) + event, reply=False)  # SendEvent
+        self._request(43)  # GetInputFocus: a round trip, so an error would show here
+
+
+# ---------------------------------------------------------------------------
 # Processes.
 # ---------------------------------------------------------------------------
 
@@ -602,17 +708,15 @@ class Smoke:
         expect(not others, f"other strategies still checked: {others}")
         return "API says priority; 4/4 served by sk-ant-work; menu checked and relabelled"
 
-    async def check_window(self):
-        _, _, _, before = read_xwd(self.fb)
-        await self.tray.click("Open dashboard")
-        threshold = 256
+    async def screen_shows_dashboard(self, png_name):
+        """Wait until the screen is non-blank and has settled; save it as `png_name`."""
         state = {"last": None, "since": None, "still": None, "shot": None}
 
         def rendered():
             self.keyway_exited()
             w, h, rgb, colours = read_xwd(self.fb)
             now = time.monotonic()
-            if colours < threshold:
+            if colours < BLANK_BELOW:
                 state.update(last=None, since=None)
                 return None
             # Non-blank: wait until it holds still for a second (the page finished loading),
@@ -624,13 +728,96 @@ class Smoke:
             return state["shot"] if settled else None
 
         try:
-            w, h, rgb, colours = await poll(
-                f"the screen shows the dashboard (≥ {threshold} colours)", WINDOW_TIMEOUT,
+            return await poll(
+                f"the screen shows the dashboard (≥ {BLANK_BELOW} colours)", WINDOW_TIMEOUT,
                 lambda: asyncio.to_thread(rendered), interval=0.25)
         finally:
             shot = state["shot"] or read_xwd(self.fb)
-            write_png(self.artifacts / "dashboard.png", shot[0], shot[1], shot[2])
+            write_png(self.artifacts / png_name, shot[0], shot[1], shot[2])
+
+    async def check_window(self):
+        _, _, _, before = read_xwd(self.fb)
+        await self.tray.click("Open dashboard")
+        _, _, _, colours = await self.screen_shows_dashboard("dashboard.png")
         return f"{colours} colours on screen (before: {before}); dashboard.png"
+
+    def run_again(self, name, args, timeout):
+        """Run the binary once more with the desktop app's environment; (exit code, stdout,
+        stderr) once it exits, or a failure naming what it printed if it still runs after
+        `timeout` (it is then killed with its process group)."""
+        p = self.procs.start(name, [str(self.keyway_bin), *args], self.artifacts, env=self.env)
+        t0 = time.monotonic()
+        try:
+            code = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        took = time.monotonic() - t0
+        out = (self.artifacts / f"{name}.stdout").read_text(errors="replace")
+        err = (self.artifacts / f"{name}.stderr").read_text(errors="replace")
+        if code is None:
+            tail = "\n".join(err.splitlines()[-15:])
+            raise CheckFailed(f"`keyway {' '.join(args)}` still ran {timeout} s later (killed); "
+                              f"its stderr ends:\n{tail}")
+        return code, out, err, took
+
+    async def check_headless(self):
+        listen = f"127.0.0.1:{self.port}"
+        args = ["--headless", "--listen", listen]
+        code, _, err, took = await asyncio.to_thread(self.run_again, "keyway-headless", args,
+                                                     REFUSED_TIMEOUT)
+        message = next((line for line in err.splitlines() if line.startswith("error:")), None)
+        expect(code != 0, f"`keyway {' '.join(args)}` exited 0; stderr:\n{err.strip()}")
+        expect(message and "in use" in message and "another Keyway" in message,
+               f"`keyway {' '.join(args)}` exited {code} without saying the address is in use "
+               f"by another Keyway; stderr:\n{err.strip()}")
+        self.keyway_exited()
+        got = await asyncio.to_thread(served_by, self.port, self.client_key)
+        expect(got == "sk-ant-work", f"afterwards the desktop app served by {got}")
+        return f"exit {code} after {took:.1f} s: {message!r}; the desktop app still serves"
+
+    async def check_second_launch(self):
+        # The order: `window` runs first, so that its Open dashboard click is what puts the
+        # window up (were the second launch first, the click would find it already shown and
+        # could not fail). Here the window is closed first, as a user's × does (the app hides
+        # it and keeps running), so that the dashboard coming back can only be the second
+        # launch's doing (the single-instance callback's show_dashboard); with the window
+        # left up, "still shown" would pass even if the callback did nothing.
+        x11 = await asyncio.to_thread(X11, self.display)
+        try:
+            windows = await asyncio.to_thread(x11.windows, "Keyway")
+            expect(windows, "no mapped top-level window titled `Keyway` to close")
+            for w in windows:
+                await asyncio.to_thread(x11.delete_window, w)
+
+            def closed():
+                self.keyway_exited()
+                return not x11.windows("Keyway") and read_xwd(self.fb)[3] < BLANK_BELOW
+            await poll("closing the dashboard window hides it (screen blank again), and keyway "
+                       "keeps running", STEP_TIMEOUT, lambda: asyncio.to_thread(closed))
+        finally:
+            x11.close()
+        self.keyway_exited()
+
+        code, out, err, took = await asyncio.to_thread(self.run_again, "keyway-second", [],
+                                                     HANDOVER_TIMEOUT)
+        tail = "\n".join(err.splitlines()[-15:])
+        expect(code == 0, f"the second `keyway` exited {code} (not 0); its stderr ends:\n{tail}")
+        self.keyway_exited()
+        got = await asyncio.to_thread(served_by, self.port, self.client_key)
+        expect(got == "sk-ant-work", f"after the second launch the first served by {got}")
+        # The second launch handed over before starting an engine of its own: commands
+        # still find the running app where it listens.
+        recorded = (self.data_dir / "instance.addr").read_text().strip()
+        expect(recorded == f"127.0.0.1:{self.port}",
+               f"after the second launch instance.addr says {recorded}, not the running app's "
+               f"127.0.0.1:{self.port}")
+        expect("listening on" not in out,
+               f"the second `keyway` started an engine of its own: {out.strip()}")
+        _, _, _, colours = await self.screen_shows_dashboard("dashboard-second-launch.png")
+        return (f"closed window came back after a second launch that exited 0 in {took:.1f} s; "
+                f"port {self.port} still serves; {colours} colours (dashboard-second-launch.png)")
 
     async def check_quit(self):
         await self.tray.click("Quit Keyway")
@@ -647,13 +834,19 @@ class Smoke:
 ARTIFACTS = [
     "xvfb.log", "fake-upstream.stdout", "fake-upstream.stderr", "keyway.stdout", "keyway.stderr",
     "menu.txt", "menu-after-priority.txt", "dashboard.png", "keyway-logs",
+    "keyway-headless.stdout", "keyway-headless.stderr", "keyway-second.stdout",
+    "keyway-second.stderr", "dashboard-second-launch.png",
 ]
 
 CHECKS = [
     ("tray", "the tray registers and its menu shows where it listens", "check_tray"),
     ("serve", "the engine serves (round robin over Work and Home)", "check_serve"),
     ("policy", "a menu action switches a policy (Priority)", "check_policy"),
+    ("headless", "keyway --headless while the desktop app holds the port fails with a clear "
+                 "message", "check_headless"),
     ("window", "the dashboard window renders the UI", "check_window"),
+    ("second-launch", "a second launch focuses the window instead of starting twice",
+     "check_second_launch"),
     ("quit", "Quit exits 0 within a few seconds", "check_quit"),
 ]
 

@@ -49,24 +49,9 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
     webkit_workarounds();
     tauri::async_runtime::set(runtime.handle().clone());
 
-    let (stop, stopped) = oneshot::channel::<()>();
-    let started = runtime.block_on(run::start(&opts, reloader));
-    let (started, error) = match started {
-        Ok(s) => (Some(s), None),
-        Err(e) => {
-            tracing::error!(error = %e, "the engine did not start; the tray shows why");
-            (None, Some(format!("{e:#}")))
-        }
-    };
-    let shell = Shell {
-        engine: started.as_ref().map(|s| s.engine.clone()),
-        error,
-        stop: Mutex::new(Some(stop)),
-        shown: Mutex::new(None),
-    };
-
     let app = tauri::Builder::default()
-        // First, so that a second launch is caught before anything else starts.
+        // First: plugins start before `setup`, so a second launch hands over to the running
+        // instance and exits before it binds a port or opens the data dir.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
             show_dashboard(app);
         }))
@@ -77,8 +62,22 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
-        .manage(shell)
         .setup(move |app| {
+            let (stop, stopped) = oneshot::channel::<()>();
+            let started = tauri::async_runtime::block_on(run::start(&opts, reloader));
+            let (started, error) = match started {
+                Ok(s) => (Some(s), None),
+                Err(e) => {
+                    tracing::error!(error = %e, "the engine did not start; the tray shows why");
+                    (None, Some(format!("{e:#}")))
+                }
+            };
+            app.manage(Shell {
+                engine: started.as_ref().map(|s| s.engine.clone()),
+                error,
+                stop: Mutex::new(Some(stop)),
+                shown: Mutex::new(None),
+            });
             let handle = app.handle().clone();
             create_tray(&handle)?;
             if let Some(started) = started {
