@@ -100,6 +100,14 @@ impl Started {
     ) -> anyhow::Result<()> {
         keyway_proxy::serve(self.engine.clone(), self.listener, shutdown).await?;
         background::save(&self.engine, &self.state_path).await;
+        // The requests of the last moments reach the usage history before the process ends.
+        let engine = self.engine.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(history) = engine.traffic().history() {
+                history.flush();
+            }
+        })
+        .await;
         tracing::info!("stopped");
         Ok(())
     }

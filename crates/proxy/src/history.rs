@@ -1,12 +1,14 @@
 //! The usage history: every finished request as a row in an SQLite database in the data dir,
-//! kept for the configured number of days. Rows are written by one thread in batches, so the
-//! request path only hands a record over a channel; reads use their own connection (WAL lets
-//! them run beside the writer).
+//! kept for the configured number of days.
+//!
+//! The request path only pushes its record onto a queue under a short lock; nothing wakes a
+//! thread per request. One writer thread takes the whole queue every [`FLUSH_EVERY`] and
+//! writes it in one transaction. A query first asks the writer to flush (and waits), so what
+//! it reads includes every request finished before it; reads use their own connection (WAL
+//! lets them run beside the writer).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
@@ -16,10 +18,14 @@ use crate::traffic::RequestRecord;
 
 /// File name of the database in the data dir.
 pub const FILE_NAME: &str = "usage.sqlite3";
-/// Records waiting to be written before new ones are dropped (with a warning).
-const QUEUE: usize = 20_000;
-/// Most rows written in one transaction.
-const BATCH: usize = 1_000;
+/// Records waiting to be written before new ones are dropped (with a warning): a few seconds
+/// of the heaviest load, should the disk stall.
+const QUEUE: usize = 100_000;
+/// How often the writer takes the queue when nobody asks for a flush.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Page cache per connection, in KiB (SQLite's default is 2 MiB): the history is written in
+/// appends and read in small aggregates, so a large cache only adds to Keyway's memory.
+const CACHE_KIB: i64 = 512;
 /// How often old rows are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -40,11 +46,38 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_time ON requests (time_ms);
 ";
 
-/// The history's handle: a queue to the writer thread and a connection for queries.
+/// The history's handle: the queue the writer thread takes from, and a connection for
+/// queries.
 pub struct History {
-    queue: SyncSender<Arc<RequestRecord>>,
+    queue: Arc<Queue>,
     reader: Arc<Mutex<Connection>>,
-    dropping: AtomicBool,
+}
+
+/// Records waiting for the writer, and the flush handshake.
+struct Queue {
+    pending: Mutex<Pending>,
+    /// Wakes the writer early: a flush was asked for, or the history is closing.
+    wake: Condvar,
+    /// Wakes those waiting for a flush.
+    flushed: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    records: Vec<Arc<RequestRecord>>,
+    /// Flushes asked for, and flushes done, counted; a flush waits until `done` reaches its
+    /// number.
+    asked: u64,
+    done: u64,
+    closing: bool,
+    /// Set while records are being dropped for a full queue, so the warning comes once.
+    dropping: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Totals for one day, account or model.
@@ -91,34 +124,44 @@ impl History {
             .map_err(fail)?;
         writer.execute_batch(SCHEMA).map_err(fail)?;
         let reader = Connection::open(path).map_err(fail)?;
-        let (queue, records) = mpsc::sync_channel(QUEUE);
+        for db in [&writer, &reader] {
+            db.pragma_update(None, "cache_size", -CACHE_KIB)
+                .map_err(fail)?;
+        }
+        let queue = Arc::new(Queue {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            flushed: Condvar::new(),
+        });
+        let writer_queue = queue.clone();
         let path: PathBuf = path.to_owned();
         std::thread::Builder::new()
             .name("usage-history".into())
-            .spawn(move || write_loop(writer, records, retention_days, &path))
+            .spawn(move || write_loop(writer, &writer_queue, retention_days, &path))
             .map_err(|e| format!("cannot start the usage history writer: {e}"))?;
         Ok(History {
             queue,
             reader: Arc::new(Mutex::new(reader)),
-            dropping: AtomicBool::new(false),
         })
     }
 
-    /// Hand a record to the writer; never blocks the request path.
+    /// Queue a record for the writer; never waits for it.
     pub fn append(&self, record: Arc<RequestRecord>) {
-        match self.queue.try_send(record) {
-            Ok(()) => {
-                self.dropping.store(false, Ordering::Relaxed);
-            }
-            Err(TrySendError::Full(_)) => {
-                if !self.dropping.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "the usage history cannot keep up; some requests are not recorded"
-                    );
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => {}
+        let mut pending = self.queue.lock();
+        if pending.records.len() < QUEUE {
+            pending.records.push(record);
+            pending.dropping = false;
+        } else if !pending.dropping {
+            pending.dropping = true;
+            drop(pending);
+            tracing::warn!("the usage history cannot keep up; some requests are not recorded");
         }
+    }
+
+    /// Write everything queued so far, and wait until it is written. Blocking: call it from a
+    /// blocking thread (queries do) or at shutdown.
+    pub fn flush(&self) {
+        flush(&self.queue);
     }
 
     /// Totals over the last `days` local days (today included).
@@ -179,12 +222,15 @@ impl History {
         .await
     }
 
+    /// Flush, then run `query` on the reading connection, on a blocking thread.
     async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, String> {
         let reader = self.reader.clone();
+        let queue = self.queue.clone();
         tokio::task::spawn_blocking(move || {
+            flush(&queue);
             let db = reader.lock().unwrap_or_else(|p| p.into_inner());
             query(&db).map_err(|e| format!("cannot read the usage history: {e}"))
         })
@@ -235,24 +281,57 @@ fn csv_field(f: &str) -> String {
     }
 }
 
-fn write_loop(
-    mut db: Connection,
-    records: Receiver<Arc<RequestRecord>>,
-    retention_days: u32,
-    path: &Path,
-) {
+fn flush(queue: &Queue) {
+    let mut pending = queue.lock();
+    if pending.closing {
+        return;
+    }
+    pending.asked += 1;
+    let ticket = pending.asked;
+    queue.wake.notify_one();
+    while pending.done < ticket && !pending.closing {
+        pending = queue
+            .flushed
+            .wait(pending)
+            .unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// Dropping the handle lets the writer write what is queued and end.
+impl Drop for History {
+    fn drop(&mut self) {
+        self.queue.lock().closing = true;
+        self.queue.wake.notify_one();
+    }
+}
+
+fn write_loop(mut db: Connection, queue: &Queue, retention_days: u32, path: &Path) {
     let mut pruned = None::<Instant>;
-    // Ends when the engine (the last sender) is dropped.
-    while let Ok(first) = records.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match records.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
+    loop {
+        let (batch, ticket, closing) = {
+            let mut pending = queue.lock();
+            if pending.asked == pending.done && !pending.closing {
+                pending = queue
+                    .wake
+                    .wait_timeout(pending, FLUSH_EVERY)
+                    .map(|(guard, _)| guard)
+                    .unwrap_or_else(|p| p.into_inner().0);
             }
-        }
-        if let Err(e) = insert(&mut db, &batch) {
+            (
+                std::mem::take(&mut pending.records),
+                pending.asked,
+                pending.closing,
+            )
+        };
+        if !batch.is_empty()
+            && let Err(e) = insert(&mut db, &batch)
+        {
             tracing::warn!(path = %path.display(), error = %e, rows = batch.len(), "cannot write to the usage history");
+        }
+        queue.lock().done = ticket;
+        queue.flushed.notify_all();
+        if closing {
+            return;
         }
         if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             pruned = Some(Instant::now());
@@ -317,19 +396,6 @@ mod tests {
         }
     }
 
-    /// Waits until the writer has stored `n` rows, by reading them back.
-    async fn settled(history: &History, n: u64) -> Usage {
-        for _ in 0..500 {
-            let usage = history.usage(1).await.expect("usage");
-            if usage.by_day.iter().map(|d| d.requests).sum::<u64>() == n {
-                return usage;
-            }
-            tokio::task::yield_now().await;
-            std::thread::yield_now();
-        }
-        panic!("the writer did not store {n} rows");
-    }
-
     #[tokio::test]
     async fn totals_per_account_model_and_day() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -337,7 +403,8 @@ mod tests {
         history.append(Arc::new(record("a", "m1", 200, Some(100))));
         history.append(Arc::new(record("a", "m2", 429, None)));
         history.append(Arc::new(record("b", "m1", 200, Some(10))));
-        let usage = settled(&history, 3).await;
+        // A query sees every request queued before it.
+        let usage = history.usage(1).await.expect("usage");
         assert_eq!(usage.by_day.len(), 1);
         assert_eq!(usage.by_day[0].errors, 1);
         assert_eq!(usage.by_day[0].input_tokens, 110);
@@ -365,10 +432,11 @@ mod tests {
         {
             let history = History::open(&path, 90).expect("open");
             history.append(Arc::new(record("a", "m", 200, Some(1))));
-            settled(&history, 1).await;
+            history.flush();
         }
         let history = History::open(&path, 90).expect("reopen");
-        settled(&history, 1).await;
+        let usage = history.usage(1).await.expect("usage");
+        assert_eq!(usage.by_day.iter().map(|d| d.requests).sum::<u64>(), 1);
     }
 
     #[test]
