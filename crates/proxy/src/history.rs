@@ -305,7 +305,21 @@ impl Drop for History {
     }
 }
 
+/// The writer's nice value: bookkeeping yields the CPU to the requests it records (a batch
+/// is thousands of inserts under load), yet keeps enough of it to keep up.
+#[cfg(target_os = "linux")]
+const WRITER_NICE: libc::c_int = 10;
+
 fn write_loop(mut db: Connection, queue: &Queue, retention_days: u32, path: &Path) {
+    // SAFETY: plain syscalls on this thread's own id; failure only leaves the priority as is.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::gettid() as libc::id_t,
+            WRITER_NICE,
+        );
+    }
     let mut pruned = None::<Instant>;
     loop {
         let (batch, ticket, closing) = {
