@@ -400,16 +400,48 @@ fn show_dashboard(app: &AppHandle) {
         return;
     };
     let url = run::dashboard_url(listen, engine.management_token().expose());
-    let Ok(url) = url.parse() else {
+    let Ok(url) = url.parse::<tauri::Url>() else {
         return;
     };
+    let own = engine.clone();
     let built = WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::External(url))
         .title("Keyway")
         .inner_size(900.0, 600.0)
         .min_inner_size(720.0, 480.0)
+        // A login page or a link elsewhere opens in the user's browser, where their sessions
+        // and password manager are; the window only ever shows the dashboard.
+        .on_new_window(|url, _| {
+            open_in_browser(&url);
+            tauri::webview::NewWindowResponse::Deny
+        })
+        .on_navigation(move |url| {
+            // Our own server, also after the listen address moved (Settings).
+            let ours = own.listen().is_some_and(|listen| {
+                url.scheme() == "http"
+                    && url.port() == Some(listen.port())
+                    && url.host_str().is_some_and(|h| {
+                        h == "localhost"
+                            || h.trim_matches(['[', ']'])
+                                .parse::<std::net::IpAddr>()
+                                .is_ok_and(|ip| ip.is_loopback() || ip == listen.ip())
+                    })
+            });
+            if !ours {
+                open_in_browser(url);
+            }
+            ours
+        })
         .build();
     if let Err(e) = built {
         tracing::warn!(error = %e, "cannot open the dashboard window");
+    }
+}
+
+fn open_in_browser(url: &tauri::Url) {
+    if matches!(url.scheme(), "http" | "https")
+        && let Err(e) = open::that_detached(url.as_str())
+    {
+        tracing::warn!(error = %e, "cannot open the browser");
     }
 }
 

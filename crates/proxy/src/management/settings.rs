@@ -113,15 +113,12 @@ pub async fn patch_settings(
         }
         return Err(e.into());
     }
-    if let Some(listener) = listener {
+    if let (Some(listener), Some(addr)) = (listener, bound) {
+        // Known at once, before this answer leaves: the dashboard moves there next.
+        engine.set_listen(addr);
         engine.move_listener(listener);
     }
-    let mut out = view(&engine);
-    if let Some(addr) = bound {
-        // The move happens on the serve loop; answer with where it is going.
-        out.listen = Some(addr.to_string());
-    }
-    Ok(Json(out))
+    Ok(Json(view(&engine)))
 }
 
 /// Open the log folder in the desktop's file manager, when there is one.
