@@ -24,8 +24,9 @@ const SHORT_SECS: f64 = 1.5;
     name = "keyway-bench",
     version,
     about = "Measures the fake upstream directly, nginx as a reverse proxy to it, and `keyway \
-             --headless` with three API-key accounts, in turns, in one run; prints a Markdown \
-             table and writes it and a JSON file.",
+             --headless` with three API-key accounts (and, with --floor, a bare pass-through on \
+             Keyway's HTTP stack), in turns, in one run; prints a Markdown table and writes it \
+             and a JSON file.",
     after_help = "Run it through `scripts/bench` (release builds, nginx, private keyring session)."
 )]
 pub struct Args {
@@ -65,7 +66,7 @@ pub struct Args {
     pub scenarios: Option<Vec<String>>,
 
     /// CPU placement as LOADGEN/FAKE/TARGET CPU lists (e.g. `0/0/1`, `0/1/1`, `0-1/0-1/0-1`),
-    /// or `none` for no pinning. TARGET is the proxy under test (nginx or Keyway).
+    /// or `none` for no pinning. TARGET is the proxy under test (nginx, Keyway or the floor).
     #[arg(long, value_name = "L/F/T|none", default_value = "0/1/1")]
     pub placement: Placement,
 
@@ -84,6 +85,16 @@ pub struct Args {
     /// Run without nginx (ratios against nginx are then not available).
     #[arg(long)]
     pub no_nginx: bool,
+
+    /// Also measure the floor target in the small-request scenarios (c1, c16, c64):
+    /// `floor-proxy`, the same HTTP stack as Keyway (axum server, reqwest client) passing bytes
+    /// through with no engine, placed like Keyway. Shows what the stack alone costs.
+    #[arg(long)]
+    pub floor: bool,
+
+    /// The `floor-proxy` binary, with --floor [default: next to this executable].
+    #[arg(long, value_name = "PATH")]
+    pub floor_bin: Option<PathBuf>,
 
     /// Keyway's `log_level` in its config (e.g. `warn`, to see what request logging costs)
     /// [default: unset, i.e. Keyway's default `info`, as users run it].
@@ -122,6 +133,8 @@ pub struct Plan {
     pub fake_bin: PathBuf,
     /// `None` with `--no-nginx`.
     pub nginx_bin: Option<PathBuf>,
+    /// `Some` with `--floor`.
+    pub floor_bin: Option<PathBuf>,
     pub keyway_log_level: Option<String>,
     pub out: PathBuf,
     pub note: Option<String>,
@@ -163,22 +176,28 @@ impl Plan {
             .parent()
             .map(Path::to_path_buf)
             .context("this executable has no parent folder")?;
-        let sibling = |given: Option<PathBuf>, name: &str| -> anyhow::Result<PathBuf> {
+        // `flag` is the option's name without `--` and `-bin`: keyway, fake, floor.
+        let sibling = |given: Option<PathBuf>, name: &str, flag: &str| {
             let path = given.unwrap_or_else(|| exe_dir.join(name));
             if !path.is_file() {
                 bail!(
-                    "no {name} binary at {}: build it (scripts/bench does) or pass --{name}-bin",
+                    "no {name} binary at {}: build it (scripts/bench does) or pass --{flag}-bin",
                     path.display()
                 );
             }
             Ok(path)
         };
-        let keyway_bin = sibling(args.keyway_bin, "keyway")?;
-        let fake_bin = sibling(args.fake_bin, "fake-upstream")?;
+        let keyway_bin = sibling(args.keyway_bin, "keyway", "keyway")?;
+        let fake_bin = sibling(args.fake_bin, "fake-upstream", "fake")?;
         let nginx_bin = if args.no_nginx {
             None
         } else {
             Some(find_nginx(args.nginx_bin)?)
+        };
+        let floor_bin = if args.floor {
+            Some(sibling(args.floor_bin, "floor-proxy", "floor")?)
+        } else {
+            None
         };
         let out = args.out.unwrap_or_else(|| {
             if args.short {
@@ -216,6 +235,7 @@ impl Plan {
             keyway_bin,
             fake_bin,
             nginx_bin,
+            floor_bin,
             keyway_log_level: args.keyway_log_level,
             out,
             note: args.note,

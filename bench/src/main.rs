@@ -10,6 +10,10 @@
 //!   time to first byte);
 //! - Keyway's resident memory (idle, and peak per scenario) and its start-up time.
 //!
+//! With `--floor`, the small-request scenarios also measure `floor-proxy` (this crate's second
+//! binary): Keyway's HTTP stack passing bytes through with no engine, placed like Keyway, so a
+//! throughput ratio Keyway misses can be set against the floor its stack alone allows.
+//!
 //! It prints a Markdown table and writes it and the raw figures as `latest.md` and
 //! `latest.json`. Misses against the targets do not fail the run (figures vary by machine);
 //! a run in which some target served nothing does, because then the harness is broken.

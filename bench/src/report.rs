@@ -21,6 +21,9 @@ pub enum Target {
     Nginx,
     /// `keyway --headless` with three accounts under round-robin.
     Keyway,
+    /// `floor-proxy` (with `--floor`): Keyway's HTTP stack passing bytes through with no
+    /// engine, placed like Keyway; what the stack alone costs, small-request scenarios only.
+    Floor,
 }
 
 impl Target {
@@ -29,6 +32,7 @@ impl Target {
             Target::Direct => "direct",
             Target::Nginx => "nginx",
             Target::Keyway => "keyway",
+            Target::Floor => "floor",
         }
     }
 }
@@ -54,11 +58,14 @@ pub struct Meta {
     /// Keyway's log level when set by `--keyway-log-level` (else its default, info).
     pub keyway_log_level: Option<String>,
     pub nginx_version: Option<String>,
+    /// The `floor-proxy` binary when the floor target ran (`--floor`).
+    pub floor_bin: Option<String>,
     pub cpu_model: String,
     pub cpus: usize,
     pub kernel: String,
     pub placement: String,
-    /// CPUs the proxy under test may use (= nginx workers = Keyway runtime threads).
+    /// CPUs the proxy under test may use (= nginx workers = Keyway's and the floor's runtime
+    /// threads).
     pub target_cpus: usize,
     /// 1-minute load average when the run started; high means something else was busy.
     pub load_average: Option<f64>,
@@ -146,6 +153,13 @@ impl Report {
 
     fn load(&self, id: &str, target: Target) -> Option<&LoadStats> {
         self.scenario(id)?.run(target)?.load.as_ref()
+    }
+
+    /// Whether the floor target ran in any scenario (`--floor` with a small-request one).
+    fn has_floor(&self) -> bool {
+        self.scenarios
+            .iter()
+            .any(|s| s.run(Target::Floor).is_some())
     }
 
     fn sse(&self, target: Target) -> Option<&SseStats> {
@@ -382,8 +396,15 @@ impl Report {
         let _ = writeln!(
             md,
             "Placement, the same for every target: {} (nginx {} worker(s), Keyway {} runtime \
-             thread(s)); README › Performance explains the choice and the run-to-run spread.  ",
-            m.placement, m.target_cpus, m.target_cpus
+             thread(s){}); README › Performance explains the choice and the run-to-run spread.  ",
+            m.placement,
+            m.target_cpus,
+            m.target_cpus,
+            if self.has_floor() {
+                ", the floor as many"
+            } else {
+                ""
+            },
         );
         let _ = writeln!(
             md,
@@ -442,6 +463,13 @@ impl Report {
             }
         }
         let _ = writeln!(md);
+        if self.has_floor() {
+            let _ = writeln!(
+                md,
+                "floor = the same HTTP stack as Keyway (axum server, reqwest client) passing \
+                 bytes through with no engine (`floor-proxy`, placed like Keyway).\n"
+            );
+        }
         if let Some(swaps) = self.scenario("c16_swap").and_then(|s| s.swaps.as_ref()) {
             let _ = writeln!(
                 md,
@@ -587,6 +615,86 @@ mod tests {
         assert_eq!(thousands(999.0), "999");
         assert_eq!(signed(0.1234), "+0.123");
         assert_eq!(signed(-0.02), "-0.020");
+    }
+
+    /// A c=16 scenario's report with these targets' throughputs (req/s).
+    fn c16_report(rps: &[(Target, f64)]) -> Report {
+        let runs = rps
+            .iter()
+            .map(|&(target, rps)| Run {
+                target,
+                load: Some(LoadStats {
+                    concurrency: 16,
+                    requests: 1,
+                    rps,
+                    latency: crate::stats::Percentiles::default(),
+                    errors: 0,
+                    error_samples: Vec::new(),
+                    seconds: 1.0,
+                }),
+                sse: None,
+                keyway_peak_rss_kib: None,
+                interference: Usage::default(),
+            })
+            .collect();
+        Report {
+            meta: Meta {
+                mode: "full".to_owned(),
+                date_utc: String::new(),
+                keyway_commit: String::new(),
+                keyway_bin: String::new(),
+                keyway_log_level: None,
+                nginx_version: None,
+                floor_bin: None,
+                cpu_model: String::new(),
+                cpus: 2,
+                kernel: String::new(),
+                placement: String::new(),
+                target_cpus: 1,
+                load_average: None,
+                seconds_per_run: 1.0,
+                warmup_seconds: 0.0,
+                request_bytes: 0,
+                sse_streams: 0,
+                sse_events: 0,
+                sse_interval_ms: 0,
+                note: None,
+                bench_debug_build: false,
+            },
+            scenarios: vec![Scenario {
+                id: "c16".to_owned(),
+                title: "small, c=16".to_owned(),
+                runs,
+                swaps: None,
+            }],
+            keyway: KeywayFacts {
+                idle_rss_kib: 0,
+                rss_after_run_kib: 0,
+                startup_ms: Vec::new(),
+                requests_per_account: Vec::new(),
+            },
+            goals: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn floor_rows_and_note_only_with_the_floor() {
+        use Target::*;
+        let with = c16_report(&[
+            (Direct, 4000.0),
+            (Nginx, 2000.0),
+            (Keyway, 1200.0),
+            (Floor, 1500.0),
+        ])
+        .markdown();
+        assert!(with.contains("| floor | 1,500 | 0.75× |"), "{with}");
+        assert!(
+            with.contains("\nfloor = the same HTTP stack as Keyway"),
+            "{with}"
+        );
+        assert!(with.contains("the floor as many"), "{with}");
+        let without = c16_report(&[(Direct, 4000.0), (Nginx, 2000.0), (Keyway, 1200.0)]).markdown();
+        assert!(!without.contains("floor"), "{without}");
     }
 
     #[test]

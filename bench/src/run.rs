@@ -1,6 +1,6 @@
-//! One benchmark run: start the fake, nginx and Keyway once, then run every scenario against
-//! each target in turns (direct, nginx, keyway), so slow drifts of the machine hit all three
-//! alike, and collect everything into a [`Report`].
+//! One benchmark run: start the fake, nginx and Keyway (and with `--floor` the floor proxy)
+//! once, then run every scenario against each target in turns (direct, nginx, keyway, floor),
+//! so slow drifts of the machine hit them all alike, and collect everything into a [`Report`].
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -64,11 +64,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         .await?;
 
     let mut kw = setup.start(plan).await?;
+    let mut floor = match &plan.floor_bin {
+        Some(bin) => Some(targets::start_floor(plan, bin, dir.path(), fake_addr).await?),
+        None => None,
+    };
     let groups = Groups(
         [
             Some(fake.pgid()),
             nginx.as_ref().map(|(n, _)| n.pgid()),
             Some(kw.proc.pgid()),
+            floor.as_ref().map(|(f, _)| f.pgid()),
         ]
         .into_iter()
         .flatten()
@@ -95,6 +100,14 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         addr: kw.addr,
         key: kw.client_key.clone(),
     });
+    if let Some((_, addr)) = &floor {
+        // A pass-through: the client sends the upstream's key, as through nginx.
+        endpoints.push(Endpoint {
+            target: Target::Floor,
+            addr: *addr,
+            key: keyway::ACCOUNT_SECRETS[0].to_owned(),
+        });
+    }
     for e in &endpoints {
         check(e).await?;
     }
@@ -118,6 +131,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     }
 
     kw.proc.check_alive()?;
+    if let Some((f, _)) = &mut floor {
+        f.check_alive()?;
+    }
     let after = rss::read(pid)?;
     let requests_per_account = match round_robin_counts {
         Some(counts) => counts,
@@ -161,7 +177,7 @@ async fn check(e: &Endpoint) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The process groups this run started (fake, nginx, Keyway), whose CPU time is ours.
+/// The process groups this run started (fake, nginx, Keyway, floor), whose CPU time is ours.
 struct Groups(Vec<i32>);
 
 /// What a measured run adds to its result besides the measurement itself.
@@ -296,7 +312,9 @@ async fn streams(
     );
     let pid = kw.proc.pid()?;
     let mut runs = Vec::new();
-    for e in endpoints {
+    // The floor answers one question, what the stack costs under request load; the streaming
+    // scenario stays with the three standard targets.
+    for e in endpoints.iter().filter(|e| e.target != Target::Floor) {
         eprintln!("keyway-bench: {title}: {}", e.target.name());
         let spec = SseSpec {
             addr: e.addr,
@@ -336,6 +354,7 @@ async fn meta(plan: &Plan) -> Meta {
         keyway_bin: plan.keyway_bin.display().to_string(),
         keyway_log_level: plan.keyway_log_level.clone(),
         nginx_version,
+        floor_bin: plan.floor_bin.as_ref().map(|b| b.display().to_string()),
         cpu_model: cpu_model(),
         cpus: placement::online_cpus(),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")

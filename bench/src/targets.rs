@@ -1,6 +1,6 @@
-//! The processes a run starts: the fake upstream and nginx (Keyway has its own module), each
-//! owned by a [`Proc`] that kills its whole process group when dropped, so no run leaves
-//! anything behind, whether it ends normally, with an error, a panic or Ctrl-C.
+//! The processes a run starts: the fake upstream, nginx and the floor proxy (Keyway has its own
+//! module), each owned by a [`Proc`] that kills its whole process group when dropped, so no run
+//! leaves anything behind, whether it ends normally, with an error, a panic or Ctrl-C.
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
@@ -287,6 +287,25 @@ pub async fn start_nginx(
         )
     })?;
     Ok((nginx, listen))
+}
+
+/// The floor target: `floor-proxy` forwarding to the fake, pinned like Keyway and started the
+/// same way (the bench's environment, so TOKIO_WORKER_THREADS, if set, reaches both, and
+/// otherwise both runtimes get one thread per TARGET CPU).
+pub async fn start_floor(
+    plan: &Plan,
+    bin: &Path,
+    dir: &Path,
+    upstream: SocketAddr,
+) -> anyhow::Result<(Proc, SocketAddr)> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--upstream")
+        .arg(format!("http://{upstream}"))
+        .args(["--listen", "127.0.0.1:0"]);
+    let mut floor = Proc::spawn("floor-proxy", cmd, plan.placement.target.as_ref(), dir)?;
+    let line = floor.wait_for_line("listening on http://").await?;
+    let addr = parse_listen_line(&line)?;
+    Ok((floor, addr))
 }
 
 /// `1.22.1`, from `nginx -v` (which prints `nginx version: nginx/1.22.1` on stderr).

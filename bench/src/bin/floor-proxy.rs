@@ -1,0 +1,186 @@
+//! `floor-proxy`: the benchmark's floor target, a pass-through proxy built on exactly Keyway's
+//! HTTP stack and nothing else.
+//!
+//! It serves like Keyway (`axum::serve`, TCP_NODELAY on every accepted connection, a
+//! multi-thread tokio runtime built as Keyway's `main` builds it) and forwards like Keyway
+//! (one shared `reqwest::Client` with `Engine::start`'s options, the body read whole, the
+//! answer streamed back with `Body::from_stream`), but has no engine: no client key check, no
+//! account choice, no body parsing, no records. Its throughput against Keyway's, measured in
+//! the same placement, splits Keyway's cost into what the stack costs and what Keyway adds on
+//! top, so a throughput target that cannot be met can show the floor it runs into.
+//!
+//! `floor-proxy --upstream http://127.0.0.1:PORT [--listen 127.0.0.1:0]` prints `listening on
+//! http://ADDR` once bound (as `fake-upstream` does) and serves until killed.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::serve::ListenerExt;
+use clap::Parser;
+use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderName};
+
+/// Keyway's default `limits.connect_timeout_secs`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Keyway's pool idle timeout (`Engine::start`).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Keyway's default `limits.max_body_mib`: the body is read whole before forwarding, as
+/// Keyway reads it, so the floor pays for the same buffering.
+const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// Connection-level headers (RFC 9110 §7.6.1), dropped both ways as Keyway's adapter drops
+/// them.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+];
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "floor-proxy",
+    about = "Keyway's HTTP stack (axum server, reqwest client) passing requests through to one \
+             upstream with no engine: the floor target of keyway-bench.",
+    after_help = "Prints `listening on http://ADDR` once bound and serves until killed. The \
+                  runtime has as many worker threads as Keyway's would: TOKIO_WORKER_THREADS if \
+                  set, else the CPUs this process may run on."
+)]
+struct Args {
+    /// Where to forward, e.g. http://127.0.0.1:4000 (the request's path and query are
+    /// appended).
+    #[arg(long, value_name = "URL")]
+    upstream: String,
+
+    /// Address to bind (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+}
+
+/// What every request needs: the one client (its connection pool) and where to send.
+struct Floor {
+    http: reqwest::Client,
+    upstream: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // As Keyway's `main`: tokio's defaults, so TOKIO_WORKER_THREADS or, without it, the CPUs
+    // the process is pinned to decide the worker threads, for both alike.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("floor-proxy: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("floor-proxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> Result<(), String> {
+    let upstream = args.upstream.trim_end_matches('/').to_owned();
+    if !upstream.starts_with("http://") && !upstream.starts_with("https://") {
+        return Err(format!("--upstream `{upstream}` is not an http(s) URL"));
+    }
+    // The options of Keyway's client (`Engine::start`), so the pool behaves the same.
+    let http = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let floor = Arc::new(Floor { http, upstream });
+    let app = Router::new()
+        .route("/v1/messages", post(forward))
+        .fallback(forward)
+        .with_state(floor);
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    // Whoever started us reads this line to learn the port.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "listening on http://{addr}");
+    let _ = stdout.flush();
+    drop(stdout);
+
+    // As Keyway's `serve`: small writes leave at once, not after the previous one's ACK.
+    let tapped = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(tapped, app)
+        .await
+        .map_err(|e| format!("server stopped: {e}"))
+}
+
+/// Sends the request on to the upstream and streams its answer back, headers and all, minus
+/// the connection-level ones.
+async fn forward(State(floor): State<Arc<Floor>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, format!("unreadable body: {e}")).into_response();
+        }
+    };
+    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let url = format!("{}{path}", floor.upstream);
+    let mut headers = without_hop_by_hop(&parts.headers);
+    // reqwest sets Host from the URL and Content-Length from the body.
+    headers.remove(header::HOST);
+    headers.remove(header::CONTENT_LENGTH);
+    let sent = floor
+        .http
+        .request(parts.method, url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(e) => {
+            return (StatusCode::BAD_GATEWAY, format!("upstream failed: {e}")).into_response();
+        }
+    };
+    let status = answer.status();
+    let headers = without_hop_by_hop(answer.headers());
+    let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn without_hop_by_hop(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if !HOP_BY_HOP.contains(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
