@@ -22,7 +22,7 @@ pub const FILE_NAME: &str = "usage.sqlite3";
 /// of the heaviest load, should the disk stall.
 const QUEUE: usize = 100_000;
 /// How often the writer takes the queue when nobody asks for a flush.
-const FLUSH_EVERY: Duration = Duration::from_millis(250);
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Page cache per connection, in KiB (SQLite's default is 2 MiB): the history is written in
 /// appends and read in small aggregates, so a large cache only adds to Keyway's memory.
 const CACHE_KIB: i64 = 512;
