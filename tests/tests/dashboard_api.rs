@@ -388,3 +388,48 @@ async fn an_open_event_stream_does_not_hold_up_shutdown() {
         .expect("the event stream ends");
     assert!(!log.contains("did not finish in time"), "{log}");
 }
+
+#[tokio::test]
+async fn a_cancelled_login_frees_its_callback_port_for_the_next_one() {
+    let fake = FakeUpstream::start().await;
+    let keyway = Setup::new(&fake.base_url(), "").start().await;
+    let start = json!({"provider": "anthropic", "label": "Max", "accept_terms_risk": true});
+    let (status, first) = send(&keyway, Method::POST, "/logins", &start).await;
+    assert_eq!(status, 201, "{first}");
+    let id = first["id"].as_str().expect("login id").to_owned();
+
+    // While it waits, it holds the callback port: a second browser login cannot start.
+    let (status, refused) = send(&keyway, Method::POST, "/logins", &start).await;
+    assert_eq!(status, 400, "{refused}");
+
+    let (status, cancelled) = send(
+        &keyway,
+        Method::DELETE,
+        &format!("/logins/{id}"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "failed");
+    assert!(
+        cancelled["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cancelled"))
+    );
+    assert_eq!(
+        keyway.api_get(&format!("/logins/{id}")).await["state"],
+        "failed"
+    );
+    let (status, _) = send(
+        &keyway,
+        Method::DELETE,
+        &format!("/logins/{id}"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 409, "an ended login cannot be cancelled again");
+
+    // The port is free at once: the next login starts.
+    let (status, second) = send(&keyway, Method::POST, "/logins", &start).await;
+    assert_eq!(status, 201, "{second}");
+}

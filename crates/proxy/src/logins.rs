@@ -43,6 +43,16 @@ pub struct LoginView {
 struct Session {
     view: Mutex<LoginView>,
     paste: mpsc::Sender<String>,
+    /// The task waiting for the user; aborting it frees the callback port at once.
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+/// Why a login could not be cancelled.
+#[derive(Debug)]
+pub enum CancelError {
+    Unknown,
+    /// It already ended: `done` or `failed`.
+    Finished(&'static str),
 }
 
 /// The logins in progress (and finished ones, until the engine stops).
@@ -68,6 +78,34 @@ impl Logins {
     /// Hand a pasted code to a waiting login. False when there is no such pending login.
     pub fn paste(&self, id: &str, code: String) -> bool {
         self.get(id).is_some_and(|s| s.paste.try_send(code).is_ok())
+    }
+
+    /// Stop a pending login: its task ends (a browser login's callback port is free again at
+    /// once, so another login can start) and its view says it was cancelled.
+    pub fn cancel(&self, id: &str) -> Result<LoginView, CancelError> {
+        let session = self.get(id).ok_or(CancelError::Unknown)?;
+        let mut view = session.view.lock().unwrap_or_else(|p| p.into_inner());
+        if view.state != "pending" {
+            return Err(CancelError::Finished(view.state));
+        }
+        if let Some(task) = session
+            .task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+        view.state = "failed";
+        view.error = Some("the login was cancelled".into());
+        tracing::info!(login = id, "subscription login cancelled");
+        Ok(view.clone())
+    }
+}
+
+impl Session {
+    fn set_task(&self, task: tokio::task::AbortHandle) {
+        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
     }
 }
 
@@ -123,7 +161,8 @@ impl Engine {
             view.user_code = Some(device.user_code.clone());
             view.verification_url = Some(device.verification_url.clone());
             let session = self.logins().insert(id, view.clone(), paste);
-            tokio::spawn(async move {
+            let waiting = session.clone();
+            let task = tokio::spawn(async move {
                 let result = async {
                     let (code, verifier, redirect) =
                         login::device_wait(engine.http(), &endpoints, &device).await?;
@@ -142,6 +181,7 @@ impl Engine {
                 };
                 finish(&engine, &session, &provider, label, result.await).await;
             });
+            waiting.set_task(task.abort_handle());
         } else {
             let auth = login::authorize(kind, &endpoints, manual)?;
             view.url = Some(auth.url.clone());
@@ -158,10 +198,12 @@ impl Engine {
                 )
             };
             let session = self.logins().insert(id, view.clone(), paste);
-            tokio::spawn(async move {
+            let waiting = session.clone();
+            let task = tokio::spawn(async move {
                 let result = code_flow(&engine, kind, &endpoints, auth, callback, pasted).await;
                 finish(&engine, &session, &provider, label, result).await;
             });
+            waiting.set_task(task.abort_handle());
         }
         Ok(view)
     }
@@ -172,6 +214,7 @@ impl Logins {
         let session = Arc::new(Session {
             view: Mutex::new(view),
             paste,
+            task: Mutex::new(None),
         });
         self.sessions
             .lock()

@@ -140,6 +140,7 @@ export function createApi(opts: ApiOptions) {
 
     startLogin: (body: StartLogin) => call<LoginView>('POST', '/api/logins', body),
     login: (id: string) => get<LoginView>(`/api/logins/${enc(id)}`),
+    cancelLogin: (id: string) => call<LoginView>('DELETE', `/api/logins/${enc(id)}`),
     loginCode: (id: string, code: string) => call<LoginView>('POST', `/api/logins/${enc(id)}/code`, { code }),
     importLogin: (body: StartImport) => call<ImportResult>('POST', '/api/imports', body),
 

@@ -22,7 +22,7 @@ use keyway_core::edit::ConfigDocument;
 
 use crate::engine::{EditError, Engine};
 use crate::history::Totals;
-use crate::logins::{LoginView, unconfirmed_terms};
+use crate::logins::{CancelError, LoginView, unconfirmed_terms};
 use crate::oauth::import;
 
 mod connect;
@@ -44,6 +44,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Engine>>)> {
         (Method::GET, "/providers", get(list_providers)),
         (Method::POST, "/logins", post(start_login)),
         (Method::GET, "/logins/{id}", get(login_status)),
+        (Method::DELETE, "/logins/{id}", delete(cancel_login)),
         (Method::POST, "/logins/{id}/code", post(paste_login_code)),
         (Method::POST, "/imports", post(import_login)),
         (Method::GET, "/policies", get(list_policies)),
@@ -794,6 +795,19 @@ pub async fn login_status(
         .view(&id)
         .map(Json)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no login `{id}`")))
+}
+
+pub async fn cancel_login(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LoginView>> {
+    engine.logins().cancel(&id).map(Json).map_err(|e| match e {
+        CancelError::Unknown => ApiError::new(StatusCode::NOT_FOUND, format!("no login `{id}`")),
+        CancelError::Finished(state) => ApiError::new(
+            StatusCode::CONFLICT,
+            format!("login `{id}` already ended ({state})"),
+        ),
+    })
 }
 
 #[derive(Deserialize)]
