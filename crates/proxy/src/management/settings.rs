@@ -130,3 +130,27 @@ pub async fn open_logs() -> Json<serde_json::Value> {
         .unwrap_or(false);
     Json(json!({ "path": dir.display().to_string(), "opened": opened }))
 }
+
+pub async fn pause(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    engine.set_paused(true);
+    Json(json!({ "paused": true }))
+}
+
+pub async fn resume(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    engine.set_paused(false);
+    Json(json!({ "paused": false }))
+}
+
+pub async fn client_key(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    Json(json!({ "key": engine.client_key().expose() }))
+}
+
+pub async fn rotate_client_key(
+    State(engine): State<Arc<Engine>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let key = engine
+        .rotate_client_key()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({ "key": key.expose() })))
+}

@@ -1,0 +1,278 @@
+//! Routing policies: their views, setting and removing them, and previews of the picks a policy
+//! would make. The tray sets strategies through [`set_strategy`].
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use indexmap::IndexMap;
+use keyway_core::config::PolicyConfig;
+use keyway_core::edit::ConfigDocument;
+use keyway_core::state::now_ms;
+use keyway_core::{PolicyKey, Snapshot, Strategy};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ApiError, ApiJson, ApiResult};
+use crate::engine::{EditError, Engine};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyView {
+    /// `provider` or `provider/family`.
+    pub key: String,
+    pub provider: String,
+    pub family: Option<String>,
+    pub strategy: Strategy,
+    /// False for the built-in default (round-robin over all enabled accounts).
+    pub configured: bool,
+    /// The accounts as configured (empty: all enabled accounts of the provider).
+    pub accounts: Vec<String>,
+    pub weights: IndexMap<String, u32>,
+    /// The accounts actually taking part now, in order, with their effective weights.
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberView {
+    pub id: String,
+    pub weight: u32,
+}
+
+pub fn policy_views(snapshot: &Snapshot) -> Vec<PolicyView> {
+    let config = &snapshot.config;
+    let mut out = Vec::new();
+    for provider in snapshot.providers() {
+        for (family, pool, configured) in provider.pools() {
+            let key = match family {
+                Some(f) => format!("{}/{f}", provider.id),
+                None => provider.id.clone(),
+            };
+            let policy = config.policies.get(&key);
+            out.push(PolicyView {
+                provider: provider.id.clone(),
+                family: family.map(str::to_owned),
+                strategy: pool.strategy,
+                configured,
+                accounts: policy.map(|p| p.accounts.clone()).unwrap_or_default(),
+                weights: policy.map(|p| p.weights.clone()).unwrap_or_default(),
+                members: pool
+                    .members
+                    .iter()
+                    .map(|m| MemberView {
+                        id: m.id.to_string(),
+                        weight: m.weight,
+                    })
+                    .collect(),
+                key,
+            });
+        }
+    }
+    out
+}
+
+pub async fn list_policies(State(engine): State<Arc<Engine>>) -> Json<Vec<PolicyView>> {
+    Json(policy_views(&engine.snapshot()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBody {
+    strategy: String,
+    #[serde(default)]
+    accounts: Vec<String>,
+    #[serde(default)]
+    weights: IndexMap<String, u32>,
+}
+
+fn policy_key(provider: &str, family: Option<&str>) -> ApiResult<PolicyKey> {
+    let raw = match family {
+        Some(f) => format!("{provider}/{f}"),
+        None => provider.to_owned(),
+    };
+    raw.parse().map_err(|e: keyway_core::policy::BadPolicyKey| {
+        ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+    })
+}
+
+impl PolicyBody {
+    fn into_policy(self) -> ApiResult<PolicyConfig> {
+        let strategy: Strategy =
+            self.strategy
+                .parse()
+                .map_err(|e: keyway_core::strategy::UnknownStrategy| {
+                    ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+                })?;
+        Ok(PolicyConfig {
+            strategy,
+            accounts: self.accounts,
+            weights: self.weights,
+        })
+    }
+}
+
+async fn put_policy(
+    engine: &Engine,
+    key: PolicyKey,
+    body: PolicyBody,
+) -> ApiResult<Json<PolicyView>> {
+    apply_policy(engine, key, body.into_policy()?)
+        .await
+        .map(Json)
+}
+
+/// Change only the strategy of the policy `key` (`provider` or `provider/family`), keeping
+/// its accounts and weights; a pool on the default policy gets a policy of its own.
+pub async fn set_strategy(engine: &Engine, key: &str, strategy: Strategy) -> ApiResult<PolicyView> {
+    let key: PolicyKey = key
+        .parse()
+        .map_err(|e: keyway_core::policy::BadPolicyKey| {
+            ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+        })?;
+    let current = engine
+        .snapshot()
+        .config
+        .policies
+        .get(&key.to_string())
+        .cloned();
+    let policy = match current {
+        Some(p) => PolicyConfig { strategy, ..p },
+        None => PolicyConfig {
+            strategy,
+            accounts: Vec::new(),
+            weights: IndexMap::new(),
+        },
+    };
+    apply_policy(engine, key, policy).await
+}
+
+/// Save `policy` as `key` and swap it in; the API and the tray both come here.
+async fn apply_policy(
+    engine: &Engine,
+    key: PolicyKey,
+    policy: PolicyConfig,
+) -> ApiResult<PolicyView> {
+    engine
+        .edit(|doc, _| {
+            doc.set_policy(&key, &policy);
+            Ok(())
+        })
+        .await?;
+    let wanted = key.to_string();
+    policy_views(&engine.snapshot())
+        .into_iter()
+        .find(|p| p.key == wanted)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the policy vanished after saving",
+            )
+        })
+}
+
+/// Most picks a preview may ask for.
+const PREVIEW_MAX: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    provider: String,
+    family: Option<String>,
+    strategy: String,
+    #[serde(default)]
+    accounts: Vec<String>,
+    #[serde(default)]
+    weights: IndexMap<String, u32>,
+    count: Option<usize>,
+}
+
+/// The picks a policy would make, from a snapshot built off to the side with fresh selectors:
+/// nothing is saved and the live pools keep their place.
+pub async fn preview_policy(
+    State(engine): State<Arc<Engine>>,
+    ApiJson(body): ApiJson<PreviewBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let key = policy_key(&body.provider, body.family.as_deref())?;
+    let count = body.count.unwrap_or(10).min(PREVIEW_MAX);
+    let policy = PolicyBody {
+        strategy: body.strategy,
+        accounts: body.accounts,
+        weights: body.weights,
+    }
+    .into_policy()?;
+    let path = engine.config_path();
+    let mut doc = if path.exists() {
+        ConfigDocument::load(path).map_err(EditError::Broken)?
+    } else {
+        ConfigDocument::default_at(path)
+    };
+    doc.set_policy(&key, &policy);
+    let config = doc
+        .validate()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.message))?;
+    let trial = Snapshot::build(Arc::new(config), engine.registry(), None);
+    let family = body.family.as_deref();
+    let pool = trial
+        .provider(&body.provider)
+        .and_then(|p| {
+            p.pools()
+                .find(|(f, _, _)| *f == family)
+                .map(|(_, pool, _)| pool.clone())
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("`{key}` is not a provider or family Keyway knows"),
+            )
+        })?;
+    let now = now_ms();
+    let picks: Vec<String> = (0..count)
+        .map_while(|_| pool.pick(now, &[]).map(|i| pool.members[i].id.to_string()))
+        .collect();
+    Ok(Json(json!({ "picks": picks })))
+}
+
+pub async fn put_provider_policy(
+    State(engine): State<Arc<Engine>>,
+    Path(provider): Path<String>,
+    ApiJson(body): ApiJson<PolicyBody>,
+) -> ApiResult<Json<PolicyView>> {
+    put_policy(&engine, policy_key(&provider, None)?, body).await
+}
+
+pub async fn put_family_policy(
+    State(engine): State<Arc<Engine>>,
+    Path((provider, family)): Path<(String, String)>,
+    ApiJson(body): ApiJson<PolicyBody>,
+) -> ApiResult<Json<PolicyView>> {
+    put_policy(&engine, policy_key(&provider, Some(&family))?, body).await
+}
+
+async fn delete_policy(engine: &Engine, key: PolicyKey) -> ApiResult<StatusCode> {
+    engine
+        .edit(|doc, _| {
+            if doc.remove_policy(&key) {
+                Ok(())
+            } else {
+                Err(EditError::NotFound(format!(
+                    "no policy `{key}` is configured"
+                )))
+            }
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_provider_policy(
+    State(engine): State<Arc<Engine>>,
+    Path(provider): Path<String>,
+) -> ApiResult<StatusCode> {
+    delete_policy(&engine, policy_key(&provider, None)?).await
+}
+
+pub async fn delete_family_policy(
+    State(engine): State<Arc<Engine>>,
+    Path((provider, family)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    delete_policy(&engine, policy_key(&provider, Some(&family))?).await
+}
