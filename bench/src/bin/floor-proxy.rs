@@ -26,28 +26,19 @@ use axum::routing::post;
 use axum::serve::ListenerExt;
 use clap::Parser;
 use http::StatusCode;
-use http::header::{self, HeaderMap, HeaderName};
+use http::header::{self, HeaderMap};
+use keyway_core::config::Limits;
+use keyway_proxy::adapter::HOP_BY_HOP;
 
 /// Keyway's default `limits.connect_timeout_secs`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keyway's pool idle timeout (`Engine::start`).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Keyway's default `limits.max_body_mib`: the body is read whole before forwarding, as
-/// Keyway reads it, so the floor pays for the same buffering.
-const MAX_BODY: usize = 32 * 1024 * 1024;
-
-/// Connection-level headers (RFC 9110 §7.6.1), dropped both ways as Keyway's adapter drops
-/// them.
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    HeaderName::from_static("keep-alive"),
-];
+/// Keyway's default `limits.max_body_mib`, in bytes: the body is read whole before
+/// forwarding, as Keyway reads it, so the floor pays for the same buffering.
+fn max_body() -> usize {
+    Limits::default().max_body_mib as usize * 1024 * 1024
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -142,7 +133,7 @@ async fn serve(args: Args) -> Result<(), String> {
 /// the connection-level ones.
 async fn forward(State(floor): State<Arc<Floor>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+    let body = match axum::body::to_bytes(body, max_body()).await {
         Ok(b) => b,
         Err(e) => {
             return (StatusCode::BAD_REQUEST, format!("unreadable body: {e}")).into_response();

@@ -9,8 +9,8 @@ use keyway_core::snapshot::ProviderRoute;
 use keyway_core::{Credential, ProviderKind};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones we
-/// recompute.
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// recompute. Public for the benchmark's floor proxy, which drops the same ones.
+pub const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
