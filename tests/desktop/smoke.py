@@ -741,11 +741,12 @@ class Smoke:
         _, _, _, colours = await self.screen_shows_dashboard("dashboard.png")
         return f"{colours} colours on screen (before: {before}); dashboard.png"
 
-    def run_again(self, name, args, timeout):
-        """Run the binary once more with the desktop app's environment; (exit code, stdout,
-        stderr) once it exits, or a failure naming what it printed if it still runs after
-        `timeout` (it is then killed with its process group)."""
-        p = self.procs.start(name, [str(self.keyway_bin), *args], self.artifacts, env=self.env)
+    def run_again(self, name, args, timeout, env=None):
+        """Run the binary once more with the desktop app's environment (or `env`); (exit code,
+        stdout, stderr) once it exits, or a failure naming what it printed if it still runs
+        after `timeout` (it is then killed with its process group)."""
+        p = self.procs.start(name, [str(self.keyway_bin), *args], self.artifacts,
+                             env=env if env is not None else self.env)
         t0 = time.monotonic()
         try:
             code = p.wait(timeout)
@@ -776,6 +777,18 @@ class Smoke:
         got = await asyncio.to_thread(served_by, self.port, self.client_key)
         expect(got == "sk-ant-work", f"afterwards the desktop app served by {got}")
         return f"exit {code} after {took:.1f} s: {message!r}; the desktop app still serves"
+
+    async def check_no_display(self):
+        env = {k: v for k, v in self.env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        code, _, err, took = await asyncio.to_thread(self.run_again, "keyway-no-display", [],
+                                                     REFUSED_TIMEOUT, env)
+        message = next((line for line in err.splitlines() if line.startswith("error:")), None)
+        expect(code == 1, f"`keyway` without a display exited {code} (not 1); stderr:\n"
+                          f"{err.strip()}")
+        expect(message and "--headless" in message,
+               f"`keyway` without a display did not point to --headless; stderr:\n{err.strip()}")
+        self.keyway_exited()
+        return f"exit {code} after {took:.1f} s: {message!r}"
 
     async def check_second_launch(self):
         # The order: `window` runs first, so that its Open dashboard click is what puts the
@@ -844,6 +857,8 @@ CHECKS = [
     ("policy", "a menu action switches a policy (Priority)", "check_policy"),
     ("headless", "keyway --headless while the desktop app holds the port fails with a clear "
                  "message", "check_headless"),
+    ("no-display", "keyway without a graphical session says to run --headless",
+     "check_no_display"),
     ("window", "the dashboard window renders the UI", "check_window"),
     ("second-launch", "a second launch focuses the window instead of starting twice",
      "check_second_launch"),

@@ -45,6 +45,12 @@ struct Shell {
 
 /// Start the engine and run the tray until Quit. Blocks the main thread (the GUI's).
 pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        anyhow::bail!(
+            "there is no graphical session here (DISPLAY and WAYLAND_DISPLAY are unset) for the tray app; on a server or over SSH run `keyway --headless`"
+        );
+    }
     let (_log_guard, reloader) = run::init_logging(&opts)?;
     webkit_workarounds();
     tauri::async_runtime::set(runtime.handle().clone());
