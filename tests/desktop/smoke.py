@@ -27,6 +27,8 @@ What it does, as a user's desktop would see it:
       headless `keyway --headless --listen 127.0.0.1:PORT` (the desktop app's port) exits
                non-zero within 10 s saying the address is in use by another Keyway; the
                desktop app still serves
+      no-display  `keyway` with DISPLAY and WAYLAND_DISPLAY unset exits 1 saying to run
+               `--headless` (instead of GTK's panic)
       window   clicking Open dashboard puts the dashboard on the screen (dashboard.png)
       second   closing the window (WM_DELETE_WINDOW, a window manager's ×) blanks the screen
                and keyway keeps running; `keyway` launched again (same environment, no flags)
@@ -40,7 +42,8 @@ plus dbus-next only.
 Artifacts: keyway.stdout/.stderr, keyway-logs/, fake-upstream.*, xvfb.log; menu.txt (the tray
 menu as the panel got it, submenus indented), menu-after-priority.txt, dashboard.png (the
 screen once the dashboard window has rendered); keyway-headless.stdout/.stderr and
-keyway-second.stdout/.stderr (the refused headless run and the second launch),
+keyway-second.stdout/.stderr and keyway-no-display.stdout/.stderr (the refused headless run,
+the second launch and the run without a display),
 dashboard-second-launch.png (the screen after the second launch).
 """
 
@@ -848,7 +851,8 @@ ARTIFACTS = [
     "xvfb.log", "fake-upstream.stdout", "fake-upstream.stderr", "keyway.stdout", "keyway.stderr",
     "menu.txt", "menu-after-priority.txt", "dashboard.png", "keyway-logs",
     "keyway-headless.stdout", "keyway-headless.stderr", "keyway-second.stdout",
-    "keyway-second.stderr", "dashboard-second-launch.png",
+    "keyway-second.stderr", "keyway-no-display.stdout", "keyway-no-display.stderr",
+    "dashboard-second-launch.png",
 ]
 
 CHECKS = [
