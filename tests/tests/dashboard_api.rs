@@ -433,3 +433,27 @@ async fn a_cancelled_login_frees_its_callback_port_for_the_next_one() {
     let (status, second) = send(&keyway, Method::POST, "/logins", &start).await;
     assert_eq!(status, 201, "{second}");
 }
+
+#[tokio::test]
+async fn dashboard_url_prints_the_running_instances_page_with_its_token() {
+    let fake = FakeUpstream::start().await;
+    let setup = Setup::new(&fake.base_url(), "");
+    let stopped = setup.cli(&["dashboard-url"]).await;
+    assert_eq!(stopped.code, Some(1), "{stopped:?}");
+    assert!(stopped.stderr.contains("--headless"), "{stopped:?}");
+
+    let keyway = setup.start().await;
+    let url = keyway.setup.cli(&["dashboard-url"]).await;
+    assert_eq!(
+        url.ok(),
+        format!("http://{}/#token={}", keyway.addr, keyway.management_token)
+    );
+    // The page at that address is the dashboard (or, in a build without it, says how to
+    // build it), served without the token, which stays in the fragment.
+    let page = keyway.http.get(keyway.url("/")).send().await.expect("page");
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|v| v.starts_with("text/html"))
+    );
+}
