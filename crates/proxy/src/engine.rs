@@ -251,8 +251,12 @@ impl Engine {
     }
 
     /// Hand the serve loop a listener for a new address; it moves there and lets requests in
-    /// flight on the old one finish.
+    /// flight on the old one finish. The new address is the listen address from now on, so
+    /// an answer sent before the loop moves already names it.
     pub fn move_listener(&self, listener: tokio::net::TcpListener) {
+        if let Ok(addr) = listener.local_addr() {
+            self.set_listen(addr);
+        }
         let _ = self.listener_moves.send(listener);
     }
 
@@ -300,7 +304,7 @@ impl Engine {
     }
 
     /// Resolves when the server starts shutting down.
-    pub fn stopping(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+    pub(crate) fn stopping(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
         let mut stopping = self.stopping.subscribe();
         async move {
             let _ = stopping.wait_for(|s| *s).await;

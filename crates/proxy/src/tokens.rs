@@ -6,6 +6,8 @@
 //! at the end. Whatever the counter cannot understand leaves the counts `None`: a missing count
 //! is better than a wrong one, and a strange body must never break the response.
 
+use std::sync::LazyLock;
+
 use keyway_core::Surface;
 use memchr::memmem::Finder;
 use serde::Deserialize;
@@ -18,6 +20,11 @@ const MAX_LINE: usize = 1024 * 1024;
 /// Largest non-SSE body kept for parsing at the end. Past it the counts stay `None` rather than
 /// holding a very large body in memory for the sake of one small object.
 const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The keys that hold usage, built once rather than per response.
+static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+static GEMINI_USAGE_KEY: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"usageMetadata\""));
 
 /// Input and output tokens of one response, as far as the body told.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -32,7 +39,7 @@ pub struct Tokens {
 pub struct TokenCounter {
     surface: Surface,
     /// Finds the key that holds usage in this surface's bodies.
-    key: Finder<'static>,
+    key: &'static Finder<'static>,
     body: Body,
     counts: Counts,
 }
@@ -75,10 +82,10 @@ impl Counts {
 impl TokenCounter {
     /// `sse`: the response is `text/event-stream`.
     pub fn new(surface: Surface, sse: bool) -> TokenCounter {
-        let key: &'static [u8] = match surface {
-            Surface::Gemini => b"\"usageMetadata\"",
+        let key: &'static Finder<'static> = match surface {
+            Surface::Gemini => &GEMINI_USAGE_KEY,
             Surface::AnthropicMessages | Surface::OpenAiChat | Surface::OpenAiResponses => {
-                b"\"usage\""
+                &USAGE_KEY
             }
         };
         let body = if sse {
@@ -94,7 +101,7 @@ impl TokenCounter {
         };
         TokenCounter {
             surface,
-            key: Finder::new(key),
+            key,
             body,
             counts: Counts::default(),
         }
@@ -111,10 +118,10 @@ impl TokenCounter {
                     if *skipping {
                         *skipping = false;
                     } else if partial.is_empty() {
-                        read_line(self.surface, &self.key, head, &mut self.counts);
+                        read_line(self.surface, self.key, head, &mut self.counts);
                     } else if partial.len() + head.len() <= MAX_LINE {
                         partial.extend_from_slice(head);
-                        read_line(self.surface, &self.key, partial, &mut self.counts);
+                        read_line(self.surface, self.key, partial, &mut self.counts);
                         partial.clear();
                     } else {
                         partial.clear();
@@ -150,11 +157,11 @@ impl TokenCounter {
             Body::Sse { partial, skipping } => {
                 // A stream may end without a newline after its last line.
                 if !*skipping && !partial.is_empty() {
-                    read_line(self.surface, &self.key, partial, &mut self.counts);
+                    read_line(self.surface, self.key, partial, &mut self.counts);
                 }
             }
             Body::Json { kept, overflow } => {
-                if !*overflow && may_hold_usage(&self.key, kept) {
+                if !*overflow && may_hold_usage(self.key, kept) {
                     read_json(self.surface, kept, &mut self.counts);
                 }
             }

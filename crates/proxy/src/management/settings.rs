@@ -113,9 +113,7 @@ pub async fn patch_settings(
         }
         return Err(e.into());
     }
-    if let (Some(listener), Some(addr)) = (listener, bound) {
-        // Known at once, before this answer leaves: the dashboard moves there next.
-        engine.set_listen(addr);
+    if let Some(listener) = listener {
         engine.move_listener(listener);
     }
     Ok(Json(view(&engine)))
