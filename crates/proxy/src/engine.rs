@@ -274,11 +274,12 @@ impl Engine {
         let _ = self.log_reloader.set(reloader);
     }
 
-    /// Apply a log filter now; `false` when this engine cannot (it then applies at restart).
-    pub fn apply_log_level(&self, level: &str) -> Result<bool, String> {
+    /// Apply a log filter now. Without a reloader (an engine not started by the binary) the
+    /// saved level applies at the next start.
+    pub fn apply_log_level(&self, level: &str) -> Result<(), String> {
         match self.log_reloader.get() {
-            Some(reload) => reload(level).map(|()| true),
-            None => Ok(false),
+            Some(reload) => reload(level),
+            None => Ok(()),
         }
     }
 
