@@ -52,15 +52,15 @@ impl Weighted for Member {
     }
 }
 
-impl Weighted for &Member {
-    fn weight(&self) -> u32 {
-        self.weight
-    }
-}
-
 impl RateMetric for Member {
     fn remaining_ratio(&self) -> f64 {
         self.state.remaining_ratio()
+    }
+}
+
+impl Weighted for &Member {
+    fn weight(&self) -> u32 {
+        self.weight
     }
 }
 
@@ -130,10 +130,18 @@ impl Pool {
         }
     }
 
+    /// The unusable members as `loadwise-core`'s exclusion list; no list (and no allocation)
+    /// when every member is usable.
     fn exclusions(&self, usable: impl Fn(usize) -> bool) -> SelectionContext {
-        let exclude: Vec<usize> = (0..self.members.len()).filter(|&i| !usable(i)).collect();
+        let n = self.members.len();
+        let exclude = (0..n).position(|i| !usable(i)).map(|first| {
+            let mut exclude = Vec::with_capacity(n - first);
+            exclude.push(first);
+            exclude.extend((first + 1..n).filter(|&i| !usable(i)));
+            exclude
+        });
         SelectionContext {
-            exclude: (!exclude.is_empty()).then_some(exclude),
+            exclude,
             ..SelectionContext::default()
         }
     }
@@ -142,13 +150,19 @@ impl Pool {
     where
         S: loadwise_core::Strategy<Member> + for<'a> loadwise_core::Strategy<&'a Member>,
     {
-        if (0..self.members.len()).all(&usable) {
+        // Each member is looked at once: the usable prefix is taken as is, the rest filtered
+        // into a list sized for the worst case, so it never grows.
+        let n = self.members.len();
+        let Some(first) = (0..n).position(|i| !usable(i)) else {
             return selector.select(&self.members, &SelectionContext::default());
-        }
-        let candidates: Vec<&Member> = (0..self.members.len())
-            .filter(|&i| usable(i))
-            .map(|i| &self.members[i])
-            .collect();
+        };
+        let mut candidates: Vec<&Member> = Vec::with_capacity(n - 1);
+        candidates.extend(&self.members[..first]);
+        candidates.extend(
+            (first + 1..n)
+                .filter(|&i| usable(i))
+                .map(|i| &self.members[i]),
+        );
         let chosen = selector.select(&candidates, &SelectionContext::default())?;
         candidates.get(chosen).map(|m| m.slot as usize)
     }
@@ -223,6 +237,24 @@ mod tests {
             let seen: std::collections::HashSet<usize> =
                 (0..200).map(|_| p.pick(1, &[2]).unwrap()).collect();
             assert_eq!(seen, [0].into(), "{strategy}");
+        }
+    }
+
+    #[test]
+    fn every_usable_member_stays_a_candidate() {
+        // The usable members before and after the first unusable one are all chosen.
+        for strategy in [
+            Strategy::Random,
+            Strategy::WeightedRandom,
+            Strategy::WeightedRoundRobin,
+        ] {
+            let p = pool(strategy, &[1, 1, 1, 1, 1]);
+            p.members[2]
+                .state
+                .record_cooldown(Some(10_000), "429".into(), 0);
+            let seen: std::collections::BTreeSet<usize> =
+                (0..400).map(|_| p.pick(1, &[4]).unwrap()).collect();
+            assert_eq!(seen, [0, 1, 3].into(), "{strategy}");
         }
     }
 
