@@ -17,6 +17,10 @@ use keyway_core::{SecretStore, paths};
 use cli::{Cli, Command};
 use commands::Context;
 
+/// Many small, short-lived allocations per proxied request; ARCHITECTURE.md says why this one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

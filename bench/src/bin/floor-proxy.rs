@@ -2,7 +2,8 @@
 //! HTTP stack and nothing else.
 //!
 //! It serves like Keyway (`axum::serve`, TCP_NODELAY on every accepted connection, a
-//! multi-thread tokio runtime built as Keyway's `main` builds it) and forwards like Keyway
+//! multi-thread tokio runtime built as Keyway's `main` builds it, the same global allocator)
+//! and forwards like Keyway
 //! (one shared `reqwest::Client` with `Engine::start`'s options, the body read whole, the
 //! answer streamed back with `Body::from_stream`), but has no engine: no client key check, no
 //! account choice, no body parsing, no records. Its throughput against Keyway's, measured in
@@ -23,6 +24,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+
+/// Keyway's allocator (`src-tauri/src/main.rs`), so the floor runs on the same stack.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use axum::serve::ListenerExt;
 use clap::Parser;
 use http::StatusCode;
