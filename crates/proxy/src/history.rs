@@ -1,11 +1,13 @@
 //! The usage history: every finished request as a row in an SQLite database in the data dir,
 //! kept for the configured number of days.
 //!
-//! The request path only pushes its record onto a queue under a short lock; nothing wakes a
-//! thread per request. One writer thread takes the whole queue every [`FLUSH_EVERY`] and
-//! writes it in one transaction. A query first asks the writer to flush (and waits), so what
-//! it reads includes every request finished before it; reads use their own connection (WAL
-//! lets them run beside the writer).
+//! The request path only pushes its record onto a queue under a short lock; only the record
+//! that finds the queue empty wakes the writer thread, which then lets the queue fill for
+//! [`GATHER`] and writes all of it in one transaction. So under load the writer wakes about
+//! once per [`GATHER`] with a batch small enough to be done in well under a millisecond, and
+//! when no requests come it never wakes at all. A query first asks the writer to flush (and
+//! waits), so what it reads includes every request finished before it; reads use their own
+//! connection (WAL lets them run beside the writer).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -21,12 +23,14 @@ pub const FILE_NAME: &str = "usage.sqlite3";
 /// Records waiting to be written before new ones are dropped (with a warning): a few seconds
 /// of the heaviest load, should the disk stall.
 const QUEUE: usize = 100_000;
-/// How often the writer takes the queue when nobody asks for a flush.
-const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// How long the writer lets records gather after the first one, before writing them: long
+/// enough that a transaction carries many rows under load, short enough that a batch (about
+/// a microsecond a row) never holds the CPU the requests share for long.
+const GATHER: Duration = Duration::from_millis(10);
 /// Page cache per connection, in KiB (SQLite's default is 2 MiB): the history is written in
 /// appends and read in small aggregates, so a large cache only adds to Keyway's memory.
 const CACHE_KIB: i64 = 512;
-/// How often old rows are pruned.
+/// How often old rows are pruned: at start, then on the first write after this long.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 const SCHEMA: &str = "
@@ -56,7 +60,7 @@ pub struct History {
 /// Records waiting for the writer, and the flush handshake.
 struct Queue {
     pending: Mutex<Pending>,
-    /// Wakes the writer early: a flush was asked for, or the history is closing.
+    /// Wakes the writer: the first record after a write, a flush asked for, or closing.
     wake: Condvar,
     /// Wakes those waiting for a flush.
     flushed: Condvar,
@@ -149,8 +153,13 @@ impl History {
     pub fn append(&self, record: Arc<RequestRecord>) {
         let mut pending = self.queue.lock();
         if pending.records.len() < QUEUE {
+            let first = pending.records.is_empty();
             pending.records.push(record);
             pending.dropping = false;
+            drop(pending);
+            if first {
+                self.queue.wake.notify_one();
+            }
         } else if !pending.dropping {
             pending.dropping = true;
             drop(pending);
@@ -320,14 +329,21 @@ fn write_loop(mut db: Connection, queue: &Queue, retention_days: u32, path: &Pat
             WRITER_NICE,
         );
     }
-    let mut pruned = None::<Instant>;
+    prune(&db, retention_days, path);
+    let mut pruned = Instant::now();
     loop {
         let (batch, ticket, closing) = {
             let mut pending = queue.lock();
-            if pending.asked == pending.done && !pending.closing {
+            let idle = |p: &Pending| p.asked == p.done && !p.closing;
+            while pending.records.is_empty() && idle(&pending) {
+                pending = queue.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
+            }
+            // Records and nobody waiting for them: let more gather (a flush or close cuts it
+            // short).
+            if idle(&pending) {
                 pending = queue
                     .wake
-                    .wait_timeout(pending, FLUSH_EVERY)
+                    .wait_timeout(pending, GATHER)
                     .map(|(guard, _)| guard)
                     .unwrap_or_else(|p| p.into_inner().0);
             }
@@ -347,11 +363,9 @@ fn write_loop(mut db: Connection, queue: &Queue, retention_days: u32, path: &Pat
         if closing {
             return;
         }
-        if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
-            pruned = Some(Instant::now());
-            if let Err(e) = prune(&db, retention_days) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot prune the usage history");
-            }
+        if pruned.elapsed() >= PRUNE_EVERY {
+            pruned = Instant::now();
+            prune(&db, retention_days, path);
         }
     }
 }
@@ -382,9 +396,12 @@ fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result
     tx.commit()
 }
 
-fn prune(db: &Connection, retention_days: u32) -> rusqlite::Result<usize> {
+/// Delete the rows older than the retention; a failure is logged and left for the next time.
+fn prune(db: &Connection, retention_days: u32, path: &Path) {
     let cutoff = keyway_core::state::now_ms() as i64 - i64::from(retention_days) * 86_400_000;
-    db.execute("DELETE FROM requests WHERE time_ms < ?1", params![cutoff])
+    if let Err(e) = db.execute("DELETE FROM requests WHERE time_ms < ?1", params![cutoff]) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot prune the usage history");
+    }
 }
 
 #[cfg(test)]
@@ -437,6 +454,33 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 4);
         assert!(lines[2].ends_with(",a,1,429,12,,"), "{}", lines[2]);
+    }
+
+    #[test]
+    fn a_record_is_written_without_anyone_asking() {
+        // A record wakes the idle writer: rows reach the file with no query or flush, so the
+        // queue never just grows. The second record finds the writer asleep after its first
+        // write.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_NAME);
+        let history = History::open(&path, 90).expect("open");
+        let db = Connection::open(&path).expect("open a second connection");
+        let rows_within = |want: i64| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let rows: i64 = db
+                    .query_row("SELECT count(*) FROM requests", [], |r| r.get(0))
+                    .expect("count");
+                if rows >= want || Instant::now() > deadline {
+                    return rows;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        for want in 1..=2 {
+            history.append(Arc::new(record("a", "m", 200, Some(1))));
+            assert_eq!(rows_within(want), want);
+        }
     }
 
     #[tokio::test]
