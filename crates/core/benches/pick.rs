@@ -5,6 +5,9 @@
 //! `Pool::pick` calls it (stateful strategies: the whole pool with the cooling quarter
 //! excluded; stateless ones: the eligible nodes only). It is the floor of a pick: what the
 //! library costs before Keyway looks at a single account.
+//!
+//! Both run on the allocator the `keyway` binary ships with, since a pick with cooling
+//! members allocates its candidate list.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -16,6 +19,9 @@ use loadwise_core::strategy::{
     MostAvailable, Random, RoundRobin, WeightedRandom, WeightedRoundRobin,
 };
 use loadwise_core::{Node, RateMetric, SelectionContext, Strategy as _, Weighted};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn pool(strategy: Strategy, size: usize, cooling: bool) -> Pool {
     let now = now_ms();
