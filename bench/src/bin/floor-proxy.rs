@@ -24,16 +24,16 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-
-/// Keyway's allocator (`src-tauri/src/main.rs`), so the floor runs on the same stack.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use axum::serve::ListenerExt;
 use clap::Parser;
 use http::StatusCode;
 use http::header::{self, HeaderMap};
 use keyway_core::config::Limits;
 use keyway_proxy::adapter::HOP_BY_HOP;
+
+/// Keyway's allocator (`src-tauri/src/main.rs`), so the floor runs on the same stack.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Keyway's default `limits.connect_timeout_secs`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -52,15 +52,15 @@ impl Weighted for Member {
     }
 }
 
-impl RateMetric for Member {
-    fn remaining_ratio(&self) -> f64 {
-        self.state.remaining_ratio()
-    }
-}
-
 impl Weighted for &Member {
     fn weight(&self) -> u32 {
         self.weight
+    }
+}
+
+impl RateMetric for Member {
+    fn remaining_ratio(&self) -> f64 {
+        self.state.remaining_ratio()
     }
 }
 
