@@ -92,7 +92,7 @@ struct Detail {
 }
 
 /// What an account is doing now, for `account list`, `status` and the management API.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AccountStatus {
     /// `serving`, `cooling`, `needs_attention`, `needs_login` or `no_secret`.
     pub state: String,

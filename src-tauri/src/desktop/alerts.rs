@@ -111,13 +111,7 @@ mod tests {
             live: Some(AccountStatus {
                 state: state.into(),
                 cooling_until,
-                cooling_reason: None,
-                needs_attention: None,
-                last_error: None,
-                quota: Vec::new(),
-                requests: 0,
-                failures: 0,
-                in_flight: 0,
+                ..AccountStatus::default()
             }),
             today: None,
         }

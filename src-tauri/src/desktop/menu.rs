@@ -359,14 +359,7 @@ mod tests {
     fn live(state: &str) -> AccountStatus {
         AccountStatus {
             state: state.to_owned(),
-            cooling_until: None,
-            cooling_reason: None,
-            needs_attention: None,
-            last_error: None,
-            quota: Vec::new(),
-            requests: 0,
-            failures: 0,
-            in_flight: 0,
+            ..AccountStatus::default()
         }
     }
 
