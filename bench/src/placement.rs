@@ -17,7 +17,7 @@
 //!
 //! `0/0/1` (the proxy alone on a core) was measured too: there the load generator and the fake
 //! together cap every target near the direct rate, so nginx looks free (zero added latency at
-//! c=16) and Keyway's c=64 figure varied by 17 % between runs. README › Performance has the
+//! c=16) and Keyway's c=64 figure varied by 17 % between runs. docs/PERFORMANCE.md has the
 //! run-to-run spreads of both.
 
 use std::fmt;

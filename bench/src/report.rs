@@ -396,7 +396,7 @@ impl Report {
         let _ = writeln!(
             md,
             "Placement, the same for every target: {} (nginx {} worker(s), Keyway {} runtime \
-             thread(s){}); README › Performance explains the choice and the run-to-run spread.  ",
+             thread(s){}); docs/PERFORMANCE.md explains the choice and the run-to-run spread.  ",
             m.placement,
             m.target_cpus,
             m.target_cpus,

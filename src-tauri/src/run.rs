@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use keyway_core::{Config, SecretStore, paths};
-use keyway_proxy::engine::LogReloader;
-use keyway_proxy::{Engine, background, watch};
+use keyway_proxy::{Engine, LogReloader, Management, Server, Watcher};
 use tracing_appender::non_blocking::WorkerGuard;
 
 pub struct RunOptions {
@@ -26,11 +25,10 @@ pub fn init_logging(opts: &RunOptions) -> anyhow::Result<(WorkerGuard, LogReload
 
 /// An engine that is bound, loaded and ready to serve.
 pub struct Started {
-    pub engine: Arc<Engine>,
+    pub management: Arc<Management>,
     listener: tokio::net::TcpListener,
-    state_path: PathBuf,
     _instance_file: InstanceFile,
-    _watcher: watch::Watcher,
+    _watcher: Watcher,
 }
 
 /// Bind, load the config and keyring, print where to connect, and start the background work.
@@ -41,22 +39,20 @@ pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Resu
     if !listen.ip().is_loopback() {
         tracing::warn!(%listen, "listening beyond loopback: anyone who can reach this address and has the client key can use your accounts");
     }
-    let listener = keyway_proxy::bind(listen).await.map_err(|e| anyhow!(e))?;
-    let data_dir = paths::data_dir();
-    let state_path = data_dir.join("state.json");
-    let engine = Engine::start(
-        opts.config_path.clone(),
-        SecretStore::from_env(),
-        Some(&state_path),
-        &data_dir,
-    )
-    .await
-    .map_err(|e| anyhow!("{e}"))?;
-    engine.set_log_reloader(log_reloader);
+    let listener = keyway_proxy::bind(listen).await?;
+    let engine = Engine::start(config, SecretStore::from_env()).await?;
+    let server = Server::new(engine.clone());
     let bound = listener.local_addr()?;
-    engine.set_listen(bound);
-    let instance_file = InstanceFile::new(&engine);
-    let watcher = watch::spawn(engine.clone())
+    server.set_listen(bound);
+    let management = Management::start(
+        engine.clone(),
+        server.clone(),
+        opts.config_path.clone(),
+        Some(log_reloader),
+    )
+    .await?;
+    let instance_file = InstanceFile::new(&server);
+    let watcher = keyway_proxy::watch_config(management.clone())
         .map_err(|e| anyhow!("cannot watch {} for edits: {e}", opts.config_path.display()))?;
 
     let accounts = engine.snapshot().config.accounts.len();
@@ -71,7 +67,7 @@ pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Resu
     println!("  Management API:     http://{bound}/api  (Bearer token: `keyway management-token`)");
     println!(
         "  Dashboard:          {}",
-        dashboard_url(bound, engine.management_token().expose())
+        dashboard_url(bound, management.token().expose())
     );
     println!(
         "  Config:             {} ({accounts} accounts; edits apply live)",
@@ -80,13 +76,12 @@ pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Resu
     println!("  Logs:               {}", paths::log_dir().display());
     tracing::info!(%bound, accounts, "ready");
 
-    background::spawn_saver(engine.clone(), state_path.clone());
-    background::spawn_state_watch(engine.clone());
-    background::spawn_quota_poller(engine.clone());
+    keyway_proxy::spawn_saver(engine.clone());
+    keyway_proxy::spawn_state_watch(engine.clone());
+    keyway_proxy::spawn_quota_poller(engine);
     Ok(Started {
-        engine,
+        management,
         listener,
-        state_path,
         _instance_file: instance_file,
         _watcher: watcher,
     })
@@ -98,10 +93,12 @@ impl Started {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        keyway_proxy::serve(self.engine.clone(), self.listener, shutdown).await?;
-        background::save(&self.engine, &self.state_path).await;
+        let app = keyway_proxy::router(self.management.clone());
+        let server = self.management.server();
+        server.serve(app, self.listener, shutdown).await?;
+        let engine = self.management.engine().clone();
+        keyway_proxy::save_state(&engine).await;
         // The requests of the last moments reach the usage history before the process ends.
-        let engine = self.engine.clone();
         let _ = tokio::task::spawn_blocking(move || {
             if let Some(history) = engine.traffic().history() {
                 history.flush();
@@ -155,9 +152,9 @@ pub fn dashboard_url(listen: std::net::SocketAddr, token: &str) -> String {
 struct InstanceFile(PathBuf);
 
 impl InstanceFile {
-    fn new(engine: &Engine) -> InstanceFile {
+    fn new(server: &Server) -> InstanceFile {
         let path = paths::instance_file();
-        engine.record_listen_in(path.clone());
+        server.record_listen_in(path.clone());
         InstanceFile(path)
     }
 }

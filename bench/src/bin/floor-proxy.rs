@@ -29,7 +29,7 @@ use clap::Parser;
 use http::StatusCode;
 use http::header::{self, HeaderMap};
 use keyway_core::config::Limits;
-use keyway_proxy::adapter::HOP_BY_HOP;
+use keyway_proxy::HOP_BY_HOP;
 
 /// Keyway's allocator (`src-tauri/src/main.rs`), so the floor runs on the same stack.
 #[global_allocator]

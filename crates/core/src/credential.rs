@@ -33,6 +33,13 @@ struct StoredTokens {
 }
 
 impl Credential {
+    pub fn kind(&self) -> AccountKind {
+        match self {
+            Credential::ApiKey(_) => AccountKind::ApiKey,
+            Credential::OAuth(_) => AccountKind::OAuth,
+        }
+    }
+
     /// The value to keep in the keyring.
     pub fn encode(&self) -> Secret {
         match self {

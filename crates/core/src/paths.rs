@@ -1,4 +1,5 @@
-//! Default locations, from the platform's conventions (`directories`).
+//! Every place Keyway keeps a file, from the platform's conventions (`directories`): the
+//! config, and the data dir with everything in it.
 
 use std::path::PathBuf;
 
@@ -36,6 +37,21 @@ pub fn log_dir() -> PathBuf {
 /// broken. Removed when the instance stops.
 pub fn instance_file() -> PathBuf {
     data_dir().join("instance.addr")
+}
+
+/// The account facts that outlive a restart: cooldowns, quota windows, logins to renew.
+pub fn state_file() -> PathBuf {
+    data_dir().join("state.json")
+}
+
+/// The usage history database (SQLite).
+pub fn history_file() -> PathBuf {
+    data_dir().join("usage.sqlite3")
+}
+
+/// Where the originals of the tools' config files that Connect rewrote are kept.
+pub fn connect_backups_dir() -> PathBuf {
+    data_dir().join("connect-backups")
 }
 
 /// The user's home directory, where other CLIs keep their logins.

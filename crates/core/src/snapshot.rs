@@ -93,6 +93,13 @@ pub struct Snapshot {
 }
 
 impl ProviderRoute {
+    /// The statement of the provider's terms risk, when its subscription logins need a
+    /// confirmation the user has not given before and does not give now (`accept_now`).
+    pub fn unconfirmed_terms(&self, accept_now: bool) -> Option<&'static str> {
+        let o = self.oauth.as_ref()?;
+        (!o.terms_accepted && !accept_now).then_some(o.terms_risk)
+    }
+
     /// The pool serving `family` (None = a model matching no family).
     pub fn pool(&self, family: Option<usize>) -> &Arc<Pool> {
         family.map_or(&self.any_pool, |f| &self.family_pools[f])

@@ -91,11 +91,26 @@ struct Detail {
     quota: Vec<QuotaWindow>,
 }
 
+/// Whether an account can serve now, and if not, what it waits for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveState {
+    #[default]
+    Serving,
+    /// Rate-limited or failing: back at `cooling_until`.
+    Cooling,
+    /// The provider refused the API key: the user must replace it or re-enable the account.
+    NeedsAttention,
+    /// The login cannot be renewed: the user must log in again.
+    NeedsLogin,
+    /// The keyring holds no secret for the account.
+    NoSecret,
+}
+
 /// What an account is doing now, for `account list`, `status` and the management API.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AccountStatus {
-    /// `serving`, `cooling`, `needs_attention`, `needs_login` or `no_secret`.
-    pub state: String,
+    pub state: LiveState,
     /// Unix seconds when a cooldown ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooling_until: Option<u64>,
@@ -257,14 +272,14 @@ impl AccountState {
         let d = self.detail();
         let cooling = self.cooling_until(now);
         let state = match &d.attention {
-            Some((Attention::NeedsLogin, _)) => "needs_login",
-            Some((Attention::NeedsAttention, _)) => "needs_attention",
-            None if !self.has_credential.load(Ordering::Relaxed) => "no_secret",
-            None if cooling.is_some() => "cooling",
-            None => "serving",
+            Some((Attention::NeedsLogin, _)) => LiveState::NeedsLogin,
+            Some((Attention::NeedsAttention, _)) => LiveState::NeedsAttention,
+            None if !self.has_credential.load(Ordering::Relaxed) => LiveState::NoSecret,
+            None if cooling.is_some() => LiveState::Cooling,
+            None => LiveState::Serving,
         };
         AccountStatus {
-            state: state.to_owned(),
+            state,
             cooling_until: cooling.map(|ms| ms.div_ceil(1000)),
             cooling_reason: cooling.and(d.cooldown_reason.clone()),
             needs_attention: d.attention.as_ref().map(|(_, r)| r.clone()),
@@ -400,7 +415,7 @@ mod tests {
         s.record_cooldown(Some(now + 60_000), "429".into(), now);
         assert!(!s.is_eligible(now + 59_999));
         assert!(s.is_eligible(now + 60_000));
-        assert_eq!(s.status(now).state, "cooling");
+        assert_eq!(s.status(now).state, LiveState::Cooling);
     }
 
     #[test]

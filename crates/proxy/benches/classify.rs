@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use keyway_proxy::classify::model_of_body;
+use keyway_proxy::model_of_body;
 use serde_json::json;
 
 fn body() -> Vec<u8> {

@@ -1,16 +1,16 @@
 //! Work the engine does on its own time: saving account facts that must survive a restart,
 //! and asking providers for the quota of subscription accounts that have been idle.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyway_core::paths;
 use keyway_core::state::now_ms;
 use keyway_core::{AccountKind, AccountState, ProviderKind};
 use serde_json::Value;
 
 use crate::engine::Engine;
-use crate::quota;
+use crate::request::quota;
 
 /// How often changed account facts are written to the data dir.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
@@ -48,7 +48,7 @@ pub fn spawn_state_watch(engine: Arc<Engine>) {
 }
 
 /// Save the registry whenever it changed; the caller saves once more on shutdown.
-pub fn spawn_saver(engine: Arc<Engine>, path: PathBuf) {
+pub fn spawn_saver(engine: Arc<Engine>) {
     tokio::spawn(async move {
         let mut saved = engine.registry().version();
         let mut tick = tokio::time::interval(SAVE_EVERY);
@@ -56,17 +56,18 @@ pub fn spawn_saver(engine: Arc<Engine>, path: PathBuf) {
             tick.tick().await;
             let now = engine.registry().version();
             if now != saved {
-                save(&engine, &path).await;
+                save(&engine).await;
                 saved = now;
             }
         }
     });
 }
 
-/// Write the registry's lasting facts to `path` (atomically; failures are logged).
-pub async fn save(engine: &Engine, path: &std::path::Path) {
+/// Write the registry's lasting facts to the data dir's state file, which [`Engine::start`]
+/// restores (atomically; failures are logged).
+pub async fn save(engine: &Engine) {
     let json = engine.registry().to_json();
-    let path = path.to_path_buf();
+    let path = paths::state_file();
     let result = tokio::task::spawn_blocking(move || {
         keyway_core::edit::write_atomic(&path, json.as_bytes())
     })

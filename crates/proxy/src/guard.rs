@@ -11,8 +11,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::engine::Engine;
-use crate::management::ApiError;
-use crate::surface::{self, SurfaceError};
+use crate::management::{Management, refusal};
+use crate::request::surface::{self, SurfaceError};
+use crate::server::Server;
 
 /// Whether `host` (a Host header value) names this server: a loopback name or address with
 /// our port, or our own listen address when it is not loopback.
@@ -56,12 +57,14 @@ fn origin_allowed(headers: &HeaderMap, listen: SocketAddr) -> bool {
         .is_some_and(|host| host_allowed(host, listen) && host.contains(':'))
 }
 
-fn listen_of(engine: &Engine) -> Option<SocketAddr> {
-    engine.listen()
+/// Whether a URL's origin is this server's: `http`, our port, and a host [`host_allowed`]
+/// accepts. The desktop window stays on such pages and opens any other in the browser.
+pub fn is_own_origin(scheme: &str, host: &str, port: Option<u16>, listen: SocketAddr) -> bool {
+    scheme == "http" && port.is_some_and(|port| host_allowed(&format!("{host}:{port}"), listen))
 }
 
-fn site_check(engine: &Engine, headers: &HeaderMap) -> Result<(), &'static str> {
-    let Some(listen) = listen_of(engine) else {
+fn site_check(server: &Server, headers: &HeaderMap) -> Result<(), &'static str> {
+    let Some(listen) = server.listen() else {
         return Err("the server is still starting");
     };
     let host = headers
@@ -103,9 +106,13 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// Guard for the client (proxy) routes.
-pub async fn client(State(engine): State<Arc<Engine>>, request: Request, next: Next) -> Response {
+pub async fn client(
+    State((engine, server)): State<(Arc<Engine>, Arc<Server>)>,
+    request: Request,
+    next: Next,
+) -> Response {
     let surface = surface::of_path(request.uri().path());
-    if let Err(message) = site_check(&engine, request.headers()) {
+    if let Err(message) = site_check(&server, request.headers()) {
         return surface::closing(
             SurfaceError::new(surface, StatusCode::FORBIDDEN, message).into_response(),
         );
@@ -131,8 +138,8 @@ pub async fn client(State(engine): State<Arc<Engine>>, request: Request, next: N
 
 /// Guard for the dashboard's page and assets: the site checks only. The page holds no secret;
 /// the management token reaches it in the URL fragment, which browsers never send.
-pub async fn page(State(engine): State<Arc<Engine>>, request: Request, next: Next) -> Response {
-    match site_check(&engine, request.headers()) {
+pub async fn page(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
+    match site_check(&server, request.headers()) {
         Ok(()) => next.run(request).await,
         Err(message) => surface::closing((StatusCode::FORBIDDEN, message).into_response()),
     }
@@ -140,12 +147,12 @@ pub async fn page(State(engine): State<Arc<Engine>>, request: Request, next: Nex
 
 /// Guard for the management API: same site checks, and the management token as a bearer.
 pub async fn management(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Err(message) = site_check(&engine, request.headers()) {
-        return surface::closing(ApiError::new(StatusCode::FORBIDDEN, message).into_response());
+    if let Err(message) = site_check(management.server(), request.headers()) {
+        return surface::closing(refusal(StatusCode::FORBIDDEN, message));
     }
     let token = request
         .headers()
@@ -153,14 +160,11 @@ pub async fn management(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match token {
-        Some(t) if same_secret(t, engine.management_token().expose()) => next.run(request).await,
-        _ => surface::closing(
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong management token; send `Authorization: Bearer <token>` with the token printed by `keyway management-token`",
-            )
-            .into_response(),
-        ),
+        Some(t) if same_secret(t, management.token().expose()) => next.run(request).await,
+        _ => surface::closing(refusal(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong management token; send `Authorization: Bearer <token>` with the token printed by `keyway management-token`",
+        )),
     }
 }
 
@@ -178,6 +182,11 @@ mod tests {
         assert!(!host_allowed("evil.example:8765", listen));
         assert!(!host_allowed("127.0.0.1:9999", listen));
         assert!(!host_allowed("", listen));
+        assert!(is_own_origin("http", "[::1]", Some(8765), listen));
+        assert!(is_own_origin("http", "localhost", Some(8765), listen));
+        assert!(!is_own_origin("https", "127.0.0.1", Some(8765), listen));
+        assert!(!is_own_origin("http", "127.0.0.1", None, listen));
+        assert!(!is_own_origin("http", "example.com", Some(8765), listen));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-use crate::engine::Engine;
+use crate::management::Management;
 
 /// Editors save in bursts (truncate, write, rename); one reload after the burst is enough.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -17,8 +17,8 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// Watching stops when this is dropped.
 pub type Watcher = notify::RecommendedWatcher;
 
-pub fn spawn(engine: Arc<Engine>) -> notify::Result<Watcher> {
-    let path = engine.config_path().to_path_buf();
+pub fn spawn(management: Arc<Management>) -> notify::Result<Watcher> {
+    let path = management.config_path().to_path_buf();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => Path::new(".").to_path_buf(),
@@ -45,7 +45,7 @@ pub fn spawn(engine: Arc<Engine>) -> notify::Result<Watcher> {
         while rx.recv().await.is_some() {
             tokio::time::sleep(SETTLE).await;
             while rx.try_recv().is_ok() {}
-            engine.reload_from_disk().await;
+            management.reload_from_disk().await;
         }
     });
     Ok(watcher)

@@ -4,10 +4,9 @@ use std::io::{IsTerminal, Read};
 
 use anyhow::{Context as _, anyhow, bail};
 use keyway_core::Credential;
-use keyway_core::account::{self, AccountKind};
-use keyway_core::config::AccountConfig;
+use keyway_core::account::{self, NewAccount};
 use keyway_core::secrets::{self, Secret};
-use keyway_proxy::management::{AccountView, check_new_account, check_secret};
+use keyway_proxy::{AccountView, Summary, check_new_account, check_secret};
 
 use super::{Context, clock, save};
 use crate::cli::{AccountCommand, AddAccount};
@@ -48,63 +47,28 @@ async fn add_account(ctx: &Context, add: AddAccount) -> anyhow::Result<()> {
     }
     let secret = read_secret(&add.provider)?;
     check_secret(&secret).map_err(|m| anyhow!(m))?;
-    let new = NewAccount {
-        provider: &add.provider,
-        label: add.label.trim(),
-        weight: add.weight,
-        confirm_terms: false,
-    };
-    let id = store_account(ctx, new, Credential::ApiKey(Secret::new(secret.trim()))).await?;
+    let id = store_account(
+        ctx,
+        NewAccount {
+            provider: add.provider,
+            label: add.label.trim().to_owned(),
+            weight: add.weight,
+            credential: Credential::ApiKey(Secret::new(secret.trim())),
+            confirm_terms: false,
+        },
+    )
+    .await?;
     println!("{id}");
     Ok(())
 }
 
-/// What [`store_account`] adds.
-pub struct NewAccount<'a> {
-    pub provider: &'a str,
-    pub label: &'a str,
-    pub weight: u32,
-    /// Record that the user confirmed the provider's terms risk for logins.
-    pub confirm_terms: bool,
-}
-
-/// Add an account: validate the edited config, write the credential to the keyring, then save
-/// the config — so a running instance that sees the new account also finds its secret, and a
-/// failure leaves nothing behind. Returns the new id.
-pub async fn store_account(
-    ctx: &Context,
-    new: NewAccount<'_>,
-    credential: Credential,
-) -> anyhow::Result<String> {
-    let config = ctx.load()?;
+/// Add an account to the config file and its secret to the keyring (see
+/// [`keyway_core::account::add`]); a running instance picks the edit up. Returns the new id.
+pub async fn store_account(ctx: &Context, new: NewAccount) -> anyhow::Result<String> {
     let mut doc = ctx.document()?;
-    let id = account::new_id(new.provider, |id| config.account(id).is_some());
-    let kind = match credential {
-        Credential::ApiKey(_) => AccountKind::ApiKey,
-        Credential::OAuth(_) => AccountKind::OAuth,
-    };
-    doc.add_account(&AccountConfig {
-        id: id.clone(),
-        provider: new.provider.to_owned(),
-        label: new.label.to_owned(),
-        kind,
-        weight: new.weight,
-        enabled: true,
-    });
-    if new.confirm_terms {
-        doc.set_provider_field(new.provider, "oauth_terms_accepted", true.into());
-    }
-    doc.validate().map_err(|e| anyhow!("{}", e.message))?;
     let store = ctx.secrets.clone();
-    let entry = secrets::account_entry(&id);
-    let value = credential.encode();
-    tokio::task::spawn_blocking(move || store.set(&entry, &value)).await??;
-    if let Err(e) = save(&doc) {
-        let store = ctx.secrets.clone();
-        let entry = secrets::account_entry(&id);
-        let _ = tokio::task::spawn_blocking(move || store.delete(&entry)).await;
-        return Err(e);
-    }
+    let (id, _) =
+        tokio::task::spawn_blocking(move || account::add(&mut doc, &store, new)).await??;
     Ok(id)
 }
 
@@ -121,32 +85,28 @@ pub async fn views(ctx: &Context) -> anyhow::Result<Vec<AccountView>> {
         .collect())
 }
 
-/// One word or phrase for an account's live state.
+/// One word or phrase for an account's live state, with the reason and the tightest usage
+/// window.
 pub fn describe(view: &AccountView) -> String {
-    if !view.enabled {
-        return "disabled".into();
-    }
-    let Some(live) = &view.live else {
-        return "not running".into();
-    };
-    let reason = |r: &Option<String>| r.clone().unwrap_or_default();
-    let state = match live.state.as_str() {
-        "cooling" => format!(
+    let reason = |r: Option<&str>| r.unwrap_or_default().to_owned();
+    let summary = view.summary();
+    let state = match summary {
+        Summary::Disabled => "disabled".into(),
+        Summary::NotRunning => "not running".into(),
+        Summary::Cooling { until, reason: r } => format!(
             "cooling until {} ({})",
-            live.cooling_until.map(clock).unwrap_or_default(),
-            reason(&live.cooling_reason)
+            until.map(clock).unwrap_or_default(),
+            reason(r)
         ),
-        "needs_attention" => format!("needs attention: {}", reason(&live.needs_attention)),
-        "needs_login" => format!("needs login: {}", reason(&live.needs_attention)),
-        "no_secret" => "no secret in keyring".into(),
-        other => other.to_owned(),
+        Summary::NeedsAttention(r) => format!("needs attention: {}", reason(r)),
+        Summary::NeedsLogin(r) => format!("needs login: {}", reason(r)),
+        Summary::NoSecret => "no secret in keyring".into(),
+        Summary::Serving => "serving".into(),
     };
-    // The tightest window is the one that decides when the account runs dry.
-    let tightest = live
-        .quota
-        .iter()
-        .max_by(|a, b| a.used_percent.total_cmp(&b.used_percent));
-    match tightest {
+    match view
+        .tightest_window()
+        .filter(|_| summary != Summary::Disabled)
+    {
         Some(w) => format!(
             "{state}; {} window {:.0}% used{}",
             w.name,

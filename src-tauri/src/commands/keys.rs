@@ -2,7 +2,7 @@
 //! `$(keyway client-key)` works in scripts.
 
 use keyway_core::secrets;
-use keyway_proxy::engine::{CLIENT_KEY_PREFIX, MANAGEMENT_TOKEN_PREFIX};
+use keyway_proxy::{CLIENT_KEY_PREFIX, MANAGEMENT_TOKEN_PREFIX};
 use serde_json::Value;
 
 use super::Context;

@@ -4,15 +4,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
-use keyway_core::{Credential, OAuthTokens, ProviderKind, ProviderRoute, Snapshot, StateRegistry};
-use keyway_proxy::logins::unconfirmed_terms;
+use keyway_core::account::NewAccount;
+use keyway_core::{Credential, ProviderKind, ProviderRoute, Snapshot, StateRegistry};
+use keyway_proxy::oauth::flow::{self, Method, Prompt};
 use keyway_proxy::oauth::import::{self, Source};
-use keyway_proxy::oauth::login::{self, Callback};
-use keyway_proxy::oauth::token;
 use tokio::sync::mpsc;
 
 use super::Context;
-use super::account::{NewAccount, store_account};
+use super::account::store_account;
 use crate::cli::{ImportArgs, LoginArgs};
 
 /// The provider's login endpoints as the config sets them.
@@ -31,7 +30,7 @@ fn login_route(ctx: &Context, provider: &str) -> anyhow::Result<Snapshot> {
 /// Show the provider's terms risk before its first login and get a yes, unless already given.
 /// Returns whether a confirmation was given now (to be recorded).
 fn confirm_terms(route: &ProviderRoute, accepted_by_flag: bool) -> anyhow::Result<bool> {
-    let Some(terms) = unconfirmed_terms(route, false) else {
+    let Some(terms) = route.unconfirmed_terms(false) else {
         return Ok(false);
     };
     if accepted_by_flag {
@@ -81,86 +80,49 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("no login endpoints"))?;
     let http = reqwest::Client::new();
     let kind = route.kind;
-
-    let tokens: OAuthTokens = if args.device_code {
+    let method = if args.device_code {
         if kind != ProviderKind::OpenAi {
             bail!("only openai offers a device-code login; drop --device-code");
         }
-        let device = login::device_start(&http, &endpoints).await?;
-        println!(
-            "On any device, open {} and enter the code {}",
-            device.verification_url, device.user_code
-        );
-        let (code, verifier, redirect) = login::device_wait(&http, &endpoints, &device).await?;
-        token::exchange_code(&http, kind, &endpoints, &code, &verifier, &redirect, "")
-            .await?
-            .0
+        Method::DeviceCode
     } else {
-        let manual = args.no_browser && kind == ProviderKind::Anthropic;
-        let auth = login::authorize(kind, &endpoints, manual)?;
-        let mut callback = if manual {
-            None
-        } else {
-            match Callback::listen(
-                endpoints.redirect_port,
-                endpoints.redirect_path,
-                auth.state.clone(),
-            )
-            .await
-            {
-                Ok(cb) => Some(cb),
-                Err(e) => {
-                    eprintln!("{e}");
-                    None
-                }
-            }
-        };
-        println!("Open this page to log in: {}", auth.url);
-        std::io::stdout().flush()?;
-        if !args.no_browser && open::that_detached(&auth.url).is_err() {
-            eprintln!("(could not open a browser; open the page yourself)");
+        Method::Browser {
+            manual: args.no_browser && kind == ProviderKind::Anthropic,
         }
-        eprintln!(
-            "Waiting for the login… If the browser cannot reach this machine, paste the code it shows (or the address it ends on) here and press Enter."
-        );
-        let mut pasted = stdin_lines();
-        let has_callback = callback.is_some();
-        let mut from_browser = std::pin::pin!(async {
-            match callback.as_mut() {
-                Some(cb) => cb.code().await,
-                None => std::future::pending().await,
-            }
-        });
-        let mut stdin_open = true;
-        let code = loop {
-            tokio::select! {
-                code = &mut from_browser, if has_callback => break code?,
-                text = pasted.recv(), if stdin_open => match text {
-                    Some(text) => break login::parse_pasted(&text, &auth.state)?,
-                    None => stdin_open = false,
-                },
-                else => bail!("no way left to receive the login: the callback could not listen and stdin is closed"),
-            }
-        };
-        token::exchange_code(
-            &http,
-            kind,
-            &endpoints,
-            &code,
-            &auth.pkce.verifier,
-            &auth.redirect_uri,
-            &auth.state,
-        )
-        .await?
-        .0
     };
-    let new = NewAccount {
-        provider: &args.provider,
-        label: args.label.trim(),
-        weight: 1,
-        confirm_terms: confirmed,
-    };
-    let id = store_account(ctx, new, Credential::OAuth(tokens)).await?;
+    let (pending, unavailable) = flow::start(&http, kind, endpoints, method).await?;
+    if let Some(e) = unavailable {
+        // Pasting the code still works.
+        eprintln!("{e}");
+    }
+    match pending.prompt() {
+        Prompt::EnterCode {
+            user_code,
+            verification_url,
+        } => println!("On any device, open {verification_url} and enter the code {user_code}"),
+        Prompt::OpenUrl(url) => {
+            println!("Open this page to log in: {url}");
+            std::io::stdout().flush()?;
+            if !args.no_browser && open::that_detached(url).is_err() {
+                eprintln!("(could not open a browser; open the page yourself)");
+            }
+            eprintln!(
+                "Waiting for the login… If the browser cannot reach this machine, paste the code it shows (or the address it ends on) here and press Enter."
+            );
+        }
+    }
+    let tokens = pending.finish(&http, stdin_lines()).await?;
+    let id = store_account(
+        ctx,
+        NewAccount {
+            provider: args.provider,
+            label: args.label.trim().to_owned(),
+            weight: 1,
+            credential: Credential::OAuth(tokens),
+            confirm_terms: confirmed,
+        },
+    )
+    .await?;
     println!("{id}");
     Ok(())
 }
@@ -183,13 +145,17 @@ pub async fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(str::trim)
         .unwrap_or(source.label());
-    let new = NewAccount {
-        provider: source.provider(),
-        label,
-        weight: 1,
-        confirm_terms: confirmed,
-    };
-    let id = store_account(ctx, new, Credential::OAuth(tokens)).await?;
+    let id = store_account(
+        ctx,
+        NewAccount {
+            provider: source.provider().to_owned(),
+            label: label.to_owned(),
+            weight: 1,
+            credential: Credential::OAuth(tokens),
+            confirm_terms: confirmed,
+        },
+    )
+    .await?;
     eprintln!("{}", source.sharing_warning());
     println!("{id}");
     Ok(())

@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail};
 use indexmap::IndexMap;
 use keyway_core::config::PolicyConfig;
 use keyway_core::{PolicyKey, Snapshot, StateRegistry, Strategy};
-use keyway_proxy::management::policy_views;
+use keyway_proxy::policy_views;
 
 use super::{Context, save};
 use crate::cli::{PolicyCommand, SetPolicy};

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::Context;
 use super::account::describe;
 use crate::instance::Instance;
-use keyway_proxy::management::AccountView;
+use keyway_proxy::AccountView;
 
 pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let listen = ctx.instance_addr()?;

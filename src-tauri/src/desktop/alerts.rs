@@ -2,7 +2,8 @@
 //! tested: only transitions notify (an account that stays exhausted says so once), and short
 //! cooldowns — the everyday 429 that failover absorbs — stay quiet.
 
-use keyway_proxy::management::AccountView;
+use keyway_core::state::LiveState;
+use keyway_proxy::AccountView;
 
 use super::menu::{TrayState, local_clock};
 
@@ -15,12 +16,12 @@ pub struct Alert {
     pub body: String,
 }
 
-fn state_of(a: &AccountView) -> &str {
-    a.live.as_ref().map_or("", |l| l.state.as_str())
+fn state_of(a: &AccountView) -> Option<LiveState> {
+    a.live.as_ref().map(|l| l.state)
 }
 
 fn serving(a: &AccountView) -> bool {
-    a.enabled && state_of(a) == "serving"
+    a.enabled && state_of(a) == Some(LiveState::Serving)
 }
 
 /// The alerts for going from `before` to `after` at `now` (Unix seconds).
@@ -29,10 +30,10 @@ pub fn alerts(before: &TrayState, after: &TrayState, now: u64) -> Vec<Alert> {
     let mut out = Vec::new();
     for a in after.accounts.iter().filter(|a| a.enabled) {
         let previous = before.accounts.iter().find(|b| b.id == a.id);
-        let was = previous.map_or("", state_of);
+        let was = previous.and_then(state_of);
         let Some(live) = &a.live else { continue };
-        match live.state.as_str() {
-            "cooling" if was != "cooling" => {
+        match live.state {
+            LiveState::Cooling if was != Some(LiveState::Cooling) => {
                 if let Some(until) = live.cooling_until
                     && until.saturating_sub(now) >= LONG_COOLDOWN_SECS
                 {
@@ -45,11 +46,15 @@ pub fn alerts(before: &TrayState, after: &TrayState, now: u64) -> Vec<Alert> {
                     });
                 }
             }
-            "needs_login" if was != "needs_login" => out.push(Alert {
+            LiveState::NeedsLogin if was != Some(LiveState::NeedsLogin) => out.push(Alert {
                 title: format!("{} needs a new login", a.label),
                 body: "Open the Keyway dashboard to log in again; until then its requests go to your other accounts.".into(),
             }),
-            _ => {}
+            LiveState::Serving
+            | LiveState::Cooling
+            | LiveState::NeedsLogin
+            | LiveState::NeedsAttention
+            | LiveState::NoSecret => {}
         }
     }
     let mut providers: Vec<&str> = Vec::new();
@@ -100,7 +105,7 @@ mod tests {
 
     const NOW: u64 = 1_795_694_400;
 
-    fn account(id: &str, state: &str, cooling_until: Option<u64>) -> AccountView {
+    fn account(id: &str, state: LiveState, cooling_until: Option<u64>) -> AccountView {
         AccountView {
             id: id.into(),
             label: id.to_uppercase(),
@@ -109,7 +114,7 @@ mod tests {
             enabled: true,
             weight: 1,
             live: Some(AccountStatus {
-                state: state.into(),
+                state,
                 cooling_until,
                 ..AccountStatus::default()
             }),
@@ -130,17 +135,17 @@ mod tests {
     #[test]
     fn a_long_cooldown_notifies_once_and_a_short_one_not_at_all() {
         let before = tray(vec![
-            account("a", "serving", None),
-            account("b", "serving", None),
+            account("a", LiveState::Serving, None),
+            account("b", LiveState::Serving, None),
         ]);
         let short = tray(vec![
-            account("a", "cooling", Some(NOW + 30)),
-            account("b", "serving", None),
+            account("a", LiveState::Cooling, Some(NOW + 30)),
+            account("b", LiveState::Serving, None),
         ]);
         assert_eq!(alerts(&before, &short, NOW), []);
         let long = tray(vec![
-            account("a", "cooling", Some(NOW + 4 * 3600)),
-            account("b", "serving", None),
+            account("a", LiveState::Cooling, Some(NOW + 4 * 3600)),
+            account("b", LiveState::Serving, None),
         ]);
         assert_eq!(
             alerts(&before, &long, NOW),
@@ -159,12 +164,12 @@ mod tests {
     #[test]
     fn an_exhausted_pool_notifies_when_the_last_account_goes() {
         let one_left = tray(vec![
-            account("a", "cooling", Some(NOW + 60)),
-            account("b", "serving", None),
+            account("a", LiveState::Cooling, Some(NOW + 60)),
+            account("b", LiveState::Serving, None),
         ]);
         let none_left = tray(vec![
-            account("a", "cooling", Some(NOW + 60)),
-            account("b", "cooling", Some(NOW + 120)),
+            account("a", LiveState::Cooling, Some(NOW + 60)),
+            account("b", LiveState::Cooling, Some(NOW + 120)),
         ]);
         let got = alerts(&one_left, &none_left, NOW);
         assert_eq!(
@@ -181,12 +186,12 @@ mod tests {
     #[test]
     fn a_login_to_renew_notifies_once() {
         let before = tray(vec![
-            account("a", "serving", None),
-            account("b", "serving", None),
+            account("a", LiveState::Serving, None),
+            account("b", LiveState::Serving, None),
         ]);
         let after = tray(vec![
-            account("a", "needs_login", None),
-            account("b", "serving", None),
+            account("a", LiveState::NeedsLogin, None),
+            account("b", LiveState::Serving, None),
         ]);
         let got = alerts(&before, &after, NOW);
         assert_eq!(got.len(), 1);
@@ -196,8 +201,8 @@ mod tests {
 
     #[test]
     fn disabled_accounts_stay_quiet() {
-        let before = tray(vec![account("a", "serving", None)]);
-        let mut off = account("a", "cooling", Some(NOW + 4 * 3600));
+        let before = tray(vec![account("a", LiveState::Serving, None)]);
+        let mut off = account("a", LiveState::Cooling, Some(NOW + 4 * 3600));
         off.enabled = false;
         assert_eq!(alerts(&before, &tray(vec![off]), NOW), []);
     }

@@ -3,14 +3,8 @@
 //! this into native menus, so every label, check mark and disabled item is unit-tested here.
 
 use keyway_core::Strategy;
-use keyway_proxy::management::{AccountView, PolicyView};
-
-/// Tools whose connection settings the tray copies.
-pub const COPY_TOOLS: [(&str, &str); 3] = [
-    ("claude-code", "Claude Code"),
-    ("codex-cli", "Codex CLI"),
-    ("gemini-cli", "Gemini CLI"),
-];
+use keyway_core::state::LiveState;
+use keyway_proxy::{AccountView, PolicyView, Summary, Tool};
 
 /// Everything the menu depends on, read from the engine at one moment.
 #[derive(Debug, Clone)]
@@ -223,9 +217,9 @@ pub fn menu(state: &TrayState) -> Vec<Item> {
     });
     items.push(Item::Submenu {
         label: "Copy connection settings".into(),
-        items: COPY_TOOLS
+        items: Tool::WRITABLE
             .iter()
-            .map(|(id, name)| action(Action::CopySettings((*id).into()), *name, running))
+            .map(|t| action(Action::CopySettings(t.id().into()), t.name(), running))
             .collect(),
     });
     items.push(action(Action::OpenDashboard, "Open dashboard", running));
@@ -247,10 +241,7 @@ pub fn icon(state: &TrayState) -> Icon {
         return Icon::Paused;
     }
     let enabled: Vec<&AccountView> = state.accounts.iter().filter(|a| a.enabled).collect();
-    let serving = enabled
-        .iter()
-        .filter(|a| a.live.as_ref().is_some_and(|l| l.state == "serving"))
-        .count();
+    let serving = enabled.iter().filter(|a| is_serving(a)).count();
     match serving {
         0 if !enabled.is_empty() => Icon::Exhausted,
         n if n < enabled.len() => Icon::Degraded,
@@ -264,7 +255,7 @@ pub fn tooltip(state: &TrayState) -> String {
     let serving = state
         .accounts
         .iter()
-        .filter(|a| a.enabled && a.live.as_ref().is_some_and(|l| l.state == "serving"))
+        .filter(|a| a.enabled && is_serving(a))
         .count();
     match &state.server {
         Server::Listening(addr) => {
@@ -275,37 +266,33 @@ pub fn tooltip(state: &TrayState) -> String {
     }
 }
 
+fn is_serving(a: &AccountView) -> bool {
+    a.live
+        .as_ref()
+        .is_some_and(|l| l.state == LiveState::Serving)
+}
+
 /// "Work — 42% of 5h, resets 14:10", "Max #2 — cooling until 16:00", "Home — needs login".
 pub fn account_line(a: &AccountView, utc_offset_secs: i32) -> String {
     let at = |t: u64| local_clock(t, utc_offset_secs);
-    let detail = match (&a.live, a.enabled) {
-        (_, false) => "disabled".to_owned(),
-        (None, true) => "starting".to_owned(),
-        (Some(live), true) => match live.state.as_str() {
-            "cooling" => match live.cooling_until {
-                Some(t) => format!("cooling until {}", at(t)),
-                None => "cooling down".to_owned(),
-            },
-            "needs_login" => "needs login".to_owned(),
-            "needs_attention" => "needs attention".to_owned(),
-            "no_secret" => "no secret in the keyring".to_owned(),
-            _ => {
-                let tightest = live
-                    .quota
-                    .iter()
-                    .max_by(|x, y| x.used_percent.total_cmp(&y.used_percent));
-                match tightest {
-                    Some(w) => format!(
-                        "{:.0}% of {}{}",
-                        w.used_percent,
-                        w.name,
-                        w.resets_at
-                            .map(|t| format!(", resets {}", at(t)))
-                            .unwrap_or_default()
-                    ),
-                    None => "serving".to_owned(),
-                }
-            }
+    let detail = match a.summary() {
+        Summary::Disabled => "disabled".to_owned(),
+        Summary::NotRunning => "starting".to_owned(),
+        Summary::Cooling { until: Some(t), .. } => format!("cooling until {}", at(t)),
+        Summary::Cooling { until: None, .. } => "cooling down".to_owned(),
+        Summary::NeedsLogin(_) => "needs login".to_owned(),
+        Summary::NeedsAttention(_) => "needs attention".to_owned(),
+        Summary::NoSecret => "no secret in the keyring".to_owned(),
+        Summary::Serving => match a.tightest_window() {
+            Some(w) => format!(
+                "{:.0}% of {}{}",
+                w.used_percent,
+                w.name,
+                w.resets_at
+                    .map(|t| format!(", resets {}", at(t)))
+                    .unwrap_or_default()
+            ),
+            None => "serving".to_owned(),
         },
     };
     format!("{} — {detail}", a.label)
@@ -349,16 +336,16 @@ mod tests {
     use keyway_core::AccountKind;
     use keyway_core::quota::QuotaWindow;
     use keyway_core::state::AccountStatus;
-    use keyway_proxy::management::MemberView;
+    use keyway_proxy::MemberView;
 
     use super::*;
 
     /// 2026-11-26 12:00:00 UTC.
     const NOON: u64 = 1_795_694_400;
 
-    fn live(state: &str) -> AccountStatus {
+    fn live(state: LiveState) -> AccountStatus {
         AccountStatus {
-            state: state.to_owned(),
+            state,
             ..AccountStatus::default()
         }
     }
@@ -455,7 +442,7 @@ mod tests {
 
     #[test]
     fn each_account_shows_its_state_and_tightest_window() {
-        let mut quota = live("serving");
+        let mut quota = live(LiveState::Serving);
         quota.quota = vec![
             QuotaWindow {
                 name: "7d".into(),
@@ -470,16 +457,16 @@ mod tests {
                 rejected: false,
             },
         ];
-        let mut cooling = live("cooling");
+        let mut cooling = live(LiveState::Cooling);
         cooling.cooling_until = Some(NOON + 3 * 3600);
-        let mut disabled = account("d", "anthropic", "Old", Some(live("serving")));
+        let mut disabled = account("d", "anthropic", "Old", Some(live(LiveState::Serving)));
         disabled.enabled = false;
         let s = listening(vec![
             account("w", "anthropic", "Work", Some(quota)),
             account("m", "anthropic", "Max #2", Some(cooling)),
-            account("h", "anthropic", "Home", Some(live("needs_login"))),
+            account("h", "anthropic", "Home", Some(live(LiveState::NeedsLogin))),
             disabled,
-            account("g", "google", "Gemini", Some(live("serving"))),
+            account("g", "google", "Gemini", Some(live(LiveState::Serving))),
         ]);
         let m = menu(&s);
         let anthropic = submenu(&m, "Anthropic");
@@ -529,7 +516,7 @@ mod tests {
             "w",
             "anthropic",
             "Work",
-            Some(live("serving")),
+            Some(live(LiveState::Serving)),
         )]));
         let routing = submenu(&m, "Routing");
         // Only providers with accounts: no Google policy.
@@ -557,7 +544,7 @@ mod tests {
             "w",
             "anthropic",
             "Work",
-            Some(live("serving")),
+            Some(live(LiveState::Serving)),
         )]);
         s.policies[1].configured = false;
         s.policies[1].strategy = Strategy::RoundRobin;
@@ -650,9 +637,9 @@ mod tests {
 
     #[test]
     fn the_icon_tells_serving_degraded_exhausted_and_paused_apart() {
-        let serving = account("a", "anthropic", "A", Some(live("serving")));
-        let cooling = account("b", "anthropic", "B", Some(live("cooling")));
-        let mut off = account("c", "anthropic", "C", Some(live("cooling")));
+        let serving = account("a", "anthropic", "A", Some(live(LiveState::Serving)));
+        let cooling = account("b", "anthropic", "B", Some(live(LiveState::Cooling)));
+        let mut off = account("c", "anthropic", "C", Some(live(LiveState::Cooling)));
         off.enabled = false;
         assert_eq!(
             icon(&listening(vec![serving.clone(), off.clone()])),
@@ -683,7 +670,7 @@ mod tests {
             "w",
             "anthropic",
             "Work",
-            Some(live("serving")),
+            Some(live(LiveState::Serving)),
         )]);
         fn ids(items: &[Item], out: &mut Vec<String>) {
             for i in items {

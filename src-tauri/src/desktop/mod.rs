@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keyway_core::paths;
-use keyway_proxy::Engine;
-use keyway_proxy::connect::{self, Endpoint, Tool};
-use keyway_proxy::management::{self, AccountChange, account_views, policy_views};
-use keyway_proxy::traffic::Event;
+use keyway_proxy::{
+    AccountChange, Event, Management, account_views, change_account, is_own_origin, policy_views,
+    set_strategy, settings_to_copy,
+};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
@@ -33,9 +33,10 @@ const WINDOW: &str = "dashboard";
 /// State changes closer together than this rebuild the menu once.
 const COALESCE: Duration = Duration::from_millis(200);
 
-/// What the desktop shell holds: the engine (when it started) and how to stop it.
+/// What the desktop shell holds: the engine's management side (when it started) and how to
+/// stop it.
 struct Shell {
-    engine: Option<Arc<Engine>>,
+    management: Option<Arc<Management>>,
     /// Why the engine is not running, for the status line.
     error: Option<String>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
@@ -79,7 +80,7 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
                 }
             };
             app.manage(Shell {
-                engine: started.as_ref().map(|s| s.engine.clone()),
+                management: started.as_ref().map(|s| s.management.clone()),
                 error,
                 stop: Mutex::new(Some(stop)),
                 shown: Mutex::new(None),
@@ -87,7 +88,7 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
             let handle = app.handle().clone();
             create_tray(&handle)?;
             if let Some(started) = started {
-                let engine = started.engine.clone();
+                let management = started.management.clone();
                 let exit = handle.clone();
                 tauri::async_runtime::spawn(async move {
                     let shutdown = async {
@@ -101,7 +102,7 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
                     }
                     exit.exit(0);
                 });
-                tauri::async_runtime::spawn(follow(handle, engine));
+                tauri::async_runtime::spawn(follow(handle, management));
             }
             Ok(())
         })
@@ -150,7 +151,7 @@ fn tray_state(app: &AppHandle) -> TrayState {
     let shell = shell(app);
     let autostart = app.autolaunch().is_enabled().unwrap_or(false);
     let utc_offset_secs = chrono::Local::now().offset().local_minus_utc();
-    let Some(engine) = &shell.engine else {
+    let Some(management) = &shell.management else {
         return TrayState {
             server: Server::Stopped(shell.error.clone().unwrap_or_default()),
             accounts: Vec::new(),
@@ -159,8 +160,13 @@ fn tray_state(app: &AppHandle) -> TrayState {
             utc_offset_secs,
         };
     };
+    let engine = management.engine();
     let snapshot = engine.snapshot();
-    let listen = engine.listen().map(|a| a.to_string()).unwrap_or_default();
+    let listen = management
+        .server()
+        .listen()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     TrayState {
         server: if engine.paused() {
             Server::Paused(listen)
@@ -234,8 +240,8 @@ fn notify(app: &AppHandle, title: &str, body: &str) {
 }
 
 /// Follow the engine's events and rebuild the tray on state changes, coalesced.
-async fn follow(app: AppHandle, engine: Arc<Engine>) {
-    let mut events = engine.traffic().subscribe();
+async fn follow(app: AppHandle, management: Arc<Management>) {
+    let mut events = management.engine().traffic().subscribe();
     loop {
         match events.recv().await {
             Ok(Event::Request(_)) => continue,
@@ -295,8 +301,8 @@ async fn perform(app: &AppHandle, id: &str) {
         tracing::warn!(id, "unknown tray menu item");
         return;
     };
-    let engine = shell(app).engine.clone();
-    let result: Result<(), String> = match (&action, engine) {
+    let management = shell(app).management.clone();
+    let result: Result<(), String> = match (&action, management) {
         (Action::Quit, _) => {
             quit(app);
             Ok(())
@@ -305,8 +311,9 @@ async fn perform(app: &AppHandle, id: &str) {
             .map_err(|e| format!("cannot open {}: {e}", paths::log_dir().display())),
         (Action::ToggleAutostart, _) => toggle_autostart(app),
         (_, None) => Err("the engine is not running".into()),
-        (Action::ToggleAccount(id), Some(engine)) => {
-            let enabled = engine
+        (Action::ToggleAccount(id), Some(management)) => {
+            let enabled = management
+                .engine()
                 .snapshot()
                 .config
                 .account(id)
@@ -315,26 +322,26 @@ async fn perform(app: &AppHandle, id: &str) {
                 enabled: Some(!enabled),
                 ..AccountChange::default()
             };
-            management::change_account(&engine, id, change)
+            change_account(&management, id, change)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
-        (Action::SetStrategy { policy, strategy }, Some(engine)) => {
-            management::set_strategy(&engine, policy, *strategy)
+        (Action::SetStrategy { policy, strategy }, Some(management)) => {
+            set_strategy(&management, policy, *strategy)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
-        (Action::Pause, Some(engine)) => {
-            engine.set_paused(true);
+        (Action::Pause, Some(management)) => {
+            management.engine().set_paused(true);
             Ok(())
         }
-        (Action::Resume, Some(engine)) => {
-            engine.set_paused(false);
+        (Action::Resume, Some(management)) => {
+            management.engine().set_paused(false);
             Ok(())
         }
-        (Action::CopySettings(tool), Some(engine)) => copy_settings(app, &engine, tool),
+        (Action::CopySettings(tool), Some(management)) => copy_settings(app, &management, tool),
         (Action::OpenDashboard, Some(_)) => {
             let app2 = app.clone();
             app.run_on_main_thread(move || show_dashboard(&app2))
@@ -363,22 +370,8 @@ fn toggle_autostart(app: &AppHandle) -> Result<(), String> {
     result.map_err(|e| format!("cannot change start at login: {e}"))
 }
 
-fn copy_settings(app: &AppHandle, engine: &Engine, tool: &str) -> Result<(), String> {
-    let tool = Tool::parse(tool).ok_or_else(|| format!("unknown tool {tool}"))?;
-    let listen = engine.listen().ok_or("the server is still starting")?;
-    let base = format!("http://{listen}");
-    let key = engine.client_key();
-    let snippets = connect::snippets(
-        tool,
-        &Endpoint {
-            base: &base,
-            key: key.expose(),
-        },
-    );
-    let text = snippets
-        .first()
-        .map(|s| s.text.clone())
-        .ok_or_else(|| format!("no settings for {}", tool.name()))?;
+fn copy_settings(app: &AppHandle, management: &Management, tool: &str) -> Result<(), String> {
+    let (tool, text) = settings_to_copy(management, tool).map_err(|e| e.to_string())?;
     app.clipboard()
         .write_text(text)
         .map_err(|e| format!("cannot copy to the clipboard: {e}"))?;
@@ -399,17 +392,17 @@ fn show_dashboard(app: &AppHandle) {
         let _ = window.set_focus();
         return;
     }
-    let Some(engine) = shell(app).engine.clone() else {
+    let Some(management) = shell(app).management.clone() else {
         return;
     };
-    let Some(listen) = engine.listen() else {
+    let Some(listen) = management.server().listen() else {
         return;
     };
-    let url = run::dashboard_url(listen, engine.management_token().expose());
+    let url = run::dashboard_url(listen, management.token().expose());
     let Ok(url) = url.parse::<tauri::Url>() else {
         return;
     };
-    let own = engine.clone();
+    let server = management.server().clone();
     let built = WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::External(url))
         .title("Keyway")
         .inner_size(900.0, 600.0)
@@ -422,15 +415,9 @@ fn show_dashboard(app: &AppHandle) {
         })
         .on_navigation(move |url| {
             // Our own server, also after the listen address moved (Settings).
-            let ours = own.listen().is_some_and(|listen| {
-                url.scheme() == "http"
-                    && url.port() == Some(listen.port())
-                    && url.host_str().is_some_and(|h| {
-                        h == "localhost"
-                            || h.trim_matches(['[', ']'])
-                                .parse::<std::net::IpAddr>()
-                                .is_ok_and(|ip| ip.is_loopback() || ip == listen.ip())
-                    })
+            let ours = server.listen().is_some_and(|listen| {
+                url.host_str()
+                    .is_some_and(|host| is_own_origin(url.scheme(), host, url.port(), listen))
             });
             if !ours {
                 open_in_browser(url);
@@ -460,7 +447,7 @@ fn quit(app: &AppHandle) {
         .unwrap_or_else(|p| p.into_inner())
         .take();
     match stop {
-        Some(stop) if shell(app).engine.is_some() => {
+        Some(stop) if shell(app).management.is_some() => {
             tracing::info!("quitting: draining in-flight requests");
             // The window goes at once, as the user asked; the drain happens behind it.
             if let Some(window) = app.get_webview_window(WINDOW) {

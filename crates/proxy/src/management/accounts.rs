@@ -1,22 +1,24 @@
 //! Accounts and providers as the API shows and changes them. The tray changes accounts through
-//! [`change_account`] too, so both validate and swap the same way.
+//! [`change_account`] too, so both validate and swap the same way; the CLI and the tray
+//! describe an account's state from the same [`Summary`].
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use keyway_core::account::AccountKind;
+use keyway_core::account::{AccountKind, NewAccount as Added};
 use keyway_core::config::{AccountConfig, Config};
-use keyway_core::state::{AccountStatus, now_ms};
+use keyway_core::quota::QuotaWindow;
+use keyway_core::state::{AccountStatus, LiveState, now_ms};
 use keyway_core::{Credential, Secret, Snapshot};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, ApiJson, ApiResult};
-use crate::engine::{EditError, Engine};
-use crate::history::Totals;
-use crate::logins::unconfirmed_terms;
+use super::error::{ApiJson, Error, Result};
+use super::state::{Management, unknown_account};
+use crate::engine::Engine;
+use crate::record::history::Totals;
 
 /// An account as the API shows it: metadata from the config, live state from the engine.
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
@@ -49,6 +51,56 @@ impl AccountView {
     }
 }
 
+/// An account's state in a few words, decided once for every place that describes it (the
+/// CLI's tables, the tray's menu); each renders it in its own words.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Summary<'a> {
+    Disabled,
+    /// Keyway is not running, so nothing live is known (the CLI reading the config alone).
+    NotRunning,
+    Cooling {
+        /// Unix seconds.
+        until: Option<u64>,
+        reason: Option<&'a str>,
+    },
+    NeedsLogin(Option<&'a str>),
+    NeedsAttention(Option<&'a str>),
+    NoSecret,
+    Serving,
+}
+
+impl AccountView {
+    pub fn summary(&self) -> Summary<'_> {
+        if !self.enabled {
+            return Summary::Disabled;
+        }
+        let Some(live) = &self.live else {
+            return Summary::NotRunning;
+        };
+        let reason = live.needs_attention.as_deref();
+        match live.state {
+            LiveState::Cooling => Summary::Cooling {
+                until: live.cooling_until,
+                reason: live.cooling_reason.as_deref(),
+            },
+            LiveState::NeedsLogin => Summary::NeedsLogin(reason),
+            LiveState::NeedsAttention => Summary::NeedsAttention(reason),
+            LiveState::NoSecret => Summary::NoSecret,
+            LiveState::Serving => Summary::Serving,
+        }
+    }
+
+    /// The usage window closest to running out, which decides when the account runs dry,
+    /// when the provider reports any.
+    pub fn tightest_window(&self) -> Option<&QuotaWindow> {
+        self.live
+            .as_ref()?
+            .quota
+            .iter()
+            .max_by(|a, b| a.used_percent.total_cmp(&b.used_percent))
+    }
+}
+
 pub fn account_views(snapshot: &Snapshot) -> Vec<AccountView> {
     let now = now_ms();
     snapshot
@@ -59,12 +111,21 @@ pub fn account_views(snapshot: &Snapshot) -> Vec<AccountView> {
         .collect()
 }
 
-pub async fn list_accounts(State(engine): State<Arc<Engine>>) -> Json<Vec<AccountView>> {
-    Json(accounts_with_today(&engine).await)
+pub async fn list_accounts(State(management): State<Arc<Management>>) -> Json<Vec<AccountView>> {
+    Json(accounts_with_today(management.engine()).await)
+}
+
+/// The view of account `id` with today's totals, after a change.
+async fn account_with_today(engine: &Engine, id: &str) -> Result<AccountView> {
+    accounts_with_today(engine)
+        .await
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| unknown_account(id))
 }
 
 /// The account views with today's totals from the usage history (left out if it is off).
-pub(super) async fn accounts_with_today(engine: &Engine) -> Vec<AccountView> {
+pub async fn accounts_with_today(engine: &Engine) -> Vec<AccountView> {
     let mut views = account_views(&engine.snapshot());
     let Some(history) = engine.traffic().history() else {
         return views;
@@ -101,8 +162,8 @@ pub struct ProviderView {
     families: Vec<String>,
 }
 
-pub async fn list_providers(State(engine): State<Arc<Engine>>) -> Json<Vec<ProviderView>> {
-    let snapshot = engine.snapshot();
+pub async fn list_providers(State(management): State<Arc<Management>>) -> Json<Vec<ProviderView>> {
+    let snapshot = management.engine().snapshot();
     Json(
         snapshot
             .providers()
@@ -112,8 +173,8 @@ pub async fn list_providers(State(engine): State<Arc<Engine>>) -> Json<Vec<Provi
                 kind: p.kind.as_str(),
                 base_url: p.base_url.clone(),
                 login: p.oauth.is_some(),
-                terms: unconfirmed_terms(p, false).filter(|_| p.oauth.is_some()),
-                terms_accepted: p.oauth.is_some() && unconfirmed_terms(p, false).is_none(),
+                terms: p.unconfirmed_terms(false),
+                terms_accepted: p.oauth.is_some() && p.unconfirmed_terms(false).is_none(),
                 families: p.families.names().map(str::to_owned).collect(),
             })
             .collect(),
@@ -135,60 +196,54 @@ fn one() -> u32 {
 }
 
 /// Checks shared by the CLI and the API for a new account's provider and label.
-pub fn check_new_account(config: &Config, provider: &str, label: &str) -> Result<(), String> {
+pub fn check_new_account(config: &Config, provider: &str, label: &str) -> Result<()> {
     if config.provider_kind(provider).is_none() {
-        return Err(format!(
+        return Err(Error::BadRequest(format!(
             "unknown provider `{provider}`; known providers: {}",
             config.provider_ids().collect::<Vec<_>>().join(", ")
-        ));
+        )));
     }
     if label.trim().is_empty() {
-        return Err("the label is empty; give the account a name you will recognise".to_owned());
+        return Err(Error::BadRequest(
+            "the label is empty; give the account a name you will recognise".to_owned(),
+        ));
     }
     Ok(())
 }
 
 /// Checks shared by the CLI and the API for a new account's secret.
-pub fn check_secret(secret: &str) -> Result<(), String> {
+pub fn check_secret(secret: &str) -> Result<()> {
     let secret = secret.trim();
     if secret.is_empty() {
-        return Err("the secret is empty; paste the provider's API key".to_owned());
+        return Err(Error::BadRequest(
+            "the secret is empty; paste the provider's API key".to_owned(),
+        ));
     }
     if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(
+        return Err(Error::BadRequest(
             "the secret contains spaces or control characters; paste only the API key".to_owned(),
-        );
+        ));
     }
     Ok(())
 }
 
 pub async fn add_account(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     ApiJson(new): ApiJson<NewAccount>,
-) -> ApiResult<(StatusCode, Json<AccountView>)> {
-    let current = engine.snapshot();
+) -> Result<(StatusCode, Json<AccountView>)> {
+    let current = management.engine().snapshot();
     check_new_account(&current.config, &new.provider, &new.label)
-        .and_then(|()| check_secret(&new.secret))
-        .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, m))?;
-    let id = engine
-        .add_account(
-            &new.provider,
-            new.label.trim().to_owned(),
-            new.weight,
-            Credential::ApiKey(Secret::new(new.secret.trim())),
-            false,
-        )
+        .and_then(|()| check_secret(&new.secret))?;
+    let id = management
+        .add_account(Added {
+            provider: new.provider,
+            label: new.label.trim().to_owned(),
+            weight: new.weight,
+            credential: Credential::ApiKey(Secret::new(new.secret.trim())),
+            confirm_terms: false,
+        })
         .await?;
-    let view = accounts_with_today(&engine)
-        .await
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the account vanished after saving",
-            )
-        })?;
+    let view = account_with_today(management.engine(), &id).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -201,71 +256,55 @@ pub struct AccountChange {
 }
 
 pub async fn update_account(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Path(id): Path<String>,
     ApiJson(change): ApiJson<AccountChange>,
-) -> ApiResult<Json<AccountView>> {
-    change_account(&engine, &id, change).await.map(Json)
+) -> Result<Json<AccountView>> {
+    change_account(&management, &id, change).await.map(Json)
 }
 
 /// Apply `change` to account `id` as one edit; the API and the tray both come here.
 pub async fn change_account(
-    engine: &Engine,
+    management: &Management,
     id: &str,
     change: AccountChange,
-) -> ApiResult<AccountView> {
-    let id = id.to_owned();
-    engine
+) -> Result<AccountView> {
+    management
         .edit(|doc, config| {
-            if config.account(&id).is_none() {
-                return Err(unknown_account(&id));
+            if config.account(id).is_none() {
+                return Err(unknown_account(id));
             }
             if let Some(label) = &change.label {
                 if label.trim().is_empty() {
-                    return Err(EditError::Invalid("the label is empty".to_owned()));
+                    return Err(Error::BadRequest("the label is empty".to_owned()));
                 }
-                doc.set_account_field(&id, "label", label.trim().into());
+                doc.set_account_field(id, "label", label.trim().into());
             }
             if let Some(weight) = change.weight {
-                doc.set_account_field(&id, "weight", i64::from(weight).into());
+                doc.set_account_field(id, "weight", i64::from(weight).into());
             }
             if let Some(enabled) = change.enabled {
-                doc.set_account_field(&id, "enabled", enabled.into());
+                doc.set_account_field(id, "enabled", enabled.into());
             }
             Ok(())
         })
         .await?;
-    let snapshot = engine.snapshot();
+    let engine = management.engine();
     if change.enabled == Some(true)
-        && let Some(state) = snapshot.state(&id)
+        && let Some(state) = engine.snapshot().state(id)
     {
         // Enabling is how a user says "try it again": forget cooldowns and refusals.
         state.reset();
     }
-    accounts_with_today(engine)
-        .await
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| unknown_account(&id).into())
+    account_with_today(engine, id).await
 }
 
 pub async fn remove_account(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let removed_policies = engine
-        .edit(|doc, _| doc.remove_account(&id).ok_or_else(|| unknown_account(&id)))
-        .await?;
-    if let Err(e) = engine.delete_account_secret(&id).await {
-        tracing::warn!(account = %id, error = %e, "account removed but its keyring entry could not be deleted");
-    }
+) -> Result<Json<serde_json::Value>> {
+    let removed_policies = management.remove_account(&id).await?;
     Ok(Json(
         json!({ "removed": id, "removed_policies": removed_policies }),
-    ))
-}
-
-fn unknown_account(id: &str) -> EditError {
-    EditError::NotFound(format!(
-        "no account `{id}`; list them with GET /api/accounts"
     ))
 }

@@ -1,20 +1,24 @@
-//! Subscription logins and imports started from the API. The flows themselves live in
-//! [`crate::logins`] and [`crate::oauth`]; this is their HTTP face.
+//! Subscription logins and imports started from the API. The flow itself is
+//! [`crate::oauth::flow`], the same as `keyway account login`'s; this starts it, keeps it in
+//! [`LoginSessions`](super::login_sessions::LoginSessions) while it waits for the user, and
+//! adds the account when it completes.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use keyway_core::{Credential, Snapshot};
+use keyway_core::account::NewAccount;
+use keyway_core::{Credential, ProviderRoute, Snapshot};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::accounts::account_views;
-use super::{ApiError, ApiJson, ApiResult};
-use crate::engine::Engine;
-use crate::logins::{CancelError, LoginView, unconfirmed_terms};
-use crate::oauth::import;
+use super::error::{ApiJson, Error, Result};
+use super::login_sessions::{CancelError, LoginView};
+use super::state::Management;
+use crate::oauth::flow::{self, Method};
+use crate::oauth::{import, pkce};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,77 +36,114 @@ pub struct NewLogin {
 }
 
 /// The terms statement as a refusal the client can show and confirm.
-fn terms_refusal(terms: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        format!("{terms} To go ahead, send the request again with \"accept_terms_risk\": true."),
-    )
+fn terms_refusal(terms: &str) -> Error {
+    Error::BadRequest(format!(
+        "{terms} To go ahead, send the request again with \"accept_terms_risk\": true."
+    ))
 }
 
-fn login_route<'a>(
-    snapshot: &'a Snapshot,
-    provider: &str,
-) -> ApiResult<&'a keyway_core::ProviderRoute> {
+fn login_route<'a>(snapshot: &'a Snapshot, provider: &str) -> Result<&'a ProviderRoute> {
     snapshot
         .provider(provider)
         .filter(|p| p.oauth.is_some())
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("`{provider}` has no subscription login; use anthropic or openai"),
-            )
+            Error::BadRequest(format!(
+                "`{provider}` has no subscription login; use anthropic or openai"
+            ))
         })
 }
 
+/// Start a login on its own task; the view says what the user must do.
 pub async fn start_login(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     ApiJson(body): ApiJson<NewLogin>,
-) -> ApiResult<(StatusCode, Json<LoginView>)> {
-    if body.label.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "the label is empty; give the account a name you will recognise",
+) -> Result<(StatusCode, Json<LoginView>)> {
+    let label = body.label.trim().to_owned();
+    if label.is_empty() {
+        return Err(Error::BadRequest(
+            "the label is empty; give the account a name you will recognise".into(),
         ));
     }
-    let snapshot = engine.snapshot();
+    let snapshot = management.engine().snapshot();
     let route = login_route(&snapshot, &body.provider)?;
-    if let Some(terms) = unconfirmed_terms(route, body.accept_terms_risk) {
+    if let Some(terms) = route.unconfirmed_terms(body.accept_terms_risk) {
         return Err(terms_refusal(terms));
     }
-    let view = engine
-        .start_login(
-            &body.provider,
-            body.label.trim().to_owned(),
-            body.device_code,
-            body.manual,
-        )
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.0))?;
+    let endpoints = route
+        .oauth
+        .clone()
+        .ok_or_else(|| Error::BadRequest(format!("{} has no subscription login", body.provider)))?;
+    let method = if body.device_code {
+        Method::DeviceCode
+    } else {
+        Method::Browser {
+            manual: body.manual,
+        }
+    };
+    let http = management.engine().http().clone();
+    let (pending, unavailable) = flow::start(&http, route.kind, endpoints, method).await?;
+    // The dashboard offers the paste box only with `manual`: without the callback a browser
+    // login could not finish.
+    if let Some(e) = unavailable {
+        return Err(e.into());
+    }
+    let view = LoginView::pending(
+        pkce::random_token(12),
+        &body.provider,
+        &label,
+        pending.prompt(),
+    );
+    let (session, pasted) = management.logins().insert(view.clone());
+    let waiting = session.clone();
+    let provider = body.provider;
+    let m = management.clone();
+    let task = tokio::spawn(async move {
+        let outcome = match pending.finish(&http, pasted).await {
+            Ok(tokens) => m
+                .add_account(NewAccount {
+                    provider,
+                    label,
+                    weight: 1,
+                    credential: Credential::OAuth(tokens),
+                    confirm_terms: true,
+                })
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match &outcome {
+            Ok(id) => tracing::info!(account = %id, "subscription login added"),
+            Err(e) => tracing::warn!(error = %e, "subscription login failed"),
+        }
+        session.finish(outcome);
+    });
+    waiting.set_task(task.abort_handle());
     Ok((StatusCode::CREATED, Json(view)))
 }
 
 pub async fn login_status(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<LoginView>> {
-    engine
+) -> Result<Json<LoginView>> {
+    management
         .logins()
         .view(&id)
         .map(Json)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no login `{id}`")))
+        .ok_or_else(|| Error::NotFound(format!("no login `{id}`")))
 }
 
 pub async fn cancel_login(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<LoginView>> {
-    engine.logins().cancel(&id).map(Json).map_err(|e| match e {
-        CancelError::Unknown => ApiError::new(StatusCode::NOT_FOUND, format!("no login `{id}`")),
-        CancelError::Finished(state) => ApiError::new(
-            StatusCode::CONFLICT,
-            format!("login `{id}` already ended ({state})"),
-        ),
-    })
+) -> Result<Json<LoginView>> {
+    let view = management.logins().cancel(&id).map_err(|e| match e {
+        CancelError::Unknown => Error::NotFound(format!("no login `{id}`")),
+        CancelError::Finished(state) => {
+            Error::Conflict(format!("login `{id}` already ended ({})", state.as_str()))
+        }
+    })?;
+    tracing::info!(login = %id, "subscription login cancelled");
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]
@@ -113,17 +154,16 @@ pub struct PastedCode {
 }
 
 pub async fn paste_login_code(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PastedCode>,
-) -> ApiResult<(StatusCode, Json<LoginView>)> {
-    if !engine.logins().paste(&id, body.code) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("login `{id}` is not waiting for a code"),
-        ));
+) -> Result<(StatusCode, Json<LoginView>)> {
+    if !management.logins().paste(&id, body.code) {
+        return Err(Error::Conflict(format!(
+            "login `{id}` is not waiting for a code"
+        )));
     }
-    login_status(State(engine), Path(id))
+    login_status(State(management), Path(id))
         .await
         .map(|v| (StatusCode::ACCEPTED, v))
 }
@@ -141,27 +181,31 @@ pub struct NewImport {
 }
 
 pub async fn import_login(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     ApiJson(body): ApiJson<NewImport>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let source = import::Source::parse(&body.source)
-        .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, m))?;
-    let snapshot = engine.snapshot();
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    let source = import::Source::parse(&body.source).map_err(Error::BadRequest)?;
+    let snapshot = management.engine().snapshot();
     let route = login_route(&snapshot, source.provider())?;
-    if let Some(terms) = unconfirmed_terms(route, body.accept_terms_risk) {
+    if let Some(terms) = route.unconfirmed_terms(body.accept_terms_risk) {
         return Err(terms_refusal(terms));
     }
     let home = keyway_core::paths::home_dir();
     let path = body.path.clone();
     let tokens = tokio::task::spawn_blocking(move || import::read(source, path.as_deref(), &home))
         .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the import task failed"))?
-        .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, m))?;
-    let label = body.label.unwrap_or_else(|| source.label().to_owned());
-    let id = engine
-        .add_account(source.provider(), label, 1, Credential::OAuth(tokens), true)
+        .map_err(|_| Error::Internal("the import task failed".into()))?
+        .map_err(Error::BadRequest)?;
+    let id = management
+        .add_account(NewAccount {
+            provider: source.provider().to_owned(),
+            label: body.label.unwrap_or_else(|| source.label().to_owned()),
+            weight: 1,
+            credential: Credential::OAuth(tokens),
+            confirm_terms: true,
+        })
         .await?;
-    let account = account_views(&engine.snapshot())
+    let account = account_views(&management.engine().snapshot())
         .into_iter()
         .find(|a| a.id == id);
     Ok((

@@ -1,37 +1,46 @@
-//! The management API under `/api`: the route table, its error shape and body extractor, and
-//! `status`; each concern in its own module. It is the one backend interface of the dashboard
-//! and of `keyway account list` against a running instance. Responses
-//! never contain account secrets. Mutations go through [`Engine::edit`]: validated as a whole,
+//! The management API under `/api` and what only it drives: the route table (the router and
+//! the `docs/API.md` check are both built from it) and `status`, with each concern in its own
+//! module. It is the one backend interface of the dashboard and of the CLI's live views, and
+//! the tray calls the same functions ([`change_account`], [`set_strategy`]). Responses never
+//! contain account secrets. Mutations go through [`Management::edit`]: validated as a whole,
 //! saved atomically, swapped in — or nothing changes.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequest, State};
-use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::Method;
 use axum::routing::MethodRouter;
-use keyway_core::ConfigError;
 use keyway_core::state::now_ms;
 use serde_json::json;
 
-use crate::engine::{EditError, Engine};
-
 mod accounts;
 mod connect;
+mod dashboard;
+mod error;
+mod login_sessions;
 mod logins;
 mod policies;
 mod settings;
+mod state;
+mod tools;
 mod traffic;
 
 pub use accounts::{
-    AccountChange, AccountView, account_views, change_account, check_new_account, check_secret,
+    AccountChange, AccountView, Summary, account_views, change_account, check_new_account,
+    check_secret,
 };
+pub use connect::settings_to_copy;
+pub use dashboard::{asset as dashboard_asset, index as dashboard_index};
+pub use error::{Error, refusal};
+pub use login_sessions::{LoginState, LoginView};
 pub use policies::{MemberView, PolicyView, policy_views, set_strategy};
+pub use state::{LogReloader, MANAGEMENT_TOKEN_PREFIX, Management};
+pub use tools::{Endpoint, Snippet, Tool};
 
 /// Every management route as (method, path under `/api`, handler). The router is built from
 /// this list and a test checks `docs/API.md` against it, so the reference cannot drift.
-pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Engine>>)> {
+pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
     use axum::routing::{delete, get, patch, post, put};
     vec![
         (Method::GET, "/status", get(status)),
@@ -113,96 +122,25 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Engine>>)> {
     ]
 }
 
-/// An error of the management API: `{"error": {"message": ...}}` with a fitting status.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "error": { "message": self.message } })),
-        )
-            .into_response()
-    }
-}
-
-impl From<EditError> for ApiError {
-    fn from(e: EditError) -> Self {
-        let status = match e {
-            EditError::Invalid(_) => StatusCode::BAD_REQUEST,
-            EditError::NotFound(_) => StatusCode::NOT_FOUND,
-            EditError::Broken(_) => StatusCode::CONFLICT,
-            EditError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.to_string())
-    }
-}
-
-type ApiResult<T> = Result<T, ApiError>;
-
-/// A JSON body whose rejection (bad JSON, unknown field, wrong type) is an [`ApiError`] in the
-/// API's own error shape, naming what is wrong.
-pub struct ApiJson<T>(pub T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            // A well-formed body with a wrong value (a weight too large for u32) is bad input
-            // like any other: 400, naming the field.
-            Err(rejection) => Err(ApiError::new(
-                match rejection.status() {
-                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
-                    other => other,
-                },
-                rejection.body_text(),
-            )),
-        }
-    }
-}
-
-pub async fn status(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
-    let rejected: Option<ConfigError> = engine.rejected_edit();
+pub async fn status(State(management): State<Arc<Management>>) -> Json<serde_json::Value> {
+    let rejected = management.rejected_edit();
+    let engine = management.engine();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "listen": engine.listen().map(|a| a.to_string()),
+        "listen": management.server().listen().map(|a| a.to_string()),
         "paused": engine.paused(),
         "config": {
-            "path": engine.config_path().display().to_string(),
+            "path": management.config_path().display().to_string(),
             "ok": rejected.is_none(),
             "error": rejected,
         },
         "traffic": engine.traffic().last_minute(now_ms()),
-        "accounts": accounts::accounts_with_today(&engine).await,
+        "accounts": accounts::accounts_with_today(engine).await,
     }))
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no such management endpoint; see the README's management API section",
-    )
+pub async fn not_found() -> Error {
+    Error::NotFound("no such management endpoint; see the README's management API section".into())
 }
 
 #[cfg(test)]

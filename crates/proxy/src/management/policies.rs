@@ -14,8 +14,8 @@ use keyway_core::{PolicyKey, Snapshot, Strategy};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, ApiJson, ApiResult};
-use crate::engine::{EditError, Engine};
+use super::error::{ApiJson, Error, Result};
+use super::state::Management;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyView {
@@ -71,8 +71,8 @@ pub fn policy_views(snapshot: &Snapshot) -> Vec<PolicyView> {
     out
 }
 
-pub async fn list_policies(State(engine): State<Arc<Engine>>) -> Json<Vec<PolicyView>> {
-    Json(policy_views(&engine.snapshot()))
+pub async fn list_policies(State(management): State<Arc<Management>>) -> Json<Vec<PolicyView>> {
+    Json(policy_views(&management.engine().snapshot()))
 }
 
 #[derive(Deserialize)]
@@ -85,23 +85,26 @@ pub struct PolicyBody {
     weights: IndexMap<String, u32>,
 }
 
-fn policy_key(provider: &str, family: Option<&str>) -> ApiResult<PolicyKey> {
+fn policy_key(provider: &str, family: Option<&str>) -> Result<PolicyKey> {
     let raw = match family {
         Some(f) => format!("{provider}/{f}"),
         None => provider.to_owned(),
     };
-    raw.parse().map_err(|e: keyway_core::policy::BadPolicyKey| {
-        ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
-    })
+    parse_key(&raw)
+}
+
+fn parse_key(raw: &str) -> Result<PolicyKey> {
+    raw.parse()
+        .map_err(|e: keyway_core::policy::BadPolicyKey| Error::BadRequest(e.to_string()))
 }
 
 impl PolicyBody {
-    fn into_policy(self) -> ApiResult<PolicyConfig> {
+    fn into_policy(self) -> Result<PolicyConfig> {
         let strategy: Strategy =
             self.strategy
                 .parse()
                 .map_err(|e: keyway_core::strategy::UnknownStrategy| {
-                    ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+                    Error::BadRequest(e.to_string())
                 })?;
         Ok(PolicyConfig {
             strategy,
@@ -112,24 +115,25 @@ impl PolicyBody {
 }
 
 async fn put_policy(
-    engine: &Engine,
+    management: &Management,
     key: PolicyKey,
     body: PolicyBody,
-) -> ApiResult<Json<PolicyView>> {
-    apply_policy(engine, key, body.into_policy()?)
+) -> Result<Json<PolicyView>> {
+    apply_policy(management, key, body.into_policy()?)
         .await
         .map(Json)
 }
 
 /// Change only the strategy of the policy `key` (`provider` or `provider/family`), keeping
 /// its accounts and weights; a pool on the default policy gets a policy of its own.
-pub async fn set_strategy(engine: &Engine, key: &str, strategy: Strategy) -> ApiResult<PolicyView> {
-    let key: PolicyKey = key
-        .parse()
-        .map_err(|e: keyway_core::policy::BadPolicyKey| {
-            ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
-        })?;
-    let current = engine
+pub async fn set_strategy(
+    management: &Management,
+    key: &str,
+    strategy: Strategy,
+) -> Result<PolicyView> {
+    let key = parse_key(key)?;
+    let current = management
+        .engine()
         .snapshot()
         .config
         .policies
@@ -143,31 +147,26 @@ pub async fn set_strategy(engine: &Engine, key: &str, strategy: Strategy) -> Api
             weights: IndexMap::new(),
         },
     };
-    apply_policy(engine, key, policy).await
+    apply_policy(management, key, policy).await
 }
 
 /// Save `policy` as `key` and swap it in; the API and the tray both come here.
 async fn apply_policy(
-    engine: &Engine,
+    management: &Management,
     key: PolicyKey,
     policy: PolicyConfig,
-) -> ApiResult<PolicyView> {
-    engine
+) -> Result<PolicyView> {
+    management
         .edit(|doc, _| {
             doc.set_policy(&key, &policy);
             Ok(())
         })
         .await?;
     let wanted = key.to_string();
-    policy_views(&engine.snapshot())
+    policy_views(&management.engine().snapshot())
         .into_iter()
         .find(|p| p.key == wanted)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the policy vanished after saving",
-            )
-        })
+        .ok_or_else(|| Error::Internal("the policy vanished after saving".into()))
 }
 
 /// Most picks a preview may ask for.
@@ -189,9 +188,9 @@ pub struct PreviewBody {
 /// The picks a policy would make, from a snapshot built off to the side with fresh selectors:
 /// nothing is saved and the live pools keep their place.
 pub async fn preview_policy(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     ApiJson(body): ApiJson<PreviewBody>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> Result<Json<serde_json::Value>> {
     let key = policy_key(&body.provider, body.family.as_deref())?;
     let count = body.count.unwrap_or(10).min(PREVIEW_MAX);
     let policy = PolicyBody {
@@ -200,17 +199,15 @@ pub async fn preview_policy(
         weights: body.weights,
     }
     .into_policy()?;
-    let path = engine.config_path();
+    let path = management.config_path();
     let mut doc = if path.exists() {
-        ConfigDocument::load(path).map_err(EditError::Broken)?
+        ConfigDocument::load(path).map_err(Error::BrokenConfig)?
     } else {
         ConfigDocument::default_at(path)
     };
     doc.set_policy(&key, &policy);
-    let config = doc
-        .validate()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.message))?;
-    let trial = Snapshot::build(Arc::new(config), engine.registry(), None);
+    let config = doc.validate().map_err(Error::InvalidConfig)?;
+    let trial = Snapshot::build(Arc::new(config), management.engine().registry(), None);
     let family = body.family.as_deref();
     let pool = trial
         .provider(&body.provider)
@@ -220,10 +217,7 @@ pub async fn preview_policy(
                 .map(|(_, pool, _)| pool.clone())
         })
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("`{key}` is not a provider or family Keyway knows"),
-            )
+            Error::NotFound(format!("`{key}` is not a provider or family Keyway knows"))
         })?;
     let now = now_ms();
     let picks: Vec<String> = (0..count)
@@ -233,30 +227,28 @@ pub async fn preview_policy(
 }
 
 pub async fn put_provider_policy(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Path(provider): Path<String>,
     ApiJson(body): ApiJson<PolicyBody>,
-) -> ApiResult<Json<PolicyView>> {
-    put_policy(&engine, policy_key(&provider, None)?, body).await
+) -> Result<Json<PolicyView>> {
+    put_policy(&management, policy_key(&provider, None)?, body).await
 }
 
 pub async fn put_family_policy(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Path((provider, family)): Path<(String, String)>,
     ApiJson(body): ApiJson<PolicyBody>,
-) -> ApiResult<Json<PolicyView>> {
-    put_policy(&engine, policy_key(&provider, Some(&family))?, body).await
+) -> Result<Json<PolicyView>> {
+    put_policy(&management, policy_key(&provider, Some(&family))?, body).await
 }
 
-async fn delete_policy(engine: &Engine, key: PolicyKey) -> ApiResult<StatusCode> {
-    engine
+async fn delete_policy(management: &Management, key: PolicyKey) -> Result<StatusCode> {
+    management
         .edit(|doc, _| {
             if doc.remove_policy(&key) {
                 Ok(())
             } else {
-                Err(EditError::NotFound(format!(
-                    "no policy `{key}` is configured"
-                )))
+                Err(Error::NotFound(format!("no policy `{key}` is configured")))
             }
         })
         .await?;
@@ -264,15 +256,15 @@ async fn delete_policy(engine: &Engine, key: PolicyKey) -> ApiResult<StatusCode>
 }
 
 pub async fn delete_provider_policy(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Path(provider): Path<String>,
-) -> ApiResult<StatusCode> {
-    delete_policy(&engine, policy_key(&provider, None)?).await
+) -> Result<StatusCode> {
+    delete_policy(&management, policy_key(&provider, None)?).await
 }
 
 pub async fn delete_family_policy(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Path((provider, family)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    delete_policy(&engine, policy_key(&provider, Some(&family))?).await
+) -> Result<StatusCode> {
+    delete_policy(&management, policy_key(&provider, Some(&family))?).await
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use keyway_core::paths;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, ApiJson, ApiResult};
-use crate::engine::Engine;
+use super::error::{ApiJson, Error, Result};
+use super::state::Management;
+use crate::server;
 
 #[derive(Serialize)]
 pub struct SettingsView {
@@ -24,20 +24,20 @@ pub struct SettingsView {
     log_dir: String,
 }
 
-fn view(engine: &Engine) -> SettingsView {
-    let snapshot = engine.snapshot();
+fn view(management: &Management) -> SettingsView {
+    let snapshot = management.engine().snapshot();
     SettingsView {
-        listen: engine.listen().map(|a| a.to_string()),
+        listen: management.server().listen().map(|a| a.to_string()),
         log_level: snapshot.config.log_level.clone(),
         usage_retention_days: snapshot.config.usage_retention_days,
-        config_path: engine.config_path().display().to_string(),
+        config_path: management.config_path().display().to_string(),
         data_dir: paths::data_dir().display().to_string(),
         log_dir: paths::log_dir().display().to_string(),
     }
 }
 
-pub async fn get_settings(State(engine): State<Arc<Engine>>) -> Json<SettingsView> {
-    Json(view(&engine))
+pub async fn get_settings(State(management): State<Arc<Management>>) -> Json<SettingsView> {
+    Json(view(&management))
 }
 
 #[derive(Deserialize)]
@@ -50,11 +50,11 @@ pub struct SettingsChange {
 /// Bind a new listen address before saving anything, so a port in use changes nothing; then
 /// save, then move the server there.
 pub async fn patch_settings(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     ApiJson(change): ApiJson<SettingsChange>,
-) -> ApiResult<Json<SettingsView>> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let config = engine.snapshot().config.clone();
+) -> Result<Json<SettingsView>> {
+    let bad = Error::BadRequest;
+    let config = management.engine().snapshot().config.clone();
     let listener = match change.listen.as_deref().map(str::trim) {
         None => None,
         Some(text) => {
@@ -64,14 +64,10 @@ pub async fn patch_settings(
                 ))
             })?;
             config.check_listen(addr).map_err(bad)?;
-            if Some(addr) == engine.listen() {
+            if Some(addr) == management.server().listen() {
                 None
             } else {
-                Some(
-                    crate::bind(addr)
-                        .await
-                        .map_err(|m| ApiError::new(StatusCode::CONFLICT, m))?,
-                )
+                Some(server::bind(addr).await?)
             }
         }
     };
@@ -85,18 +81,13 @@ pub async fn patch_settings(
         .as_ref()
         .map(|l| l.local_addr())
         .transpose()
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot read the new address: {e}"),
-            )
-        })?;
+        .map_err(|e| Error::Internal(format!("cannot read the new address: {e}")))?;
     if let Some(level) = log_level {
-        engine
+        management
             .apply_log_level(level)
             .map_err(|e| bad(format!("`{level}` is not a log filter: {e}")))?;
     }
-    let saved = engine
+    let saved = management
         .edit(|doc, _| {
             if let Some(addr) = bound {
                 doc.set_setting("listen", addr.to_string().into());
@@ -109,14 +100,14 @@ pub async fn patch_settings(
         .await;
     if let Err(e) = saved {
         if log_level.is_some() {
-            let _ = engine.apply_log_level(&config.log_level);
+            let _ = management.apply_log_level(&config.log_level);
         }
-        return Err(e.into());
+        return Err(e);
     }
     if let Some(listener) = listener {
-        engine.move_listener(listener);
+        management.server().move_listener(listener);
     }
-    Ok(Json(view(&engine)))
+    Ok(Json(view(&management)))
 }
 
 /// Open the log folder in the desktop's file manager, when there is one.
@@ -129,26 +120,23 @@ pub async fn open_logs() -> Json<serde_json::Value> {
     Json(json!({ "path": dir.display().to_string(), "opened": opened }))
 }
 
-pub async fn pause(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
-    engine.set_paused(true);
+pub async fn pause(State(management): State<Arc<Management>>) -> Json<serde_json::Value> {
+    management.engine().set_paused(true);
     Json(json!({ "paused": true }))
 }
 
-pub async fn resume(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
-    engine.set_paused(false);
+pub async fn resume(State(management): State<Arc<Management>>) -> Json<serde_json::Value> {
+    management.engine().set_paused(false);
     Json(json!({ "paused": false }))
 }
 
-pub async fn client_key(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
-    Json(json!({ "key": engine.client_key().expose() }))
+pub async fn client_key(State(management): State<Arc<Management>>) -> Json<serde_json::Value> {
+    Json(json!({ "key": management.engine().client_key().expose() }))
 }
 
 pub async fn rotate_client_key(
-    State(engine): State<Arc<Engine>>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let key = engine
-        .rotate_client_key()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    State(management): State<Arc<Management>>,
+) -> Result<Json<serde_json::Value>> {
+    let key = management.engine().rotate_client_key().await?;
     Ok(Json(json!({ "key": key.expose() })))
 }

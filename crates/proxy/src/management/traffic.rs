@@ -6,17 +6,18 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{ApiError, ApiResult};
-use crate::engine::Engine;
-use crate::history::{History, Usage};
-use crate::traffic::{Event, RECENT, RequestRecord};
+use super::error::{Error, Result};
+use super::state::Management;
+use crate::record::RequestRecord;
+use crate::record::history::{History, Usage};
+use crate::record::traffic::{Event, RECENT};
 
 /// Default number of entries `GET /api/requests` returns.
 const DEFAULT_LIMIT: usize = 200;
@@ -31,19 +32,19 @@ pub struct RecentQuery {
 }
 
 pub async fn recent_requests(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Query(q): Query<RecentQuery>,
 ) -> Json<Vec<Arc<RequestRecord>>> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(RECENT);
-    Json(engine.traffic().recent_records(limit))
+    Json(management.engine().traffic().recent_records(limit))
 }
 
 /// `request` events as requests finish, `state` events when accounts or config change.
 pub async fn events(
-    State(engine): State<Arc<Engine>>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let receiver = engine.traffic().subscribe();
-    let stopping = Box::pin(engine.stopping());
+    State(management): State<Arc<Management>>,
+) -> Sse<impl Stream<Item = std::result::Result<SseEvent, Infallible>>> {
+    let receiver = management.engine().traffic().subscribe();
+    let stopping = Box::pin(management.server().stopping());
     let stream = futures_util::stream::unfold(
         (receiver, stopping),
         |(mut receiver, mut stopping)| async move {
@@ -78,31 +79,27 @@ pub struct DaysQuery {
 }
 
 impl DaysQuery {
-    fn days(&self, engine: &Engine) -> u32 {
-        let most = engine.snapshot().config.usage_retention_days;
+    fn days(&self, management: &Management) -> u32 {
+        let most = management.engine().snapshot().config.usage_retention_days;
         self.days.unwrap_or(DEFAULT_DAYS).clamp(1, most)
     }
 }
 
-fn history(engine: &Engine) -> ApiResult<&History> {
-    engine.traffic().history().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the usage history could not be opened at start; see the log for why",
+fn history(management: &Management) -> Result<&History> {
+    management.engine().traffic().history().ok_or_else(|| {
+        Error::Unavailable(
+            "the usage history could not be opened at start; see the log for why".into(),
         )
     })
 }
 
 pub async fn usage(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Query(q): Query<DaysQuery>,
-) -> ApiResult<Json<Usage>> {
-    let days = q.days(&engine);
-    let mut usage = history(&engine)?
-        .usage(days)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let snapshot = engine.snapshot();
+) -> Result<Json<Usage>> {
+    let days = q.days(&management);
+    let mut usage = history(&management)?.usage(days).await?;
+    let snapshot = management.engine().snapshot();
     for t in &mut usage.by_account {
         t.label = match snapshot.config.account(&t.key) {
             Some(a) => Some(a.label.clone()),
@@ -114,14 +111,11 @@ pub async fn usage(
 }
 
 pub async fn usage_csv(
-    State(engine): State<Arc<Engine>>,
+    State(management): State<Arc<Management>>,
     Query(q): Query<DaysQuery>,
-) -> ApiResult<Response> {
-    let days = q.days(&engine);
-    let csv = history(&engine)?
-        .csv(days)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+) -> Result<Response> {
+    let days = q.days(&management);
+    let csv = history(&management)?.csv(days).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

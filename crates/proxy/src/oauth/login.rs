@@ -15,14 +15,20 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::pkce::{Pkce, random_token};
+use super::token::TokenError;
 
 /// Why a login did not complete.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct LoginError(pub String);
+pub enum LoginError {
+    #[error("{0}")]
+    Failed(String),
+    /// The code could not be exchanged for tokens.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
 
 fn err(message: impl Into<String>) -> LoginError {
-    LoginError(message.into())
+    LoginError::Failed(message.into())
 }
 
 /// One login in progress: what the user must open, and what the exchange will need.

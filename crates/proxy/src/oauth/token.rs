@@ -25,21 +25,12 @@ pub enum TokenError {
     Transient(String),
 }
 
-/// Who logged in, as far as the token response says.
-#[derive(Debug, Clone, Default)]
-pub struct Identity {
-    pub email: Option<String>,
-    pub plan: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
     refresh_token: Option<String>,
     expires_in: Option<u64>,
     id_token: Option<String>,
-    #[serde(default)]
-    account: Option<Value>,
 }
 
 /// Exchange an authorization code (with its PKCE verifier) for tokens.
@@ -51,7 +42,7 @@ pub async fn exchange_code(
     verifier: &str,
     redirect_uri: &str,
     state: &str,
-) -> Result<(OAuthTokens, Identity), TokenError> {
+) -> Result<OAuthTokens, TokenError> {
     let request = http.post(&endpoints.token_url).timeout(TOKEN_TIMEOUT);
     let request = match kind {
         ProviderKind::Anthropic => request.json(&json!({
@@ -70,10 +61,7 @@ pub async fn exchange_code(
             ("code_verifier", verifier),
         ]),
     };
-    let response = call(request).await?;
-    let identity = identity(&response);
-    let tokens = tokens(response, None)?;
-    Ok((tokens, identity))
+    tokens(call(request).await?, None)
 }
 
 /// Trade the refresh token for new tokens. Refresh tokens rotate: the old one is dead after
@@ -169,22 +157,6 @@ fn tokens(r: TokenResponse, old: Option<&OAuthTokens>) -> Result<OAuthTokens, To
         expires_at_ms,
         account_id,
     })
-}
-
-fn identity(r: &TokenResponse) -> Identity {
-    let claims = r.id_token.as_deref().and_then(jwt_claims);
-    Identity {
-        email: r
-            .account
-            .as_ref()
-            .and_then(|a| a["email_address"].as_str())
-            .or_else(|| claims.as_ref().and_then(|c| c["email"].as_str()))
-            .map(str::to_owned),
-        plan: claims
-            .as_ref()
-            .and_then(|c| c["https://api.openai.com/auth"]["chatgpt_plan_type"].as_str())
-            .map(str::to_owned),
-    }
 }
 
 /// The payload of a JWT, unverified: we only read our own login's claims from the provider

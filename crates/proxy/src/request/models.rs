@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use keyway_core::{ProviderKind, Surface};
 use serde_json::{Value, json};
 
+use super::forward::{self, Outgoing};
 use crate::engine::Engine;
-use crate::forward::{self, Outgoing};
 
 pub async fn merged_openai(engine: &Engine, request: Request) -> Response {
     let snapshot = engine.snapshot();

@@ -13,9 +13,10 @@ use futures_util::Stream;
 use keyway_core::Surface;
 use keyway_core::state::InFlight;
 
+use super::surface;
 use crate::engine::Engine;
-use crate::tokens::TokenCounter;
-use crate::traffic::RequestRecord;
+use crate::record::RequestRecord;
+use crate::record::tokens::TokenCounter;
 
 type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
@@ -104,7 +105,7 @@ impl Stream for Relay {
                 tracing::warn!(error = %e, "upstream failed mid-stream");
                 match self.sse {
                     Some(surface) => {
-                        Poll::Ready(Some(Ok(Bytes::from(crate::surface::stream_error_event(
+                        Poll::Ready(Some(Ok(Bytes::from(surface::stream_error_event(
                             surface,
                             "the upstream connection broke mid-stream",
                         )))))

@@ -33,6 +33,9 @@ pub enum Tool {
 }
 
 impl Tool {
+    /// The tools whose own config file Keyway writes (and whose settings the tray copies).
+    pub const WRITABLE: [Tool; 3] = [Tool::ClaudeCode, Tool::CodexCli, Tool::GeminiCli];
+
     pub const ALL: [Tool; 9] = [
         Tool::ClaudeCode,
         Tool::CodexCli,
@@ -183,6 +186,28 @@ pub struct Connected {
     pub backup: PathBuf,
 }
 
+/// Why a tool could not be connected or disconnected.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The user configures this tool by hand: there is no file Keyway writes.
+    #[error("{0} is set up by hand: copy its snippet into its settings")]
+    ByHand(&'static str),
+    #[error("{0} is set up by hand, not by Keyway")]
+    NotWrittenByKeyway(&'static str),
+    /// The tool's own file cannot be used as it is; the user fixes it.
+    #[error("{shown} {problem}: fix or move it, then connect again")]
+    Unusable { shown: String, problem: String },
+    #[error("could not read {shown}: {source}")]
+    Unreadable { shown: String, source: io::Error },
+    #[error("{name} is already connected ({shown}): disconnect it first")]
+    AlreadyConnected { name: &'static str, shown: String },
+    #[error("{0} is not connected: there is nothing to restore")]
+    NotConnected(&'static str),
+    /// Keyway's own writing failed.
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
 /// Backup of the original file's exact bytes.
 const ORIGINAL: &str = "original";
 /// Marker saying the tool had no file before Keyway wrote one.
@@ -312,7 +337,7 @@ pub fn snippets(tool: Tool, ep: &Endpoint) -> Vec<Snippet> {
 }
 
 /// What connecting `tool` would write, without writing anything.
-pub fn plan(tool: Tool, home: &Path, ep: &Endpoint) -> Result<Plan, String> {
+pub fn plan(tool: Tool, home: &Path, ep: &Endpoint) -> Result<Plan, ToolError> {
     let change = prepare(tool, home, ep)?;
     let before = change.original.clone().unwrap_or_default();
     let diff = diff(&change.shown, &before, &change.after);
@@ -331,13 +356,13 @@ pub fn connect(
     home: &Path,
     backups: &Path,
     ep: &Endpoint,
-) -> Result<Connected, String> {
+) -> Result<Connected, ToolError> {
     if is_connected(tool, backups) {
         let shown = tool.file(home).map(|f| shown(&f, home)).unwrap_or_default();
-        return Err(format!(
-            "{} is already connected ({shown}): disconnect it first",
-            tool.name()
-        ));
+        return Err(ToolError::AlreadyConnected {
+            name: tool.name(),
+            shown,
+        });
     }
     let change = prepare(tool, home, ep)?;
     let dir = backups.join(tool.id());
@@ -346,21 +371,25 @@ pub fn connect(
         None => dir.join(ABSENT),
     };
     let backup_bytes = change.original.as_deref().unwrap_or("").as_bytes();
-    write_atomic(&backup, backup_bytes).map_err(|e| {
-        format!(
-            "could not keep a backup of {} in {}: {e}",
+    write_atomic(&backup, backup_bytes).map_err(|source| ToolError::Io {
+        what: format!(
+            "could not keep a backup of {} in {}",
             change.shown,
             dir.display()
-        )
+        ),
+        source,
     })?;
     // A file that existed keeps its permissions; a new one holds the key, so only its owner
     // may read it (both are `write_atomic`'s rules).
-    if let Err(e) = write_atomic(&change.target, change.after.as_bytes()) {
+    if let Err(source) = write_atomic(&change.target, change.after.as_bytes()) {
         // Without the new file there is nothing to undo: drop the backup so that the tool
         // does not look connected.
         let _ = fs::remove_file(&backup);
         let _ = fs::remove_dir(&dir);
-        return Err(format!("could not write {}: {e}", change.shown));
+        return Err(ToolError::Io {
+            what: format!("could not write {}", change.shown),
+            source,
+        });
     }
     Ok(Connected {
         file: change.file,
@@ -370,36 +399,42 @@ pub fn connect(
 
 /// Puts back what was there before [`connect`]: the original bytes, or no file. Returns the
 /// tool's file.
-pub fn disconnect(tool: Tool, home: &Path, backups: &Path) -> Result<PathBuf, String> {
+pub fn disconnect(tool: Tool, home: &Path, backups: &Path) -> Result<PathBuf, ToolError> {
     let file = tool
         .file(home)
-        .ok_or_else(|| format!("{} is set up by hand, not by Keyway", tool.name()))?;
+        .ok_or(ToolError::NotWrittenByKeyway(tool.name()))?;
     let shown = shown(&file, home);
     let target = real_path(&file);
     let dir = backups.join(tool.id());
     let original = dir.join(ORIGINAL);
     let absent = dir.join(ABSENT);
     if original.exists() {
-        let bytes = fs::read(&original).map_err(|e| {
-            format!(
-                "could not read the backup of {shown} ({}): {e}",
+        let bytes = fs::read(&original).map_err(|source| ToolError::Io {
+            what: format!(
+                "could not read the backup of {shown} ({})",
                 original.display()
-            )
+            ),
+            source,
         })?;
-        write_atomic(&target, &bytes).map_err(|e| format!("could not restore {shown}: {e}"))?;
+        write_atomic(&target, &bytes).map_err(|source| ToolError::Io {
+            what: format!("could not restore {shown}"),
+            source,
+        })?;
         remove_backup(&original, &dir)?;
     } else if absent.exists() {
         match fs::remove_file(&target) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("could not remove {shown}: {e}")),
+            Err(source) => {
+                return Err(ToolError::Io {
+                    what: format!("could not remove {shown}"),
+                    source,
+                });
+            }
         }
         remove_backup(&absent, &dir)?;
     } else {
-        return Err(format!(
-            "{} is not connected: there is nothing to restore",
-            tool.name()
-        ));
+        return Err(ToolError::NotConnected(tool.name()));
     }
     Ok(file)
 }
@@ -423,22 +458,17 @@ struct Change {
     after: String,
 }
 
-fn prepare(tool: Tool, home: &Path, ep: &Endpoint) -> Result<Change, String> {
-    let by_hand = || {
-        format!(
-            "{} is set up by hand: copy its snippet into its settings",
-            tool.name()
-        )
-    };
-    let file = tool.file(home).ok_or_else(by_hand)?;
+fn prepare(tool: Tool, home: &Path, ep: &Endpoint) -> Result<Change, ToolError> {
+    let file = tool.file(home).ok_or(ToolError::ByHand(tool.name()))?;
     let shown = shown(&file, home);
     let target = real_path(&file);
     let original = match fs::read(&target) {
-        Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
-            format!("{shown} is not UTF-8 text: fix or move it, then connect again")
+        Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| ToolError::Unusable {
+            shown: shown.clone(),
+            problem: "is not UTF-8 text".into(),
         })?),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(format!("could not read {shown}: {e}")),
+        Err(source) => return Err(ToolError::Unreadable { shown, source }),
     };
     let text = original.as_deref().unwrap_or("");
     let after = match tool {
@@ -446,10 +476,13 @@ fn prepare(tool: Tool, home: &Path, ep: &Endpoint) -> Result<Change, String> {
         Tool::CodexCli => codex_config(text, ep),
         Tool::GeminiCli => Ok(gemini_env(text, ep)),
         Tool::Cline | Tool::Continue | Tool::Zed | Tool::Aider | Tool::Opencode | Tool::Cursor => {
-            return Err(by_hand());
+            return Err(ToolError::ByHand(tool.name()));
         }
     }
-    .map_err(|problem| format!("{shown} {problem}: fix or move it, then connect again"))?;
+    .map_err(|problem| ToolError::Unusable {
+        shown: shown.clone(),
+        problem,
+    })?;
     Ok(Change {
         file,
         target,
@@ -645,12 +678,13 @@ fn real_path(file: &Path) -> PathBuf {
     }
 }
 
-fn remove_backup(marker: &Path, dir: &Path) -> Result<(), String> {
-    fs::remove_file(marker).map_err(|e| {
-        format!(
-            "restored the file but could not remove the backup {}: {e}",
+fn remove_backup(marker: &Path, dir: &Path) -> Result<(), ToolError> {
+    fs::remove_file(marker).map_err(|source| ToolError::Io {
+        what: format!(
+            "restored the file but could not remove the backup {}",
             marker.display()
-        )
+        ),
+        source,
     })?;
     // Only empty folders go; anything else in there is not ours to delete.
     let _ = fs::remove_dir(dir);
@@ -873,22 +907,30 @@ mod tests {
         let file = d.home.join(".claude/settings.json");
         let broken = "{\n  \"model\": \"opus\",\n  \"env\": {,\n}\n";
         write(&file, broken);
-        let err = plan(Tool::ClaudeCode, &d.home, &EP).unwrap_err();
+        let err = plan(Tool::ClaudeCode, &d.home, &EP)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "~/.claude/settings.json is not valid JSON (line 3): fix or move it, then connect again"
         );
-        let err = connect(Tool::ClaudeCode, &d.home, &d.backups, &EP).unwrap_err();
+        let err = connect(Tool::ClaudeCode, &d.home, &d.backups, &EP)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not valid JSON (line 3)"), "{err}");
         assert_eq!(fs::read_to_string(&file).unwrap(), broken);
         assert!(!is_connected(Tool::ClaudeCode, &d.backups));
         assert!(!d.backups.exists());
 
         write(&file, "[1, 2]");
-        let err = plan(Tool::ClaudeCode, &d.home, &EP).unwrap_err();
+        let err = plan(Tool::ClaudeCode, &d.home, &EP)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is not a JSON object"), "{err}");
         write(&file, "{\"env\": \"x\"}");
-        let err = plan(Tool::ClaudeCode, &d.home, &EP).unwrap_err();
+        let err = plan(Tool::ClaudeCode, &d.home, &EP)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"env\" that is not an object"), "{err}");
     }
 
@@ -896,13 +938,17 @@ mod tests {
     fn double_connect_is_refused_and_disconnect_needs_a_connection() {
         let d = dirs();
         connect(Tool::GeminiCli, &d.home, &d.backups, &EP).unwrap();
-        let err = connect(Tool::GeminiCli, &d.home, &d.backups, &EP).unwrap_err();
+        let err = connect(Tool::GeminiCli, &d.home, &d.backups, &EP)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "Gemini CLI is already connected (~/.gemini/.env): disconnect it first"
         );
         disconnect(Tool::GeminiCli, &d.home, &d.backups).unwrap();
-        let err = disconnect(Tool::GeminiCli, &d.home, &d.backups).unwrap_err();
+        let err = disconnect(Tool::GeminiCli, &d.home, &d.backups)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "Gemini CLI is not connected: there is nothing to restore"
@@ -912,7 +958,9 @@ mod tests {
     #[test]
     fn hand_configured_tools_cannot_be_connected() {
         let d = dirs();
-        let err = connect(Tool::Zed, &d.home, &d.backups, &EP).unwrap_err();
+        let err = connect(Tool::Zed, &d.home, &d.backups, &EP)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("Zed is set up by hand"), "{err}");
         assert!(plan(Tool::Cursor, &d.home, &EP).is_err());
         assert!(disconnect(Tool::Aider, &d.home, &d.backups).is_err());
@@ -970,13 +1018,15 @@ mod tests {
         let d = dirs();
         let file = d.home.join(".codex/config.toml");
         write(&file, "model = \"x\"\n\n[broken\n");
-        let err = connect(Tool::CodexCli, &d.home, &d.backups, &EP).unwrap_err();
+        let err = connect(Tool::CodexCli, &d.home, &d.backups, &EP)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "~/.codex/config.toml is not valid TOML (line 3): fix or move it, then connect again"
         );
         write(&file, "model_providers = \"nope\"\n");
-        let err = plan(Tool::CodexCli, &d.home, &EP).unwrap_err();
+        let err = plan(Tool::CodexCli, &d.home, &EP).unwrap_err().to_string();
         assert!(
             err.contains("`model_providers` that is not a table"),
             "{err}"
@@ -1052,7 +1102,9 @@ mod tests {
         let link = d.home.join(".gemini/.env");
         fs::create_dir_all(link.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink("/proc/version", &link).unwrap();
-        let err = connect(Tool::GeminiCli, &d.home, &d.backups, &EP).unwrap_err();
+        let err = connect(Tool::GeminiCli, &d.home, &d.backups, &EP)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("could not write ~/.gemini/.env"), "{err}");
         assert!(!is_connected(Tool::GeminiCli, &d.backups));
         assert!(!d.backups.join("gemini-cli").exists());

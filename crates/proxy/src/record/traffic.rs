@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::history::History;
-use crate::tokens::Tokens;
+use super::RequestRecord;
+use super::history::History;
 
 /// How many finished requests the live log keeps in memory.
 pub const RECENT: usize = 500;
@@ -17,39 +17,6 @@ pub const RECENT: usize = 500;
 const WINDOW_SECS: usize = 60;
 /// Events a slow subscriber may fall behind by before it misses some (it then refetches).
 const EVENT_BUFFER: usize = 256;
-
-/// One finished request. Holds no secret: the account is named by id and label.
-#[derive(Debug, Clone, Serialize)]
-pub struct RequestRecord {
-    pub id: u64,
-    /// When the request arrived.
-    pub time_ms: u64,
-    pub surface: &'static str,
-    pub model: Option<String>,
-    pub provider: String,
-    pub family: Option<String>,
-    /// The account that answered (or was tried last); `None` when none could be tried.
-    pub account: Option<Arc<str>>,
-    pub account_label: Option<String>,
-    pub attempts: u32,
-    pub status: u16,
-    /// From arrival to the end of the response body.
-    pub latency_ms: u64,
-    pub stream: bool,
-    pub input_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-}
-
-impl RequestRecord {
-    pub fn set_tokens(&mut self, tokens: Tokens) {
-        self.input_tokens = tokens.input;
-        self.output_tokens = tokens.output;
-    }
-
-    pub fn failed(&self) -> bool {
-        self.status >= 400
-    }
-}
 
 /// Something the engine's followers may want to react to.
 #[derive(Debug, Clone)]

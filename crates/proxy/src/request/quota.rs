@@ -5,7 +5,7 @@ use http::HeaderMap;
 use keyway_core::quota::QuotaWindow;
 use serde_json::Value;
 
-use crate::cooldown::header;
+use super::cooldown::header;
 
 /// Anthropic's unified windows: (name, utilization, status, reset) header names.
 const ANTHROPIC_WINDOWS: [(&str, &str, &str, &str); 3] = [

@@ -13,15 +13,13 @@ use keyway_core::state::{Attention, InFlight, now_ms};
 use keyway_core::{AccountKind, Member, ProviderKind, Snapshot, Surface};
 use tracing::{Span, debug, info, warn};
 
-use crate::adapter;
-use crate::cooldown;
+use super::relay::{Open, Relay};
+use super::surface::SurfaceError;
+use super::{adapter, cooldown, quota};
 use crate::engine::Engine;
 use crate::oauth::token::TokenError;
-use crate::quota;
-use crate::relay::{Open, Relay};
-use crate::surface::SurfaceError;
-use crate::tokens::TokenCounter;
-use crate::traffic::RequestRecord;
+use crate::record::RequestRecord;
+use crate::record::tokens::TokenCounter;
 
 /// The most of an upstream error body we read to learn its reset time.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;

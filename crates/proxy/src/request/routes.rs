@@ -11,13 +11,11 @@ use keyway_core::Surface;
 use keyway_core::state::now_ms;
 use tracing::Instrument;
 
-use crate::adapter;
-use crate::classify;
+use super::forward::{self, Outgoing, Trail};
+use super::surface::{self, SurfaceError};
+use super::{adapter, classify, models};
 use crate::engine::Engine;
-use crate::forward::{self, Outgoing, Trail};
-use crate::models;
-use crate::surface::{self, SurfaceError};
-use crate::traffic::RequestRecord;
+use crate::record::RequestRecord;
 
 pub async fn anthropic(State(engine): State<Arc<Engine>>, request: Request) -> Response {
     handle(engine, Surface::AnthropicMessages, None, request).await
@@ -68,7 +66,7 @@ pub async fn gemini_models(State(engine): State<Arc<Engine>>, request: Request) 
 pub async fn not_found(request: Request) -> Response {
     let path = request.uri().path().to_owned();
     SurfaceError::new(
-        crate::surface::of_path(&path),
+        surface::of_path(&path),
         StatusCode::NOT_FOUND,
         format!("Keyway does not serve {} {path}", request.method()),
     )

@@ -16,10 +16,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
-use crate::traffic::RequestRecord;
+use super::RequestRecord;
 
-/// File name of the database in the data dir.
-pub const FILE_NAME: &str = "usage.sqlite3";
 /// Records waiting to be written before new ones are dropped (with a warning): a few seconds
 /// of the heaviest load, should the disk stall.
 const QUEUE: usize = 100_000;
@@ -49,6 +47,27 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests (time_ms);
 ";
+
+/// Why the usage history could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot create {}: {source}", .dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the usage history {}: {source}; move the file away to start a new one", .path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot start the usage history writer: {0}")]
+    Writer(std::io::Error),
+    #[error("cannot read the usage history: {0}")]
+    Read(#[from] rusqlite::Error),
+    #[error("the usage history query failed")]
+    Task,
+}
 
 /// The history's handle: the queue the writer thread takes from, and a connection for
 /// queries.
@@ -108,16 +127,16 @@ pub struct Usage {
 
 impl History {
     /// Open (or create) the database and start its writer thread.
-    pub fn open(path: &Path, retention_days: u32) -> Result<History, String> {
-        let fail = |e: rusqlite::Error| {
-            format!(
-                "cannot open the usage history {}: {e}; move the file away to start a new one",
-                path.display()
-            )
+    pub fn open(path: &Path, retention_days: u32) -> Result<History, HistoryError> {
+        let fail = |source: rusqlite::Error| HistoryError::Open {
+            path: path.to_owned(),
+            source,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| HistoryError::CreateDir {
+                dir: dir.to_owned(),
+                source,
+            })?;
         }
         let writer = Connection::open(path).map_err(fail)?;
         writer
@@ -142,7 +161,7 @@ impl History {
         std::thread::Builder::new()
             .name("usage-history".into())
             .spawn(move || write_loop(writer, &writer_queue, retention_days, &path))
-            .map_err(|e| format!("cannot start the usage history writer: {e}"))?;
+            .map_err(HistoryError::Writer)?;
         Ok(History {
             queue,
             reader: Arc::new(Mutex::new(reader)),
@@ -174,7 +193,7 @@ impl History {
     }
 
     /// Totals over the last `days` local days (today included).
-    pub async fn usage(&self, days: u32) -> Result<Usage, String> {
+    pub async fn usage(&self, days: u32) -> Result<Usage, HistoryError> {
         self.read(move |db| {
             let since = since_ms(db, days)?;
             Ok(Usage {
@@ -188,7 +207,7 @@ impl History {
     }
 
     /// Today's totals per account id.
-    pub async fn today_by_account(&self) -> Result<Vec<Totals>, String> {
+    pub async fn today_by_account(&self) -> Result<Vec<Totals>, HistoryError> {
         self.read(|db| {
             let since = since_ms(db, 1)?;
             totals(db, "coalesce(account, '')", since)
@@ -197,7 +216,7 @@ impl History {
     }
 
     /// Every request of the last `days` local days as CSV, oldest first.
-    pub async fn csv(&self, days: u32) -> Result<String, String> {
+    pub async fn csv(&self, days: u32) -> Result<String, HistoryError> {
         self.read(move |db| {
             let since = since_ms(db, days)?;
             let mut out = String::from(
@@ -235,16 +254,16 @@ impl History {
     async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, HistoryError> {
         let reader = self.reader.clone();
         let queue = self.queue.clone();
         tokio::task::spawn_blocking(move || {
             flush(&queue);
             let db = reader.lock().unwrap_or_else(|p| p.into_inner());
-            query(&db).map_err(|e| format!("cannot read the usage history: {e}"))
+            Ok(query(&db)?)
         })
         .await
-        .map_err(|_| "the usage history query failed".to_owned())?
+        .map_err(|_| HistoryError::Task)?
     }
 }
 
@@ -407,6 +426,8 @@ fn prune(db: &Connection, retention_days: u32, path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FILE_NAME: &str = "usage.sqlite3";
 
     fn record(account: &str, model: &str, status: u16, input: Option<u64>) -> RequestRecord {
         RequestRecord {

@@ -1,0 +1,179 @@
+//! The subscription logins started from the management API, while each waits on its own
+//! task for the browser's redirect, a pasted code or a device approval, and after it ended
+//! (until Keyway stops), so the dashboard can poll how it went.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::oauth::flow::Prompt;
+
+/// Where a login stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginState {
+    Pending,
+    Done,
+    Failed,
+}
+
+impl LoginState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginState::Pending => "pending",
+            LoginState::Done => "done",
+            LoginState::Failed => "failed",
+        }
+    }
+}
+
+/// A login as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginView {
+    pub id: String,
+    pub provider: String,
+    pub label: String,
+    pub state: LoginState,
+    /// The page the user opens (authorization-code logins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The code the user types at `verification_url` (device-code logins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl LoginView {
+    /// A pending login of `provider` that shows the user `prompt`.
+    pub fn pending(id: String, provider: &str, label: &str, prompt: &Prompt) -> LoginView {
+        let mut view = LoginView {
+            id,
+            provider: provider.to_owned(),
+            label: label.to_owned(),
+            state: LoginState::Pending,
+            url: None,
+            user_code: None,
+            verification_url: None,
+            account_id: None,
+            error: None,
+        };
+        match prompt {
+            Prompt::OpenUrl(url) => view.url = Some(url.clone()),
+            Prompt::EnterCode {
+                user_code,
+                verification_url,
+            } => {
+                view.user_code = Some(user_code.clone());
+                view.verification_url = Some(verification_url.clone());
+            }
+        }
+        view
+    }
+}
+
+/// One login: what the API shows, where pasted codes go, and the task waiting for the user.
+pub struct LoginSession {
+    view: Mutex<LoginView>,
+    paste: mpsc::Sender<String>,
+    /// Aborting it ends the login at once (a browser login's callback port is free again).
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+/// Why a login could not be cancelled.
+#[derive(Debug)]
+pub enum CancelError {
+    Unknown,
+    /// It already ended.
+    Finished(LoginState),
+}
+
+/// Every login of this run, by id. Logins start only from the management API, one per user
+/// action, so the map stays small without a cap of its own.
+#[derive(Default)]
+pub struct LoginSessions {
+    sessions: Mutex<HashMap<String, Arc<LoginSession>>>,
+}
+
+impl LoginSessions {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Arc<LoginSession>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keep a new pending login; returns it and the receiving end of its pasted codes.
+    pub fn insert(&self, view: LoginView) -> (Arc<LoginSession>, mpsc::Receiver<String>) {
+        let (paste, pasted) = mpsc::channel(1);
+        let session = Arc::new(LoginSession {
+            view: Mutex::new(view.clone()),
+            paste,
+            task: Mutex::new(None),
+        });
+        self.sessions().insert(view.id, session.clone());
+        (session, pasted)
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<LoginSession>> {
+        self.sessions().get(id).cloned()
+    }
+
+    pub fn view(&self, id: &str) -> Option<LoginView> {
+        self.get(id).map(|s| s.view())
+    }
+
+    /// Hand a pasted code to a waiting login. False when there is no such pending login.
+    pub fn paste(&self, id: &str, code: String) -> bool {
+        self.get(id).is_some_and(|s| s.paste.try_send(code).is_ok())
+    }
+
+    /// Stop a pending login: its task ends and its view says it was cancelled.
+    pub fn cancel(&self, id: &str) -> Result<LoginView, CancelError> {
+        let session = self.get(id).ok_or(CancelError::Unknown)?;
+        let mut view = session.view.lock().unwrap_or_else(|p| p.into_inner());
+        if view.state != LoginState::Pending {
+            return Err(CancelError::Finished(view.state));
+        }
+        if let Some(task) = session
+            .task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+        view.state = LoginState::Failed;
+        view.error = Some("the login was cancelled".into());
+        Ok(view.clone())
+    }
+}
+
+impl LoginSession {
+    pub fn view(&self) -> LoginView {
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The task waiting for the user, so a cancel can stop it.
+    pub fn set_task(&self, task: tokio::task::AbortHandle) {
+        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    /// The login ended: with the new account's id, or why not.
+    pub fn finish(&self, outcome: Result<String, impl std::fmt::Display>) {
+        let mut view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(id) => {
+                view.state = LoginState::Done;
+                view.account_id = Some(id);
+            }
+            Err(e) => {
+                view.state = LoginState::Failed;
+                view.error = Some(e.to_string());
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! What a request leaves behind: its [`RequestRecord`], kept in the live log and the event
+//! stream ([`traffic`]) and in the usage history ([`history`]), with the token counts read
+//! from the response as it passed ([`tokens`]).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use tokens::Tokens;
+
+pub mod history;
+pub mod tokens;
+pub mod traffic;
+
+/// One finished request. Holds no secret: the account is named by id and label.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRecord {
+    pub id: u64,
+    /// When the request arrived.
+    pub time_ms: u64,
+    pub surface: &'static str,
+    pub model: Option<String>,
+    pub provider: String,
+    pub family: Option<String>,
+    /// The account that answered (or was tried last); `None` when none could be tried.
+    pub account: Option<Arc<str>>,
+    pub account_label: Option<String>,
+    pub attempts: u32,
+    pub status: u16,
+    /// From arrival to the end of the response body.
+    pub latency_ms: u64,
+    pub stream: bool,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+}
+
+impl RequestRecord {
+    pub fn set_tokens(&mut self, tokens: Tokens) {
+        self.input_tokens = tokens.input;
+        self.output_tokens = tokens.output;
+    }
+
+    pub fn failed(&self) -> bool {
+        self.status >= 400
+    }
+}
