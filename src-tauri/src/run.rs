@@ -35,7 +35,7 @@ pub struct Started {
 pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Result<Started> {
     let (config, _) = Config::load(&opts.config_path).map_err(|e| anyhow!("{e}"))?;
     let listen = opts.listen.unwrap_or(config.listen);
-    config.check_listen(listen).map_err(|e| anyhow!(e))?;
+    config.check_listen(listen)?;
     if !listen.ip().is_loopback() {
         tracing::warn!(%listen, "listening beyond loopback: anyone who can reach this address and has the client key can use your accounts");
     }

@@ -10,6 +10,7 @@ use crate::credential::Credential;
 use crate::edit::{ConfigDocument, SaveError};
 use crate::secrets::{self, SecretError, SecretStore};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {

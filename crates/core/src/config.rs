@@ -145,7 +145,16 @@ fn default_true() -> bool {
     true
 }
 
+/// A listen address beyond loopback without `allow_non_loopback = true`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "refusing to listen on {0}: it is not a loopback address, so other machines could use your accounts; \
+     listen on 127.0.0.1, or set `allow_non_loopback = true` in the config if you really mean it"
+)]
+pub struct NotLoopback(pub SocketAddr);
+
 /// A config that could not be used, with where and why.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ConfigError {
     pub path: Option<PathBuf>,
@@ -282,20 +291,17 @@ impl Config {
     }
 
     /// A non-loopback listen address is a deliberate choice, not an accident.
-    pub fn check_listen(&self, listen: SocketAddr) -> Result<(), String> {
+    pub fn check_listen(&self, listen: SocketAddr) -> Result<(), NotLoopback> {
         if listen.ip().is_loopback() || self.allow_non_loopback {
             Ok(())
         } else {
-            Err(format!(
-                "refusing to listen on {listen}: it is not a loopback address, so other machines could use your accounts; \
-                 listen on 127.0.0.1, or set `allow_non_loopback = true` in the config if you really mean it"
-            ))
+            Err(NotLoopback(listen))
         }
     }
 
     fn validate(&self) -> Result<(), (Vec<Seg>, String)> {
         self.check_listen(self.listen)
-            .map_err(|m| (vec![key("listen")], m))?;
+            .map_err(|e| (vec![key("listen")], e.to_string()))?;
         if !(1..=3650).contains(&self.usage_retention_days) {
             return Err((
                 vec![key("usage_retention_days")],

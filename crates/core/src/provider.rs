@@ -29,15 +29,20 @@ impl ProviderKind {
 }
 
 /// The client-facing API shape of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Surface {
     AnthropicMessages,
+    #[serde(rename = "openai_chat")]
     OpenAiChat,
+    #[serde(rename = "openai_responses")]
     OpenAiResponses,
     Gemini,
 }
 
 impl Surface {
+    /// The name in records and the API, as it serializes.
     pub fn as_str(self) -> &'static str {
         match self {
             Surface::AnthropicMessages => "anthropic_messages",

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuotaWindow {
     /// `5h`, `7d`, `7d_opus` (Anthropic); `primary`, `secondary` (ChatGPT).
@@ -12,6 +13,7 @@ pub struct QuotaWindow {
     pub used_percent: f64,
     /// Unix seconds when the window resets, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub resets_at: Option<u64>,
     /// The provider refuses requests until the reset.
     #[serde(default)]

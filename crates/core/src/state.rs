@@ -92,6 +92,7 @@ struct Detail {
 }
 
 /// Whether an account can serve now, and if not, what it waits for.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LiveState {
@@ -108,21 +109,27 @@ pub enum LiveState {
 }
 
 /// What an account is doing now, for `account list`, `status` and the management API.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AccountStatus {
     pub state: LiveState,
     /// Unix seconds when a cooldown ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub cooling_until: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub cooling_reason: Option<String>,
     /// Why the account needs the user (a refused key, or a login to renew).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub needs_attention: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub last_error: Option<String>,
     /// The provider's reported usage windows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<QuotaWindow>>", optional))]
     pub quota: Vec<QuotaWindow>,
     pub requests: u64,
     pub failures: u64,

@@ -128,7 +128,7 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<()> {
 }
 
 pub async fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
-    let source = Source::parse(&args.source).map_err(|m| anyhow!(m))?;
+    let source = Source::parse(&args.source)?;
     let snapshot = login_route(ctx, source.provider())?;
     let route = snapshot
         .provider(source.provider())
@@ -138,8 +138,7 @@ pub async fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
         source,
         args.from.as_deref(),
         &keyway_core::paths::home_dir(),
-    )
-    .map_err(|m| anyhow!(m))?;
+    )?;
     let label = args
         .label
         .as_deref()

@@ -1,25 +1,28 @@
 import type {
-  AccountPatch,
+  AccountChange,
   AccountView,
-  ConnectPreview,
-  ConnectResult,
-  ConnectTool,
-  DisconnectResult,
+  ClientKey,
+  Connected,
+  Disconnected,
   ImportResult,
   LoginView,
+  LogsOpened,
   NewAccount,
-  OpenLogsResult,
+  NewImport,
+  NewLogin,
+  Paused,
+  Picks,
+  Plan,
   PolicyBody,
   PolicyView,
   PreviewBody,
-  Provider,
+  ProviderView,
   RemovedAccount,
   RequestRecord,
-  Settings,
-  SettingsPatch,
-  StartImport,
-  StartLogin,
-  Status,
+  SettingsChange,
+  SettingsView,
+  StatusView,
+  ToolView,
   Usage,
 } from './types';
 
@@ -126,7 +129,7 @@ export function createApi(opts: ApiOptions) {
   const enc = encodeURIComponent;
 
   return {
-    status: () => get<Status>('/api/status'),
+    status: () => get<StatusView>('/api/status'),
     requests: (limit = 500) => get<RequestRecord[]>(`/api/requests?limit=${limit}`),
     /** The SSE stream as a raw response; the caller reads and parses the body. */
     events: (signal: AbortSignal) =>
@@ -134,37 +137,37 @@ export function createApi(opts: ApiOptions) {
 
     accounts: () => get<AccountView[]>('/api/accounts'),
     addAccount: (body: NewAccount) => call<AccountView>('POST', '/api/accounts', body),
-    patchAccount: (id: string, body: AccountPatch) => call<AccountView>('PATCH', `/api/accounts/${enc(id)}`, body),
+    patchAccount: (id: string, body: AccountChange) => call<AccountView>('PATCH', `/api/accounts/${enc(id)}`, body),
     removeAccount: (id: string) => call<RemovedAccount>('DELETE', `/api/accounts/${enc(id)}`),
-    providers: () => get<Provider[]>('/api/providers'),
+    providers: () => get<ProviderView[]>('/api/providers'),
 
-    startLogin: (body: StartLogin) => call<LoginView>('POST', '/api/logins', body),
+    startLogin: (body: NewLogin) => call<LoginView>('POST', '/api/logins', body),
     login: (id: string) => get<LoginView>(`/api/logins/${enc(id)}`),
     cancelLogin: (id: string) => call<LoginView>('DELETE', `/api/logins/${enc(id)}`),
     loginCode: (id: string, code: string) => call<LoginView>('POST', `/api/logins/${enc(id)}/code`, { code }),
-    importLogin: (body: StartImport) => call<ImportResult>('POST', '/api/imports', body),
+    importLogin: (body: NewImport) => call<ImportResult>('POST', '/api/imports', body),
 
     policies: () => get<PolicyView[]>('/api/policies'),
     putPolicy: (key: string, body: PolicyBody) => call<PolicyView>('PUT', policyPath(key), body),
     deletePolicy: (key: string) => call<void>('DELETE', policyPath(key)),
-    previewPolicy: (body: PreviewBody) => call<{ picks: string[] }>('POST', '/api/policies/preview', body),
+    previewPolicy: (body: PreviewBody) => call<Picks>('POST', '/api/policies/preview', body),
 
     usage: (days: number) => get<Usage>(`/api/usage?days=${days}`),
     usageCsv: async (days: number) => (await send('GET', `/api/usage.csv?days=${days}`)).blob(),
 
-    connectTools: () => get<ConnectTool[]>('/api/connect'),
-    connectPreview: (tool: string) => call<ConnectPreview>('POST', `/api/connect/${enc(tool)}/preview`, {}),
-    connect: (tool: string) => call<ConnectResult>('POST', `/api/connect/${enc(tool)}`, {}),
-    disconnect: (tool: string) => call<DisconnectResult>('DELETE', `/api/connect/${enc(tool)}`),
+    connectTools: () => get<ToolView[]>('/api/connect'),
+    connectPreview: (tool: string) => call<Plan>('POST', `/api/connect/${enc(tool)}/preview`, {}),
+    connect: (tool: string) => call<Connected>('POST', `/api/connect/${enc(tool)}`, {}),
+    disconnect: (tool: string) => call<Disconnected>('DELETE', `/api/connect/${enc(tool)}`),
 
-    pause: () => call<{ paused: boolean }>('POST', '/api/pause', {}),
-    resume: () => call<{ paused: boolean }>('POST', '/api/resume', {}),
+    pause: () => call<Paused>('POST', '/api/pause', {}),
+    resume: () => call<Paused>('POST', '/api/resume', {}),
 
-    clientKey: () => get<{ key: string }>('/api/client-key'),
-    rotateClientKey: () => call<{ key: string }>('POST', '/api/client-key/rotate', {}),
-    settings: () => get<Settings>('/api/settings'),
-    patchSettings: (body: SettingsPatch) => call<Settings>('PATCH', '/api/settings', body),
-    openLogs: () => call<OpenLogsResult>('POST', '/api/logs/open', {}),
+    clientKey: () => get<ClientKey>('/api/client-key'),
+    rotateClientKey: () => call<ClientKey>('POST', '/api/client-key/rotate', {}),
+    settings: () => get<SettingsView>('/api/settings'),
+    patchSettings: (body: SettingsChange) => call<SettingsView>('PATCH', '/api/settings', body),
+    openLogs: () => call<LogsOpened>('POST', '/api/logs/open', {}),
   };
 }
 

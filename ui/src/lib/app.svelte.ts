@@ -3,7 +3,7 @@ import { consumeToken, splitTokenFragment, storeToken } from './auth';
 import { debounce } from './debounce';
 import { startEventStream, type EventStream, type StreamState } from './events';
 import { LOG_LIMIT, mergeLoaded, prependRecord } from './log';
-import type { RequestRecord, Status } from './types';
+import type { RequestRecord, StatusView } from './types';
 
 export interface Banner {
   id: number;
@@ -19,7 +19,7 @@ class App {
   needsToken = $state(false);
   authMessage = $state<string | null>(null);
 
-  status = $state<Status | null>(null);
+  status = $state<StatusView | null>(null);
   statusError = $state<string | null>(null);
   log = $state.raw<RequestRecord[]>([]);
   logError = $state<string | null>(null);

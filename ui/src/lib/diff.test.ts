@@ -1,68 +1,34 @@
 import { describe, expect, it } from 'vitest';
-import { classifyDiffLine, diffLines, diffStats } from './diff';
+import { diffStats, marker } from './diff';
+import type { DiffLine } from './types';
 
-describe('classifyDiffLine', () => {
-  it('classifies by the leading characters', () => {
-    expect(classifyDiffLine('--- a/settings.json')).toBe('header');
-    expect(classifyDiffLine('+++ b/settings.json')).toBe('header');
-    expect(classifyDiffLine('@@ -1,3 +1,5 @@')).toBe('hunk');
-    expect(classifyDiffLine('+  "env": {')).toBe('add');
-    expect(classifyDiffLine('-  "model": "x"')).toBe('del');
-    expect(classifyDiffLine('   "theme": "dark"')).toBe('context');
-    expect(classifyDiffLine('')).toBe('context');
-    expect(classifyDiffLine('\\ No newline at end of file')).toBe('meta');
-  });
-});
+const lines: DiffLine[] = [
+  { kind: 'header', text: '--- ~/.claude/settings.json' },
+  { kind: 'header', text: '+++ ~/.claude/settings.json' },
+  { kind: 'hunk', text: '@@ -1,3 +1,6 @@' },
+  { kind: 'context', text: '{' },
+  { kind: 'removed', text: '  "x": 1' },
+  { kind: 'added', text: '  "x": 1,' },
+  { kind: 'added', text: '  "env": {}' },
+  { kind: 'context', text: '}' },
+];
 
-describe('diffLines', () => {
-  const diff = [
-    '--- a/settings.json',
-    '+++ b/settings.json',
-    '@@ -1,3 +1,6 @@',
-    ' {',
-    '-  "x": 1',
-    '+  "x": 1,',
-    '+  "env": {',
-    '+    "ANTHROPIC_BASE_URL": "http://127.0.0.1:8787"',
-    '+  }',
-    ' }',
-    '\\ No newline at end of file',
-    '',
-  ].join('\n');
-
-  it('classifies every line of a unified diff', () => {
-    expect(diffLines(diff).map((l) => l.kind)).toEqual([
-      'header',
-      'header',
-      'hunk',
-      'context',
-      'del',
-      'add',
-      'add',
-      'add',
-      'add',
-      'context',
-      'meta',
+describe('diff lines', () => {
+  it('prints each kind with its unified-diff prefix', () => {
+    expect(lines.map((l) => marker(l.kind) + l.text)).toEqual([
+      '--- ~/.claude/settings.json',
+      '+++ ~/.claude/settings.json',
+      '@@ -1,3 +1,6 @@',
+      ' {',
+      '-  "x": 1',
+      '+  "x": 1,',
+      '+  "env": {}',
+      ' }',
     ]);
   });
 
   it('counts added and removed lines', () => {
-    expect(diffStats(diffLines(diff))).toEqual({ added: 4, removed: 1 });
-  });
-
-  it('treats a removed line starting with -- inside a hunk as removed', () => {
-    const lines = diffLines('--- a\n+++ b\n@@ -1 +1 @@\n--- comment\n+++ counter\n');
-    expect(lines.map((l) => l.kind)).toEqual(['header', 'header', 'hunk', 'del', 'add']);
-  });
-
-  it('follows several hunks and falls back to prefixes without counts', () => {
-    const two = '--- a\n+++ b\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n@@ -9 +9,2 @@\n z\n+y\n';
-    expect(diffLines(two).map((l) => l.kind)).toEqual(['header', 'header', 'hunk', 'context', 'del', 'add', 'hunk', 'context', 'add']);
-    expect(diffLines('@@\n+x\n-y\n').map((l) => l.kind)).toEqual(['hunk', 'add', 'del']);
-  });
-
-  it('handles CRLF and an empty diff', () => {
-    expect(diffLines('+a\r\n-b\r\n').map((l) => l.kind)).toEqual(['add', 'del']);
-    expect(diffLines('')).toEqual([]);
+    expect(diffStats(lines)).toEqual({ added: 2, removed: 1 });
+    expect(diffStats([])).toEqual({ added: 0, removed: 0 });
   });
 });

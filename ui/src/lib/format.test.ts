@@ -13,14 +13,14 @@ import {
   surfaceShort,
   when,
 } from './format';
-import type { AccountLive } from './types';
+import type { AccountStatus } from './types';
 
 const at = (y: number, mo: number, d: number, h: number, mi: number, s = 0) => new Date(y, mo - 1, d, h, mi, s);
 const unix = (date: Date) => date.getTime() / 1000;
 const now = at(2026, 11, 26, 10, 0);
 
-function acct(live: Partial<AccountLive> | null, enabled = true) {
-  return { enabled, live: live ? ({ state: 'serving', ...live } as AccountLive) : null };
+function acct(live: Partial<AccountStatus> | null, enabled = true) {
+  return { enabled, live: live ? ({ state: 'serving', ...live } as AccountStatus) : null };
 }
 
 describe('clock', () => {
@@ -85,32 +85,31 @@ describe('accountState', () => {
     expect(accountState(acct({ state: 'cooling' }, false), now)).toEqual({ label: 'disabled', tone: 'muted', detail: null });
   });
 
-  it('copes with missing live state and unknown states', () => {
+  it('copes with missing live state', () => {
     expect(accountState(acct(null), now).label).toBe('unknown');
-    expect(accountState(acct({ state: 'warming_up' }), now).label).toBe('warming up');
   });
 });
 
 describe('resetText', () => {
   it('uses HH:MM within a day', () => {
-    expect(resetText({ name: '5h', used_percent: 10, resets_at: unix(at(2026, 11, 26, 13, 45)) }, now)).toBe('resets 13:45');
+    expect(resetText({ name: '5h', used_percent: 10, rejected: false, resets_at: unix(at(2026, 11, 26, 13, 45)) }, now)).toBe('resets 13:45');
   });
 
   it('uses the date beyond a day', () => {
-    expect(resetText({ name: '7d', used_percent: 10, resets_at: unix(at(2026, 12, 1, 9, 0)) }, now)).toBe('resets 1 Dec');
+    expect(resetText({ name: '7d', used_percent: 10, rejected: false, resets_at: unix(at(2026, 12, 1, 9, 0)) }, now)).toBe('resets 1 Dec');
   });
 
   it('is empty without a reset time and says so when it has passed', () => {
-    expect(resetText({ name: '5h', used_percent: 10 }, now)).toBe('');
-    expect(resetText({ name: '5h', used_percent: 10, resets_at: unix(at(2026, 11, 26, 9, 0)) }, now)).toBe('reset due');
+    expect(resetText({ name: '5h', used_percent: 10, rejected: false }, now)).toBe('');
+    expect(resetText({ name: '5h', used_percent: 10, rejected: false, resets_at: unix(at(2026, 11, 26, 9, 0)) }, now)).toBe('reset due');
   });
 });
 
 describe('quotaTone', () => {
   it('goes amber at 80 % and red when refused or full', () => {
-    expect(quotaTone({ name: 'a', used_percent: 42 })).toBe('ok');
-    expect(quotaTone({ name: 'a', used_percent: 85 })).toBe('warn');
-    expect(quotaTone({ name: 'a', used_percent: 100 })).toBe('bad');
+    expect(quotaTone({ name: 'a', used_percent: 42, rejected: false })).toBe('ok');
+    expect(quotaTone({ name: 'a', used_percent: 85, rejected: false })).toBe('warn');
+    expect(quotaTone({ name: 'a', used_percent: 100, rejected: false })).toBe('bad');
     expect(quotaTone({ name: 'a', used_percent: 20, rejected: true })).toBe('bad');
   });
 });
@@ -152,6 +151,5 @@ describe('names', () => {
     expect(surfaceName('other')).toBe('other');
     expect(routeName({ provider: 'anthropic', family: 'sonnet' })).toBe('anthropic/sonnet');
     expect(routeName({ provider: 'anthropic', family: null })).toBe('anthropic');
-    expect(routeName({ provider: null, family: null })).toBe('–');
   });
 });

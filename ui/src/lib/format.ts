@@ -72,8 +72,6 @@ export function accountState(account: Pick<AccountView, 'enabled' | 'live'>, now
       };
     case 'no_secret':
       return { label: 'no secret', tone: 'bad', detail: 'The OS keyring has no secret for this account.' };
-    default:
-      return { label: live.state.replace(/_/g, ' '), tone: 'muted', detail: null };
   }
 }
 
@@ -150,6 +148,5 @@ export function kindName(kind: string): string {
 }
 
 export function routeName(r: Pick<RequestRecord, 'provider' | 'family'>): string {
-  if (!r.provider) return '–';
   return r.family ? `${r.provider}/${r.family}` : r.provider;
 }

@@ -3,9 +3,9 @@ import { surfaceName } from './format';
 
 export const LOG_LIMIT = 500;
 
-/** A request failed when Keyway gave a reason or the final status was not a success. */
-export function isErrorRecord(r: Pick<RequestRecord, 'status' | 'error'>): boolean {
-  return r.error != null || !(r.status >= 200 && r.status < 400);
+/** A request failed when its final status was not a success. */
+export function isErrorRecord(r: Pick<RequestRecord, 'status'>): boolean {
+  return !(r.status >= 200 && r.status < 400);
 }
 
 export interface LogFilter {
@@ -15,7 +15,7 @@ export interface LogFilter {
 
 /** The text a filter word is matched against: model, account, surface and status. */
 function haystack(r: RequestRecord): string {
-  return [r.model, r.account_label ?? '', r.account ?? '', r.surface, surfaceName(r.surface), String(r.status)]
+  return [r.model ?? '', r.account_label ?? '', r.account ?? '', r.surface, surfaceName(r.surface), String(r.status)]
     .join('\u0000')
     .toLowerCase();
 }

@@ -1,6 +1,6 @@
-import type { ImportSource, LoginView, Provider } from './types';
+import type { LoginView, ProviderView, Source } from './types';
 
-export const IMPORT_SOURCES: { id: ImportSource; name: string; provider: string }[] = [
+export const IMPORT_SOURCES: { id: Source; name: string; provider: string }[] = [
   { id: 'claude-code', name: 'Claude Code', provider: 'anthropic' },
   { id: 'codex-cli', name: 'Codex CLI', provider: 'openai' },
 ];
@@ -10,12 +10,12 @@ export function offersDeviceCode(providerId: string): boolean {
   return providerId === 'openai';
 }
 
-export function loginProviders(providers: Provider[]): Provider[] {
+export function loginProviders(providers: ProviderView[]): ProviderView[] {
   return providers.filter((p) => p.login);
 }
 
 /** The statement to confirm before a login or import for this provider, or null. */
-export function termsFor(providers: Provider[], providerId: string): string | null {
+export function termsFor(providers: ProviderView[], providerId: string): string | null {
   const p = providers.find((x) => x.id === providerId);
   if (!p || p.terms_accepted) return null;
   return p.terms ?? null;

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { debounce } from './debounce';
 import { IMPORT_SOURCES, isFinished, loginProviders, offersDeviceCode, pollLogin, termsFor } from './login';
 import { parseRoute, routeHref } from './router';
-import type { LoginView, Provider } from './types';
+import type { LoginState, LoginView, ProviderView } from './types';
 import { csvFileName, dayKey, dayLabel, fillDays, niceMax } from './usage';
 
 afterEach(() => {
@@ -52,7 +52,7 @@ describe('usage', () => {
 });
 
 describe('login helpers', () => {
-  const providers: Provider[] = [
+  const providers: ProviderView[] = [
     { id: 'anthropic', kind: 'anthropic', base_url: '', login: true, terms: 'Risky.', terms_accepted: false, families: [] },
     { id: 'openai', kind: 'openai', base_url: '', login: true, terms: null, terms_accepted: true, families: [] },
     { id: 'google', kind: 'google', base_url: '', login: false, terms: null, terms_accepted: false, families: [] },
@@ -71,21 +71,18 @@ describe('login helpers', () => {
     ]);
   });
 
-  const view = (state: string): LoginView => ({
+  const view = (state: LoginState): LoginView => ({
     id: 'login_1',
     provider: 'anthropic',
     label: 'Max',
     state,
     url: 'https://example.test',
-    user_code: null,
-    verification_url: null,
-    account_id: state === 'done' ? 'acc_1' : null,
-    error: null,
+    ...(state === 'done' ? { account_id: 'acc_1' } : {}),
   });
 
   it('polls every interval until the login finishes', async () => {
     vi.useFakeTimers();
-    const states = ['pending', 'pending', 'done'];
+    const states: LoginState[] = ['pending', 'pending', 'done'];
     const get = vi.fn(async () => view(states.shift() ?? 'done'));
     const seen: string[] = [];
     const p = pollLogin(get, (v) => seen.push(v.state), new AbortController().signal, 1000);

@@ -13,7 +13,7 @@ import {
 import type { AccountView, PolicyView } from './types';
 
 function account(id: string, provider = 'anthropic', weight = 1, enabled = true): AccountView {
-  return { id, label: id.toUpperCase(), provider, kind: 'api_key', enabled, weight };
+  return { id, label: id.toUpperCase(), provider, kind: 'api_key', enabled, weight, live: null };
 }
 
 const accounts = [account('a'), account('b', 'anthropic', 2), account('c'), account('o', 'openai')];

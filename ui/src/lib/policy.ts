@@ -47,7 +47,7 @@ export function draftFromPolicy(policy: PolicyView, accounts: AccountView[]): Po
 }
 
 /** The PUT body: weights are sent only where they differ from the account's own weight. */
-export function draftToBody(draft: PolicyDraft, accounts: AccountView[]): PolicyBody {
+export function draftToBody(draft: PolicyDraft, accounts: AccountView[]): Required<PolicyBody> {
   const chosen = draft.order.filter((id) => draft.checked[id]);
   const scope = draft.all ? draft.order : chosen;
   const weights: Record<string, number> = {};
@@ -59,7 +59,7 @@ export function draftToBody(draft: PolicyDraft, accounts: AccountView[]): Policy
   return { strategy: draft.strategy, accounts: draft.all ? [] : chosen, weights };
 }
 
-function sameBody(a: PolicyBody, b: PolicyBody): boolean {
+function sameBody(a: Required<PolicyBody>, b: Required<PolicyBody>): boolean {
   if (a.strategy !== b.strategy) return false;
   if (a.accounts.join('\n') !== b.accounts.join('\n')) return false;
   const ka = Object.keys(a.weights).sort();

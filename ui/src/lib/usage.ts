@@ -1,4 +1,4 @@
-import type { UsageDay } from './types';
+import type { Totals } from './types';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
@@ -8,9 +8,9 @@ export function dayKey(date: Date): string {
 }
 
 /** Every local day of the window ending today, oldest first; days without requests are zeros. */
-export function fillDays(byDay: UsageDay[], days: number, today: Date): UsageDay[] {
+export function fillDays(byDay: Totals[], days: number, today: Date): Totals[] {
   const known = new Map(byDay.map((d) => [d.key, d]));
-  const out: UsageDay[] = [];
+  const out: Totals[] = [];
   for (let i = days - 1; i >= 0; i--) {
     const d = new Date(today.getFullYear(), today.getMonth(), today.getDate() - i);
     const key = dayKey(d);

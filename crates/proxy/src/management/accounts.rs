@@ -13,7 +13,6 @@ use keyway_core::quota::QuotaWindow;
 use keyway_core::state::{AccountStatus, LiveState, now_ms};
 use keyway_core::{Credential, Secret, Snapshot};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::error::{ApiJson, Error, Result};
 use super::state::{Management, unknown_account};
@@ -21,6 +20,7 @@ use crate::engine::Engine;
 use crate::record::history::Totals;
 
 /// An account as the API shows it: metadata from the config, live state from the engine.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
 pub struct AccountView {
     pub id: String,
@@ -33,6 +33,7 @@ pub struct AccountView {
     pub live: Option<AccountStatus>,
     /// Requests and tokens since local midnight, from the usage history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub today: Option<Totals>,
 }
 
@@ -150,6 +151,7 @@ pub async fn accounts_with_today(engine: &Engine) -> Vec<AccountView> {
     views
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Serialize)]
 pub struct ProviderView {
     id: String,
@@ -181,6 +183,7 @@ pub async fn list_providers(State(management): State<Arc<Management>>) -> Json<V
     )
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
@@ -188,6 +191,7 @@ pub struct NewAccount {
     label: String,
     secret: String,
     #[serde(default = "one")]
+    #[cfg_attr(test, ts(optional, as = "Option<u32>"))]
     weight: u32,
 }
 
@@ -247,12 +251,25 @@ pub async fn add_account(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AccountChange {
+    #[cfg_attr(test, ts(optional))]
     pub label: Option<String>,
+    #[cfg_attr(test, ts(optional))]
     pub weight: Option<u32>,
+    #[cfg_attr(test, ts(optional))]
     pub enabled: Option<bool>,
+}
+
+/// What `DELETE /api/accounts/{id}` removed.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct RemovedAccount {
+    removed: String,
+    /// Policies that named only this account, removed with it.
+    removed_policies: Vec<String>,
 }
 
 pub async fn update_account(
@@ -302,9 +319,10 @@ pub async fn change_account(
 pub async fn remove_account(
     State(management): State<Arc<Management>>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<RemovedAccount>> {
     let removed_policies = management.remove_account(&id).await?;
-    Ok(Json(
-        json!({ "removed": id, "removed_policies": removed_policies }),
-    ))
+    Ok(Json(RemovedAccount {
+        removed: id,
+        removed_policies,
+    }))
 }

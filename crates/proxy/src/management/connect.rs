@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use keyway_core::paths;
 use serde::Serialize;
-use serde_json::json;
 
 use super::error::{Error, Result};
 use super::state::Management;
@@ -18,10 +17,12 @@ use super::tools::{self, Endpoint, Snippet, Tool};
 /// original.
 static WRITING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Serialize)]
 pub struct ToolView {
     id: &'static str,
     name: &'static str,
+    #[cfg_attr(test, ts(as = "keyway_core::Surface"))]
     surface: &'static str,
     snippets: Vec<Snippet>,
     file: Option<String>,
@@ -107,7 +108,7 @@ pub async fn preview(
 pub async fn connect(
     State(management): State<Arc<Management>>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<tools::Connected>> {
     let tool = writable(&id)?;
     let _writing = WRITING.lock().await;
     let backups = paths::connect_backups_dir();
@@ -119,10 +120,18 @@ pub async fn connect(
     }
     let home = paths::home_dir();
     let done = with_endpoint(&management, |ep| tools::connect(tool, &home, &backups, ep))??;
-    Ok(Json(json!(done)))
+    Ok(Json(done))
 }
 
-pub async fn disconnect(Path(id): Path<String>) -> Result<Json<serde_json::Value>> {
+/// What disconnecting put back.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct Disconnected {
+    file: String,
+    restored: bool,
+}
+
+pub async fn disconnect(Path(id): Path<String>) -> Result<Json<Disconnected>> {
     let tool = writable(&id)?;
     let _writing = WRITING.lock().await;
     let backups = paths::connect_backups_dir();
@@ -133,7 +142,8 @@ pub async fn disconnect(Path(id): Path<String>) -> Result<Json<serde_json::Value
         )));
     }
     let file = tools::disconnect(tool, &paths::home_dir(), &backups)?;
-    Ok(Json(
-        json!({ "file": file.display().to_string(), "restored": true }),
-    ))
+    Ok(Json(Disconnected {
+        file: file.display().to_string(),
+        restored: true,
+    }))
 }

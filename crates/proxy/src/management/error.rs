@@ -14,6 +14,7 @@ use keyway_core::secrets::SecretError;
 use serde_json::json;
 
 use super::tools::ToolError;
+use crate::oauth::import::ImportError;
 use crate::oauth::login::LoginError;
 use crate::record::history::HistoryError;
 use crate::server::BindError;
@@ -46,6 +47,8 @@ pub enum Error {
     Keyring(#[from] SecretError),
     #[error(transparent)]
     Login(#[from] LoginError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error(transparent)]
@@ -83,7 +86,7 @@ impl From<AddError> for Error {
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::BadRequest(_) | Error::InvalidConfig(_) | Error::Login(_) => {
+            Error::BadRequest(_) | Error::InvalidConfig(_) | Error::Login(_) | Error::Import(_) => {
                 StatusCode::BAD_REQUEST
             }
             Error::NotFound(_) => StatusCode::NOT_FOUND,

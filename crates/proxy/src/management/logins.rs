@@ -10,16 +10,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use keyway_core::account::NewAccount;
 use keyway_core::{Credential, ProviderRoute, Snapshot};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use super::accounts::account_views;
+use super::accounts::{AccountView, account_views};
 use super::error::{ApiJson, Error, Result};
 use super::login_sessions::{CancelError, LoginView};
 use super::state::Management;
 use crate::oauth::flow::{self, Method};
 use crate::oauth::{import, pkce};
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewLogin {
@@ -27,11 +27,14 @@ pub struct NewLogin {
     label: String,
     /// ChatGPT's device-code flow instead of a browser redirect.
     #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<bool>"))]
     device_code: bool,
     /// The browser is on another machine: show a code to paste instead of redirecting.
     #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<bool>"))]
     manual: bool,
     #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<bool>"))]
     accept_terms_risk: bool,
 }
 
@@ -146,6 +149,7 @@ pub async fn cancel_login(
     Ok(Json(view))
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PastedCode {
@@ -168,23 +172,35 @@ pub async fn paste_login_code(
         .map(|v| (StatusCode::ACCEPTED, v))
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewImport {
-    /// `claude-code` or `codex-cli`.
+    #[cfg_attr(test, ts(as = "import::Source"))]
     source: String,
     /// The credentials file [default: where the CLI keeps it].
+    #[cfg_attr(test, ts(optional))]
     path: Option<std::path::PathBuf>,
+    #[cfg_attr(test, ts(optional))]
     label: Option<String>,
     #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<bool>"))]
     accept_terms_risk: bool,
+}
+
+/// The account an import added, and what the user must know about sharing the login.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct ImportResult {
+    account: Option<AccountView>,
+    warning: &'static str,
 }
 
 pub async fn import_login(
     State(management): State<Arc<Management>>,
     ApiJson(body): ApiJson<NewImport>,
-) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let source = import::Source::parse(&body.source).map_err(Error::BadRequest)?;
+) -> Result<(StatusCode, Json<ImportResult>)> {
+    let source = import::Source::parse(&body.source)?;
     let snapshot = management.engine().snapshot();
     let route = login_route(&snapshot, source.provider())?;
     if let Some(terms) = route.unconfirmed_terms(body.accept_terms_risk) {
@@ -194,8 +210,7 @@ pub async fn import_login(
     let path = body.path.clone();
     let tokens = tokio::task::spawn_blocking(move || import::read(source, path.as_deref(), &home))
         .await
-        .map_err(|_| Error::Internal("the import task failed".into()))?
-        .map_err(Error::BadRequest)?;
+        .map_err(|_| Error::Internal("the import task failed".into()))??;
     let id = management
         .add_account(NewAccount {
             provider: source.provider().to_owned(),
@@ -210,6 +225,9 @@ pub async fn import_login(
         .find(|a| a.id == id);
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "account": account, "warning": source.sharing_warning() })),
+        Json(ImportResult {
+            account,
+            warning: source.sharing_warning(),
+        }),
     ))
 }

@@ -11,8 +11,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::Method;
 use axum::routing::MethodRouter;
+use keyway_core::ConfigError;
 use keyway_core::state::now_ms;
-use serde_json::json;
+use serde::Serialize;
+
+use crate::record::traffic::LastMinute;
 
 mod accounts;
 mod connect;
@@ -122,21 +125,42 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
     ]
 }
 
-pub async fn status(State(management): State<Arc<Management>>) -> Json<serde_json::Value> {
+/// `GET /api/status`: whether Keyway runs, its config's health and every account.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct StatusView {
+    version: &'static str,
+    listen: Option<String>,
+    paused: bool,
+    config: ConfigHealth,
+    traffic: LastMinute,
+    accounts: Vec<AccountView>,
+}
+
+/// The config file, and the last edit of it that was rejected, if it is broken now.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct ConfigHealth {
+    path: String,
+    ok: bool,
+    error: Option<ConfigError>,
+}
+
+pub async fn status(State(management): State<Arc<Management>>) -> Json<StatusView> {
     let rejected = management.rejected_edit();
     let engine = management.engine();
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "listen": management.server().listen().map(|a| a.to_string()),
-        "paused": engine.paused(),
-        "config": {
-            "path": management.config_path().display().to_string(),
-            "ok": rejected.is_none(),
-            "error": rejected,
+    Json(StatusView {
+        version: env!("CARGO_PKG_VERSION"),
+        listen: management.server().listen().map(|a| a.to_string()),
+        paused: engine.paused(),
+        config: ConfigHealth {
+            path: management.config_path().display().to_string(),
+            ok: rejected.is_none(),
+            error: rejected,
         },
-        "traffic": engine.traffic().last_minute(now_ms()),
-        "accounts": accounts::accounts_with_today(engine).await,
-    }))
+        traffic: engine.traffic().last_minute(now_ms()),
+        accounts: accounts::accounts_with_today(engine).await,
+    })
 }
 
 pub async fn not_found() -> Error {
@@ -172,6 +196,106 @@ mod reference {
             served.difference(&documented).collect::<Vec<_>>(),
             Vec::<&String>::new(),
             "served but not documented in docs/API.md"
+        );
+    }
+}
+
+/// The dashboard's `ui/src/lib/types.ts` is generated from the types this API serves and
+/// takes (`ts-rs`), so a renamed or retyped field breaks the dashboard's type check instead of
+/// a screen. This test fails when the committed file is not what the types say; run it with
+/// `KEYWAY_WRITE_TYPES=1` to write it.
+#[cfg(test)]
+mod api_types {
+    use keyway_core::quota::QuotaWindow;
+    use keyway_core::state::{AccountStatus, LiveState};
+    use keyway_core::{AccountKind, ConfigError, Strategy, Surface};
+    use ts_rs::{Config, TS};
+
+    use super::accounts::{AccountChange, AccountView, NewAccount, ProviderView, RemovedAccount};
+    use super::connect::{Disconnected, ToolView};
+    use super::login_sessions::{LoginState, LoginView};
+    use super::logins::{ImportResult, NewImport, NewLogin, PastedCode};
+    use super::policies::{MemberView, Picks, PolicyBody, PolicyView, PreviewBody};
+    use super::settings::{ClientKey, LogsOpened, Paused, SettingsChange, SettingsView};
+    use super::tools::{Connected, DiffKind, DiffLine, Plan, Snippet};
+    use super::{ConfigHealth, StatusView};
+    use crate::oauth::import::Source;
+    use crate::record::RequestRecord;
+    use crate::record::history::{Totals, Usage};
+    use crate::record::traffic::LastMinute;
+
+    const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/src/lib/types.ts");
+
+    fn render() -> String {
+        // The API's integers are counts and Unix times, far below 2^53: plain numbers.
+        let cfg = Config::new().with_large_int("number");
+        let decls = [
+            Surface::decl(&cfg),
+            AccountKind::decl(&cfg),
+            LiveState::decl(&cfg),
+            QuotaWindow::decl(&cfg),
+            AccountStatus::decl(&cfg),
+            Totals::decl(&cfg),
+            AccountView::decl(&cfg),
+            NewAccount::decl(&cfg),
+            AccountChange::decl(&cfg),
+            RemovedAccount::decl(&cfg),
+            ProviderView::decl(&cfg),
+            ConfigError::decl(&cfg),
+            ConfigHealth::decl(&cfg),
+            LastMinute::decl(&cfg),
+            StatusView::decl(&cfg),
+            RequestRecord::decl(&cfg),
+            LoginState::decl(&cfg),
+            LoginView::decl(&cfg),
+            NewLogin::decl(&cfg),
+            PastedCode::decl(&cfg),
+            Source::decl(&cfg),
+            NewImport::decl(&cfg),
+            ImportResult::decl(&cfg),
+            Strategy::decl(&cfg),
+            MemberView::decl(&cfg),
+            PolicyView::decl(&cfg),
+            PolicyBody::decl(&cfg),
+            PreviewBody::decl(&cfg),
+            Picks::decl(&cfg),
+            Usage::decl(&cfg),
+            Snippet::decl(&cfg),
+            ToolView::decl(&cfg),
+            DiffKind::decl(&cfg),
+            DiffLine::decl(&cfg),
+            Plan::decl(&cfg),
+            Connected::decl(&cfg),
+            Disconnected::decl(&cfg),
+            SettingsView::decl(&cfg),
+            SettingsChange::decl(&cfg),
+            Paused::decl(&cfg),
+            ClientKey::decl(&cfg),
+            LogsOpened::decl(&cfg),
+        ];
+        let mut out = String::from(
+            "// The management API's shapes (docs/API.md), generated from Keyway's Rust types by\n\
+             // `KEYWAY_WRITE_TYPES=1 cargo test -p keyway-proxy api_types`. Do not edit.\n",
+        );
+        for decl in decls {
+            out.push_str("\nexport ");
+            out.push_str(&decl);
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn the_dashboards_types_are_generated_from_the_rust_types() {
+        let want = render();
+        if std::env::var_os("KEYWAY_WRITE_TYPES").is_some() {
+            std::fs::write(FILE, &want).expect("write ui/src/lib/types.ts");
+        }
+        let have = std::fs::read_to_string(FILE).unwrap_or_default();
+        assert!(
+            have == want,
+            "ui/src/lib/types.ts is not what the Rust types say; regenerate it with \
+             `KEYWAY_WRITE_TYPES=1 cargo test -p keyway-proxy api_types`"
         );
     }
 }

@@ -12,11 +12,11 @@ use keyway_core::edit::ConfigDocument;
 use keyway_core::state::now_ms;
 use keyway_core::{PolicyKey, Snapshot, Strategy};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::error::{ApiJson, Error, Result};
 use super::state::Management;
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyView {
     /// `provider` or `provider/family`.
@@ -33,6 +33,7 @@ pub struct PolicyView {
     pub members: Vec<MemberView>,
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberView {
     pub id: String,
@@ -75,13 +76,17 @@ pub async fn list_policies(State(management): State<Arc<Management>>) -> Json<Ve
     Json(policy_views(&management.engine().snapshot()))
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyBody {
+    #[cfg_attr(test, ts(as = "Strategy"))]
     strategy: String,
     #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<Vec<String>>"))]
     accounts: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<IndexMap<String, u32>>"))]
     weights: IndexMap<String, u32>,
 }
 
@@ -172,17 +177,30 @@ async fn apply_policy(
 /// Most picks a preview may ask for.
 const PREVIEW_MAX: usize = 100;
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewBody {
     provider: String,
+    #[cfg_attr(test, ts(optional))]
     family: Option<String>,
+    #[cfg_attr(test, ts(as = "Strategy"))]
     strategy: String,
     #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<Vec<String>>"))]
     accounts: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<IndexMap<String, u32>>"))]
     weights: IndexMap<String, u32>,
+    #[cfg_attr(test, ts(optional))]
     count: Option<usize>,
+}
+
+/// The accounts a previewed policy would pick next, in order.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct Picks {
+    picks: Vec<String>,
 }
 
 /// The picks a policy would make, from a snapshot built off to the side with fresh selectors:
@@ -190,7 +208,7 @@ pub struct PreviewBody {
 pub async fn preview_policy(
     State(management): State<Arc<Management>>,
     ApiJson(body): ApiJson<PreviewBody>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Picks>> {
     let key = policy_key(&body.provider, body.family.as_deref())?;
     let count = body.count.unwrap_or(10).min(PREVIEW_MAX);
     let policy = PolicyBody {
@@ -223,7 +241,7 @@ pub async fn preview_policy(
     let picks: Vec<String> = (0..count)
         .map_while(|_| pool.pick(now, &[]).map(|i| pool.members[i].id.to_string()))
         .collect();
-    Ok(Json(json!({ "picks": picks })))
+    Ok(Json(Picks { picks }))
 }
 
 pub async fn put_provider_policy(

@@ -8,12 +8,12 @@ use axum::Json;
 use axum::extract::State;
 use keyway_core::paths;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::error::{ApiJson, Error, Result};
 use super::state::Management;
 use crate::server;
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Serialize)]
 pub struct SettingsView {
     listen: Option<String>,
@@ -40,11 +40,36 @@ pub async fn get_settings(State(management): State<Arc<Management>>) -> Json<Set
     Json(view(&management))
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsChange {
+    #[cfg_attr(test, ts(optional))]
     listen: Option<String>,
+    #[cfg_attr(test, ts(optional))]
     log_level: Option<String>,
+}
+
+/// Where the log folder is, and whether a file manager opened it.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct LogsOpened {
+    path: String,
+    opened: bool,
+}
+
+/// Whether the proxy is paused now.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct Paused {
+    paused: bool,
+}
+
+/// The key tools send to Keyway.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct ClientKey {
+    key: String,
 }
 
 /// Bind a new listen address before saving anything, so a port in use changes nothing; then
@@ -63,7 +88,7 @@ pub async fn patch_settings(
                     "`{text}` is not a listen address; write it as 127.0.0.1:PORT"
                 ))
             })?;
-            config.check_listen(addr).map_err(bad)?;
+            config.check_listen(addr).map_err(|e| bad(e.to_string()))?;
             if Some(addr) == management.server().listen() {
                 None
             } else {
@@ -111,32 +136,39 @@ pub async fn patch_settings(
 }
 
 /// Open the log folder in the desktop's file manager, when there is one.
-pub async fn open_logs() -> Json<serde_json::Value> {
+pub async fn open_logs() -> Json<LogsOpened> {
     let dir = paths::log_dir();
     let target = dir.clone();
     let opened = tokio::task::spawn_blocking(move || open::that_detached(&target).is_ok())
         .await
         .unwrap_or(false);
-    Json(json!({ "path": dir.display().to_string(), "opened": opened }))
+    Json(LogsOpened {
+        path: dir.display().to_string(),
+        opened,
+    })
 }
 
-pub async fn pause(State(management): State<Arc<Management>>) -> Json<serde_json::Value> {
+pub async fn pause(State(management): State<Arc<Management>>) -> Json<Paused> {
     management.engine().set_paused(true);
-    Json(json!({ "paused": true }))
+    Json(Paused { paused: true })
 }
 
-pub async fn resume(State(management): State<Arc<Management>>) -> Json<serde_json::Value> {
+pub async fn resume(State(management): State<Arc<Management>>) -> Json<Paused> {
     management.engine().set_paused(false);
-    Json(json!({ "paused": false }))
+    Json(Paused { paused: false })
 }
 
-pub async fn client_key(State(management): State<Arc<Management>>) -> Json<serde_json::Value> {
-    Json(json!({ "key": management.engine().client_key().expose() }))
+pub async fn client_key(State(management): State<Arc<Management>>) -> Json<ClientKey> {
+    Json(ClientKey {
+        key: management.engine().client_key().expose().to_owned(),
+    })
 }
 
 pub async fn rotate_client_key(
     State(management): State<Arc<Management>>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<ClientKey>> {
     let key = management.engine().rotate_client_key().await?;
-    Ok(Json(json!({ "key": key.expose() })))
+    Ok(Json(ClientKey {
+        key: key.expose().to_owned(),
+    }))
 }

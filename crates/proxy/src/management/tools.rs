@@ -12,10 +12,12 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use keyway_core::edit::write_atomic;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use similar::{ChangeTag, TextDiff};
 use toml_edit::{DocumentMut, Item, Table, TableLike};
 
 /// A coding tool Keyway knows how to connect.
@@ -159,6 +161,7 @@ impl Endpoint<'_> {
 }
 
 /// Text for the user to copy into a tool's settings.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Snippet {
     pub title: String,
@@ -166,17 +169,40 @@ pub struct Snippet {
 }
 
 /// What connecting would change.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub file: PathBuf,
     pub exists: bool,
     pub before: String,
     pub after: String,
-    /// `--- file` / `+++ file`, then every line prefixed with `-`, `+` or a space.
-    pub diff: String,
+    /// The unified diff from `before` to `after`, line by line.
+    pub diff: Vec<DiffLine>,
+}
+
+/// One line of a unified diff, without its `-`/`+`/space prefix.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffLine {
+    pub kind: DiffKind,
+    pub text: String,
+}
+
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffKind {
+    /// `--- file` or `+++ file`.
+    Header,
+    /// `@@ -a,b +c,d @@`.
+    Hunk,
+    Context,
+    Removed,
+    Added,
 }
 
 /// What connecting wrote.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Connected {
     /// The tool's file, now pointing at Keyway.
@@ -691,79 +717,40 @@ fn remove_backup(marker: &Path, dir: &Path) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// Files above this many line pairs are shown as all removed, then all added, rather than
-/// spending quadratic time on a config preview.
-const MAX_DIFF_CELLS: usize = 4_000_000;
+/// The longest a preview's diff may take before `similar` settles for a coarser one (a config
+/// file is small; a huge or binary one must not stall the request).
+const DIFF_DEADLINE: Duration = Duration::from_millis(200);
+/// Unchanged lines shown around each change.
+const DIFF_CONTEXT: usize = 3;
 
-/// A line diff of the whole file: `--- label` / `+++ label`, then each line prefixed with `-`
-/// (only before), `+` (only after) or a space (both).
-fn diff(label: &str, before: &str, after: &str) -> String {
-    let a: Vec<&str> = before.lines().collect();
-    let b: Vec<&str> = after.lines().collect();
-    let mut out = format!("--- {label}\n+++ {label}\n");
-    let mut line = |mark: char, text: &str| {
-        out.push(mark);
-        out.push_str(text);
-        out.push('\n');
-    };
-
-    // Lines shared at both ends need no search, and in a config edit that is most of them.
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix = a[prefix..]
-        .iter()
-        .rev()
-        .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let (a_mid, b_mid) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
-
-    for text in &a[..prefix] {
-        line(' ', text);
-    }
-    let (n, m) = (a_mid.len(), b_mid.len());
-    if (n + 1).saturating_mul(m + 1) > MAX_DIFF_CELLS {
-        for text in a_mid {
-            line('-', text);
+/// A unified diff of `before` → `after` (`similar`, Myers with a deadline), as lines that
+/// say what they are: the `---`/`+++` header, each hunk's `@@` line, and its context, removed
+/// and added lines.
+fn diff(label: &str, before: &str, after: &str) -> Vec<DiffLine> {
+    let line = |kind, text: String| DiffLine { kind, text };
+    let mut out = vec![
+        line(DiffKind::Header, format!("--- {label}")),
+        line(DiffKind::Header, format!("+++ {label}")),
+    ];
+    let deadline = Instant::now() + DIFF_DEADLINE;
+    let diff = TextDiff::configure()
+        .deadline(deadline)
+        .diff_lines(before, after);
+    for hunk in diff
+        .unified_diff()
+        .context_radius(DIFF_CONTEXT)
+        .iter_hunks()
+    {
+        out.push(line(DiffKind::Hunk, hunk.header().to_string()));
+        for change in hunk.iter_changes() {
+            let kind = match change.tag() {
+                ChangeTag::Equal => DiffKind::Context,
+                ChangeTag::Delete => DiffKind::Removed,
+                ChangeTag::Insert => DiffKind::Added,
+            };
+            let text = change.to_string_lossy();
+            out.push(line(kind, text.trim_end_matches(['\n', '\r']).to_owned()));
         }
-        for text in b_mid {
-            line('+', text);
-        }
-    } else {
-        // lcs[i][j]: length of the longest common subsequence of a_mid[i..] and b_mid[j..].
-        let width = m + 1;
-        let mut lcs = vec![0u32; (n + 1) * width];
-        for i in (0..n).rev() {
-            for j in (0..m).rev() {
-                lcs[i * width + j] = if a_mid[i] == b_mid[j] {
-                    lcs[(i + 1) * width + j + 1] + 1
-                } else {
-                    lcs[(i + 1) * width + j].max(lcs[i * width + j + 1])
-                };
-            }
-        }
-        let (mut i, mut j) = (0, 0);
-        while i < n && j < m {
-            if a_mid[i] == b_mid[j] {
-                line(' ', a_mid[i]);
-                i += 1;
-                j += 1;
-            } else if lcs[(i + 1) * width + j] >= lcs[i * width + j + 1] {
-                line('-', a_mid[i]);
-                i += 1;
-            } else {
-                line('+', b_mid[j]);
-                j += 1;
-            }
-        }
-        for text in &a_mid[i..] {
-            line('-', text);
-        }
-        for text in &b_mid[j..] {
-            line('+', text);
-        }
-    }
-    for text in &a[a.len() - suffix..] {
-        line(' ', text);
     }
     out
 }
@@ -838,9 +825,9 @@ mod tests {
         let plan = plan(Tool::ClaudeCode, &d.home, &EP).unwrap();
         assert!(!plan.exists);
         assert_eq!(plan.before, "");
-        assert!(
-            plan.diff
-                .starts_with("--- ~/.claude/settings.json\n+++ ~/.claude/settings.json\n+{\n")
+        assert_eq!(
+            shown(&plan.diff[..4]),
+            "--- ~/.claude/settings.json\n+++ ~/.claude/settings.json\n@@ -0,0 +1,6 @@\n+{\n"
         );
 
         let done = connect(Tool::ClaudeCode, &d.home, &d.backups, &EP).unwrap();
@@ -1110,23 +1097,60 @@ mod tests {
         assert!(!d.backups.join("gemini-cli").exists());
     }
 
+    /// A diff as the text of a unified diff, for comparing with what `diff -u` prints.
+    fn shown(lines: &[DiffLine]) -> String {
+        lines
+            .iter()
+            .map(|l| {
+                let mark = match l.kind {
+                    DiffKind::Header | DiffKind::Hunk => "",
+                    DiffKind::Context => " ",
+                    DiffKind::Removed => "-",
+                    DiffKind::Added => "+",
+                };
+                format!("{mark}{}\n", l.text)
+            })
+            .collect()
+    }
+
     #[test]
-    fn diff_marks_changed_lines() {
-        let got = diff("f", "a\nb\nc\nd\n", "a\nx\nc\nd\ne\n");
-        assert_eq!(got, "--- f\n+++ f\n a\n-b\n+x\n c\n d\n+e\n");
-        assert_eq!(diff("f", "", ""), "--- f\n+++ f\n");
-        assert_eq!(diff("f", "a\n", ""), "--- f\n+++ f\n-a\n");
-        let got = diff("f", "1\n2\n3\n", "0\n1\n3\n4\n");
-        assert_eq!(got, "--- f\n+++ f\n+0\n 1\n-2\n 3\n+4\n");
+    fn diff_has_hunks_with_context() {
+        let before: String = (1..=20).map(|i| format!("{i}\n")).collect();
+        let after: String = (1..=20)
+            .filter(|&i| i != 18)
+            .map(|i| match i {
+                2 => "two\n".to_owned(),
+                i => format!("{i}\n"),
+            })
+            .collect();
+        // What `diff -u` prints for the same two files.
+        assert_eq!(
+            shown(&diff("f", &before, &after)),
+            "--- f\n+++ f\n@@ -1,5 +1,5 @@\n 1\n-2\n+two\n 3\n 4\n 5\n@@ -15,6 +15,5 @@\n 15\n 16\n 17\n-18\n 19\n 20\n"
+        );
+        assert_eq!(shown(&diff("f", "", "")), "--- f\n+++ f\n");
+        assert_eq!(
+            shown(&diff("f", "a\n", "")),
+            "--- f\n+++ f\n@@ -1 +0,0 @@\n-a\n"
+        );
     }
 
     #[test]
     fn diff_of_very_different_large_files_stays_cheap() {
         let a: String = (0..3000).map(|i| format!("a{i}\n")).collect();
         let b: String = (0..3000).map(|i| format!("b{i}\n")).collect();
+        let started = Instant::now();
         let got = diff("f", &a, &b);
-        assert_eq!(got.lines().filter(|l| l.starts_with('-')).count(), 3001);
-        assert_eq!(got.lines().filter(|l| l.starts_with('+')).count(), 3001);
+        let count = |kind| got.iter().filter(|l| l.kind == kind).count();
+        assert_eq!(
+            (count(DiffKind::Removed), count(DiffKind::Added)),
+            (3000, 3000)
+        );
+        assert!(
+            started.elapsed() < DIFF_DEADLINE * 10,
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
@@ -1136,7 +1160,7 @@ mod tests {
         let plan = plan(Tool::CodexCli, &d.home, &EP).unwrap();
         assert!(plan.exists);
         assert_eq!(plan.before, plan.after);
-        assert!(!plan.diff.lines().skip(2).any(|l| !l.starts_with(' ')));
+        assert!(plan.diff.iter().all(|l| l.kind == DiffKind::Header));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Importing logins that Claude Code and Codex CLI already hold, from the files where they
 //! keep them (and, on macOS, Claude Code's Keychain item).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use keyway_core::{OAuthTokens, ProviderKind, Secret};
@@ -8,21 +9,52 @@ use serde_json::Value;
 
 use super::token::{chatgpt_account_id, jwt_claims};
 
+/// The largest credentials file read: the CLIs' own are a few KB.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Why a login could not be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot import from `{0}`; use claude-code or codex-cli")]
+    UnknownSource(String),
+    #[error("no login found at {}; log in with the CLI first, or pass --from <file>", .0.display())]
+    NotFound(PathBuf),
+    #[error("{} is not a regular file; pass the CLI's credentials file", .0.display())]
+    NotAFile(PathBuf),
+    #[error("{} is larger than {MAX_FILE_BYTES} bytes: not a credentials file", .0.display())]
+    TooLarge(PathBuf),
+    #[error("cannot read {}: {source}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not JSON: {source}", .path.display())]
+    NotJson {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{} holds no {provider} login", .path.display())]
+    NoLogin {
+        path: PathBuf,
+        provider: &'static str,
+    },
+}
+
 /// A CLI whose login can be imported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Source {
     ClaudeCode,
     CodexCli,
 }
 
 impl Source {
-    pub fn parse(s: &str) -> Result<Source, String> {
+    pub fn parse(s: &str) -> Result<Source, ImportError> {
         match s {
             "claude-code" => Ok(Source::ClaudeCode),
             "codex-cli" => Ok(Source::CodexCli),
-            _ => Err(format!(
-                "cannot import from `{s}`; use claude-code or codex-cli"
-            )),
+            _ => Err(ImportError::UnknownSource(s.to_owned())),
         }
     }
 
@@ -73,27 +105,41 @@ impl Source {
     }
 }
 
-/// Read the login from `path` (or the CLI's default place under `home`).
-pub fn read(source: Source, given: Option<&Path>, home: &Path) -> Result<OAuthTokens, String> {
+/// Read the login from `path` (or the CLI's default place under `home`). Only a regular file
+/// of at most [`MAX_FILE_BYTES`] is read: a path to a device or a pipe is refused, not waited on.
+pub fn read(source: Source, given: Option<&Path>, home: &Path) -> Result<OAuthTokens, ImportError> {
     let path = given
         .map(Path::to_path_buf)
         .unwrap_or_else(|| source.default_path(home));
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && given.is_none() => {
-            return keychain(source).ok_or_else(|| {
-                format!(
-                    "no login found at {}; log in with the CLI first, or pass --from <file>",
-                    path.display()
-                )
-            });
-        }
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    let unreadable = |source| ImportError::Unreadable {
+        path: path.clone(),
+        source,
     };
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-    parse(source, &v)
-        .ok_or_else(|| format!("{} holds no {} login", path.display(), source.provider()))
+    let metadata = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && given.is_none() => {
+            return keychain(source).ok_or(ImportError::NotFound(path));
+        }
+        Err(e) => return Err(unreadable(e)),
+    };
+    if !metadata.is_file() {
+        return Err(ImportError::NotAFile(path));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(ImportError::TooLarge(path));
+    }
+    let mut text = String::new();
+    std::fs::File::open(&path)
+        .and_then(|f| f.take(MAX_FILE_BYTES).read_to_string(&mut text))
+        .map_err(unreadable)?;
+    let v: Value = serde_json::from_str(&text).map_err(|source| ImportError::NotJson {
+        path: path.clone(),
+        source,
+    })?;
+    parse(source, &v).ok_or(ImportError::NoLogin {
+        path,
+        provider: source.provider(),
+    })
 }
 
 fn parse(source: Source, v: &Value) -> Option<OAuthTokens> {
@@ -112,7 +158,7 @@ fn parse(source: Source, v: &Value) -> Option<OAuthTokens> {
             let access = t.get("access_token")?.as_str()?;
             let expires_at_ms = jwt_claims(access)
                 .and_then(|c| c["exp"].as_u64())
-                .map_or(0, |exp| exp * 1000);
+                .map_or(0, |exp| exp.saturating_mul(1000));
             let account_id = t
                 .get("account_id")
                 .and_then(Value::as_str)

@@ -104,12 +104,14 @@ impl Queue {
 }
 
 /// Totals for one day, account or model.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Totals {
     /// The day (`YYYY-MM-DD`), account id or model.
     pub key: String,
     /// The account's label, for per-account totals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub label: Option<String>,
     pub requests: u64,
     pub errors: u64,
@@ -117,6 +119,7 @@ pub struct Totals {
     pub output_tokens: u64,
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Serialize)]
 pub struct Usage {
     pub days: u32,
@@ -399,7 +402,7 @@ fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result
         for r in batch {
             stmt.execute(params![
                 r.time_ms as i64,
-                r.surface,
+                r.surface.as_str(),
                 r.model,
                 r.provider,
                 r.family,
@@ -433,7 +436,7 @@ mod tests {
         RequestRecord {
             id: 1,
             time_ms: keyway_core::state::now_ms(),
-            surface: "anthropic_messages",
+            surface: keyway_core::Surface::AnthropicMessages,
             model: Some(model.to_owned()),
             provider: "anthropic".to_owned(),
             family: Some("sonnet".to_owned()),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use keyway_core::Surface;
 use tokens::Tokens;
 
 pub mod history;
@@ -13,16 +14,18 @@ pub mod tokens;
 pub mod traffic;
 
 /// One finished request. Holds no secret: the account is named by id and label.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestRecord {
     pub id: u64,
     /// When the request arrived.
     pub time_ms: u64,
-    pub surface: &'static str,
+    pub surface: Surface,
     pub model: Option<String>,
     pub provider: String,
     pub family: Option<String>,
     /// The account that answered (or was tried last); `None` when none could be tried.
+    #[cfg_attr(test, ts(as = "Option<String>"))]
     pub account: Option<Arc<str>>,
     pub account_label: Option<String>,
     pub attempts: u32,

@@ -26,6 +26,7 @@ pub enum Event {
     State,
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct LastMinute {
     pub requests_last_minute: usize,

@@ -137,7 +137,7 @@ async fn handle(
         let record = RequestRecord {
             id,
             time_ms,
-            surface: surface.as_str(),
+            surface,
             model,
             provider: route.provider.id.clone(),
             family: route.family.map(str::to_owned),
