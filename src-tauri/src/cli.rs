@@ -51,6 +51,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the conversations bound to accounts now: client, account, requests, cache use.
+    Sessions {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -144,4 +149,15 @@ pub struct SetPolicy {
     /// Per-account weights for this policy: id=N,id=N
     #[arg(long, value_delimiter = ',')]
     pub weights: Vec<String>,
+    /// session (a conversation stays on its account, its prompt cache warm) or request (every
+    /// request picked on its own).
+    #[arg(long, default_value = "session", value_parser = ["session", "request"])]
+    pub spread: String,
+    /// client (sessions as the clients name them) or prefix (also group requests by a hash
+    /// of their system prompt and first user turn).
+    #[arg(long, default_value = "client", value_parser = ["client", "prefix"])]
+    pub affinity: String,
+    /// Forget a session's account after this long without a request.
+    #[arg(long, default_value_t = keyway_core::session::DEFAULT_IDLE_SECS, value_name = "SECS")]
+    pub session_idle_secs: u64,
 }

@@ -74,6 +74,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::ManagementToken => commands::keys::management_token(&ctx).await,
         Command::DashboardUrl => commands::keys::dashboard_url(&ctx).await,
         Command::Status { json } => commands::status::run(&ctx, json).await,
+        Command::Sessions { json } => commands::sessions::run(&ctx, json).await,
     }
 }
 

@@ -40,7 +40,12 @@ fn pool(strategy: Strategy, size: usize, cooling: bool) -> Pool {
             )
         })
         .collect();
-    Pool::new(strategy, members)
+    Pool::new(
+        Arc::from("anthropic"),
+        strategy,
+        keyway_core::session::SessionPolicy::default(),
+        members,
+    )
 }
 
 fn bench_pick(c: &mut Criterion) {

@@ -14,7 +14,11 @@ use serde::Deserialize;
 use crate::account::AccountKind;
 use crate::policy::PolicyKey;
 use crate::provider::{self, ProviderKind};
+use crate::session::{Affinity, SessionPolicy, Spread};
 use crate::strategy::Strategy;
+
+/// The range `session_idle_secs` must be in: a minute to a week.
+const SESSION_IDLE_SECS: std::ops::RangeInclusive<u64> = 60..=7 * 24 * 3600;
 
 /// The embedded default, used when no config file exists and written out on the first save.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
@@ -90,6 +94,10 @@ pub struct ProviderConfig {
     /// The user confirmed the provider's terms risk for subscription logins.
     #[serde(default)]
     pub oauth_terms_accepted: bool,
+    /// How long the provider keeps an unused prompt cache: a session idle longer has a cold
+    /// cache, so moving it to a better placed account costs nothing [default: 300, the
+    /// providers' default cache lifetime].
+    pub cache_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -127,6 +135,39 @@ pub struct PolicyConfig {
     /// Per-account weights for this policy; an account not named uses its own weight.
     #[serde(default)]
     pub weights: IndexMap<String, u32>,
+    /// `session` (a conversation stays on its account) or `request` (every request picked on
+    /// its own).
+    #[serde(default)]
+    pub spread: Spread,
+    /// Where session identities come from: `client` (what clients send) or `prefix` (also a
+    /// hash of the system prompt and first user turn).
+    #[serde(default)]
+    pub affinity: Affinity,
+    /// A session's binding is forgotten after this long without a request.
+    #[serde(default = "default_session_idle")]
+    pub session_idle_secs: u64,
+}
+
+impl PolicyConfig {
+    /// A policy with `strategy` and every other setting at its default.
+    pub fn new(strategy: Strategy) -> PolicyConfig {
+        PolicyConfig {
+            strategy,
+            accounts: Vec::new(),
+            weights: IndexMap::new(),
+            spread: Spread::default(),
+            affinity: Affinity::default(),
+            session_idle_secs: default_session_idle(),
+        }
+    }
+
+    pub fn sessions(&self) -> SessionPolicy {
+        SessionPolicy {
+            spread: self.spread,
+            affinity: self.affinity,
+            idle_ms: self.session_idle_secs.saturating_mul(1000),
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -137,6 +178,9 @@ fn default_retention() -> u32 {
 }
 fn default_log_level() -> String {
     "info".to_owned()
+}
+fn default_session_idle() -> u64 {
+    crate::session::DEFAULT_IDLE_SECS
 }
 fn default_weight() -> u32 {
     1
@@ -385,6 +429,12 @@ impl Config {
                     }
                 }
             }
+            if p.cache_ttl_secs.is_some_and(|t| !(1..=86_400).contains(&t)) {
+                return Err((
+                    at("cache_ttl_secs"),
+                    "cache_ttl_secs must be between 1 and 86400 (a day)".to_owned(),
+                ));
+            }
             for (name, globs) in &p.families {
                 if name.is_empty() || name.contains('/') || globs.is_empty() {
                     return Err((
@@ -470,6 +520,16 @@ impl Config {
                         format!("account `{id}` is listed twice in policy `{k}`"),
                     ));
                 }
+            }
+            if !(SESSION_IDLE_SECS.contains(&policy.session_idle_secs)) {
+                return Err((
+                    at("session_idle_secs"),
+                    format!(
+                        "session_idle_secs must be between {} and {} (a minute to a week)",
+                        SESSION_IDLE_SECS.start(),
+                        SESSION_IDLE_SECS.end()
+                    ),
+                ));
             }
             for (id, w) in &policy.weights {
                 let member = if policy.accounts.is_empty() {

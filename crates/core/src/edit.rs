@@ -149,6 +149,19 @@ impl ConfigDocument {
             }
             t["weights"] = value(weights);
         }
+        // Session settings are written only when they differ from the defaults, so that a
+        // policy reads as what the user chose.
+        let defaults = PolicyConfig::new(policy.strategy);
+        if policy.spread != defaults.spread {
+            t["spread"] = value(policy.spread.as_str());
+        }
+        if policy.affinity != defaults.affinity {
+            t["affinity"] = value(policy.affinity.as_str());
+        }
+        if policy.session_idle_secs != defaults.session_idle_secs {
+            t["session_idle_secs"] =
+                value(i64::try_from(policy.session_idle_secs).unwrap_or(i64::MAX));
+        }
         let policies = self.policies_mut();
         match policies
             .get_mut(&key.to_string())
@@ -301,9 +314,8 @@ mod tests {
         doc.set_policy(
             &key,
             &PolicyConfig {
-                strategy: Strategy::Priority,
                 accounts: vec!["anthropic-000002".into(), "anthropic-000001".into()],
-                weights: Default::default(),
+                ..PolicyConfig::new(Strategy::Priority)
             },
         );
         let config = doc.save().expect("valid edit saves");

@@ -17,6 +17,7 @@ pub mod pool;
 pub mod provider;
 pub mod quota;
 pub mod secrets;
+pub mod session;
 pub mod snapshot;
 pub mod state;
 pub mod strategy;

@@ -44,6 +44,11 @@ pub fn state_file() -> PathBuf {
     data_dir().join("state.json")
 }
 
+/// The sessions bound to accounts, and which account produced which Responses state.
+pub fn sessions_file() -> PathBuf {
+    data_dir().join("sessions.json")
+}
+
 /// The usage history database (SQLite).
 pub fn history_file() -> PathBuf {
     data_dir().join("usage.sqlite3")

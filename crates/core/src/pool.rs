@@ -11,6 +11,7 @@ use loadwise_core::strategy::{
 use loadwise_core::{Node, RateMetric, SelectionContext, Strategy as _, Weighted};
 
 use crate::account::AccountKind;
+use crate::session::SessionPolicy;
 use crate::state::AccountState;
 use crate::strategy::Strategy;
 
@@ -81,13 +82,23 @@ enum Selector {
 }
 
 pub struct Pool {
+    /// The policy key this pool serves (`provider` or `provider/family`): where its sessions
+    /// are bound.
+    pub scope: Arc<str>,
     pub strategy: Strategy,
+    /// How requests that belong to a session are spread.
+    pub sessions: SessionPolicy,
     pub members: Vec<Member>,
     selector: Selector,
 }
 
 impl Pool {
-    pub fn new(strategy: Strategy, mut members: Vec<Member>) -> Pool {
+    pub fn new(
+        scope: Arc<str>,
+        strategy: Strategy,
+        sessions: SessionPolicy,
+        mut members: Vec<Member>,
+    ) -> Pool {
         for (slot, m) in members.iter_mut().enumerate() {
             m.slot = slot as u32;
         }
@@ -100,7 +111,9 @@ impl Pool {
             Strategy::MostAvailable => Selector::MostAvailable(MostAvailable::default()),
         };
         Pool {
+            scope,
             strategy,
+            sessions,
             members,
             selector,
         }
@@ -167,9 +180,18 @@ impl Pool {
         candidates.get(chosen).map(|m| m.slot as usize)
     }
 
-    /// Whether this pool has exactly this strategy and these members (id, weight) in order.
-    pub fn has_shape(&self, strategy: Strategy, members: &[(&str, u32)]) -> bool {
-        self.strategy == strategy
+    /// Whether this pool has exactly this scope, strategy, session settings and members (id,
+    /// weight) in order.
+    pub fn has_shape(
+        &self,
+        scope: &str,
+        strategy: Strategy,
+        sessions: SessionPolicy,
+        members: &[(&str, u32)],
+    ) -> bool {
+        &*self.scope == scope
+            && self.strategy == strategy
+            && self.sessions == sessions
             && self.members.len() == members.len()
             && self
                 .members
@@ -203,7 +225,12 @@ mod tests {
                 Member::new(Arc::from(format!("a{i}")), AccountKind::ApiKey, w, state)
             })
             .collect();
-        Pool::new(strategy, members)
+        Pool::new(
+            Arc::from("anthropic"),
+            strategy,
+            SessionPolicy::default(),
+            members,
+        )
     }
 
     fn picks(p: &Pool, n: usize) -> Vec<usize> {

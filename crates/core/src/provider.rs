@@ -133,6 +133,10 @@ pub struct OAuthDefaults {
     pub terms_risk: &'static str,
 }
 
+/// How long providers keep an unused prompt cache by default: Anthropic's 5-minute
+/// ephemeral cache; OpenAI's and Gemini's implicit caches last minutes too.
+pub const DEFAULT_CACHE_TTL_SECS: u64 = 300;
+
 /// The beta flag Anthropic requires on requests made with an OAuth token.
 pub const ANTHROPIC_OAUTH_BETA: &str = "oauth-2025-04-20";
 

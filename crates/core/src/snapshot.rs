@@ -19,6 +19,8 @@ pub struct ProviderRoute {
     /// Subscription login endpoints (anthropic and openai), with config overrides applied.
     pub oauth: Option<OAuthEndpoints>,
     pub families: FamilySet,
+    /// How long the provider keeps an unused prompt cache (ms).
+    pub cache_ttl_ms: u64,
     /// The pool of each family, by family index; families without their own policy share
     /// `any_pool`.
     family_pools: Vec<Arc<Pool>>,
@@ -163,6 +165,15 @@ impl Snapshot {
         &self.providers
     }
 
+    /// The pool serving policy key `scope` (`provider` or `provider/family`).
+    pub fn pool(&self, scope: &str) -> Option<&Arc<Pool>> {
+        let (provider, _) = scope.split_once('/').unwrap_or((scope, ""));
+        self.provider(provider)?
+            .pools()
+            .map(|(_, pool, _)| pool)
+            .find(|pool| &*pool.scope == scope)
+    }
+
     pub fn state(&self, account_id: &str) -> Option<&Arc<AccountState>> {
         self.states.get(account_id)
     }
@@ -228,6 +239,7 @@ fn build_provider(
     let any_pool = make_pool(
         config,
         id,
+        id,
         any_policy,
         states,
         reuse(None).filter(|_| previous.is_some_and(|p| p.any_is_policy == any_policy.is_some())),
@@ -235,7 +247,8 @@ fn build_provider(
     let family_pools = (0..families.len())
         .map(|i| {
             let name = families.name(i);
-            match config.policies.get(&format!("{id}/{name}")) {
+            let scope = format!("{id}/{name}");
+            match config.policies.get(&scope) {
                 Some(policy) => {
                     let prev = previous
                         .filter(|p| {
@@ -244,7 +257,7 @@ fn build_provider(
                                 .is_some_and(|fi| !Arc::ptr_eq(&p.family_pools[fi], &p.any_pool))
                         })
                         .and_then(|_| reuse(Some(name)));
-                    make_pool(config, id, Some(policy), states, prev)
+                    make_pool(config, id, &scope, Some(policy), states, prev)
                 }
                 None => any_pool.clone(),
             }
@@ -256,6 +269,10 @@ fn build_provider(
         base_url,
         oauth: OAuthEndpoints::resolve(kind, user),
         families,
+        cache_ttl_ms: user
+            .and_then(|p| p.cache_ttl_secs)
+            .unwrap_or(provider::DEFAULT_CACHE_TTL_SECS)
+            .saturating_mul(1000),
         family_pools,
         any_pool,
         any_is_policy: any_policy.is_some(),
@@ -267,11 +284,13 @@ fn build_provider(
 fn make_pool(
     config: &Config,
     provider: &str,
+    scope: &str,
     policy: Option<&PolicyConfig>,
     states: &HashMap<String, Arc<AccountState>>,
     previous: Option<&Arc<Pool>>,
 ) -> Arc<Pool> {
     let strategy = policy.map_or(Strategy::RoundRobin, |p| p.strategy);
+    let sessions = policy.map(PolicyConfig::sessions).unwrap_or_default();
     let listed = policy.map(|p| p.accounts.as_slice()).unwrap_or_default();
     let accounts: Vec<_> = if listed.is_empty() {
         config
@@ -293,7 +312,7 @@ fn make_pool(
         })
         .collect();
     if let Some(prev) = previous
-        && prev.has_shape(strategy, &shape)
+        && prev.has_shape(scope, strategy, sessions, &shape)
     {
         return prev.clone();
     }
@@ -304,7 +323,7 @@ fn make_pool(
             Member::new(Arc::from(id), kind, weight, states[id].clone())
         })
         .collect();
-    Arc::new(Pool::new(strategy, members))
+    Arc::new(Pool::new(Arc::from(scope), strategy, sessions, members))
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyway_core::paths;
 use keyway_core::state::now_ms;
 use keyway_core::{AccountKind, AccountState, ProviderKind};
+use keyway_core::{paths, session};
 use serde_json::Value;
 
 use crate::engine::Engine;
@@ -14,6 +14,10 @@ use crate::request::quota;
 
 /// How often changed account facts are written to the data dir.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
+
+/// How often changed sessions are written: they change with every request of a session, and
+/// losing the last half minute of them to a crash costs only some cache writes.
+const SESSIONS_SAVE_EVERY: Duration = Duration::from_secs(30);
 
 /// How often account states are checked for changes worth telling followers about.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
@@ -47,34 +51,63 @@ pub fn spawn_state_watch(engine: Arc<Engine>) {
     });
 }
 
-/// Save the registry whenever it changed; the caller saves once more on shutdown.
+/// Save the registry whenever it changed, and the sessions when they changed and
+/// [`SESSIONS_SAVE_EVERY`] has passed; the caller saves both once more on shutdown.
 pub fn spawn_saver(engine: Arc<Engine>) {
     tokio::spawn(async move {
         let mut saved = engine.registry().version();
+        let mut sessions_saved = sessions_version(&engine);
+        let mut sessions_at = tokio::time::Instant::now();
         let mut tick = tokio::time::interval(SAVE_EVERY);
         loop {
             tick.tick().await;
             let now = engine.registry().version();
             if now != saved {
-                save(&engine).await;
+                save_state(&engine).await;
                 saved = now;
+            }
+            let sessions_now = sessions_version(&engine);
+            if sessions_now != sessions_saved && sessions_at.elapsed() >= SESSIONS_SAVE_EVERY {
+                save_sessions(&engine).await;
+                sessions_saved = sessions_now;
+                sessions_at = tokio::time::Instant::now();
             }
         }
     });
 }
 
-/// Write the registry's lasting facts to the data dir's state file, which [`Engine::start`]
+fn sessions_version(engine: &Engine) -> u64 {
+    engine
+        .sessions()
+        .version()
+        .wrapping_add(engine.owners().version())
+}
+
+/// Write the account facts and the sessions to the data dir, which [`Engine::start`]
 /// restores (atomically; failures are logged).
 pub async fn save(engine: &Engine) {
+    save_state(engine).await;
+    save_sessions(engine).await;
+}
+
+async fn save_state(engine: &Engine) {
     let json = engine.registry().to_json();
-    let path = paths::state_file();
-    let result = tokio::task::spawn_blocking(move || {
-        keyway_core::edit::write_atomic(&path, json.as_bytes())
-    })
-    .await;
-    if let Ok(Err(e)) = result {
+    if let Err(e) = write(paths::state_file(), json).await {
         tracing::warn!(error = %e, "cannot save account state; cooldowns and quota are forgotten at restart");
     }
+}
+
+async fn save_sessions(engine: &Engine) {
+    let json = session::saved_form(engine.sessions(), engine.owners());
+    if let Err(e) = write(paths::sessions_file(), json).await {
+        tracing::warn!(error = %e, "cannot save the sessions; they start afresh at restart");
+    }
+}
+
+async fn write(path: std::path::PathBuf, json: String) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || keyway_core::edit::write_atomic(&path, json.as_bytes()))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 /// Every `limits.quota_poll_secs`, poll the usage endpoint of each subscription account that

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use keyway_core::secrets::{self, SecretError};
+use keyway_core::session::{self, Owners, Sessions};
 use keyway_core::snapshot::ProviderRoute;
 use keyway_core::{
     AccountKind, AccountState, Config, Credential, Secret, SecretStore, Snapshot, StateRegistry,
@@ -34,6 +35,10 @@ pub struct Engine {
     http: reqwest::Client,
     client_key: ArcSwap<Secret>,
     refreshes: Refreshes,
+    /// Conversations bound to accounts.
+    sessions: Sessions,
+    /// Which account produced which Responses state.
+    owners: Owners,
     next_request: AtomicU64,
     /// Paused: client requests are refused (503) until resumed; the management API still works.
     paused: AtomicBool,
@@ -65,6 +70,8 @@ impl Engine {
             .build()?;
         let registry = StateRegistry::default();
         registry.restore_from(&paths::state_file());
+        let (sessions, owners) = (Sessions::default(), Owners::default());
+        session::restore_from(&paths::sessions_file(), &sessions, &owners);
         let history = match History::open(&paths::history_file(), config.usage_retention_days) {
             Ok(h) => Some(h),
             Err(e) => {
@@ -82,6 +89,8 @@ impl Engine {
             http,
             client_key: ArcSwap::from_pointee(client_key),
             refreshes: Refreshes::default(),
+            sessions,
+            owners,
             next_request: AtomicU64::new(1),
             paused: AtomicBool::new(false),
             traffic: Traffic::new(history),
@@ -111,6 +120,14 @@ impl Engine {
 
     pub fn traffic(&self) -> &Traffic {
         &self.traffic
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    pub fn owners(&self) -> &Owners {
+        &self.owners
     }
 
     pub fn paused(&self) -> bool {

@@ -6,6 +6,7 @@ pub mod account;
 pub mod keys;
 pub mod login;
 pub mod policy;
+pub mod sessions;
 pub mod status;
 
 use std::net::SocketAddr;

@@ -3,6 +3,7 @@
 use anyhow::{anyhow, bail};
 use indexmap::IndexMap;
 use keyway_core::config::PolicyConfig;
+use keyway_core::session::{Affinity, Spread};
 use keyway_core::{PolicyKey, Snapshot, StateRegistry, Strategy};
 use keyway_proxy::policy_views;
 
@@ -35,14 +36,23 @@ fn set_policy(ctx: &Context, set: SetPolicy) -> anyhow::Result<()> {
     let key: PolicyKey = set.key.parse()?;
     let strategy: Strategy = set.strategy.parse()?;
     let policy = PolicyConfig {
-        strategy,
         accounts: set.accounts,
         weights: parse_weights(&set.weights)?,
+        spread: set.spread.parse().map_err(|e: String| anyhow!(e))?,
+        affinity: match set.affinity.as_str() {
+            "prefix" => Affinity::Prefix,
+            _ => Affinity::Client,
+        },
+        session_idle_secs: set.session_idle_secs,
+        ..PolicyConfig::new(strategy)
     };
     let mut doc = ctx.document()?;
     doc.set_policy(&key, &policy);
     save(&doc)?;
-    println!("{key}: {strategy}");
+    match policy.spread {
+        Spread::Session => println!("{key}: {strategy}"),
+        Spread::Request => println!("{key}: {strategy}, every request picked on its own"),
+    }
     Ok(())
 }
 

@@ -34,6 +34,9 @@ pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<()> {
             e.get("message").and_then(Value::as_str).unwrap_or("?")
         ),
     }
+    if let Some(n) = status["live_sessions"].as_u64().filter(|n| *n > 0) {
+        println!("{n} live session(s) bound to accounts (`keyway sessions` lists them)");
+    }
     let accounts: Vec<AccountView> = serde_json::from_value(status["accounts"].clone())?;
     for a in &accounts {
         let requests = a.live.as_ref().map_or(0, |l| l.requests);

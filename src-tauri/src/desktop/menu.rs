@@ -380,6 +380,9 @@ mod tests {
             configured: true,
             accounts: Vec::new(),
             weights: Default::default(),
+            spread: Default::default(),
+            affinity: Default::default(),
+            session_idle_secs: keyway_core::session::DEFAULT_IDLE_SECS,
             members: vec![MemberView {
                 id: "a".into(),
                 weight: 1,

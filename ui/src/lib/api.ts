@@ -20,6 +20,7 @@ import type {
   RemovedAccount,
   RequestRecord,
   SettingsChange,
+  SessionView,
   SettingsView,
   StatusView,
   ToolView,
@@ -152,6 +153,7 @@ export function createApi(opts: ApiOptions) {
     deletePolicy: (key: string) => call<void>('DELETE', policyPath(key)),
     previewPolicy: (body: PreviewBody) => call<Picks>('POST', '/api/policies/preview', body),
 
+    sessions: () => get<SessionView[]>('/api/sessions'),
     usage: (days: number) => get<Usage>(`/api/usage?days=${days}`),
     usageCsv: async (days: number) => (await send('GET', `/api/usage.csv?days=${days}`)).blob(),
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   accountState,
+  ago,
+  cacheShare,
   clock,
   clockSeconds,
   compact,
@@ -140,6 +142,25 @@ describe('numbers', () => {
     expect(errorRate(12, 1)).toBe('8%');
     expect(errorRate(1000, 1)).toBe('<1%');
     expect(errorRate(4, 4)).toBe('100%');
+  });
+});
+
+describe('sessions', () => {
+  it('says how long ago, coarsely', () => {
+    const t = now.getTime();
+    expect([t - 12_000, t - 4 * 60_000, t - 2 * 3_600_000, t - 3 * 86_400_000, t + 5000].map((ms) => ago(ms, now))).toEqual([
+      '12 s ago',
+      '4 min ago',
+      '2 h ago',
+      '3 d ago',
+      '0 s ago',
+    ]);
+  });
+
+  it('gives the share of input read from the cache', () => {
+    expect(cacheShare(930, 1000)).toBe('(93%)');
+    expect(cacheShare(5, 0)).toBe('');
+    expect(cacheShare(2000, 1000)).toBe('(100%)');
   });
 });
 

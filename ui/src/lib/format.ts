@@ -150,3 +150,18 @@ export function kindName(kind: string): string {
 export function routeName(r: Pick<RequestRecord, 'provider' | 'family'>): string {
   return r.family ? `${r.provider}/${r.family}` : r.provider;
 }
+
+/** How long ago `ms` (ms since the epoch) was, coarsely: `12 s`, `4 min`, `2 h`, `3 d`. */
+export function ago(ms: number, now: Date): string {
+  const secs = Math.max(0, Math.round((now.getTime() - ms) / 1000));
+  if (secs < 60) return `${secs} s ago`;
+  if (secs < 3600) return `${Math.floor(secs / 60)} min ago`;
+  if (secs < 86_400) return `${Math.floor(secs / 3600)} h ago`;
+  return `${Math.floor(secs / 86_400)} d ago`;
+}
+
+/** The share of `input` tokens the prompt cache served, as `(93%)`; empty without input. */
+export function cacheShare(cacheRead: number, input: number): string {
+  if (!(input > 0)) return '';
+  return `(${percent((Math.min(cacheRead, input) / input) * 100)})`;
+}

@@ -18,6 +18,11 @@ function rec(over: Partial<RequestRecord>): RequestRecord {
     stream: true,
     input_tokens: 10,
     output_tokens: 5,
+    cache_read_tokens: null,
+    cache_write_tokens: null,
+    session: null,
+    session_source: null,
+    placement: null,
     ...over,
   };
 }

@@ -26,7 +26,7 @@ describe('usage', () => {
   const today = new Date(2026, 10, 26, 15, 0);
 
   it('fills the window with empty days, oldest first', () => {
-    const filled = fillDays([{ key: '2026-11-25', requests: 4, errors: 1, input_tokens: 10, output_tokens: 2 }], 3, today);
+    const filled = fillDays([{ key: '2026-11-25', requests: 4, errors: 1, input_tokens: 10, output_tokens: 2, cache_read_tokens: 0, cache_write_tokens: 0 }], 3, today);
     expect(filled.map((d) => [d.key, d.requests])).toEqual([
       ['2026-11-24', 0],
       ['2026-11-25', 4],
@@ -35,7 +35,7 @@ describe('usage', () => {
   });
 
   it('crosses month boundaries and keeps days outside the window', () => {
-    const filled = fillDays([{ key: '2026-10-01', requests: 1, errors: 0, input_tokens: 0, output_tokens: 0 }], 2, new Date(2026, 11, 1));
+    const filled = fillDays([{ key: '2026-10-01', requests: 1, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0 }], 2, new Date(2026, 11, 1));
     expect(filled.map((d) => d.key)).toEqual(['2026-10-01', '2026-11-30', '2026-12-01']);
   });
 

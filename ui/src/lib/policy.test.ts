@@ -27,6 +27,9 @@ function policy(over: Partial<PolicyView>): PolicyView {
     configured: false,
     accounts: [],
     weights: {},
+    spread: 'session',
+    affinity: 'client',
+    session_idle_secs: 3600,
     members: [
       { id: 'a', weight: 1 },
       { id: 'b', weight: 2 },
@@ -57,6 +60,9 @@ describe('draftFromPolicy', () => {
   });
 });
 
+/** The session settings every body carries, as the fixture policy has them. */
+const SESSIONS = { spread: 'session', affinity: 'client', session_idle_secs: 3600 } as const;
+
 describe('draftToBody', () => {
   it('sends the checked accounts in order and only weights that differ from the account', () => {
     const p = policy({ strategy: 'weighted_random', configured: true, accounts: ['b', 'a'], weights: {} });
@@ -65,13 +71,13 @@ describe('draftToBody', () => {
     d.weights.b = 2;
     d.checked.c = true;
     d.order = move(d.order, 'c', -1);
-    expect(draftToBody(d, accounts)).toEqual({ strategy: 'weighted_random', accounts: ['b', 'c', 'a'], weights: { a: 3 } });
+    expect(draftToBody(d, accounts)).toEqual({ strategy: 'weighted_random', accounts: ['b', 'c', 'a'], weights: { a: 3 }, ...SESSIONS });
   });
 
   it('sends an empty list for all accounts', () => {
     const d = draftFromPolicy(policy({}), accounts);
     d.strategy = 'most_available';
-    expect(draftToBody(d, accounts)).toEqual({ strategy: 'most_available', accounts: [], weights: {} });
+    expect(draftToBody(d, accounts)).toEqual({ strategy: 'most_available', accounts: [], weights: {}, ...SESSIONS });
   });
 
   it('round-trips a configured policy unchanged', () => {
@@ -80,7 +86,18 @@ describe('draftToBody', () => {
       strategy: 'priority',
       accounts: ['c', 'a'],
       weights: { a: 4 },
+      ...SESSIONS,
     });
+  });
+
+  it('keeps a policy\'s session settings and sends a changed spread', () => {
+    const p = policy({ configured: true, spread: 'request', session_idle_secs: 600 });
+    const d = draftFromPolicy(p, accounts);
+    expect(draftToBody(d, accounts)).toMatchObject({ spread: 'request', session_idle_secs: 600 });
+    expect(isDirty(d, p, accounts)).toBe(false);
+    d.spread = 'session';
+    expect(isDirty(d, p, accounts)).toBe(true);
+    expect(draftToBody(d, accounts).spread).toBe('session');
   });
 });
 

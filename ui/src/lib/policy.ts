@@ -1,4 +1,4 @@
-import type { AccountView, PolicyBody, PolicyView, Strategy } from './types';
+import type { AccountView, Affinity, PolicyBody, PolicyView, Spread, Strategy } from './types';
 
 export const STRATEGIES: { id: Strategy; label: string; hint: string }[] = [
   { id: 'round_robin', label: 'Round robin', hint: 'Accounts take turns.' },
@@ -20,6 +20,11 @@ export function isWeighted(s: string): boolean {
 /** The editable form of a policy. */
 export interface PolicyDraft {
   strategy: Strategy;
+  /** `session`: each conversation stays on its account; `request`: every request is picked. */
+  spread: Spread;
+  /** Kept as the policy has them; the editor does not change them. */
+  affinity: Affinity;
+  session_idle_secs: number;
   /** `accounts: []` in the config: every enabled account of the provider, in config order. */
   all: boolean;
   /** Every account of the provider, chosen ones in policy order first. */
@@ -43,7 +48,16 @@ export function draftFromPolicy(policy: PolicyView, accounts: AccountView[]): Po
   for (const id of order) {
     weights[id] = policy.weights[id] ?? mine.find((a) => a.id === id)?.weight ?? 1;
   }
-  return { strategy: policy.strategy, all, order, checked, weights };
+  return {
+    strategy: policy.strategy,
+    spread: policy.spread,
+    affinity: policy.affinity,
+    session_idle_secs: policy.session_idle_secs,
+    all,
+    order,
+    checked,
+    weights,
+  };
 }
 
 /** The PUT body: weights are sent only where they differ from the account's own weight. */
@@ -56,11 +70,19 @@ export function draftToBody(draft: PolicyDraft, accounts: AccountView[]): Requir
     const own = accounts.find((a) => a.id === id)?.weight;
     if (w != null && w !== own) weights[id] = w;
   }
-  return { strategy: draft.strategy, accounts: draft.all ? [] : chosen, weights };
+  return {
+    strategy: draft.strategy,
+    accounts: draft.all ? [] : chosen,
+    weights,
+    spread: draft.spread,
+    affinity: draft.affinity,
+    session_idle_secs: draft.session_idle_secs,
+  };
 }
 
 function sameBody(a: Required<PolicyBody>, b: Required<PolicyBody>): boolean {
-  if (a.strategy !== b.strategy) return false;
+  if (a.strategy !== b.strategy || a.spread !== b.spread) return false;
+  if (a.affinity !== b.affinity || a.session_idle_secs !== b.session_idle_secs) return false;
   if (a.accounts.join('\n') !== b.accounts.join('\n')) return false;
   const ka = Object.keys(a.weights).sort();
   const kb = Object.keys(b.weights).sort();

@@ -47,7 +47,15 @@ key: string,
 /**
  * The account's label, for per-account totals.
  */
-label?: string, requests: number, errors: number, input_tokens: number, output_tokens: number, };
+label?: string, requests: number, errors: number, input_tokens: number, output_tokens: number, 
+/**
+ * The part of `input_tokens` read from the prompt cache.
+ */
+cache_read_tokens: number, 
+/**
+ * The part of `input_tokens` written to the prompt cache.
+ */
+cache_write_tokens: number, };
 
 export type AccountView = { id: string, label: string, provider: string, kind: AccountKind, enabled: boolean, weight: number, 
 /**
@@ -81,7 +89,17 @@ export type ConfigHealth = { path: string, ok: boolean, error: ConfigError | nul
 
 export type LastMinute = { requests_last_minute: number, errors_last_minute: number, };
 
-export type StatusView = { version: string, listen: string | null, paused: boolean, config: ConfigHealth, traffic: LastMinute, accounts: Array<AccountView>, };
+export type StatusView = { version: string, listen: string | null, paused: boolean, config: ConfigHealth, traffic: LastMinute, accounts: Array<AccountView>, 
+/**
+ * Conversations bound to accounts now (`GET /api/sessions` lists them).
+ */
+live_sessions: number, };
+
+export type KeySource = "x-claude-code-session-id" | "session-id" | "thread-id" | "x-codex-window-id" | "x-session-id" | "metadata.user_id" | "prompt_cache_key" | "user" | "previous_response_id" | "prefix";
+
+export type MoveReason = "cooling" | "needs_login" | "needs_attention" | "left" | "failover" | "rebalanced";
+
+export type Placement = { "kind": "placed" } | { "kind": "stuck" } | { "kind": "moved", reason: MoveReason, };
 
 export type RequestRecord = { id: number, 
 /**
@@ -95,7 +113,41 @@ account: string | null, account_label: string | null, attempts: number, status: 
 /**
  * From arrival to the end of the response body.
  */
-latency_ms: number, stream: boolean, input_tokens: number | null, output_tokens: number | null, };
+latency_ms: number, stream: boolean, input_tokens: number | null, output_tokens: number | null, 
+/**
+ * The part of `input_tokens` the prompt cache served.
+ */
+cache_read_tokens: number | null, 
+/**
+ * The part of `input_tokens` written to the prompt cache (Anthropic only reports it).
+ */
+cache_write_tokens: number | null, 
+/**
+ * The conversation the request belonged to, if it said.
+ */
+session: string | null, session_source: KeySource | null, 
+/**
+ * How the session's request was placed (sessions under `spread = "session"` only).
+ */
+placement: Placement | null, };
+
+export type SessionView = { 
+/**
+ * The policy (`provider` or `provider/family`) whose pool the session is bound in.
+ */
+policy: string, 
+/**
+ * The session's identity as the client sent it (a hash when it was very long).
+ */
+key: string, source: KeySource, 
+/**
+ * The client, from its user agent.
+ */
+client: string | null, account: string, account_label: string | null, since_ms: number, last_seen_ms: number, requests: number, 
+/**
+ * How often the session left an account.
+ */
+moves: number, input_tokens: number, cache_read_tokens: number, cache_write_tokens: number, };
 
 export type LoginState = "pending" | "done" | "failed";
 
@@ -137,6 +189,10 @@ export type ImportResult = { account: AccountView | null, warning: string, };
 
 export type Strategy = "round_robin" | "weighted_round_robin" | "random" | "weighted_random" | "priority" | "most_available";
 
+export type Spread = "session" | "request";
+
+export type Affinity = "client" | "prefix";
+
 export type MemberView = { id: string, weight: number, };
 
 export type PolicyView = { 
@@ -153,11 +209,20 @@ configured: boolean,
  */
 accounts: Array<string>, weights: { [key in string]: number }, 
 /**
+ * Whether a conversation stays on its account (`session`) or every request is picked on
+ * its own (`request`).
+ */
+spread: Spread, affinity: Affinity, 
+/**
+ * A session's binding is forgotten after this long without a request.
+ */
+session_idle_secs: number, 
+/**
  * The accounts actually taking part now, in order, with their effective weights.
  */
 members: Array<MemberView>, };
 
-export type PolicyBody = { strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, };
+export type PolicyBody = { strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, };
 
 export type PreviewBody = { provider: string, family?: string, strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, count?: number, };
 

@@ -14,7 +14,9 @@ export function fillDays(byDay: Totals[], days: number, today: Date): Totals[] {
   for (let i = days - 1; i >= 0; i--) {
     const d = new Date(today.getFullYear(), today.getMonth(), today.getDate() - i);
     const key = dayKey(d);
-    out.push(known.get(key) ?? { key, requests: 0, errors: 0, input_tokens: 0, output_tokens: 0 });
+    out.push(
+      known.get(key) ?? { key, requests: 0, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0 },
+    );
   }
   for (const d of byDay) if (!out.some((o) => o.key === d.key)) out.push(d);
   out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

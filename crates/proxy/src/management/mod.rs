@@ -24,6 +24,7 @@ mod error;
 mod login_sessions;
 mod logins;
 mod policies;
+mod sessions;
 mod settings;
 mod state;
 mod tools;
@@ -38,6 +39,7 @@ pub use dashboard::{asset as dashboard_asset, index as dashboard_index};
 pub use error::{Error, refusal};
 pub use login_sessions::{LoginState, LoginView};
 pub use policies::{MemberView, PolicyView, policy_views, set_strategy};
+pub use sessions::SessionView;
 pub use state::{LogReloader, MANAGEMENT_TOKEN_PREFIX, Management};
 pub use tools::{Endpoint, Snippet, Tool};
 
@@ -97,6 +99,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
             "/policies/preview",
             post(policies::preview_policy),
         ),
+        (Method::GET, "/sessions", get(sessions::list_sessions)),
         (Method::GET, "/usage", get(traffic::usage)),
         (Method::GET, "/usage.csv", get(traffic::usage_csv)),
         (Method::GET, "/connect", get(connect::list)),
@@ -135,6 +138,8 @@ pub struct StatusView {
     config: ConfigHealth,
     traffic: LastMinute,
     accounts: Vec<AccountView>,
+    /// Conversations bound to accounts now (`GET /api/sessions` lists them).
+    live_sessions: usize,
 }
 
 /// The config file, and the last edit of it that was rejected, if it is broken now.
@@ -160,6 +165,7 @@ pub async fn status(State(management): State<Arc<Management>>) -> Json<StatusVie
         },
         traffic: engine.traffic().last_minute(now_ms()),
         accounts: accounts::accounts_with_today(engine).await,
+        live_sessions: sessions::session_views(engine).len(),
     })
 }
 
@@ -207,6 +213,7 @@ mod reference {
 #[cfg(test)]
 mod api_types {
     use keyway_core::quota::QuotaWindow;
+    use keyway_core::session::{Affinity, KeySource, MoveReason, Placement, Spread};
     use keyway_core::state::{AccountStatus, LiveState};
     use keyway_core::{AccountKind, ConfigError, Strategy, Surface};
     use ts_rs::{Config, TS};
@@ -216,6 +223,7 @@ mod api_types {
     use super::login_sessions::{LoginState, LoginView};
     use super::logins::{ImportResult, NewImport, NewLogin, PastedCode};
     use super::policies::{MemberView, Picks, PolicyBody, PolicyView, PreviewBody};
+    use super::sessions::SessionView;
     use super::settings::{ClientKey, LogsOpened, Paused, SettingsChange, SettingsView};
     use super::tools::{Connected, DiffKind, DiffLine, Plan, Snippet};
     use super::{ConfigHealth, StatusView};
@@ -245,7 +253,11 @@ mod api_types {
             ConfigHealth::decl(&cfg),
             LastMinute::decl(&cfg),
             StatusView::decl(&cfg),
+            KeySource::decl(&cfg),
+            MoveReason::decl(&cfg),
+            Placement::decl(&cfg),
             RequestRecord::decl(&cfg),
+            SessionView::decl(&cfg),
             LoginState::decl(&cfg),
             LoginView::decl(&cfg),
             NewLogin::decl(&cfg),
@@ -254,6 +266,8 @@ mod api_types {
             NewImport::decl(&cfg),
             ImportResult::decl(&cfg),
             Strategy::decl(&cfg),
+            Spread::decl(&cfg),
+            Affinity::decl(&cfg),
             MemberView::decl(&cfg),
             PolicyView::decl(&cfg),
             PolicyBody::decl(&cfg),

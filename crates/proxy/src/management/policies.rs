@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use indexmap::IndexMap;
 use keyway_core::config::PolicyConfig;
 use keyway_core::edit::ConfigDocument;
+use keyway_core::session::{Affinity, Spread};
 use keyway_core::state::now_ms;
 use keyway_core::{PolicyKey, Snapshot, Strategy};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,12 @@ pub struct PolicyView {
     /// The accounts as configured (empty: all enabled accounts of the provider).
     pub accounts: Vec<String>,
     pub weights: IndexMap<String, u32>,
+    /// Whether a conversation stays on its account (`session`) or every request is picked on
+    /// its own (`request`).
+    pub spread: Spread,
+    pub affinity: Affinity,
+    /// A session's binding is forgotten after this long without a request.
+    pub session_idle_secs: u64,
     /// The accounts actually taking part now, in order, with their effective weights.
     pub members: Vec<MemberView>,
 }
@@ -57,6 +64,9 @@ pub fn policy_views(snapshot: &Snapshot) -> Vec<PolicyView> {
                 configured,
                 accounts: policy.map(|p| p.accounts.clone()).unwrap_or_default(),
                 weights: policy.map(|p| p.weights.clone()).unwrap_or_default(),
+                spread: pool.sessions.spread,
+                affinity: pool.sessions.affinity,
+                session_idle_secs: pool.sessions.idle_ms / 1000,
                 members: pool
                     .members
                     .iter()
@@ -88,6 +98,12 @@ pub struct PolicyBody {
     #[serde(default)]
     #[cfg_attr(test, ts(optional, as = "Option<IndexMap<String, u32>>"))]
     weights: IndexMap<String, u32>,
+    #[cfg_attr(test, ts(optional))]
+    spread: Option<Spread>,
+    #[cfg_attr(test, ts(optional))]
+    affinity: Option<Affinity>,
+    #[cfg_attr(test, ts(optional))]
+    session_idle_secs: Option<u64>,
 }
 
 fn policy_key(provider: &str, family: Option<&str>) -> Result<PolicyKey> {
@@ -111,10 +127,14 @@ impl PolicyBody {
                 .map_err(|e: keyway_core::strategy::UnknownStrategy| {
                     Error::BadRequest(e.to_string())
                 })?;
+        let defaults = PolicyConfig::new(strategy);
         Ok(PolicyConfig {
-            strategy,
             accounts: self.accounts,
             weights: self.weights,
+            spread: self.spread.unwrap_or(defaults.spread),
+            affinity: self.affinity.unwrap_or(defaults.affinity),
+            session_idle_secs: self.session_idle_secs.unwrap_or(defaults.session_idle_secs),
+            ..defaults
         })
     }
 }
@@ -146,11 +166,7 @@ pub async fn set_strategy(
         .cloned();
     let policy = match current {
         Some(p) => PolicyConfig { strategy, ..p },
-        None => PolicyConfig {
-            strategy,
-            accounts: Vec::new(),
-            weights: IndexMap::new(),
-        },
+        None => PolicyConfig::new(strategy),
     };
     apply_policy(management, key, policy).await
 }
@@ -215,6 +231,9 @@ pub async fn preview_policy(
         strategy: body.strategy,
         accounts: body.accounts,
         weights: body.weights,
+        spread: None,
+        affinity: None,
+        session_idle_secs: None,
     }
     .into_policy()?;
     let path = management.config_path();

@@ -43,10 +43,37 @@ CREATE TABLE IF NOT EXISTS requests (
     status INTEGER NOT NULL,
     latency_ms INTEGER NOT NULL,
     input_tokens INTEGER,
-    output_tokens INTEGER
+    output_tokens INTEGER,
+    cache_read_tokens INTEGER,
+    cache_write_tokens INTEGER,
+    session TEXT,
+    placement TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests (time_ms);
 ";
+
+/// Columns added since the first schema, with their types: a history written by an older
+/// Keyway gains them when opened (as NULL for its old rows).
+const ADDED_COLUMNS: [(&str, &str); 4] = [
+    ("cache_read_tokens", "INTEGER"),
+    ("cache_write_tokens", "INTEGER"),
+    ("session", "TEXT"),
+    ("placement", "TEXT"),
+];
+
+/// Add the columns of [`ADDED_COLUMNS`] that `db` lacks.
+fn migrate(db: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = db.prepare("SELECT name FROM pragma_table_info('requests')")?;
+    let have: Vec<String> = stmt
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, kind) in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == name) {
+            db.execute_batch(&format!("ALTER TABLE requests ADD COLUMN {name} {kind}"))?;
+        }
+    }
+    Ok(())
+}
 
 /// Why the usage history could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +144,10 @@ pub struct Totals {
     pub errors: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// The part of `input_tokens` read from the prompt cache.
+    pub cache_read_tokens: u64,
+    /// The part of `input_tokens` written to the prompt cache.
+    pub cache_write_tokens: u64,
 }
 
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -149,6 +180,7 @@ impl History {
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(fail)?;
         writer.execute_batch(SCHEMA).map_err(fail)?;
+        migrate(&writer).map_err(fail)?;
         let reader = Connection::open(path).map_err(fail)?;
         for db in [&writer, &reader] {
             db.pragma_update(None, "cache_size", -CACHE_KIB)
@@ -223,10 +255,11 @@ impl History {
         self.read(move |db| {
             let since = since_ms(db, days)?;
             let mut out = String::from(
-                "time,surface,model,provider,family,account,attempts,status,latency_ms,input_tokens,output_tokens\n",
+                "time,surface,model,provider,family,account,attempts,status,latency_ms,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,session,placement\n",
             );
             let mut stmt = db.prepare(
-                "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', time_ms / 1000.0, 'unixepoch'), surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens
+                "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', time_ms / 1000.0, 'unixepoch'), surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens,
+                        cache_read_tokens, cache_write_tokens, session, placement
                  FROM requests WHERE time_ms >= ?1 ORDER BY time_ms",
             )?;
             let mut rows = stmt.query(params![since])?;
@@ -243,6 +276,10 @@ impl History {
                     row.get::<_, i64>(8)?.to_string(),
                     optional(row.get::<_, Option<i64>>(9)?),
                     optional(row.get::<_, Option<i64>>(10)?),
+                    optional(row.get::<_, Option<i64>>(11)?),
+                    optional(row.get::<_, Option<i64>>(12)?),
+                    row.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                    row.get::<_, Option<String>>(14)?.unwrap_or_default(),
                 ];
                 let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
                 out.push_str(&line.join(","));
@@ -282,7 +319,8 @@ fn since_ms(db: &Connection, days: u32) -> rusqlite::Result<i64> {
 
 fn totals(db: &Connection, key: &str, since: i64) -> rusqlite::Result<Vec<Totals>> {
     let sql = format!(
-        "SELECT {key} AS k, count(*), sum(status >= 400), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)
+        "SELECT {key} AS k, count(*), sum(status >= 400), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+                coalesce(sum(cache_read_tokens), 0), coalesce(sum(cache_write_tokens), 0)
          FROM requests WHERE time_ms >= ?1 GROUP BY k ORDER BY k"
     );
     let mut stmt = db.prepare_cached(&sql)?;
@@ -294,6 +332,8 @@ fn totals(db: &Connection, key: &str, since: i64) -> rusqlite::Result<Vec<Totals
             errors: row.get::<_, i64>(2)? as u64,
             input_tokens: row.get::<_, i64>(3)? as u64,
             output_tokens: row.get::<_, i64>(4)? as u64,
+            cache_read_tokens: row.get::<_, i64>(5)? as u64,
+            cache_write_tokens: row.get::<_, i64>(6)? as u64,
         })
     })?;
     rows.collect()
@@ -396,8 +436,9 @@ fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result
     let tx = db.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO requests (time_ms, surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO requests (time_ms, surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens,
+                                   cache_read_tokens, cache_write_tokens, session, placement)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
         for r in batch {
             stmt.execute(params![
@@ -412,6 +453,10 @@ fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result
                 r.latency_ms as i64,
                 r.input_tokens.map(|n| n as i64),
                 r.output_tokens.map(|n| n as i64),
+                r.cache_read_tokens.map(|n| n as i64),
+                r.cache_write_tokens.map(|n| n as i64),
+                r.session.as_deref(),
+                r.placement.map(|p| p.as_str()),
             ])?;
         }
     }
@@ -448,6 +493,11 @@ mod tests {
             stream: false,
             input_tokens: input,
             output_tokens: input.map(|n| n / 2),
+            cache_read_tokens: None,
+            cache_write_tokens: None,
+            session: None,
+            session_source: None,
+            placement: None,
         }
     }
 
@@ -477,7 +527,7 @@ mod tests {
         let csv = history.csv(1).await.expect("csv");
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert!(lines[2].ends_with(",a,1,429,12,,"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",a,1,429,12,,,,,,"), "{}", lines[2]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use keyway_core::Surface;
+use keyway_core::session::{KeySource, Placement};
 use tokens::Tokens;
 
 pub mod history;
@@ -35,12 +36,24 @@ pub struct RequestRecord {
     pub stream: bool,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
+    /// The part of `input_tokens` the prompt cache served.
+    pub cache_read_tokens: Option<u64>,
+    /// The part of `input_tokens` written to the prompt cache (Anthropic only reports it).
+    pub cache_write_tokens: Option<u64>,
+    /// The conversation the request belonged to, if it said.
+    #[cfg_attr(test, ts(as = "Option<String>"))]
+    pub session: Option<Arc<str>>,
+    pub session_source: Option<KeySource>,
+    /// How the session's request was placed (sessions under `spread = "session"` only).
+    pub placement: Option<Placement>,
 }
 
 impl RequestRecord {
     pub fn set_tokens(&mut self, tokens: Tokens) {
         self.input_tokens = tokens.input;
         self.output_tokens = tokens.output;
+        self.cache_read_tokens = tokens.cache_read;
+        self.cache_write_tokens = tokens.cache_write;
     }
 
     pub fn failed(&self) -> bool {

@@ -25,6 +25,10 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
 static GEMINI_USAGE_KEY: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"usageMetadata\""));
+static ITEM_DONE: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"response.output_item.done\""));
+static ENCRYPTED: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"encrypted_content\""));
 
 /// Input and output tokens of one response, as far as the body told.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -33,7 +37,25 @@ pub struct Tokens {
     pub input: Option<u64>,
     /// Every generated token, reasoning included.
     pub output: Option<u64>,
+    /// The part of `input` the prompt cache served (Anthropic `cache_read_input_tokens`,
+    /// OpenAI `cached_tokens`, Gemini `cachedContentTokenCount`).
+    pub cache_read: Option<u64>,
+    /// The part of `input` written to the prompt cache (Anthropic
+    /// `cache_creation_input_tokens`; the other providers do not say).
+    pub cache_write: Option<u64>,
 }
+
+/// What a response body told in passing: its usage, and for the Responses API the state it
+/// left with its account (its `id`, its encrypted reasoning items).
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub tokens: Tokens,
+    pub response_id: Option<String>,
+    pub encrypted_reasoning: Vec<String>,
+}
+
+/// Most encrypted reasoning items kept from one response.
+const MAX_REASONING_ITEMS: usize = 64;
 
 /// Watches one response body go by and reports its token usage at the end.
 pub struct TokenCounter {
@@ -62,19 +84,38 @@ struct Counts {
     /// them all, so they are added to the input at the end.
     cache_creation: Option<u64>,
     cache_read: Option<u64>,
+    /// OpenAI and Gemini count cached tokens inside their input count.
+    cached_in_input: Option<u64>,
     output: Option<u64>,
+    response_id: Option<String>,
+    encrypted_reasoning: Vec<String>,
 }
 
 impl Counts {
-    fn tokens(&self) -> Tokens {
+    fn seen(self) -> Seen {
         let parts = [self.input, self.cache_creation, self.cache_read];
         let input = parts
             .into_iter()
             .flatten()
             .reduce(|sum, n| sum.saturating_add(n));
-        Tokens {
-            input,
-            output: self.output,
+        Seen {
+            tokens: Tokens {
+                input,
+                output: self.output,
+                cache_read: self.cache_read.or(self.cached_in_input),
+                cache_write: self.cache_creation,
+            },
+            response_id: self.response_id,
+            encrypted_reasoning: self.encrypted_reasoning,
+        }
+    }
+
+    fn keep_reasoning(&mut self, item: ResponsesItem) {
+        if let Some(content) = item.encrypted_content.filter(|_| item.kind == "reasoning")
+            && self.encrypted_reasoning.len() < MAX_REASONING_ITEMS
+            && !self.encrypted_reasoning.contains(&content)
+        {
+            self.encrypted_reasoning.push(content);
         }
     }
 }
@@ -151,8 +192,8 @@ impl TokenCounter {
         }
     }
 
-    /// The usage the body reported, once it has ended.
-    pub fn finish(mut self) -> Tokens {
+    /// What the body reported, once it has ended.
+    pub fn finish(mut self) -> Seen {
         match &self.body {
             Body::Sse { partial, skipping } => {
                 // A stream may end without a newline after its last line.
@@ -166,7 +207,7 @@ impl TokenCounter {
                 }
             }
         }
-        self.counts.tokens()
+        self.counts.seen()
     }
 }
 
@@ -178,7 +219,21 @@ fn read_line(surface: Surface, key: &Finder<'_>, line: &[u8], counts: &mut Count
     };
     if may_hold_usage(key, data) {
         read_json(surface, data, counts);
+    } else if surface == Surface::OpenAiResponses
+        && ITEM_DONE.find(data).is_some()
+        && ENCRYPTED.find(data).is_some()
+    {
+        // A finished output item of a Responses stream that carries encrypted reasoning.
+        if let Ok(event) = serde_json::from_slice::<ItemDone>(data) {
+            counts.keep_reasoning(event.item);
+        }
     }
+}
+
+/// A Responses stream's `response.output_item.done` event.
+#[derive(Deserialize)]
+struct ItemDone {
+    item: ResponsesItem,
 }
 
 /// Whether `json` has the usage key with a value other than `null`. Most stream events either
@@ -274,6 +329,14 @@ struct ChatBody {
 struct ChatUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<CachedDetails>,
+}
+
+/// OpenAI's `prompt_tokens_details` / `input_tokens_details`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CachedDetails {
+    cached_tokens: Option<u64>,
 }
 
 impl Report for ChatBody {
@@ -281,6 +344,10 @@ impl Report for ChatBody {
         if let Some(usage) = self.usage {
             replace(&mut counts.input, usage.prompt_tokens);
             replace(&mut counts.output, usage.completion_tokens);
+            replace(
+                &mut counts.cached_in_input,
+                usage.prompt_tokens_details.and_then(|d| d.cached_tokens),
+            );
         }
     }
 }
@@ -290,14 +357,27 @@ impl Report for ChatBody {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ResponsesBody {
+    id: Option<String>,
     usage: Option<ResponsesUsage>,
+    output: Vec<ResponsesItem>,
     response: Option<ResponsesObject>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ResponsesObject {
+    id: Option<String>,
     usage: Option<ResponsesUsage>,
+    output: Vec<ResponsesItem>,
+}
+
+/// One output item; only reasoning items with encrypted content are kept.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ResponsesItem {
+    #[serde(rename = "type")]
+    kind: String,
+    encrypted_content: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -305,14 +385,28 @@ struct ResponsesObject {
 struct ResponsesUsage {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    input_tokens_details: Option<CachedDetails>,
 }
 
 impl Report for ResponsesBody {
     fn report(self, counts: &mut Counts) {
-        let usages = [self.response.and_then(|r| r.usage), self.usage];
-        for usage in usages.into_iter().flatten() {
+        let (inner_id, inner_usage, inner_output) = match self.response {
+            Some(r) => (r.id, r.usage, r.output),
+            None => (None, None, Vec::new()),
+        };
+        if let Some(id) = inner_id.or(self.id) {
+            counts.response_id = Some(id);
+        }
+        for item in inner_output.into_iter().chain(self.output) {
+            counts.keep_reasoning(item);
+        }
+        for usage in [inner_usage, self.usage].into_iter().flatten() {
             replace(&mut counts.input, usage.input_tokens);
             replace(&mut counts.output, usage.output_tokens);
+            replace(
+                &mut counts.cached_in_input,
+                usage.input_tokens_details.and_then(|d| d.cached_tokens),
+            );
         }
     }
 }
@@ -335,6 +429,8 @@ struct GeminiUsage {
     /// Thinking tokens, counted apart from the candidates but generated all the same.
     thoughts_token_count: Option<u64>,
     total_token_count: Option<u64>,
+    /// The part of the prompt served by the cache.
+    cached_content_token_count: Option<u64>,
 }
 
 impl Report for GeminiBody {
@@ -363,6 +459,7 @@ impl Report for GeminiBody {
             usage.candidates_token_count,
             usage.thoughts_token_count,
         ));
+        counts.cached_in_input = Some(usage.cached_content_token_count.unwrap_or(0));
     }
 }
 
@@ -379,13 +476,23 @@ mod tests {
     fn count(surface: Surface, sse: bool, body: &[u8]) -> Tokens {
         let mut counter = TokenCounter::new(surface, sse);
         counter.feed(body);
-        counter.finish()
+        io(counter.finish().tokens)
+    }
+
+    /// Only the input and output counts, for the tests about those.
+    fn io(t: Tokens) -> Tokens {
+        Tokens {
+            cache_read: None,
+            cache_write: None,
+            ..t
+        }
     }
 
     fn tokens(input: u64, output: u64) -> Tokens {
         Tokens {
             input: Some(input),
             output: Some(output),
+            ..Tokens::default()
         }
     }
 
@@ -463,13 +570,13 @@ data: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":900,\"cache_read_i
             let mut counter = TokenCounter::new(Surface::AnthropicMessages, true);
             counter.feed(&body[..at]);
             counter.feed(&body[at..]);
-            assert_eq!(counter.finish(), want, "split at {at}");
+            assert_eq!(io(counter.finish().tokens), want, "split at {at}");
         }
         let mut counter = TokenCounter::new(Surface::AnthropicMessages, true);
         for byte in body {
             counter.feed(std::slice::from_ref(byte));
         }
-        assert_eq!(counter.finish(), want, "byte by byte");
+        assert_eq!(io(counter.finish().tokens), want, "byte by byte");
     }
 
     #[test]
@@ -484,7 +591,11 @@ data: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":900,\"cache_read_i
                 counter.feed(&rest[..n]);
                 rest = &rest[n..];
             }
-            assert_eq!(counter.finish(), tokens(2125, 42), "round {round}");
+            assert_eq!(
+                io(counter.finish().tokens),
+                tokens(2125, 42),
+                "round {round}"
+            );
         }
     }
 
@@ -507,8 +618,8 @@ data: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":900,\"cache_read_i
         assert_eq!(
             got,
             Tokens {
-                input: None,
-                output: Some(9)
+                output: Some(9),
+                ..Tokens::default()
             }
         );
     }
@@ -586,7 +697,7 @@ data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"C\"}]},\"finishReaso
         for part in body.chunks(5) {
             counter.feed(part);
         }
-        assert_eq!(counter.finish(), tokens(4, 8));
+        assert_eq!(io(counter.finish().tokens), tokens(4, 8));
     }
 
     #[test]
@@ -625,7 +736,7 @@ data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"C\"}]},\"finishReaso
             counter.feed(&filler);
         }
         counter.feed(br#""}}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#);
-        assert_eq!(counter.finish(), Tokens::default());
+        assert_eq!(io(counter.finish().tokens), Tokens::default());
     }
 
     #[test]
@@ -643,7 +754,7 @@ data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"C\"}]},\"finishReaso
         counter.feed(
             b"data: {\"usageMetadata\":{\"promptTokenCount\":5,\"candidatesTokenCount\":1300}}\n\n",
         );
-        assert_eq!(counter.finish(), tokens(5, 1300));
+        assert_eq!(io(counter.finish().tokens), tokens(5, 1300));
     }
 
     #[test]
@@ -654,7 +765,7 @@ data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"C\"}]},\"finishReaso
         big.extend_from_slice(b"\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n");
         big.extend_from_slice(b"data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n");
         counter.feed(&big);
-        assert_eq!(counter.finish(), tokens(3, 4));
+        assert_eq!(io(counter.finish().tokens), tokens(3, 4));
     }
 
     #[test]
@@ -692,13 +803,63 @@ data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"C\"}]},\"finishReaso
     }
 
     #[test]
+    fn cache_reads_and_writes_in_each_providers_fields() {
+        let cached = |surface, sse, body: &str| {
+            let mut counter = TokenCounter::new(surface, sse);
+            counter.feed(body.as_bytes());
+            let t = counter.finish().tokens;
+            (t.input, t.cache_read, t.cache_write)
+        };
+        assert_eq!(
+            cached(Surface::AnthropicMessages, true, ANTHROPIC_SSE),
+            (Some(2125), Some(2000), Some(100))
+        );
+        let chat = r#"{"usage":{"prompt_tokens":2006,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":1920}}}"#;
+        assert_eq!(
+            cached(Surface::OpenAiChat, false, chat),
+            (Some(2006), Some(1920), None)
+        );
+        let responses = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"usage\":{\"input_tokens\":1500,\"input_tokens_details\":{\"cached_tokens\":1024},\"output_tokens\":7}}}\n\n";
+        assert_eq!(
+            cached(Surface::OpenAiResponses, true, responses),
+            (Some(1500), Some(1024), None)
+        );
+        let gemini = r#"{"usageMetadata":{"promptTokenCount":4000,"cachedContentTokenCount":3000,"candidatesTokenCount":9}}"#;
+        assert_eq!(
+            cached(Surface::Gemini, false, gemini),
+            (Some(4000), Some(3000), None)
+        );
+    }
+
+    #[test]
+    fn responses_ids_and_encrypted_reasoning_are_seen_in_passing() {
+        let stream = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_7\",\"usage\":null}}\n\n\
+event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"output_index\":0,\"item\":{\"type\":\"reasoning\",\"id\":\"rs_1\",\"encrypted_content\":\"gAAAA-one\"}}\n\n\
+event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_7\",\"output\":[{\"type\":\"reasoning\",\"encrypted_content\":\"gAAAA-one\"},{\"type\":\"message\"}],\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}}\n\n";
+        let mut counter = TokenCounter::new(Surface::OpenAiResponses, true);
+        counter.feed(stream.as_bytes());
+        let seen = counter.finish();
+        assert_eq!(seen.response_id.as_deref(), Some("resp_7"));
+        assert_eq!(seen.encrypted_reasoning, ["gAAAA-one"]);
+        let body = br#"{"id":"resp_8","output":[{"type":"reasoning","encrypted_content":"gAAAA-two"}],"usage":{"input_tokens":1,"output_tokens":1}}"#;
+        let mut counter = TokenCounter::new(Surface::OpenAiResponses, false);
+        counter.feed(body);
+        let seen = counter.finish();
+        assert_eq!(
+            (seen.response_id.as_deref(), seen.encrypted_reasoning),
+            (Some("resp_8"), vec!["gAAAA-two".to_owned()])
+        );
+    }
+
+    #[test]
     fn huge_counts_saturate_instead_of_overflowing() {
         let body = br#"{"usage":{"input_tokens":18446744073709551615,"cache_read_input_tokens":5,"output_tokens":1}}"#;
         assert_eq!(
             count(Surface::AnthropicMessages, false, body),
             Tokens {
                 input: Some(u64::MAX),
-                output: Some(1)
+                output: Some(1),
+                ..Tokens::default()
             }
         );
     }

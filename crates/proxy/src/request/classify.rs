@@ -1,22 +1,65 @@
-//! Classification: which model a request asks for. Reads only what routing needs and leaves
-//! the raw body bytes untouched for forwarding.
+//! Classification: which model a request asks for, and what identifies its conversation.
+//! Reads only what routing needs and leaves the raw body bytes untouched for forwarding.
 
 use std::borrow::Cow;
 
 use memchr::memchr2;
 
+/// The top-level fields of a JSON request body that routing reads: the model, and what
+/// identifies the conversation a request belongs to.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BodyFields<'a> {
+    pub model: Option<Cow<'a, str>>,
+    /// OpenAI `prompt_cache_key`.
+    pub prompt_cache_key: Option<Cow<'a, str>>,
+    /// OpenAI `user`.
+    pub user: Option<Cow<'a, str>>,
+    /// Responses `previous_response_id`.
+    pub previous_response_id: Option<Cow<'a, str>>,
+    /// Anthropic `metadata.user_id`.
+    pub metadata_user_id: Option<Cow<'a, str>>,
+}
+
 /// The top-level `"model"` string of a JSON request body, when there is one.
+pub fn model_of_body(body: &[u8]) -> Option<Cow<'_, str>> {
+    fields_of_body(body).model
+}
+
+/// [`BodyFields`] of a JSON request body.
 ///
 /// A scanner, not a parser: it walks the top-level object, jumps over other values (strings
-/// with `memchr`, which is where nearly all of a chat body's bytes are) and reads only the one
-/// field routing needs. Anything it does not understand yields `None`; the body is forwarded
-/// unchanged either way and the upstream judges its validity.
-pub fn model_of_body(body: &[u8]) -> Option<Cow<'_, str>> {
-    let mut i = skip_ws(body, 0);
+/// with `memchr`, which is where nearly all of a chat body's bytes are) and reads only the
+/// fields routing needs. A field it cannot read is `None`; the body is forwarded unchanged
+/// either way and the upstream judges its validity.
+pub fn fields_of_body(body: &[u8]) -> BodyFields<'_> {
+    let mut fields = BodyFields::default();
+    walk(body, skip_ws(body, 0), |key, at| match key {
+        b"model" => fields.model = string_value(body, at),
+        b"prompt_cache_key" => fields.prompt_cache_key = string_value(body, at),
+        b"user" => fields.user = string_value(body, at),
+        b"previous_response_id" => fields.previous_response_id = string_value(body, at),
+        b"metadata" => {
+            walk(body, at, |key, at| {
+                if key == b"user_id" {
+                    fields.metadata_user_id = string_value(body, at);
+                }
+            });
+        }
+        _ => {}
+    });
+    fields
+}
+
+/// Call `visit` with each key of the object at `body[i]` and the index of its value. Stops at
+/// anything that is not a well-formed object.
+fn walk(body: &[u8], mut i: usize, mut visit: impl FnMut(&[u8], usize)) -> Option<()> {
     if body.get(i) != Some(&b'{') {
         return None;
     }
-    i += 1;
+    i = skip_ws(body, i + 1);
+    if body.get(i) == Some(&b'}') {
+        return Some(());
+    }
     loop {
         i = skip_ws(body, i);
         if body.get(i) != Some(&b'"') {
@@ -29,13 +72,12 @@ pub fn model_of_body(body: &[u8]) -> Option<Cow<'_, str>> {
             return None;
         }
         i = skip_ws(body, i + 1);
-        if key == b"model" {
-            return string_value(body, i);
-        }
+        visit(key, i);
         i = skip_value(body, i)?;
         i = skip_ws(body, i);
         match body.get(i) {
             Some(b',') => i += 1,
+            Some(b'}') => return Some(()),
             _ => return None,
         }
     }
@@ -179,6 +221,19 @@ mod tests {
                 "{sample}"
             );
         }
+    }
+
+    #[test]
+    fn session_fields_are_read_from_the_top_level_and_metadata() {
+        let body = br#"{"metadata":{"other":{"user_id":"no"},"user_id":"user_abc_session_123"},"model":"m","input":[{"user":"x"}],"prompt_cache_key":"pk","user":"u@example.com","previous_response_id":"resp_1"}"#;
+        let f = fields_of_body(body);
+        assert_eq!(f.model.as_deref(), Some("m"));
+        assert_eq!(f.metadata_user_id.as_deref(), Some("user_abc_session_123"));
+        assert_eq!(f.prompt_cache_key.as_deref(), Some("pk"));
+        assert_eq!(f.user.as_deref(), Some("u@example.com"));
+        assert_eq!(f.previous_response_id.as_deref(), Some("resp_1"));
+        assert_eq!(fields_of_body(b"{}"), BodyFields::default());
+        assert_eq!(fields_of_body(br#"{"metadata":{}}"#), BodyFields::default());
     }
 
     #[test]

@@ -2,18 +2,21 @@
 //! reached the client, record it and try the next account. A success is streamed back as it
 //! arrives.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use keyway_core::session::{Choice, MoveReason, Placement, SessionKey, Spread};
 use keyway_core::snapshot::Route;
 use keyway_core::state::{Attention, InFlight, now_ms};
-use keyway_core::{AccountKind, Member, ProviderKind, Snapshot, Surface};
+use keyway_core::{AccountKind, Member, Pool, ProviderKind, Snapshot, Surface};
 use tracing::{Span, debug, info, warn};
 
 use super::relay::{Open, Relay};
+use super::sessions;
 use super::surface::SurfaceError;
 use super::{adapter, cooldown, quota};
 use crate::engine::Engine;
@@ -34,6 +37,10 @@ pub struct Outgoing<'a> {
     pub query: Option<String>,
     pub headers: &'a HeaderMap,
     pub body: Bytes,
+    /// The conversation the request belongs to, if it says.
+    pub session: Option<SessionKey>,
+    /// The Responses `previous_response_id` the request continues, if any.
+    pub previous_response_id: Option<&'a str>,
 }
 
 /// Which accounts a request went through, for its record.
@@ -41,13 +48,15 @@ pub struct Outgoing<'a> {
 pub struct Trail {
     pub attempts: u32,
     /// The account tried last (the one that answered, on success).
-    pub account: Option<std::sync::Arc<str>>,
+    pub account: Option<Arc<str>>,
+    /// How the session's request was placed, when its policy keeps sessions together.
+    pub placement: Option<Placement>,
 }
 
 /// A response from an upstream that is being passed to the client.
 pub struct Answer {
     pub response: reqwest::Response,
-    pub account: std::sync::Arc<str>,
+    pub account: Arc<str>,
     pub in_flight: InFlight,
 }
 
@@ -100,29 +109,104 @@ pub async fn send(
     }
     let skipped = tried.len();
     let mut last: Option<Failure> = None;
+    // A Responses chain continues only where its previous response lives.
+    let chain = match out
+        .previous_response_id
+        .and_then(|id| engine.owners().owner(id))
+    {
+        Some(owner) => match chain_member(pool, &owner, &tried) {
+            Ok(member) => Some(member),
+            Err(stop) => return Err(chain_stopped(route, stop, out.surface)),
+        },
+        None => None,
+    };
+    let session = out
+        .session
+        .as_ref()
+        .filter(|_| pool.sessions.spread == Spread::Session);
+    let moved_before = session.is_some_and(|key| engine.sessions().has_moved(pool, key));
+    let user_agent = out
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
 
     while tried.len() - skipped < max_attempts {
-        let Some(index) = pool.pick(now_ms(), &tried) else {
+        let now = now_ms();
+        let first = tried.len() == skipped;
+        let choice = match (first, chain, session) {
+            (true, Some(member), _) => Some(Choice {
+                member,
+                placement: Placement::Stuck,
+            }),
+            // A chain that failed on its account cannot go on elsewhere.
+            (false, Some(_), _) => break,
+            (true, None, Some(key)) => {
+                engine
+                    .sessions()
+                    .choose(pool, key, now, &tried, route.provider.cache_ttl_ms)
+            }
+            _ => pool.pick(now, &tried).map(|member| Choice {
+                member,
+                placement: Placement::Moved {
+                    reason: MoveReason::Failover,
+                },
+            }),
+        };
+        let Some(Choice {
+            member: index,
+            placement,
+        }) = choice
+        else {
             break;
         };
         tried.push(index);
         let attempt = (tried.len() - skipped) as u32;
+        let member = &pool.members[index];
         trail.attempts = attempt;
-        trail.account = Some(pool.members[index].id.clone());
+        trail.account = Some(member.id.clone());
+        if session.is_some() {
+            // A new session placed by the strategy stays "placed" when its first account
+            // failed; a bound one that had to leave has moved.
+            trail.placement = match (trail.placement, placement) {
+                (Some(Placement::Placed), _) => Some(Placement::Placed),
+                (_, p) => Some(p),
+            };
+        }
+        // Reasoning another account produced cannot be read here: leave it out.
+        let moved = moved_before || matches!(trail.placement, Some(Placement::Moved { .. }));
+        let stripped = (moved && sessions::has_encrypted_reasoning(out.surface, &out.body))
+            .then(|| sessions::without_foreign_reasoning(&out.body, &member.id, engine.owners()))
+            .flatten();
+        let body = stripped.as_ref().unwrap_or(&out.body);
         match try_account(
             engine,
             route,
             out,
-            &pool.members[index],
+            body,
+            member,
             first_byte_timeout,
             attempt,
         )
         .await
         {
-            Outcome::Answer(answer) => return Ok(answer),
+            Outcome::Answer(answer) => {
+                if let (Some(key), Some(placement)) = (session, trail.placement) {
+                    engine
+                        .sessions()
+                        .bind(pool, key, &member.id, user_agent, placement, now_ms());
+                }
+                return Ok(answer);
+            }
             Outcome::Final(response) => return Err(response),
             Outcome::Failed(failure) => last = Some(failure),
         }
+    }
+    if let Some(member) = chain {
+        return Err(chain_stopped(
+            route,
+            ChainStop::CannotServe(member),
+            out.surface,
+        ));
     }
     Err(give_up(
         route,
@@ -131,6 +215,66 @@ pub async fn send(
         tried.len() - skipped,
         skipped,
     ))
+}
+
+/// Why a Responses chain cannot go on.
+enum ChainStop {
+    /// The member holding the previous response cannot serve now.
+    CannotServe(usize),
+    /// The account holding it is no longer in the pool.
+    Gone(Arc<str>),
+}
+
+/// The member holding a Responses chain's previous response, when it can serve now.
+fn chain_member(pool: &Pool, owner: &Arc<str>, tried: &[usize]) -> Result<usize, ChainStop> {
+    match pool.members.iter().position(|m| m.id == *owner) {
+        Some(i) if !tried.contains(&i) && pool.members[i].state.is_eligible(now_ms()) => Ok(i),
+        Some(i) => Err(ChainStop::CannotServe(i)),
+        None => Err(ChainStop::Gone(owner.clone())),
+    }
+}
+
+/// A `previous_response_id` chain that cannot go on: no other account has that response, so
+/// the client is told, with when to retry if its account is only cooling down.
+fn chain_stopped(route: &Route<'_>, stop: ChainStop, surface: Surface) -> Response {
+    let member = match stop {
+        ChainStop::CannotServe(i) => &route.pool.members[i],
+        ChainStop::Gone(owner) => {
+            return error(
+                surface,
+                StatusCode::CONFLICT,
+                format!(
+                    "previous_response_id names a response of account {owner}, which no longer serves {}; the conversation cannot continue on another account (its previous response exists only there): start a new one",
+                    route.provider.id
+                ),
+                None,
+            );
+        }
+    };
+    let now = now_ms();
+    let retry_after = member
+        .state
+        .cooling_until(now)
+        .map(|t| (t - now).div_ceil(1000));
+    let (status, when) = match retry_after {
+        Some(secs) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("it is cooling down for {secs}s"),
+        ),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "it cannot serve now".to_owned(),
+        ),
+    };
+    error(
+        surface,
+        status,
+        format!(
+            "previous_response_id continues a response of account {}, and {when}; the conversation cannot continue on another {} account (its previous response exists only there): retry later, or start a new one",
+            member.id, route.provider.id
+        ),
+        retry_after,
+    )
 }
 
 /// Whether `member` can serve a request of `surface` at all.
@@ -146,6 +290,7 @@ async fn try_account(
     engine: &Engine,
     route: &Route<'_>,
     out: &Outgoing<'_>,
+    body: &Bytes,
     member: &Member,
     first_byte_timeout: Duration,
     attempt: u32,
@@ -179,7 +324,7 @@ async fn try_account(
             .http()
             .request(out.method.clone(), &upstream.url)
             .headers(upstream.headers)
-            .body(out.body.clone())
+            .body(body.clone())
             .send();
         let failed = match tokio::time::timeout(first_byte_timeout, request).await {
             Ok(Ok(response)) => Ok(response),
@@ -471,12 +616,14 @@ async fn read_limited(mut response: reqwest::Response) -> Bytes {
 }
 
 /// Stream an upstream answer to the client as it arrives.
+/// `session` is the pool scope and session key whose cache figures the answer adds to.
 pub fn relay(
-    engine: std::sync::Arc<Engine>,
+    engine: Arc<Engine>,
     answer: Answer,
     surface: Surface,
     mut record: RequestRecord,
     started: Instant,
+    session: Option<(Arc<str>, SessionKey)>,
 ) -> Response {
     let request_id = record.id;
     let status = answer.response.status();
@@ -497,6 +644,7 @@ pub fn relay(
         record,
         started,
         tokens: TokenCounter::new(surface, is_sse),
+        session,
     };
     let body = Relay::new(
         answer.response.bytes_stream(),

@@ -12,4 +12,5 @@ pub mod models;
 pub mod quota;
 pub mod relay;
 pub mod routes;
+pub mod sessions;
 pub mod surface;

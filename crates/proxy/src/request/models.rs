@@ -38,6 +38,8 @@ pub async fn merged_openai(engine: &Engine, request: Request) -> Response {
             query: None,
             headers: &headers,
             body: bytes::Bytes::new(),
+            session: None,
+            previous_response_id: None,
         };
         let answer = match forward::send(
             engine,

@@ -11,6 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::Stream;
 use keyway_core::Surface;
+use keyway_core::session::{CacheTokens, SessionKey};
 use keyway_core::state::InFlight;
 
 use super::surface;
@@ -36,6 +37,8 @@ pub struct Open {
     pub record: RequestRecord,
     pub started: Instant,
     pub tokens: TokenCounter,
+    /// The pool scope and session the request belongs to, whose cache figures it adds to.
+    pub session: Option<(Arc<str>, SessionKey)>,
 }
 
 impl Open {
@@ -46,10 +49,30 @@ impl Open {
             mut record,
             started,
             tokens,
+            session,
         } = self;
         drop(in_flight);
         record.latency_ms = started.elapsed().as_millis() as u64;
-        record.set_tokens(tokens.finish());
+        let seen = tokens.finish();
+        if let Some(account) = &record.account {
+            // State only the answering account can continue from.
+            if let Some(id) = &seen.response_id {
+                engine.owners().insert(id, account);
+            }
+            for item in &seen.encrypted_reasoning {
+                engine.owners().insert(item, account);
+            }
+        }
+        if let Some((scope, key)) = session {
+            let t = seen.tokens;
+            let cache = CacheTokens {
+                input: t.input.unwrap_or(0),
+                cache_read: t.cache_read.unwrap_or(0),
+                cache_write: t.cache_write.unwrap_or(0),
+            };
+            engine.sessions().record_tokens(&scope, &key, cache);
+        }
+        record.set_tokens(seen.tokens);
         engine.traffic().finish(record);
     }
 }

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::forward::{self, Outgoing, Trail};
 use super::surface::{self, SurfaceError};
-use super::{adapter, classify, models};
+use super::{adapter, classify, models, sessions};
 use crate::engine::Engine;
 use crate::record::RequestRecord;
 
@@ -102,7 +102,8 @@ async fn handle(
             );
         }
     };
-    let model = model.or_else(|| classify::model_of_body(&body).map(|m| m.into_owned()));
+    let fields = classify::fields_of_body(&body);
+    let model = model.or_else(|| fields.model.as_deref().map(str::to_owned));
     let Some(route) = snapshot.route(surface, model.as_deref()) else {
         return SurfaceError::new(
             surface,
@@ -111,6 +112,11 @@ async fn handle(
         )
         .into_response();
     };
+    let session = sessions::identify(&parts.headers, &fields, route.pool.sessions.affinity, &body);
+    let previous_response_id = fields
+        .previous_response_id
+        .filter(|_| surface == Surface::OpenAiResponses)
+        .map(|id| id.into_owned());
     let span = tracing::debug_span!(
         "request",
         id,
@@ -129,7 +135,9 @@ async fn handle(
         path: parts.uri.path(),
         query: parts.uri.query().map(adapter::strip_key_param),
         headers: &parts.headers,
-        body,
+        body: body.clone(),
+        session,
+        previous_response_id: previous_response_id.as_deref(),
     };
     async {
         let mut trail = Trail::default();
@@ -153,11 +161,21 @@ async fn handle(
             stream: false,
             input_tokens: None,
             output_tokens: None,
+            cache_read_tokens: None,
+            cache_write_tokens: None,
+            session: out.session.as_ref().map(|k| k.value.clone()),
+            session_source: out.session.as_ref().map(|k| k.source),
+            placement: trail.placement,
         };
         match result {
             Ok(answer) => {
                 tracing::debug!("forwarded");
-                forward::relay(engine.clone(), answer, surface, record, started)
+                let session = out
+                    .session
+                    .clone()
+                    .filter(|_| trail.placement.is_some())
+                    .map(|key| (route.pool.scope.clone(), key));
+                forward::relay(engine.clone(), answer, surface, record, started, session)
             }
             Err(response) => {
                 engine.traffic().finish(RequestRecord {
