@@ -857,7 +857,7 @@ mod tests {
         assert!(live.len() <= MAX_SESSIONS, "{}", live.len());
         assert!(
             live.iter()
-                .any(|l| &*l.key == format!("s{}", MAX_SESSIONS + 499))
+                .any(|l| *l.key == format!("s{}", MAX_SESSIONS + 499))
         );
 
         let owners = Owners::default();
