@@ -224,7 +224,7 @@ members: Array<MemberView>, };
 
 export type PolicyBody = { strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, };
 
-export type PreviewBody = { provider: string, family?: string, strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, count?: number, };
+export type PreviewBody = { provider: string, family?: string, strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, count?: number, };
 
 export type Picks = { picks: Array<string>, };
 

@@ -209,6 +209,12 @@ pub struct PreviewBody {
     #[cfg_attr(test, ts(optional, as = "Option<IndexMap<String, u32>>"))]
     weights: IndexMap<String, u32>,
     #[cfg_attr(test, ts(optional))]
+    spread: Option<Spread>,
+    #[cfg_attr(test, ts(optional))]
+    affinity: Option<Affinity>,
+    #[cfg_attr(test, ts(optional))]
+    session_idle_secs: Option<u64>,
+    #[cfg_attr(test, ts(optional))]
     count: Option<usize>,
 }
 
@@ -231,9 +237,9 @@ pub async fn preview_policy(
         strategy: body.strategy,
         accounts: body.accounts,
         weights: body.weights,
-        spread: None,
-        affinity: None,
-        session_idle_secs: None,
+        spread: body.spread,
+        affinity: body.affinity,
+        session_idle_secs: body.session_idle_secs,
     }
     .into_policy()?;
     let path = management.config_path();
