@@ -541,7 +541,9 @@ def start_xvfb(procs, tmp, artifacts):
 
 def start_fake(procs, binary, artifacts):
     out_path = artifacts / "fake-upstream.stdout"
-    p = procs.start("fake-upstream", [str(binary)], artifacts)
+    # The fake accepts exactly the keys of the accounts the CLI adds.
+    keys = [arg for _, key in ACCOUNTS for arg in ("--key", f"anthropic:{key}")]
+    p = procs.start("fake-upstream", [str(binary), *keys], artifacts)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         m = re.search(r"listening on (http://\S+)", out_path.read_text(errors="replace"))

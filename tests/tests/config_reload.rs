@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use keyway_tests::{FakeUpstream, Keyway, Setup};
+use keyway_tests::{FakeUpstream, Keyway, Provider, Setup};
 use serde_json::Value;
 
 /// Longest wait for a running Keyway to notice an edit of its config file.
@@ -61,6 +61,7 @@ async fn sequence(keyway: &Keyway, fake: &FakeUpstream, n: usize) -> Vec<String>
 /// Three Anthropic accounts (keys sk-a, sk-b, sk-c) rotating by default; their ids.
 async fn three_accounts() -> (FakeUpstream, Keyway, Vec<String>) {
     let fake = FakeUpstream::start().await;
+    fake.register_keys(Provider::Anthropic, ["sk-a", "sk-b", "sk-c"]);
     let setup = Setup::new(&fake.base_url(), "");
     let mut ids = Vec::new();
     for (label, key) in [("A", "sk-a"), ("B", "sk-b"), ("C", "sk-c")] {
@@ -132,6 +133,7 @@ async fn valid_edits_apply_whether_saved_by_rename_or_in_place() {
 async fn a_base_url_edit_moves_traffic_to_the_new_upstream() {
     let (old, keyway, _) = three_accounts().await;
     let new = FakeUpstream::start().await;
+    new.register_keys(Provider::Anthropic, ["sk-a", "sk-b", "sk-c"]);
     let path = keyway.setup.config_path.clone();
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(sequence(&keyway, &old, 1).await, ["sk-a"]);

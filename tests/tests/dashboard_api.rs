@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use keyway_tests::{FakeUpstream, Keyway, Setup};
+use keyway_tests::{FakeUpstream, Keyway, Provider, Setup};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn two_accounts(fake: &FakeUpstream) -> (Keyway, String, String) {
+    fake.register_keys(Provider::Anthropic, ["sk-ant-work", "sk-ant-home"]);
     let setup = Setup::new(&fake.base_url(), "");
     let work = setup.add_account("anthropic", "Work", "sk-ant-work").await;
     let home = setup.add_account("anthropic", "Home", "sk-ant-home").await;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use keyway_tests::{Behaviour, FakeUpstream, Keyway, RateLimit, Setup};
+use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, RateLimit, Setup};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -195,6 +195,8 @@ async fn two_accounts(provider: &str) -> (FakeUpstream, Keyway, [String; 2], [St
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), &priority(provider));
     let keys = [format!("{provider}-key-a"), format!("{provider}-key-b")];
+    let upstream: Provider = provider.parse().expect("a built-in provider");
+    fake.register_keys(upstream, keys.iter().map(String::as_str));
     let a = setup.add_account(provider, "A", &keys[0]).await;
     let b = setup.add_account(provider, "B", &keys[1]).await;
     (fake, setup.start().await, [a, b], keys)
@@ -348,6 +350,7 @@ async fn an_upstream_that_sends_no_headers_in_time_fails_over() {
         &fake.base_url(),
         &(limits.to_owned() + &priority("anthropic")),
     );
+    fake.register_keys(Provider::Anthropic, ["sk-hang", "sk-ok"]);
     let a = setup.add_account("anthropic", "A", "sk-hang").await;
     let b = setup.add_account("anthropic", "B", "sk-ok").await;
     let keyway = setup.start().await;
@@ -615,6 +618,7 @@ async fn attempts_per_request_are_bounded_by_max_attempts() {
     let mut ids = Vec::new();
     for i in 0..6 {
         let key = format!("sk-{i}");
+        fake.register_key(Provider::Anthropic, &key);
         fake.set_default(&key, Behaviour::ServerError(500));
         ids.push(setup.add_account("anthropic", &format!("N{i}"), &key).await);
     }

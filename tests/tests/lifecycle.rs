@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use keyway_tests::{Behaviour, CliOutput, FakeUpstream, Setup, harness::keyway_bin};
+use keyway_tests::{Behaviour, CliOutput, FakeUpstream, Provider, Setup, harness::keyway_bin};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -53,6 +53,7 @@ fn event_name(event: &str) -> &str {
 #[tokio::test]
 async fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
     let setup = Setup::new(&fake.base_url(), "");
     setup.add_account("anthropic", "A", "sk-ant").await;
     let keyway = setup.start().await;
@@ -187,6 +188,7 @@ async fn a_broken_config_file_is_refused_at_its_line_and_column() {
 #[tokio::test]
 async fn startup_says_where_to_connect_and_how_to_get_the_keys() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
     let setup = Setup::new(&fake.base_url(), "");
     setup.add_account("anthropic", "A", "sk-ant").await;
     let client_key = setup.cli(&["client-key"]).await.ok().to_owned();

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
 use keyway_tests::{
-    ClaudeUsage, ClaudeWindow, CodexUsage, CodexWindow, FakeUpstream, IssuedTokens, Keyway, Setup,
-    write_claude_credentials, write_codex_auth,
+    ClaudeUsage, ClaudeWindow, CodexUsage, CodexWindow, FakeUpstream, IssuedTokens, Keyway,
+    Provider, Setup, write_claude_credentials, write_codex_auth,
 };
 use serde_json::{Value, json};
 
@@ -376,6 +376,7 @@ async fn the_rotated_refresh_token_is_kept_in_the_keyring_and_used_after_a_resta
 #[tokio::test]
 async fn a_dead_refresh_token_takes_the_login_out_of_rotation_as_needs_login() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::OpenAi, "sk-openai-key");
     let setup = Setup::new(&fake.base_url(), "");
     let (alice, _) = import_claude(&setup, &fake, "alice", SOON).await;
     let (bob, _) = import_claude(&setup, &fake, "bob", LONG).await;
@@ -563,6 +564,7 @@ async fn quota_windows_are_shown_with_used_percent_and_reset_time() {
 #[tokio::test]
 async fn a_rejected_5h_window_moves_traffic_to_the_other_subscription_then_the_api_key_and_back() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant-key");
     let setup = Setup::new(&fake.base_url(), "");
     let (alice, _) = import_claude(&setup, &fake, "alice", LONG).await;
     let (bob, _) = import_claude(&setup, &fake, "bob", LONG).await;
@@ -612,6 +614,7 @@ async fn a_rejected_5h_window_moves_traffic_to_the_other_subscription_then_the_a
 #[tokio::test]
 async fn a_chatgpt_usage_limit_moves_responses_to_the_api_key_until_the_reset() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::OpenAi, "sk-openai-key");
     let setup = Setup::new(&fake.base_url(), "");
     let (dave, _) = import_chatgpt(&setup, &fake, "dave", LONG).await;
     let key = setup.add_account("openai", "Key", "sk-openai-key").await;

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use keyway_tests::{Behaviour, FakeUpstream, Keyway, Setup};
+use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, Setup};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -243,6 +243,8 @@ fn mask_varying(s: &str) -> String {
 async fn keyway_for(api: Api, two: bool, extra: &str) -> (FakeUpstream, Keyway) {
     let fake = FakeUpstream::start().await;
     let provider = api.provider();
+    let upstream: Provider = provider.parse().expect("a built-in provider");
+    fake.register_keys(upstream, ["key-a", "key-b"]);
     let setup = Setup::new(
         &fake.base_url(),
         &format!("{extra}\n[policies.{provider}]\nstrategy = \"priority\"\n"),

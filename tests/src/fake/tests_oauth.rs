@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     Behaviour, CLAUDE_CODE_CLIENT_ID, CODEX_CLIENT_ID, ClaudeUsage, ClaudeWindow, CodexUsage,
-    CodexWindow, FakeUpstream, OAUTH_BETA, jwt_payload, pkce_challenge,
+    CodexWindow, FakeUpstream, OAUTH_BETA, Provider, jwt_payload, pkce_challenge,
 };
 
 /// Bounds every wait so a broken fake fails the test instead of hanging it.
@@ -330,8 +330,9 @@ async fn claude_bearer_is_accepted_only_with_the_oauth_beta() {
     let resp = claude_message(&fake, "sk-ant-oat01-never-issued", Some(OAUTH_BETA)).await;
     assert_eq!(resp.status(), 401);
 
-    let resp = claude_message(&fake, "sk-plain-key", None).await;
-    assert_eq!(resp.status(), 200, "other bearers are still API keys");
+    fake.register_key(Provider::Anthropic, "sk-ant-api03-plain-key");
+    let resp = claude_message(&fake, "sk-ant-api03-plain-key", None).await;
+    assert_eq!(resp.status(), 401, "an API key is no bearer token");
 
     within(fake.wait_for_requests(7)).await;
     let requests = fake.requests();

@@ -17,6 +17,8 @@ pub(crate) struct Call {
     pub id: u64,
     /// Streamed pieces end with a stamp placeholder ([`super::FakeConfig::stamp`]).
     pub stamp: bool,
+    /// Bytes of filler each streamed piece carries ([`super::Behaviour::Bulk`]).
+    pub pad: usize,
 }
 
 impl Call {
@@ -41,6 +43,10 @@ impl Call {
         } else {
             format!(" +{i}")
         };
+        if self.pad > 0 {
+            piece.push(' ');
+            piece.extend(std::iter::repeat_n('x', self.pad));
+        }
         if self.stamp {
             piece.push_str(super::sse::STAMP_PLACEHOLDER);
         }
@@ -101,7 +107,8 @@ impl Answer {
 pub(crate) enum Failure<'a> {
     /// The request carried no key at all.
     MissingKey,
-    Unauthorized,
+    /// The key (given) is not one the provider accepts.
+    Unauthorized(&'a str),
     RateLimited(&'a RateLimit),
     Overloaded,
     Server(u16),
