@@ -135,7 +135,7 @@ async fn every_request_reaches_the_live_log_the_usage_history_and_survives_a_res
 #[tokio::test]
 async fn the_event_stream_carries_requests_and_state_changes_as_they_happen() {
     let fake = FakeUpstream::start().await;
-    let (keyway, work, _home) = two_accounts(&fake).await;
+    let (keyway, work, home) = two_accounts(&fake).await;
 
     let events = keyway
         .api(Method::GET, "/events")
@@ -193,14 +193,41 @@ async fn the_event_stream_carries_requests_and_state_changes_as_they_happen() {
     )
     .await;
     assert_eq!(status, 200);
-    next_event("state").await;
+    // `state` carries no facts of its own (`{}`): it tells a follower to fetch the status
+    // again, which then shows the change.
+    let event = next_event("state").await;
+    assert_eq!(event, "event: state\ndata: {}\n\n");
+    let accounts = keyway.api_get("/accounts").await;
+    let listed = accounts
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["id"] == work.as_str()))
+        .expect("Work listed");
+    assert_eq!(listed["enabled"], false, "{listed}");
+    let r = keyway.anthropic("claude-opus-4-1").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-keyway-account"],
+        home.as_str(),
+        "Work is out"
+    );
+}
+
+/// The key the fake named in an Anthropic answer through Keyway.
+async fn served_by(keyway: &Keyway) -> String {
+    let r = keyway.anthropic("claude-sonnet-4-5").await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    body["content"][0]["text"]
+        .as_str()
+        .and_then(|t| t.strip_prefix("served by "))
+        .expect("the fake names the key")
+        .to_owned()
 }
 
 #[tokio::test]
 async fn a_preview_shows_the_next_picks_and_changes_nothing() {
     let fake = FakeUpstream::start().await;
     let (keyway, work, home) = two_accounts(&fake).await;
-    let before = std::fs::read_to_string(&keyway.setup.config_path).expect("config");
 
     let (status, answer) = send(
         &keyway,
@@ -212,14 +239,30 @@ async fn a_preview_shows_the_next_picks_and_changes_nothing() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["picks"], json!([home, home, home, home]));
 
-    let (_, answer) = send(
+    // The live policy: round-robin over both, as configured; it serves Work, then would
+    // serve Home.
+    let (status, answer) = send(
+        &keyway,
+        Method::PUT,
+        "/policies/anthropic",
+        &json!({"strategy": "round_robin"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let before = std::fs::read_to_string(&keyway.setup.config_path).expect("config");
+    assert_eq!(served_by(&keyway).await, "sk-ant-work");
+    // A preview of the same round-robin starts from the first account, on a selector of its
+    // own. Three picks do not divide the pool of two: had the preview moved the live
+    // selector, its picks would start at Home and the live rotation would come out of step.
+    let (status, answer) = send(
         &keyway,
         Method::POST,
         "/policies/preview",
-        &json!({"provider": "anthropic", "strategy": "round_robin", "count": 4}),
+        &json!({"provider": "anthropic", "strategy": "round_robin", "count": 3}),
     )
     .await;
-    assert_eq!(answer["picks"], json!([work, home, work, home]));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["picks"], json!([work, home, work]));
 
     let (status, answer) = send(
         &keyway,
@@ -241,14 +284,16 @@ async fn a_preview_shows_the_next_picks_and_changes_nothing() {
         before,
         "a preview saves nothing"
     );
-    // The live round-robin did not move either: it starts at the first account.
-    let r = keyway.anthropic("claude-sonnet-4-5").await;
-    assert!(
-        r.text()
-            .await
-            .expect("body")
-            .contains("served by sk-ant-work")
-    );
+    // The live round-robin went on from where it was: Home, then Work.
+    assert_eq!(served_by(&keyway).await, "sk-ant-home");
+    assert_eq!(served_by(&keyway).await, "sk-ant-work");
+    let policy = keyway.api_get("/policies").await;
+    let anthropic = policy
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["key"] == "anthropic"))
+        .expect("the anthropic policy");
+    assert_eq!(anthropic["strategy"], "round_robin", "{anthropic}");
+    assert_eq!(anthropic["configured"], true, "{anthropic}");
 }
 
 #[tokio::test]

@@ -143,12 +143,12 @@ async fn a_listen_address_in_use_is_refused_with_a_clear_message() {
 #[tokio::test]
 async fn a_broken_config_file_is_refused_at_its_line_and_column() {
     let cases = [
-        // TOML syntax: a key without a value on line 3.
+        // TOML syntax: a key without a value on line 3, found where the value should start.
         (
             "# my Keyway\nlisten = \"127.0.0.1:8765\"\nlog_level =\n",
             3,
             12,
-            "",
+            "expected",
         ),
         // A misspelt key in [limits].
         (
