@@ -2,7 +2,7 @@
 //! message (port taken, broken config), and a graceful stop that lets streams finish.
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use keyway_tests::{Behaviour, CliOutput, FakeUpstream, Provider, Setup, harness::keyway_bin};
 use serde_json::json;
@@ -119,6 +119,111 @@ async fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
         events.last().map(|e| event_name(e)),
         Some("message_stop"),
         "the stream ended properly"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_longer_than_the_drain_ends_with_an_error_event_and_keyway_exits_on_time() {
+    const DRAIN: Duration = Duration::from_secs(1);
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(
+        &fake.base_url(),
+        "[limits]\nfirst_byte_timeout_secs = 5\ndrain_secs = 1\n",
+    );
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+    // 30 s of text: far longer than the drain.
+    fake.push(
+        "sk-ant",
+        Behaviour::Stream {
+            events: 300,
+            interval: Duration::from_millis(100),
+        },
+    );
+    let mut r = keyway
+        .post(
+            "/v1/messages",
+            &json!({
+                "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": true,
+                "messages": [{"role": "user", "content": "hi"}],
+            }),
+        )
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let mut pending = Vec::new();
+    let mut events: Vec<String> = Vec::new();
+    while !events
+        .iter()
+        .any(|e| event_name(e) == "content_block_delta")
+    {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), r.chunk())
+            .await
+            .expect("first event in time")
+            .expect("read")
+            .expect("stream goes on");
+        pending.extend_from_slice(&chunk);
+        events.extend(take_events(&mut pending));
+    }
+    let reader = tokio::spawn(async move {
+        let mut pending = pending;
+        let mut events = events;
+        // However the stream ends, the client sees events, not a transport error.
+        while let Some(chunk) = r.chunk().await.expect("the stream ends cleanly") {
+            pending.extend_from_slice(&chunk);
+            events.extend(take_events(&mut pending));
+        }
+        (events, pending)
+    });
+
+    let stopping = Instant::now();
+    let (code, log) = keyway.stop_with_logs().await;
+    let took = stopping.elapsed();
+    assert_eq!(code, Some(0), "{log}");
+    // On time: the drain, plus a little for the last event and the exit itself.
+    assert!(
+        took < DRAIN + Duration::from_secs(4),
+        "exited {took:?} after SIGTERM with a {DRAIN:?} drain"
+    );
+    let (events, rest) = tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .expect("the stream ends when Keyway stops")
+        .expect("reader");
+    assert!(
+        rest.is_empty(),
+        "a cut-off event: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    let last = events.last().expect("events");
+    assert_eq!(
+        event_name(last),
+        "error",
+        "the stream ends with an error event: {events:#?}"
+    );
+    let data: serde_json::Value = serde_json::from_str(
+        last.lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .expect("error data"),
+    )
+    .expect("JSON error");
+    assert_eq!(data["type"], "error", "{data}");
+    assert!(data["error"]["type"].is_string(), "{data}");
+    let message = data["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("shutting down"), "says why: {message}");
+    let deltas = events
+        .iter()
+        .filter(|e| event_name(e) == "content_block_delta")
+        .count();
+    assert!(
+        deltas < 300,
+        "the stream did not run to its end: {deltas} deltas"
+    );
+    assert!(
+        !events.iter().any(|e| event_name(e) == "message_stop"),
+        "no proper end: {events:#?}"
     );
 }
 

@@ -58,6 +58,8 @@ pub struct Engine {
     /// Turns true when the server starts shutting down, so that streams which never end on
     /// their own (the event stream) close and do not hold the drain.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Set when the drain time is over: streams still open end with their error event.
+    ending_streams: tokio::sync::watch::Sender<bool>,
     /// Where the server listens now; moves when the listen setting changes.
     listen: ArcSwapOption<SocketAddr>,
     /// Listeners bound for a new listen address, for the serve loop to move to.
@@ -172,6 +174,7 @@ impl Engine {
             next_request: AtomicU64::new(1),
             paused: AtomicBool::new(false),
             stopping: tokio::sync::watch::Sender::new(false),
+            ending_streams: tokio::sync::watch::Sender::new(false),
             listen: ArcSwapOption::empty(),
             listener_moves,
             listener_moves_rx: Mutex::new(Some(moves_rx)),
@@ -309,6 +312,19 @@ impl Engine {
         let mut stopping = self.stopping.subscribe();
         async move {
             let _ = stopping.wait_for(|s| *s).await;
+        }
+    }
+
+    /// The drain time is over: tell the response bodies still open to end.
+    pub(crate) fn end_streams(&self) {
+        self.ending_streams.send_replace(true);
+    }
+
+    /// Resolves when [`Engine::end_streams`] is called.
+    pub(crate) fn streams_ending(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let mut ending = self.ending_streams.subscribe();
+        async move {
+            let _ = ending.wait_for(|e| *e).await;
         }
     }
 
