@@ -240,17 +240,20 @@ impl Endpoint {
 }
 
 /// How a rendered answer is emitted.
-struct Pace {
+pub(crate) struct Pace {
     /// Wait before each content event.
-    interval: Duration,
+    pub(crate) interval: Duration,
     /// Abort the connection instead of finishing (streams: instead of the tail; JSON: after
     /// half the body).
-    abort: bool,
+    pub(crate) abort: bool,
+    /// Filler bytes each content event gets as it is sent ([`Behaviour::Bulk`]).
+    pub(crate) pad: usize,
 }
 
 const IMMEDIATE: Pace = Pace {
     interval: Duration::ZERO,
     abort: false,
+    pad: 0,
 };
 
 /// The pipeline for every provider endpoint.
@@ -342,7 +345,7 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
         body,
         id,
         stamp: shared.stamp(),
-        pad: 0,
+        pad: false,
     };
     let (answer, pace) = match shared.next_behaviour(&call.key) {
         Behaviour::Ok => (endpoint.answer(&call, OK_STREAM_EVENTS), IMMEDIATE),
@@ -350,12 +353,16 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
             endpoint.answer(&call, events),
             Pace {
                 interval,
-                abort: false,
+                ..IMMEDIATE
             },
         ),
         Behaviour::Bulk { events, bytes } => {
-            call.pad = bytes;
-            (endpoint.answer(&call, events), IMMEDIATE)
+            call.pad = true;
+            let pace = Pace {
+                pad: bytes,
+                ..IMMEDIATE
+            };
+            (endpoint.answer(&call, events), pace)
         }
         Behaviour::Delayed(delay) => {
             tokio::time::sleep(delay).await;
@@ -364,8 +371,8 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
         Behaviour::StreamThenDrop { events } => (
             endpoint.answer(&call, events),
             Pace {
-                interval: Duration::ZERO,
                 abort: true,
+                ..IMMEDIATE
             },
         ),
         Behaviour::RateLimited(limit) => {
@@ -450,7 +457,7 @@ impl Out<'_> {
                 (StatusCode::OK, content_type, headers)
             }
         };
-        let body = sse::body(steps, pace.interval, guard, self.times, self.stamp);
+        let body = sse::body(steps, &pace, guard, self.times, self.stamp);
         response(status, Some(content_type), headers, body)
     }
 }

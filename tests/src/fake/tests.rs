@@ -754,3 +754,34 @@ async fn streams_are_unstamped_by_default() {
     let (events, _) = read_sse(anthropic(&fake, "k1", true).await).await;
     assert!(events.iter().all(|e| !e.data.contains(STAMP_MARKER)));
 }
+
+#[tokio::test]
+async fn bulk_streams_carry_large_events_filled_as_they_are_sent() {
+    let fake = start().await;
+    fake.push(
+        "k1",
+        Behaviour::Bulk {
+            events: 3,
+            bytes: 100_000,
+        },
+    );
+    let (events, failed) = read_sse(anthropic(&fake, "k1", true).await).await;
+    assert!(!failed);
+    let texts: Vec<String> = events
+        .iter()
+        .filter(|e| e.name.as_deref() == Some("content_block_delta"))
+        .map(|e| {
+            let data: Value = serde_json::from_str(&e.data).expect("event JSON");
+            data["delta"]["text"].as_str().expect("text").to_owned()
+        })
+        .collect();
+    assert_eq!(texts.len(), 3);
+    for (i, text) in texts.iter().enumerate() {
+        let (head, filler) = text.split_at(text.len() - 100_000);
+        assert!(filler.bytes().all(|b| b == b'x'), "event {i}: {head:?}");
+        assert!(head.ends_with(' '), "event {i}: {head:?}");
+    }
+    assert!(texts[0].starts_with("served by k1 "));
+    assert_eq!(names(&events).last(), Some(&"message_stop"));
+    assert_eq!(fake.stream_event_times()[0].len(), 3);
+}

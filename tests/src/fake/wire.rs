@@ -17,8 +17,9 @@ pub(crate) struct Call {
     pub id: u64,
     /// Streamed pieces end with a stamp placeholder ([`super::FakeConfig::stamp`]).
     pub stamp: bool,
-    /// Bytes of filler each streamed piece carries ([`super::Behaviour::Bulk`]).
-    pub pad: usize,
+    /// Streamed pieces end with a filler placeholder, expanded as each is sent
+    /// ([`super::Behaviour::Bulk`]).
+    pub pad: bool,
 }
 
 impl Call {
@@ -43,9 +44,8 @@ impl Call {
         } else {
             format!(" +{i}")
         };
-        if self.pad > 0 {
-            piece.push(' ');
-            piece.extend(std::iter::repeat_n('x', self.pad));
+        if self.pad {
+            piece.push_str(super::sse::PAD_PLACEHOLDER);
         }
         if self.stamp {
             piece.push_str(super::sse::STAMP_PLACEHOLDER);
