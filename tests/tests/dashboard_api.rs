@@ -503,3 +503,102 @@ async fn dashboard_url_prints_the_running_instances_page_with_its_token() {
             .is_ok_and(|v| v.starts_with("text/html"))
     );
 }
+
+#[tokio::test]
+async fn pause_refuses_client_requests_with_503_in_each_shape_until_resume() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant-work");
+    fake.register_key(Provider::OpenAi, "sk-oai-work");
+    fake.register_key(Provider::Google, "AIza-work");
+    let setup = Setup::new(&fake.base_url(), "");
+    setup.add_account("anthropic", "A", "sk-ant-work").await;
+    setup.add_account("openai", "O", "sk-oai-work").await;
+    setup.add_account("google", "G", "AIza-work").await;
+    let keyway = setup.start().await;
+    let key = keyway.client_key.clone();
+    let chat = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    let gemini = json!({"contents": [{"parts": [{"text": "hi"}]}]});
+    // One request per surface; the error's kind and message where each surface puts them.
+    let each = async || {
+        let anthropic = keyway.anthropic("claude-sonnet-4-5").await;
+        let responses = keyway
+            .http
+            .post(keyway.url("/v1/responses"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "gpt-5", "input": "hi"}))
+            .send()
+            .await
+            .expect("responses");
+        let chat = keyway
+            .http
+            .post(keyway.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&chat)
+            .send()
+            .await
+            .expect("chat");
+        let gemini = keyway
+            .http
+            .post(keyway.url("/v1beta/models/gemini-2.5-pro:generateContent"))
+            .header("x-goog-api-key", &key)
+            .json(&gemini)
+            .send()
+            .await
+            .expect("gemini");
+        let mut out = Vec::new();
+        for (surface, r) in [
+            ("anthropic", anthropic),
+            ("responses", responses),
+            ("chat", chat),
+            ("gemini", gemini),
+        ] {
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            out.push((surface, status, body));
+        }
+        out
+    };
+    for (surface, status, body) in each().await {
+        assert_eq!(status, 200, "{surface} before the pause: {body}");
+    }
+
+    let (status, answer) = send(&keyway, Method::POST, "/pause", &json!({})).await;
+    assert_eq!((status, answer), (200, json!({"paused": true})));
+    assert_eq!(keyway.api_get("/status").await["paused"], true);
+    let before = fake.requests().len();
+    for (surface, status, body) in each().await {
+        assert_eq!(status, 503, "{surface} while paused: {body}");
+        let (kind, message) = match surface {
+            "anthropic" => {
+                assert_eq!(body["type"], "error", "{body}");
+                (&body["error"]["type"], &body["error"]["message"])
+            }
+            "gemini" => (&body["error"]["status"], &body["error"]["message"]),
+            _ => (&body["error"]["type"], &body["error"]["message"]),
+        };
+        let expected_kind = match surface {
+            "anthropic" => "api_error",
+            "gemini" => "UNAVAILABLE",
+            _ => "server_error",
+        };
+        assert_eq!(kind, expected_kind, "{surface}: {body}");
+        assert!(
+            message.as_str().is_some_and(|m| m.contains("paused")),
+            "{surface} says why: {body}"
+        );
+    }
+    assert_eq!(fake.requests().len(), before, "nothing went upstream");
+    // The management API works while paused; only client routes are refused.
+    assert_eq!(
+        keyway.api_get("/accounts").await.as_array().map(Vec::len),
+        Some(3)
+    );
+
+    let (status, answer) = send(&keyway, Method::POST, "/resume", &json!({})).await;
+    assert_eq!((status, answer), (200, json!({"paused": false})));
+    assert_eq!(keyway.api_get("/status").await["paused"], false);
+    for (surface, status, body) in each().await {
+        assert_eq!(status, 200, "{surface} after resuming: {body}");
+    }
+    assert_eq!(fake.requests().len(), before + 4);
+}

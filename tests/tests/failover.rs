@@ -260,6 +260,44 @@ async fn rate_limited_account_fails_over_and_cools_for_its_retry_after() {
 }
 
 #[tokio::test]
+async fn an_api_keys_cooldown_survives_a_restart() {
+    let (fake, keyway, [a, b], [ka, kb]) = two_accounts("anthropic").await;
+    fake.push(&ka, Behaviour::RateLimited(RateLimit::RetryAfter(3600)));
+    let before = unix_now();
+    let r = keyway.anthropic("claude-sonnet-4-5").await;
+    let after = unix_now();
+    assert_eq!(r.headers()["x-keyway-account"], b.as_str());
+    let cooling = live(&keyway, &a).await;
+    assert_eq!(cooling["state"], "cooling", "{cooling}");
+    let until = cooling["cooling_until"].as_u64().expect("cooling_until");
+    // Shown in whole seconds, rounded up.
+    assert!(
+        (before + 3600..=after + 3601).contains(&until),
+        "cooling until {until}, for retry-after 3600 from {before}..={after}"
+    );
+
+    let keyway = keyway.restart().await;
+    // Still cooling, until the same moment, with the same reason: A is not asked again.
+    let restored = live(&keyway, &a).await;
+    assert_eq!(restored["state"], "cooling", "{restored}");
+    assert_eq!(restored["cooling_until"], until, "{restored}");
+    assert_eq!(
+        restored["cooling_reason"], cooling["cooling_reason"],
+        "{restored}"
+    );
+    for _ in 0..2 {
+        let r = keyway.anthropic("claude-sonnet-4-5").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-keyway-account"], b.as_str());
+    }
+    assert_eq!(
+        fake.keys_used(),
+        [ka.as_str(), kb.as_str(), kb.as_str(), kb.as_str()],
+        "A was not tried after the restart"
+    );
+}
+
+#[tokio::test]
 async fn anthropic_unified_window_rejection_cools_until_the_window_resets() {
     let reset = unix_now() + 3600;
     let l = fails_over(
