@@ -214,6 +214,23 @@ impl Setup {
         }
     }
 
+    /// What the OS keyring holds for this setup's entry `name` (`account:<id>`, `client-key`,
+    /// …), read as any other program would read it; `None` if there is no such entry.
+    pub async fn keyring_entry(&self, name: &str) -> Option<String> {
+        let service = self.keyring_service.clone();
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let entry = keyring::Entry::new(&service, &name).expect("a keyring entry handle");
+            match entry.get_password() {
+                Ok(secret) => Some(secret),
+                Err(keyring::Error::NoEntry) => None,
+                Err(e) => panic!("cannot read keyring entry {service}/{name}: {e}"),
+            }
+        })
+        .await
+        .expect("keyring read")
+    }
+
     /// Run `keyway <args>` with empty standard input.
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
         self.cli_with_stdin(args, "").await
@@ -409,6 +426,17 @@ impl Keyway {
     pub async fn restart(mut self) -> Keyway {
         let code = self.terminate().await;
         assert_eq!(code, Some(0), "keyway exits 0 on SIGTERM before a restart");
+        let Keyway { setup, .. } = self;
+        setup.start().await
+    }
+
+    /// Kill it (SIGKILL) as a crash or a power cut would: nothing is saved on the way out.
+    /// Then start again with the same setup, as [`Keyway::restart`] does.
+    pub async fn crash_and_restart(mut self) -> Keyway {
+        self.child.start_kill().expect("SIGKILL");
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("keyway dies at once on SIGKILL");
         let Keyway { setup, .. } = self;
         setup.start().await
     }
