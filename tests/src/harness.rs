@@ -423,11 +423,17 @@ impl Keyway {
     /// Stop gracefully (asserting exit code 0, so the state saved at shutdown is complete),
     /// then start again with the same setup: config, data dir and keyring service. The new
     /// instance listens on a new port; its client key and management token are the same.
-    pub async fn restart(mut self) -> Keyway {
+    pub async fn restart(self) -> Keyway {
+        self.stop_keeping_setup().await.start().await
+    }
+
+    /// Stop gracefully (asserting exit code 0) and hand back the setup, so a test can change
+    /// its files (config, data dir) before [`Setup::start`] starts it again.
+    pub async fn stop_keeping_setup(mut self) -> Setup {
         let code = self.terminate().await;
         assert_eq!(code, Some(0), "keyway exits 0 on SIGTERM before a restart");
         let Keyway { setup, .. } = self;
-        setup.start().await
+        setup
     }
 
     /// Kill it (SIGKILL) as a crash or a power cut would: nothing is saved on the way out.

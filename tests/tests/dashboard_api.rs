@@ -602,3 +602,54 @@ async fn pause_refuses_client_requests_with_503_in_each_shape_until_resume() {
     }
     assert_eq!(fake.requests().len(), before + 4);
 }
+
+#[tokio::test]
+async fn the_usage_history_keeps_only_its_retention() {
+    const DAY_MS: u64 = 86_400_000;
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant-work");
+    let setup = Setup::new(&fake.base_url(), "usage_retention_days = 30\n");
+    setup.add_account("anthropic", "Work", "sk-ant-work").await;
+    let keyway = setup.start().await;
+    assert_eq!(keyway.anthropic("claude-sonnet-4-5").await.status(), 200);
+    keyway.api_get("/usage").await;
+    let setup = keyway.stop_keeping_setup().await;
+
+    // Rows from before Keyway's time: 40 days old (past the retention) and 10 days old.
+    let path = setup.data_dir().join("usage.sqlite3");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    {
+        let db = rusqlite::Connection::open(&path).expect("the usage history");
+        for (model, age_days) in [("claude-old", 40), ("claude-recent", 10)] {
+            db.execute(
+                "INSERT INTO requests (time_ms, surface, model, provider, family, account, \
+                 attempts, status, latency_ms, input_tokens, output_tokens) \
+                 VALUES (?1, 'anthropic_messages', ?2, 'anthropic', 'sonnet', NULL, 1, 200, 5, 3, 4)",
+                rusqlite::params![(now_ms - age_days * DAY_MS) as i64, model],
+            )
+            .expect("insert");
+        }
+    }
+    let keyway = setup.start().await;
+    let usage = keyway.api_get("/usage?days=30").await;
+    let models: Vec<&str> = usage["by_model"]
+        .as_array()
+        .expect("by_model")
+        .iter()
+        .filter_map(|m| m["key"].as_str())
+        .collect();
+    assert_eq!(models, ["claude-recent", "claude-sonnet-4-5"], "{usage}");
+    // The 40-day-old row is gone from the file itself, not just outside the window.
+    let db = rusqlite::Connection::open(&path).expect("the usage history");
+    let kept: Vec<String> = db
+        .prepare("SELECT model FROM requests ORDER BY time_ms")
+        .expect("query")
+        .query_map([], |row| row.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("models");
+    assert_eq!(kept, ["claude-recent", "claude-sonnet-4-5"]);
+}
