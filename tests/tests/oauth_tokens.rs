@@ -684,8 +684,9 @@ async fn a_rejected_5h_window_moves_traffic_to_the_other_subscription_then_the_a
     let keyway = setup.start().await;
     assert_eq!(claude_ok(&keyway).await, alice);
 
-    // Alice's 5-hour window is exhausted until a reset 2 s ahead: Bob serves.
-    let alice_reset = unix_now() + 2;
+    // Alice's 5-hour window is exhausted until a reset 5 s ahead (wall clock, as the provider
+    // and Keyway both keep it; the checks below take a fraction of that): Bob serves.
+    let alice_reset = unix_now() + 5;
     fake.claude_oauth().reject_5h_until("alice", alice_reset);
     assert_eq!(claude_ok(&keyway).await, bob);
     let live = account(&keyway, &alice).await["live"].clone();
@@ -699,7 +700,7 @@ async fn a_rejected_5h_window_moves_traffic_to_the_other_subscription_then_the_a
     assert_eq!(window(&live, "5h")["rejected"], true, "{live}");
 
     // Bob's too: the API key serves.
-    fake.claude_oauth().reject_5h_until("bob", unix_now() + 3);
+    fake.claude_oauth().reject_5h_until("bob", alice_reset + 1);
     assert_eq!(claude_ok(&keyway).await, key);
     assert_eq!(
         fake.keys_used().last().map(String::as_str),
@@ -733,7 +734,7 @@ async fn a_chatgpt_usage_limit_moves_responses_to_the_api_key_until_the_reset() 
     let keyway = setup.start().await;
     assert_eq!(responses_ok(&keyway).await, dave);
 
-    let reset = unix_now() + 2;
+    let reset = unix_now() + 5;
     fake.openai_oauth().usage_limit_until("dave", reset);
     assert_eq!(responses_ok(&keyway).await, key);
     let live = account(&keyway, &dave).await["live"].clone();
@@ -845,8 +846,10 @@ async fn most_available_counts_a_window_as_fresh_once_its_reset_has_passed() {
     let (alice, _) = import_claude(&setup, &fake, "alice", LONG).await;
     let (bob, _) = import_claude(&setup, &fake, "bob", LONG).await;
     policy(&setup, "anthropic", "most_available", &[]).await;
-    // Alice's 5-hour window is nearly used up but resets in 2 s; Bob has half of his left.
-    let alice_reset = unix_now() + 2;
+    let keyway = setup.start().await;
+    // Alice's 5-hour window is nearly used up but resets in 5 s (counted from here, after
+    // the start, so only the requests below run in it); Bob has half of his left.
+    let alice_reset = unix_now() + 5;
     let mut usage = ClaudeUsage::fresh();
     usage.five_hour = ClaudeWindow {
         utilization: 0.9,
@@ -854,7 +857,6 @@ async fn most_available_counts_a_window_as_fresh_once_its_reset_has_passed() {
     };
     fake.claude_oauth().set_usage("alice", usage);
     fake.claude_oauth().set_usage("bob", claude_5h(0.5));
-    let keyway = setup.start().await;
 
     let mut served = Vec::new();
     while !(served.contains(&alice) && served.contains(&bob)) {
