@@ -98,6 +98,12 @@ async fn only_registered_keys_are_valid_and_others_get_the_providers_own_refusal
         assert_eq!(body["error"]["details"][0]["reason"], "API_KEY_INVALID");
     }
 
+    // Gemini without any key: 403 PERMISSION_DENIED, as Google APIs refuse unregistered
+    // callers.
+    let (status, body) = send(gemini(&fake)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["status"], "PERMISSION_DENIED");
+
     // A key is valid only with the provider it belongs to.
     let (status, _) = send(chat(&fake).bearer_auth("sk-ant-api03-good")).await;
     assert_eq!(status, 401, "an Anthropic key is not an OpenAI key");
