@@ -4,7 +4,8 @@
 //!
 //! On a 2-core machine another build or test run halves what the targets get, and the figures
 //! then compare nothing. Each run records how much foreign CPU it saw, so a disturbed run is
-//! flagged in the table instead of silently published.
+//! flagged in the table and its targets judged "disturbed" instead of pass or miss. When
+//! /proc cannot be read, nobody knows: that is [`Interference::Unknown`], never quiet.
 
 use std::time::Instant;
 
@@ -15,12 +16,14 @@ pub struct Sample {
     /// user + nice + system of all CPUs, in clock ticks.
     busy: u64,
     steal: u64,
-    /// utime + stime of the bench and of every process in the given process groups.
+    /// utime + stime of the bench and of every process in the given process groups, plus
+    /// the time of the bench's children it has reaped (the keyway instances of the start-up
+    /// measurement, CLI calls), which only then show in its own stat line.
     ours: u64,
 }
 
 /// What happened between two samples, in CPUs (1.0 = one CPU busy all the time).
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Usage {
     /// CPU used by processes this run did not start.
     pub foreign_cpus: f64,
@@ -30,6 +33,46 @@ pub struct Usage {
 
 /// Foreign CPU above this (in CPUs) marks a run as disturbed in the report.
 pub const DISTURBED: f64 = 0.10;
+
+/// Whether anything else used the CPU while a figure was taken.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum Interference {
+    /// Other processes used at most [`DISTURBED`] CPU.
+    Quiet(Usage),
+    /// Other processes used more than [`DISTURBED`] CPU: the figure compares nothing.
+    Disturbed(Usage),
+    /// /proc could not be read before or after: nothing is known either way.
+    Unknown,
+}
+
+impl Interference {
+    /// What was measured, if anything.
+    pub fn usage(self) -> Option<Usage> {
+        match self {
+            Self::Quiet(u) | Self::Disturbed(u) => Some(u),
+            Self::Unknown => None,
+        }
+    }
+
+    pub fn is_disturbed(self) -> bool {
+        matches!(self, Self::Disturbed(_))
+    }
+
+    pub fn is_unknown(self) -> bool {
+        matches!(self, Self::Unknown)
+    }
+}
+
+impl From<Usage> for Interference {
+    fn from(u: Usage) -> Self {
+        if u.foreign_cpus > DISTURBED {
+            Self::Disturbed(u)
+        } else {
+            Self::Quiet(u)
+        }
+    }
+}
 
 /// Reads the counters; `groups` are the process groups of the fake, nginx and Keyway.
 pub fn sample(groups: &[i32]) -> Option<Sample> {
@@ -55,14 +98,16 @@ pub fn sample(groups: &[i32]) -> Option<Sample> {
         else {
             continue;
         };
-        let Some((pgrp, ticks)) = std::fs::read_to_string(entry.path().join("stat"))
+        let Some(stat) = std::fs::read_to_string(entry.path().join("stat"))
             .ok()
             .and_then(|s| parse_stat(&s))
         else {
             continue;
         };
-        if pid == me || groups.contains(&pgrp) {
-            ours += ticks;
+        if pid == me {
+            ours += stat.ticks + stat.reaped_ticks;
+        } else if groups.contains(&stat.pgrp) {
+            ours += stat.ticks;
         }
     }
     Some(Sample {
@@ -73,24 +118,40 @@ pub fn sample(groups: &[i32]) -> Option<Sample> {
     })
 }
 
-/// Process group and utime + stime from a /proc/PID/stat line.
-fn parse_stat(stat: &str) -> Option<(i32, u64)> {
+/// What a /proc/PID/stat line says of one process.
+#[derive(Debug, PartialEq, Eq)]
+struct Stat {
+    pgrp: i32,
+    /// utime + stime.
+    ticks: u64,
+    /// cutime + cstime: its children that it has waited for.
+    reaped_ticks: u64,
+}
+
+fn parse_stat(stat: &str) -> Option<Stat> {
     // The command name (field 2) may contain spaces and parentheses: skip past its last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
-    let pgrp = fields.get(2)?.parse().ok()?;
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((pgrp, utime + stime))
+    // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15, cutime 16, cstime 17.
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(Stat {
+        pgrp: fields.get(2)?.parse().ok()?,
+        ticks: field(14)? + field(15)?,
+        reaped_ticks: field(16)? + field(17)?,
+    })
 }
 
-pub fn usage(before: Option<Sample>, after: Option<Sample>) -> Usage {
+/// How much CPU others used between two samples; unknown unless both were taken.
+pub fn interference(before: Option<Sample>, after: Option<Sample>) -> Interference {
     let (Some(a), Some(b)) = (before, after) else {
-        return Usage::default();
+        return Interference::Unknown;
     };
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    between(a, b, hz).into()
+}
+
+fn between(a: Sample, b: Sample, hz: f64) -> Usage {
     let secs = (b.at - a.at).as_secs_f64().max(1e-3);
     let busy = b.busy.saturating_sub(a.busy) as f64;
     let ours = b.ours.saturating_sub(a.ours) as f64;
@@ -106,8 +167,15 @@ mod tests {
 
     #[test]
     fn parses_stat_lines_with_odd_names() {
-        let line = "1234 (tokio (rt) worker) S 1 1230 1230 0 -1 4194560 100 0 0 0 250 50 0 0 20 0";
-        assert_eq!(parse_stat(line), Some((1230, 300)));
+        let line = "1234 (tokio (rt) worker) S 1 1230 1230 0 -1 4194560 100 0 0 0 250 50 7 3 20 0";
+        assert_eq!(
+            parse_stat(line),
+            Some(Stat {
+                pgrp: 1230,
+                ticks: 300,
+                reaped_ticks: 10
+            })
+        );
         assert_eq!(parse_stat("garbage"), None);
     }
 
@@ -115,7 +183,40 @@ mod tests {
     fn samples_this_machine() {
         let a = sample(&[]);
         assert!(a.is_some(), "/proc is readable");
-        let u = usage(a, sample(&[]));
+        let u = interference(a, sample(&[])).usage().expect("measured");
         assert!(u.foreign_cpus >= 0.0 && u.steal_cpus >= 0.0);
+    }
+
+    fn at(start: Instant, secs: u64, busy: u64, ours: u64) -> Sample {
+        Sample {
+            at: start + std::time::Duration::from_secs(secs),
+            busy,
+            steal: 0,
+            ours,
+        }
+    }
+
+    #[test]
+    fn foreign_time_over_the_threshold_is_disturbed() {
+        let t = Instant::now();
+        // 10 s at 100 ticks/s: 300 busy ticks, 250 ours, so others used 0.05 CPU.
+        let quiet = between(at(t, 0, 1000, 500), at(t, 10, 1300, 750), 100.0);
+        assert_eq!(quiet.foreign_cpus, 0.05);
+        assert!(matches!(Interference::from(quiet), Interference::Quiet(_)));
+        // 500 busy, 250 ours: others used 0.25 CPU.
+        let busy = between(at(t, 0, 1000, 500), at(t, 10, 1500, 750), 100.0);
+        assert_eq!(busy.foreign_cpus, 0.25);
+        assert!(Interference::from(busy).is_disturbed());
+        // Ours can exceed the machine's busy time (children reaped late): never negative.
+        let late = between(at(t, 0, 1000, 500), at(t, 10, 1100, 900), 100.0);
+        assert_eq!(late.foreign_cpus, 0.0);
+    }
+
+    #[test]
+    fn a_missing_sample_is_unknown_not_quiet() {
+        let s = sample(&[]);
+        assert!(interference(None, s).is_unknown());
+        assert!(interference(s, None).is_unknown());
+        assert!(interference(None, None).usage().is_none());
     }
 }

@@ -1,12 +1,14 @@
 //! What a run found, as JSON (the structs below, serialized as they are) and as Markdown: one
 //! row per scenario and target with the ratio against nginx and the latency added over the
-//! direct path, Keyway's memory and start-up, and the issue's targets with pass or miss.
+//! direct path, Keyway's memory and start-up, and the issue's targets judged: pass or miss,
+//! or disturbed (other processes used the CPU while a figure was taken) or unknown (whether
+//! they did could not be read).
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::cpu::{DISTURBED, Usage};
+use crate::cpu::{DISTURBED, Interference};
 use crate::loadgen::LoadStats;
 use crate::rss::mib;
 use crate::sse::SseStats;
@@ -104,17 +106,21 @@ pub struct Run {
     /// Keyway's VmHWM during this run, KiB.
     pub keyway_peak_rss_kib: Option<u64>,
     /// CPU used by other processes (and stolen by the hypervisor) during this run.
-    pub interference: Usage,
+    pub interference: Interference,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct KeywayFacts {
     /// VmRSS a second after start, before any request.
     pub idle_rss_kib: u64,
+    /// Other processes' CPU from Keyway's start to the idle RSS reading.
+    pub idle_interference: Interference,
     /// VmRSS after every scenario (what it keeps).
     pub rss_after_run_kib: u64,
     /// Exec to first proxied 200, each run.
     pub startup_ms: Vec<f64>,
+    /// Other processes' CPU during the start-up runs.
+    pub startup_interference: Interference,
     /// Requests each account served under round-robin: before the policy-swap scenario (or
     /// over the whole run without it). Even counts show the rotation works.
     pub requests_per_account: Vec<(String, u64)>,
@@ -142,9 +148,52 @@ pub struct Goal {
     pub what: String,
     pub goal: String,
     pub measured: String,
-    /// `None` when this run could not measure it (e.g. without nginx).
-    pub pass: Option<bool>,
+    pub result: Verdict,
 }
+
+/// How a target fared in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Miss,
+    /// Other processes used the CPU while a figure it rests on was taken: neither pass nor
+    /// miss means anything.
+    Disturbed,
+    /// Whether anything disturbed a figure it rests on could not be read.
+    Unknown,
+    /// This run did not measure it (e.g. without nginx).
+    NotMeasured,
+}
+
+impl Verdict {
+    /// The verdict on a figure that met its goal or not (`None`: not measured), taken while
+    /// `conditions` held.
+    fn of(met: Option<bool>, conditions: &[Interference]) -> Verdict {
+        match met {
+            None => Verdict::NotMeasured,
+            Some(_) if conditions.iter().any(|c| c.is_disturbed()) => Verdict::Disturbed,
+            Some(_) if conditions.iter().any(|c| c.is_unknown()) => Verdict::Unknown,
+            Some(true) => Verdict::Pass,
+            Some(false) => Verdict::Miss,
+        }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Miss => "**miss**",
+            Verdict::Disturbed => "disturbed",
+            Verdict::Unknown => "unknown",
+            Verdict::NotMeasured => "n/a",
+        }
+    }
+}
+
+/// nginx's added p99 at c=16 counts as at least this much in the comparison: it can be at or
+/// below zero within the noise (when the fake, not nginx, is the limit), where a ratio means
+/// nothing and "≤ 1.2× of nothing" would fail any proxy.
+pub const NGINX_ADDED_P99_FLOOR_MS: f64 = 0.1;
 
 impl Report {
     fn scenario(&self, id: &str) -> Option<&Scenario> {
@@ -166,43 +215,58 @@ impl Report {
         self.scenario("sse")?.run(target)?.sse.as_ref()
     }
 
-    /// The issue's targets, judged on this run's ratios.
+    /// The interference during `target`'s run of scenario `id` (unknown if it did not run:
+    /// its figures are then missing too, and the goal is not measured).
+    fn conditions(&self, id: &str, target: Target) -> Interference {
+        self.scenario(id)
+            .and_then(|s| s.run(target))
+            .map_or(Interference::Unknown, |r| r.interference)
+    }
+
+    /// The issue's targets, judged on this run's figures and the conditions they were taken
+    /// in.
     pub fn judge(&self) -> Vec<Goal> {
         use Target::*;
         let mut goals = Vec::new();
-        let mut goal = |what: &str, goal: &str, value: Option<(String, bool)>| {
-            goals.push(Goal {
-                what: what.to_owned(),
-                goal: goal.to_owned(),
-                measured: value.as_ref().map_or("n/a".to_owned(), |(m, _)| m.clone()),
-                pass: value.map(|(_, pass)| pass),
-            });
-        };
+        let mut goal =
+            |what: &str, goal: &str, value: Option<(String, bool)>, conditions: &[Interference]| {
+                goals.push(Goal {
+                    what: what.to_owned(),
+                    goal: goal.to_owned(),
+                    measured: value.as_ref().map_or("n/a".to_owned(), |(m, _)| m.clone()),
+                    result: Verdict::of(value.map(|(_, met)| met), conditions),
+                });
+            };
         for (id, c) in [("c16", 16), ("c64", 64)] {
             let ratio = self
                 .load(id, Keyway)
                 .zip(self.load(id, Nginx))
+                .filter(|(_, n)| n.rps > 0.0)
                 .map(|(k, n)| k.rps / n.rps);
             goal(
                 &format!("throughput at c={c} vs nginx"),
                 "≥ 0.90×",
-                ratio.map(|r| (format!("{r:.2}×"), r >= 0.9)),
+                ratio.map(|r| (format!("{r:.2}×"), shown(r, 2) >= 0.9)),
+                &[self.conditions(id, Keyway), self.conditions(id, Nginx)],
             );
         }
         let added = |id: &str, f: fn(&LoadStats) -> f64| {
             Some(f(self.load(id, Keyway)?) - f(self.load(id, Direct)?))
         };
+        let c1 = [self.conditions("c1", Keyway), self.conditions("c1", Direct)];
         let p50 = added("c1", |l| l.latency.p50_ms);
         goal(
             "added latency p50 at c=1 (Keyway − direct)",
             "≤ 0.15 ms",
-            p50.map(|a| (format!("{a:.3} ms"), a <= 0.15)),
+            p50.map(|a| (format!("{a:.3} ms"), shown(a, 3) <= 0.15)),
+            &c1,
         );
         let p99 = added("c1", |l| l.latency.p99_ms);
         goal(
             "added latency p99 at c=1 (Keyway − direct)",
             "≤ 1 ms",
-            p99.map(|a| (format!("{a:.3} ms"), a <= 1.0)),
+            p99.map(|a| (format!("{a:.3} ms"), shown(a, 3) <= 1.0)),
+            &c1,
         );
         let c16 = added("c16", |l| l.latency.p99_ms).zip(
             self.load("c16", Nginx)
@@ -211,17 +275,24 @@ impl Report {
         );
         goal(
             "added p99 at c=16 vs nginx's added p99",
-            "≤ 1.2×",
+            &format!("≤ 1.2× (nginx's counted as ≥ {NGINX_ADDED_P99_FLOOR_MS} ms)"),
             c16.map(|(k, n)| {
+                let allowed = 1.2 * n.max(NGINX_ADDED_P99_FLOOR_MS);
                 let text = format!("{k:.3} ms vs {n:.3} ms ({})", ratio_text(k, n));
-                (text, k <= 1.2 * n)
+                (text, shown(k, 3) <= shown(allowed, 3))
             }),
+            &[
+                self.conditions("c16", Keyway),
+                self.conditions("c16", Nginx),
+                self.conditions("c16", Direct),
+            ],
         );
         let delay = self.sse(Keyway).map(|s| s.delay.p99_ms);
         goal(
             "SSE: event delay p99, fake emission → client (Keyway)",
             "≤ 1 ms",
-            delay.map(|d| (format!("{d:.3} ms"), d <= 1.0)),
+            delay.map(|d| (format!("{d:.3} ms"), shown(d, 3) <= 1.0)),
+            &[self.conditions("sse", Keyway)],
         );
         let ttfb = self
             .sse(Keyway)
@@ -230,7 +301,11 @@ impl Report {
         goal(
             "SSE: time to first byte added, p50 (Keyway − direct)",
             "≤ 0.5 ms",
-            ttfb.map(|t| (format!("{t:.3} ms"), t <= 0.5)),
+            ttfb.map(|t| (format!("{t:.3} ms"), shown(t, 3) <= 0.5)),
+            &[
+                self.conditions("sse", Keyway),
+                self.conditions("sse", Direct),
+            ],
         );
         let swap = self.scenario("c16_swap").and_then(|s| {
             let load = s.run(Keyway)?.load.as_ref()?;
@@ -249,12 +324,15 @@ impl Report {
                     load.errors == 0 && swaps.failed == 0 && swaps.ok > 0,
                 )
             }),
+            // Failures are failures however busy the machine was.
+            &[],
         );
         let idle = self.keyway.idle_rss_kib;
         goal(
             "Keyway idle RSS",
             "≤ 15 MiB",
-            Some((format!("{} MiB", mib(idle)), mib(idle) <= 15.0)),
+            (idle > 0).then(|| (format!("{} MiB", mib(idle)), mib(idle) <= 15.0)),
+            &[self.keyway.idle_interference],
         );
         let peak = self
             .scenario("c64")
@@ -263,6 +341,7 @@ impl Report {
             "Keyway peak RSS during c=64",
             "≤ 40 MiB",
             peak.map(|p| (format!("{} MiB", mib(p)), mib(p) <= 40.0)),
+            &[self.conditions("c64", Keyway)],
         );
         let startup = self
             .keyway
@@ -271,7 +350,13 @@ impl Report {
         goal(
             "start-up, exec → first proxied 200 (median; max)",
             "≤ 100 ms",
-            startup.map(|(med, max)| (format!("{med:.1} ms; max {max:.1} ms"), med <= 100.0)),
+            startup.map(|(med, max)| {
+                (
+                    format!("{med:.1} ms; max {max:.1} ms"),
+                    shown(med, 1) <= 100.0,
+                )
+            }),
+            &[self.keyway.startup_interference],
         );
         goals
     }
@@ -317,40 +402,63 @@ impl Report {
         md
     }
 
-    /// Runs during which other processes used the CPU: their figures are not comparable.
+    /// Runs during which other processes used the CPU, or during which nobody could tell:
+    /// their figures are not comparable.
     fn write_interference(&self, md: &mut String) {
-        let disturbed: Vec<String> = self
+        let k = &self.keyway;
+        let all: Vec<(String, Interference)> = self
             .scenarios
             .iter()
-            .flat_map(|s| s.runs.iter().map(move |r| (s, r)))
-            .filter(|(_, r)| r.interference.foreign_cpus > DISTURBED)
-            .map(|(s, r)| {
-                format!(
-                    "{} / {} ({:.2} CPU)",
-                    s.title,
-                    r.target.name(),
-                    r.interference.foreign_cpus
-                )
+            .flat_map(|s| {
+                s.runs
+                    .iter()
+                    .map(move |r| (format!("{} / {}", s.title, r.target.name()), r.interference))
+            })
+            .chain([
+                ("Keyway's start-up".to_owned(), k.startup_interference),
+                ("Keyway's idle RSS".to_owned(), k.idle_interference),
+            ])
+            .collect();
+        let disturbed: Vec<String> = all
+            .iter()
+            .filter_map(|(what, i)| match i {
+                Interference::Disturbed(u) => Some(format!("{what} ({:.2} CPU)", u.foreign_cpus)),
+                _ => None,
             })
             .collect();
-        let steal = self
-            .scenarios
+        let unknown: Vec<&str> = all
             .iter()
-            .flat_map(|s| &s.runs)
-            .map(|r| r.interference.steal_cpus)
+            .filter(|(_, i)| i.is_unknown())
+            .map(|(what, _)| what.as_str())
+            .collect();
+        let steal = all
+            .iter()
+            .filter_map(|(_, i)| i.usage())
+            .map(|u| u.steal_cpus)
             .fold(0.0, f64::max);
-        if disturbed.is_empty() {
+        if disturbed.is_empty() && unknown.is_empty() {
             let _ = writeln!(
                 md,
-                "Interference: other processes used under {DISTURBED} CPU during every run \
-                 (hypervisor steal up to {steal:.2} CPU).\n"
+                "Interference: other processes used under {DISTURBED} CPU during every run, \
+                 start-up and idle reading (hypervisor steal up to {steal:.2} CPU).\n"
             );
-        } else {
+            return;
+        }
+        if !disturbed.is_empty() {
             let _ = writeln!(
                 md,
                 "> **Disturbed: other processes used the CPU during {}. Those figures are not \
-                 comparable; run again on an idle machine.**\n",
+                 comparable and their targets are judged \"disturbed\"; run again on an idle \
+                 machine.**\n",
                 disturbed.join(", ")
+            );
+        }
+        if !unknown.is_empty() {
+            let _ = writeln!(
+                md,
+                "> **Unknown: /proc could not be read around {}, so whether anything else used \
+                 the CPU is not known; their targets are judged \"unknown\".**\n",
+                unknown.join(", ")
             );
         }
     }
@@ -566,18 +674,23 @@ impl Report {
         let _ = writeln!(md, "| target | goal | measured | result |");
         let _ = writeln!(md, "|---|---|---|---|");
         for g in &self.goals {
-            let result = match g.pass {
-                Some(true) => "pass",
-                Some(false) => "**miss**",
-                None => "n/a",
-            };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {result} |",
-                g.what, g.goal, g.measured
+                "| {} | {} | {} | {} |",
+                g.what,
+                g.goal,
+                g.measured,
+                g.result.text()
             );
         }
     }
+}
+
+/// `x` rounded to the `decimals` the report shows it with: a figure is judged as it reads
+/// (`0.150 ms` meets `≤ 0.15 ms`, whatever the float arithmetic behind it left over).
+fn shown(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
 }
 
 fn signed(ms: f64) -> String {
@@ -617,63 +730,447 @@ mod tests {
         assert_eq!(signed(-0.02), "-0.020");
     }
 
-    /// A c=16 scenario's report with these targets' throughputs (req/s).
-    fn c16_report(rps: &[(Target, f64)]) -> Report {
-        let runs = rps
-            .iter()
-            .map(|&(target, rps)| Run {
-                target,
-                load: Some(LoadStats {
-                    concurrency: 16,
-                    requests: 1,
-                    rps,
-                    latency: crate::stats::Percentiles::default(),
-                    errors: 0,
-                    error_samples: Vec::new(),
-                    seconds: 1.0,
-                }),
-                sse: None,
-                keyway_peak_rss_kib: None,
-                interference: Usage::default(),
-            })
-            .collect();
+    use crate::cpu::Usage;
+    use crate::sse::SseStats;
+    use crate::stats::Percentiles;
+    use crate::swap::SwapStats;
+
+    const QUIET: Interference = Interference::Quiet(Usage {
+        foreign_cpus: 0.0,
+        steal_cpus: 0.0,
+    });
+    const BUSY: Interference = Interference::Disturbed(Usage {
+        foreign_cpus: 0.8,
+        steal_cpus: 0.0,
+    });
+
+    fn latency(p50_ms: f64, p99_ms: f64) -> Percentiles {
+        Percentiles {
+            count: 1000,
+            mean_ms: p50_ms,
+            p50_ms,
+            p90_ms: p99_ms,
+            p99_ms,
+            max_ms: p99_ms * 2.0,
+        }
+    }
+
+    /// A small-request run: throughput and latency.
+    fn load(target: Target, rps: f64, p50_ms: f64, p99_ms: f64) -> Run {
+        Run {
+            target,
+            load: Some(LoadStats {
+                concurrency: 16,
+                requests: 1000,
+                rps,
+                latency: latency(p50_ms, p99_ms),
+                errors: 0,
+                error_samples: Vec::new(),
+                seconds: 1.0,
+            }),
+            sse: None,
+            keyway_peak_rss_kib: (target == Target::Keyway).then_some(20 * 1024),
+            interference: QUIET,
+        }
+    }
+
+    /// A streaming run: event delay p99 and time to first byte p50.
+    fn streams(target: Target, delay_p99_ms: f64, ttfb_p50_ms: f64) -> Run {
+        Run {
+            target,
+            load: None,
+            sse: Some(SseStats {
+                concurrency: 8,
+                streams: 8,
+                events: 400,
+                delay: latency(delay_p99_ms / 2.0, delay_p99_ms),
+                ttfb: latency(ttfb_p50_ms, ttfb_p50_ms * 2.0),
+                errors: 0,
+                error_samples: Vec::new(),
+                negative_delays: 0,
+            }),
+            keyway_peak_rss_kib: None,
+            interference: QUIET,
+        }
+    }
+
+    fn scenario(id: &str, runs: Vec<Run>) -> Scenario {
+        Scenario {
+            id: id.to_owned(),
+            title: id.to_owned(),
+            runs,
+            swaps: None,
+        }
+    }
+
+    fn meta() -> Meta {
+        Meta {
+            mode: "full".to_owned(),
+            date_utc: String::new(),
+            keyway_commit: String::new(),
+            keyway_bin: String::new(),
+            keyway_log_level: None,
+            nginx_version: None,
+            floor_bin: None,
+            cpu_model: String::new(),
+            cpus: 2,
+            kernel: String::new(),
+            placement: String::new(),
+            target_cpus: 1,
+            load_average: None,
+            seconds_per_run: 1.0,
+            warmup_seconds: 0.0,
+            request_bytes: 0,
+            sse_streams: 0,
+            sse_events: 0,
+            sse_interval_ms: 0,
+            note: None,
+            bench_debug_build: false,
+        }
+    }
+
+    /// A run in which Keyway meets every target, on a quiet machine.
+    fn passing() -> Report {
+        use Target::*;
+        let mut swap = scenario("c16_swap", vec![load(Keyway, 9000.0, 0.5, 1.0)]);
+        swap.swaps = Some(SwapStats {
+            interval_ms: 100,
+            ok: 30,
+            failed: 0,
+            failure_samples: Vec::new(),
+            latency: latency(1.0, 5.0),
+        });
         Report {
-            meta: Meta {
-                mode: "full".to_owned(),
-                date_utc: String::new(),
-                keyway_commit: String::new(),
-                keyway_bin: String::new(),
-                keyway_log_level: None,
-                nginx_version: None,
-                floor_bin: None,
-                cpu_model: String::new(),
-                cpus: 2,
-                kernel: String::new(),
-                placement: String::new(),
-                target_cpus: 1,
-                load_average: None,
-                seconds_per_run: 1.0,
-                warmup_seconds: 0.0,
-                request_bytes: 0,
-                sse_streams: 0,
-                sse_events: 0,
-                sse_interval_ms: 0,
-                note: None,
-                bench_debug_build: false,
-            },
-            scenarios: vec![Scenario {
-                id: "c16".to_owned(),
-                title: "small, c=16".to_owned(),
-                runs,
-                swaps: None,
-            }],
+            meta: meta(),
+            scenarios: vec![
+                scenario(
+                    "c1",
+                    vec![
+                        load(Direct, 20000.0, 0.050, 0.100),
+                        load(Nginx, 10000.0, 0.080, 0.200),
+                        load(Keyway, 9500.0, 0.100, 0.300),
+                    ],
+                ),
+                scenario(
+                    "c16",
+                    vec![
+                        load(Direct, 80000.0, 0.200, 0.300),
+                        load(Nginx, 40000.0, 0.350, 0.800),
+                        load(Keyway, 38000.0, 0.400, 0.850),
+                    ],
+                ),
+                swap,
+                scenario(
+                    "c64",
+                    vec![
+                        load(Direct, 80000.0, 0.8, 1.0),
+                        load(Nginx, 40000.0, 1.6, 3.0),
+                        load(Keyway, 37000.0, 1.7, 3.2),
+                    ],
+                ),
+                scenario(
+                    "sse",
+                    vec![
+                        streams(Direct, 0.2, 0.5),
+                        streams(Nginx, 0.3, 0.6),
+                        streams(Keyway, 0.4, 0.7),
+                    ],
+                ),
+            ],
             keyway: KeywayFacts {
-                idle_rss_kib: 0,
-                rss_after_run_kib: 0,
-                startup_ms: Vec::new(),
+                idle_rss_kib: 14 * 1024,
+                idle_interference: QUIET,
+                rss_after_run_kib: 20 * 1024,
+                startup_ms: vec![12.0, 14.0, 13.0],
+                startup_interference: QUIET,
                 requests_per_account: Vec::new(),
             },
             goals: Vec::new(),
+        }
+    }
+
+    /// The goals in the order `judge` gives them.
+    const GOALS: [&str; 11] = [
+        "throughput at c=16 vs nginx",
+        "throughput at c=64 vs nginx",
+        "added latency p50 at c=1 (Keyway − direct)",
+        "added latency p99 at c=1 (Keyway − direct)",
+        "added p99 at c=16 vs nginx's added p99",
+        "SSE: event delay p99, fake emission → client (Keyway)",
+        "SSE: time to first byte added, p50 (Keyway − direct)",
+        "failed requests during policy swaps",
+        "Keyway idle RSS",
+        "Keyway peak RSS during c=64",
+        "start-up, exec → first proxied 200 (median; max)",
+    ];
+
+    /// The verdict on goal `what` and the figure it shows.
+    fn verdict(report: &Report, what: &str) -> (Verdict, String) {
+        let goals = report.judge();
+        let g = goals
+            .iter()
+            .find(|g| g.what == what)
+            .unwrap_or_else(|| panic!("no goal {what:?} in {goals:?}"));
+        (g.result, g.measured.clone())
+    }
+
+    fn run_mut<'a>(r: &'a mut Report, id: &str, target: Target) -> &'a mut Run {
+        r.scenarios
+            .iter_mut()
+            .find(|s| s.id == id)
+            .and_then(|s| s.runs.iter_mut().find(|run| run.target == target))
+            .expect("run")
+    }
+
+    fn load_mut<'a>(r: &'a mut Report, id: &str, target: Target) -> &'a mut LoadStats {
+        run_mut(r, id, target).load.as_mut().expect("load")
+    }
+
+    fn sse_mut(r: &mut Report, target: Target) -> &mut SseStats {
+        run_mut(r, "sse", target).sse.as_mut().expect("sse")
+    }
+
+    #[test]
+    fn every_goal_passes_when_its_figure_meets_it() {
+        let goals = passing().judge();
+        let names: Vec<&str> = goals.iter().map(|g| g.what.as_str()).collect();
+        assert_eq!(names, GOALS);
+        for g in &goals {
+            assert_eq!(g.result, Verdict::Pass, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn every_goal_is_missed_when_its_figure_misses_it() {
+        use Target::*;
+        type Spoil = fn(&mut Report);
+        let cases: [(&str, Spoil, &str); 11] = [
+            (
+                GOALS[0],
+                |r| load_mut(r, "c16", Keyway).rps = 35_000.0,
+                "0.88×",
+            ),
+            (
+                GOALS[1],
+                |r| load_mut(r, "c64", Keyway).rps = 20_000.0,
+                "0.50×",
+            ),
+            (
+                GOALS[2],
+                |r| load_mut(r, "c1", Keyway).latency.p50_ms = 0.250,
+                "0.200 ms",
+            ),
+            (
+                GOALS[3],
+                |r| load_mut(r, "c1", Keyway).latency.p99_ms = 1.200,
+                "1.100 ms",
+            ),
+            (
+                GOALS[4],
+                |r| load_mut(r, "c16", Keyway).latency.p99_ms = 0.950,
+                "0.650 ms vs 0.500 ms (1.30×)",
+            ),
+            (
+                GOALS[5],
+                |r| sse_mut(r, Keyway).delay.p99_ms = 1.5,
+                "1.500 ms",
+            ),
+            (
+                GOALS[6],
+                |r| sse_mut(r, Keyway).ttfb.p50_ms = 1.1,
+                "0.600 ms",
+            ),
+            (
+                GOALS[7],
+                |r| load_mut(r, "c16_swap", Keyway).errors = 3,
+                "3 failed; 30 swaps (0 failed)",
+            ),
+            (GOALS[8], |r| r.keyway.idle_rss_kib = 16 * 1024, "16 MiB"),
+            (
+                GOALS[9],
+                |r| run_mut(r, "c64", Keyway).keyway_peak_rss_kib = Some(41 * 1024),
+                "41 MiB",
+            ),
+            (
+                GOALS[10],
+                |r| r.keyway.startup_ms = vec![90.0, 120.0, 110.0],
+                "110.0 ms; max 120.0 ms",
+            ),
+        ];
+        for (what, spoil, shown) in cases {
+            let mut r = passing();
+            spoil(&mut r);
+            assert_eq!(
+                verdict(&r, what),
+                (Verdict::Miss, shown.to_owned()),
+                "{what}"
+            );
+            // The other goals are untouched by it.
+            let others = r.judge();
+            assert!(
+                others
+                    .iter()
+                    .filter(|g| g.what != what)
+                    .all(|g| g.result == Verdict::Pass),
+                "{what}: {others:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn at_the_goal_is_a_pass() {
+        use Target::*;
+        let mut r = passing();
+        load_mut(&mut r, "c16", Keyway).rps = 36_000.0; // exactly 0.90×
+        load_mut(&mut r, "c1", Keyway).latency.p50_ms = 0.200; // 0.150 ms added
+        r.keyway.idle_rss_kib = 15 * 1024;
+        r.keyway.startup_ms = vec![100.0, 150.0, 80.0]; // median 100, max over
+        for what in [GOALS[0], GOALS[2], GOALS[8], GOALS[10]] {
+            assert_eq!(verdict(&r, what).0, Verdict::Pass, "{what}");
+        }
+    }
+
+    #[test]
+    fn nginx_adding_nothing_at_c16_is_compared_with_a_floor_not_a_ratio() {
+        use Target::*;
+        // nginx's p99 at or below the direct one: it added nothing (or "less than nothing",
+        // within the noise). A ratio against that fails every proxy, or passes none.
+        for nginx_p99 in [0.300, 0.280] {
+            let mut r = passing();
+            load_mut(&mut r, "c16", Nginx).latency.p99_ms = nginx_p99;
+            // Keyway adds 0.10 ms: within 1.2 × the 0.1 ms floor.
+            load_mut(&mut r, "c16", Keyway).latency.p99_ms = 0.400;
+            let (result, shown) = verdict(&r, GOALS[4]);
+            assert_eq!(result, Verdict::Pass, "nginx p99 {nginx_p99}: {shown}");
+            // Keyway adds 0.13 ms: more than 1.2 × 0.1 ms.
+            load_mut(&mut r, "c16", Keyway).latency.p99_ms = 0.430;
+            let (result, shown) = verdict(&r, GOALS[4]);
+            assert_eq!(result, Verdict::Miss, "nginx p99 {nginx_p99}: {shown}");
+        }
+        let mut r = passing();
+        load_mut(&mut r, "c16", Nginx).latency.p99_ms = 0.300;
+        assert!(verdict(&r, GOALS[4]).1.contains("nginx added nothing"));
+    }
+
+    #[test]
+    fn a_disturbed_run_is_judged_disturbed_whether_it_met_the_goal_or_not() {
+        use Target::*;
+        let mut r = passing();
+        run_mut(&mut r, "c16", Nginx).interference = BUSY;
+        assert_eq!(verdict(&r, GOALS[0]).0, Verdict::Disturbed);
+        assert_eq!(verdict(&r, GOALS[4]).0, Verdict::Disturbed);
+        load_mut(&mut r, "c16", Keyway).rps = 1_000.0;
+        assert_eq!(verdict(&r, GOALS[0]).0, Verdict::Disturbed, "a miss too");
+        assert_eq!(verdict(&r, GOALS[1]).0, Verdict::Pass, "c=64 was quiet");
+
+        let mut r = passing();
+        run_mut(&mut r, "sse", Direct).interference = BUSY;
+        assert_eq!(
+            verdict(&r, GOALS[5]).0,
+            Verdict::Pass,
+            "direct is not in it"
+        );
+        assert_eq!(verdict(&r, GOALS[6]).0, Verdict::Disturbed);
+
+        let mut r = passing();
+        r.keyway.startup_interference = BUSY;
+        r.keyway.idle_interference = BUSY;
+        assert_eq!(verdict(&r, GOALS[8]).0, Verdict::Disturbed);
+        assert_eq!(verdict(&r, GOALS[10]).0, Verdict::Disturbed);
+        let md = Report {
+            goals: r.judge(),
+            ..r
+        }
+        .markdown();
+        assert!(md.contains("> **Disturbed: other processes used the CPU during Keyway's start-up (0.80 CPU), Keyway's idle RSS (0.80 CPU)"), "{md}");
+        assert!(
+            md.contains("| Keyway idle RSS | ≤ 15 MiB | 14 MiB | disturbed |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn interference_that_could_not_be_read_is_unknown_not_quiet() {
+        use Target::*;
+        let mut r = passing();
+        run_mut(&mut r, "c1", Direct).interference = Interference::Unknown;
+        assert_eq!(verdict(&r, GOALS[2]).0, Verdict::Unknown);
+        assert_eq!(verdict(&r, GOALS[3]).0, Verdict::Unknown);
+        r.keyway.startup_interference = Interference::Unknown;
+        assert_eq!(verdict(&r, GOALS[10]).0, Verdict::Unknown);
+        // Disturbed wins over unknown: something else did use the CPU.
+        run_mut(&mut r, "c1", Keyway).interference = BUSY;
+        assert_eq!(verdict(&r, GOALS[2]).0, Verdict::Disturbed);
+        let md = Report {
+            goals: r.judge(),
+            ..r
+        }
+        .markdown();
+        assert!(
+            md.contains(
+                "> **Unknown: /proc could not be read around c1 / direct, Keyway's start-up"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("other processes used under"), "{md}");
+    }
+
+    #[test]
+    fn a_quiet_run_says_so() {
+        let r = passing();
+        let md = Report {
+            goals: r.judge(),
+            ..r
+        }
+        .markdown();
+        assert!(md.contains("Interference: other processes used under 0.1 CPU during every run, start-up and idle reading"), "{md}");
+        assert!(
+            !md.contains("**Disturbed") && !md.contains("**Unknown"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_goal_without_its_figures_is_not_measured() {
+        use Target::*;
+        let mut r = passing();
+        for s in &mut r.scenarios {
+            s.runs.retain(|run| run.target != Nginx);
+        }
+        assert_eq!(
+            verdict(&r, GOALS[0]),
+            (Verdict::NotMeasured, "n/a".to_owned())
+        );
+        assert_eq!(verdict(&r, GOALS[4]).0, Verdict::NotMeasured);
+        assert_eq!(verdict(&r, GOALS[2]).0, Verdict::Pass, "direct is enough");
+        // nginx that served nothing gives no ratio (and the run is broken anyway).
+        let mut r = passing();
+        load_mut(&mut r, "c64", Nginx).rps = 0.0;
+        assert_eq!(verdict(&r, GOALS[1]).0, Verdict::NotMeasured);
+        // No swap scenario, no swap goal; no start-up runs, no start-up goal.
+        let mut r = passing();
+        r.scenarios.retain(|s| s.id != "c16_swap");
+        r.keyway.startup_ms.clear();
+        assert_eq!(verdict(&r, GOALS[7]).0, Verdict::NotMeasured);
+        assert_eq!(verdict(&r, GOALS[10]).0, Verdict::NotMeasured);
+        // A swap run without a successful swap proves nothing.
+        let mut r = passing();
+        if let Some(s) = r.scenarios.iter_mut().find(|s| s.id == "c16_swap") {
+            s.swaps.as_mut().expect("swaps").ok = 0;
+        }
+        assert_eq!(verdict(&r, GOALS[7]).0, Verdict::Miss);
+    }
+
+    /// A c=16 scenario's report with these targets' throughputs (req/s).
+    fn c16_report(rps: &[(Target, f64)]) -> Report {
+        Report {
+            scenarios: vec![scenario(
+                "c16",
+                rps.iter()
+                    .map(|&(target, rps)| load(target, rps, 0.1, 0.2))
+                    .collect(),
+            )],
+            ..passing()
         }
     }
 
@@ -700,10 +1197,8 @@ mod tests {
     #[test]
     fn startup_median() {
         let facts = |ms: &[f64]| KeywayFacts {
-            idle_rss_kib: 0,
-            rss_after_run_kib: 0,
             startup_ms: ms.to_vec(),
-            requests_per_account: Vec::new(),
+            ..passing().keyway
         };
         assert_eq!(facts(&[30.0, 10.0, 20.0]).startup_median_ms(), Some(20.0));
         assert_eq!(facts(&[10.0, 20.0]).startup_median_ms(), Some(15.0));

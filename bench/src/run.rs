@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 
 use crate::cli::Plan;
 use crate::client;
-use crate::cpu::{self, Usage};
+use crate::cpu::{self, Interference};
 use crate::keyway::{self, Keyway, Setup};
 use crate::loadgen::{self, LoadSpec};
 use crate::placement;
@@ -56,13 +56,21 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let setup = Setup::create(plan, dir.path(), fake_addr).await?;
 
     // Start-up first, while nothing else runs. The first start creates the client key, so
-    // fetch it before measuring (the CLI creates it the same way Keyway does).
+    // fetch it before measuring (the CLI creates it the same way Keyway does). The instances
+    // are the bench's children, counted as its own once reaped; the fake and nginx serve them.
     let client_key = setup.cli(&["client-key"], "").await?;
     eprintln!("keyway-bench: start-up, {} runs", plan.startup_runs);
+    let serving: Vec<i32> = [Some(fake.pgid()), nginx.as_ref().map(|(n, _)| n.pgid())]
+        .into_iter()
+        .flatten()
+        .collect();
+    let before = cpu::sample(&serving);
     let startup = setup
         .measure_startup(plan, plan.startup_runs, &client_key)
         .await?;
+    let startup_interference = cpu::interference(before, cpu::sample(&serving));
 
+    let before_idle = cpu::sample(&serving);
     let mut kw = setup.start(plan).await?;
     let mut floor = match &plan.floor_bin {
         Some(bin) => Some(targets::start_floor(plan, bin, dir.path(), fake_addr).await?),
@@ -82,6 +90,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let pid = kw.proc.pid()?;
     tokio::time::sleep(IDLE_SETTLE).await;
     let idle = rss::read(pid)?;
+    let idle_interference = cpu::interference(before_idle, cpu::sample(&groups.0));
 
     let mut endpoints = vec![Endpoint {
         target: Target::Direct,
@@ -144,8 +153,10 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         scenarios,
         keyway: KeywayFacts {
             idle_rss_kib: idle.rss_kib,
+            idle_interference,
             rss_after_run_kib: after.rss_kib,
             startup_ms: startup.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
+            startup_interference,
             requests_per_account,
         },
         goals: Vec::new(),
@@ -183,7 +194,7 @@ struct Groups(Vec<i32>);
 /// What a measured run adds to its result besides the measurement itself.
 struct Extras {
     keyway_peak_rss_kib: Option<u64>,
-    interference: Usage,
+    interference: Interference,
 }
 
 /// Runs `work` against `target`, noting how much CPU other processes used meanwhile, and for
@@ -200,7 +211,7 @@ async fn measured<T>(
     }
     let before = cpu::sample(&groups.0);
     let out = work.await;
-    let interference = cpu::usage(before, cpu::sample(&groups.0));
+    let interference = cpu::interference(before, cpu::sample(&groups.0));
     let keyway_peak_rss_kib = if is_keyway {
         Some(rss::read(keyway_pid)?.peak_kib)
     } else {

@@ -191,10 +191,14 @@ pub fn parse_listen_line(line: &str) -> anyhow::Result<SocketAddr> {
 }
 
 /// The fake upstream, streaming `events` stamped events at `interval` for streaming requests.
+/// It accepts the Keyway accounts' keys, which direct and nginx runs send too.
 pub async fn start_fake(plan: &Plan, dir: &Path) -> anyhow::Result<(Proc, SocketAddr)> {
     let mut cmd = Command::new(&plan.fake_bin);
-    cmd.args(["--listen", "127.0.0.1:0", "--no-record", "--stamp"])
-        .arg("--stream-events")
+    cmd.args(["--listen", "127.0.0.1:0", "--no-record", "--stamp"]);
+    for key in crate::keyway::ACCOUNT_SECRETS {
+        cmd.arg("--key").arg(format!("anthropic:{key}"));
+    }
+    cmd.arg("--stream-events")
         .arg(plan.sse_events.to_string())
         .arg("--stream-interval-ms")
         .arg(plan.sse_interval.as_millis().to_string());
@@ -205,7 +209,9 @@ pub async fn start_fake(plan: &Plan, dir: &Path) -> anyhow::Result<(Proc, Socket
 }
 
 /// nginx as a plain keep-alive reverse proxy to the fake, as an operator would set it up for
-/// an SSE API: HTTP/1.1 upstream keep-alive, no response buffering, no access log.
+/// an SSE API: HTTP/1.1 upstream keep-alive, no response buffering, no access log, and the
+/// upstream's own address as `Host` (nginx would send the upstream block's name, which the
+/// fake, like a real API, refuses).
 pub fn nginx_config(
     prefix: &Path,
     listen: SocketAddr,
@@ -242,6 +248,7 @@ pub fn nginx_config(
          \x20           proxy_pass http://fake;\n\
          \x20           proxy_http_version 1.1;\n\
          \x20           proxy_set_header Connection \"\";\n\
+         \x20           proxy_set_header Host {upstream};\n\
          \x20           proxy_buffering off;\n\
          \x20       }}\n\
          \x20   }}\n\
@@ -349,6 +356,7 @@ mod tests {
             "proxy_buffering off;",
             "proxy_http_version 1.1;",
             "proxy_set_header Connection \"\";",
+            "proxy_set_header Host 127.0.0.1:2;",
             "server 127.0.0.1:2;",
             "listen 127.0.0.1:1;",
             "access_log off;",

@@ -24,6 +24,8 @@ What it does, as a user's desktop would see it:
       serve    two Anthropic requests through that port: round robin serves Work and Home
       policy   clicking Routing > Anthropic (all models) > Priority switches the policy: the
                API says priority, four requests are all served by Work, the menu shows it
+      pause    clicking Pause proxy: the API says paused, a request gets 503 in Anthropic's
+               error shape, the menu offers Resume proxy; clicking that serves again
       headless `keyway --headless --listen 127.0.0.1:PORT` (the desktop app's port) exits
                non-zero within 10 s saying the address is in use by another Keyway; the
                desktop app still serves
@@ -541,7 +543,9 @@ def start_xvfb(procs, tmp, artifacts):
 
 def start_fake(procs, binary, artifacts):
     out_path = artifacts / "fake-upstream.stdout"
-    p = procs.start("fake-upstream", [str(binary)], artifacts)
+    # The fake accepts exactly the keys of the accounts the CLI adds.
+    keys = [arg for _, key in ACCOUNTS for arg in ("--key", f"anthropic:{key}")]
+    p = procs.start("fake-upstream", [str(binary), *keys], artifacts)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         m = re.search(r"listening on (http://\S+)", out_path.read_text(errors="replace"))
@@ -711,6 +715,37 @@ class Smoke:
         expect(not others, f"other strategies still checked: {others}")
         return "API says priority; 4/4 served by sk-ant-work; menu checked and relabelled"
 
+    def paused(self):
+        status, body = http_json("GET", f"http://127.0.0.1:{self.port}/api/status",
+                                 {"authorization": f"Bearer {self.token}"})
+        expect(status == 200, f"GET /api/status: {status} {body}")
+        return body["paused"]
+
+    async def check_pause(self):
+        await self.tray.click("Pause proxy")
+        await poll("GET /api/status says paused", STEP_TIMEOUT,
+                   lambda: asyncio.to_thread(self.paused))
+        status, body = await asyncio.to_thread(
+            http_json, "POST", f"http://127.0.0.1:{self.port}/v1/messages",
+            {"x-api-key": self.client_key, "anthropic-version": "2023-06-01"},
+            {"model": "claude-sonnet-4-5", "max_tokens": 16,
+             "messages": [{"role": "user", "content": "hi"}]},
+        )
+        expect(status == 503, f"a request while paused: {status} {body}")
+        error = json.loads(body)
+        expect(error.get("type") == "error" and "paused" in error["error"]["message"],
+               f"not Anthropic's error shape naming the pause: {body}")
+
+        async def resume_offered():
+            items = await self.tray.layout()
+            return items if find(items, "Resume proxy") else None
+        await poll("the menu offers Resume proxy", STEP_TIMEOUT, resume_offered)
+        await self.tray.click("Resume proxy")
+        await poll("GET /api/status says not paused", STEP_TIMEOUT,
+                   lambda: asyncio.to_thread(lambda: not self.paused()))
+        got = await asyncio.to_thread(served_by, self.port, self.client_key)
+        return f"paused: 503 `{error['error']['message']}`; resumed: served by {got}"
+
     async def screen_shows_dashboard(self, png_name):
         """Wait until the screen is non-blank and has settled; save it as `png_name`."""
         state = {"last": None, "since": None, "still": None, "shot": None}
@@ -859,6 +894,7 @@ CHECKS = [
     ("tray", "the tray registers and its menu shows where it listens", "check_tray"),
     ("serve", "the engine serves (round robin over Work and Home)", "check_serve"),
     ("policy", "a menu action switches a policy (Priority)", "check_policy"),
+    ("pause", "Pause proxy refuses requests with 503 until Resume proxy", "check_pause"),
     ("headless", "keyway --headless while the desktop app holds the port fails with a clear "
                  "message", "check_headless"),
     ("no-display", "keyway without a graphical session says to run --headless",

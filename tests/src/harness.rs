@@ -214,6 +214,23 @@ impl Setup {
         }
     }
 
+    /// What the OS keyring holds for this setup's entry `name` (`account:<id>`, `client-key`,
+    /// …), read as any other program would read it; `None` if there is no such entry.
+    pub async fn keyring_entry(&self, name: &str) -> Option<String> {
+        let service = self.keyring_service.clone();
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let entry = keyring::Entry::new(&service, &name).expect("a keyring entry handle");
+            match entry.get_password() {
+                Ok(secret) => Some(secret),
+                Err(keyring::Error::NoEntry) => None,
+                Err(e) => panic!("cannot read keyring entry {service}/{name}: {e}"),
+            }
+        })
+        .await
+        .expect("keyring read")
+    }
+
     /// Run `keyway <args>` with empty standard input.
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
         self.cli_with_stdin(args, "").await
@@ -406,9 +423,26 @@ impl Keyway {
     /// Stop gracefully (asserting exit code 0, so the state saved at shutdown is complete),
     /// then start again with the same setup: config, data dir and keyring service. The new
     /// instance listens on a new port; its client key and management token are the same.
-    pub async fn restart(mut self) -> Keyway {
+    pub async fn restart(self) -> Keyway {
+        self.stop_keeping_setup().await.start().await
+    }
+
+    /// Stop gracefully (asserting exit code 0) and hand back the setup, so a test can change
+    /// its files (config, data dir) before [`Setup::start`] starts it again.
+    pub async fn stop_keeping_setup(mut self) -> Setup {
         let code = self.terminate().await;
         assert_eq!(code, Some(0), "keyway exits 0 on SIGTERM before a restart");
+        let Keyway { setup, .. } = self;
+        setup
+    }
+
+    /// Kill it (SIGKILL) as a crash or a power cut would: nothing is saved on the way out.
+    /// Then start again with the same setup, as [`Keyway::restart`] does.
+    pub async fn crash_and_restart(mut self) -> Keyway {
+        self.child.start_kill().expect("SIGKILL");
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("keyway dies at once on SIGKILL");
         let Keyway { setup, .. } = self;
         setup.start().await
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use keyway_tests::{Behaviour, FakeUpstream, Keyway, RateLimit, Setup};
+use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, RateLimit, Setup};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -68,6 +68,7 @@ async fn served_by(keyway: &Keyway, fake: &FakeUpstream) -> String {
 #[tokio::test]
 async fn account_add_prints_only_the_id_and_list_shows_accounts_with_live_state() {
     let fake = FakeUpstream::start().await;
+    fake.register_keys(Provider::Anthropic, ["sk-ant-work", "sk-ant-home"]);
     let setup = Setup::new(&fake.base_url(), "");
     let out = setup
         .cli_with_stdin(
@@ -133,6 +134,7 @@ async fn account_add_prints_only_the_id_and_list_shows_accounts_with_live_state(
 #[tokio::test]
 async fn account_remove_removes_it_from_config_keyring_and_rotation() {
     let fake = FakeUpstream::start().await;
+    fake.register_keys(Provider::Anthropic, ["sk-a", "sk-b"]);
     let setup = Setup::new(&fake.base_url(), "");
     let a = setup.add_account("anthropic", "A", "sk-a").await;
     let b = setup.add_account("anthropic", "B", "sk-b").await;
@@ -433,6 +435,7 @@ async fn client_key_prints_only_the_key_and_stays_the_same() {
 #[tokio::test]
 async fn client_key_rotation_applies_to_the_running_instance_at_once() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-a");
     let setup = Setup::new(&fake.base_url(), "");
     setup.add_account("anthropic", "A", "sk-a").await;
     let keyway = setup.start().await;
@@ -474,6 +477,11 @@ async fn client_key_rotation_applies_to_the_running_instance_at_once() {
 #[tokio::test]
 async fn account_secrets_never_appear_outside_the_keyring() {
     let fake = FakeUpstream::start().await;
+    fake.register_keys(
+        Provider::Anthropic,
+        ["sk-ant-SECRET-1", "sk-ant-SECRET-2", "sk-ant-SECRET-4"],
+    );
+    fake.register_key(Provider::OpenAi, "sk-oai-SECRET-3");
     let setup = Setup::new(&fake.base_url(), "");
     let secrets = [
         "sk-ant-SECRET-1",
@@ -692,6 +700,8 @@ async fn policy_list_json_shows_the_effective_members() {
 #[tokio::test]
 async fn account_secrets_stay_out_of_the_most_verbose_logs() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant-TRACE-1");
+    fake.register_key(Provider::OpenAi, "sk-oai-TRACE-2");
     let upstream = fake.base_url();
     let setup = Setup::with_config(&format!(
         "log_level = \"trace\"\n\n[limits]\nfirst_byte_timeout_secs = 5\n\n\

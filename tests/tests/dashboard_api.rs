@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use keyway_tests::{FakeUpstream, Keyway, Setup};
+use keyway_tests::{FakeUpstream, Keyway, Provider, Setup};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn two_accounts(fake: &FakeUpstream) -> (Keyway, String, String) {
+    fake.register_keys(Provider::Anthropic, ["sk-ant-work", "sk-ant-home"]);
     let setup = Setup::new(&fake.base_url(), "");
     let work = setup.add_account("anthropic", "Work", "sk-ant-work").await;
     let home = setup.add_account("anthropic", "Home", "sk-ant-home").await;
@@ -134,7 +135,7 @@ async fn every_request_reaches_the_live_log_the_usage_history_and_survives_a_res
 #[tokio::test]
 async fn the_event_stream_carries_requests_and_state_changes_as_they_happen() {
     let fake = FakeUpstream::start().await;
-    let (keyway, work, _home) = two_accounts(&fake).await;
+    let (keyway, work, home) = two_accounts(&fake).await;
 
     let events = keyway
         .api(Method::GET, "/events")
@@ -192,14 +193,41 @@ async fn the_event_stream_carries_requests_and_state_changes_as_they_happen() {
     )
     .await;
     assert_eq!(status, 200);
-    next_event("state").await;
+    // `state` carries no facts of its own (`{}`): it tells a follower to fetch the status
+    // again, which then shows the change.
+    let event = next_event("state").await;
+    assert_eq!(event, "event: state\ndata: {}\n\n");
+    let accounts = keyway.api_get("/accounts").await;
+    let listed = accounts
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["id"] == work.as_str()))
+        .expect("Work listed");
+    assert_eq!(listed["enabled"], false, "{listed}");
+    let r = keyway.anthropic("claude-opus-4-1").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-keyway-account"],
+        home.as_str(),
+        "Work is out"
+    );
+}
+
+/// The key the fake named in an Anthropic answer through Keyway.
+async fn served_by(keyway: &Keyway) -> String {
+    let r = keyway.anthropic("claude-sonnet-4-5").await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    body["content"][0]["text"]
+        .as_str()
+        .and_then(|t| t.strip_prefix("served by "))
+        .expect("the fake names the key")
+        .to_owned()
 }
 
 #[tokio::test]
 async fn a_preview_shows_the_next_picks_and_changes_nothing() {
     let fake = FakeUpstream::start().await;
     let (keyway, work, home) = two_accounts(&fake).await;
-    let before = std::fs::read_to_string(&keyway.setup.config_path).expect("config");
 
     let (status, answer) = send(
         &keyway,
@@ -211,14 +239,30 @@ async fn a_preview_shows_the_next_picks_and_changes_nothing() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["picks"], json!([home, home, home, home]));
 
-    let (_, answer) = send(
+    // The live policy: round-robin over both, as configured; it serves Work, then would
+    // serve Home.
+    let (status, answer) = send(
+        &keyway,
+        Method::PUT,
+        "/policies/anthropic",
+        &json!({"strategy": "round_robin"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let before = std::fs::read_to_string(&keyway.setup.config_path).expect("config");
+    assert_eq!(served_by(&keyway).await, "sk-ant-work");
+    // A preview of the same round-robin starts from the first account, on a selector of its
+    // own. Three picks do not divide the pool of two: had the preview moved the live
+    // selector, its picks would start at Home and the live rotation would come out of step.
+    let (status, answer) = send(
         &keyway,
         Method::POST,
         "/policies/preview",
-        &json!({"provider": "anthropic", "strategy": "round_robin", "count": 4}),
+        &json!({"provider": "anthropic", "strategy": "round_robin", "count": 3}),
     )
     .await;
-    assert_eq!(answer["picks"], json!([work, home, work, home]));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["picks"], json!([work, home, work]));
 
     let (status, answer) = send(
         &keyway,
@@ -240,14 +284,16 @@ async fn a_preview_shows_the_next_picks_and_changes_nothing() {
         before,
         "a preview saves nothing"
     );
-    // The live round-robin did not move either: it starts at the first account.
-    let r = keyway.anthropic("claude-sonnet-4-5").await;
-    assert!(
-        r.text()
-            .await
-            .expect("body")
-            .contains("served by sk-ant-work")
-    );
+    // The live round-robin went on from where it was: Home, then Work.
+    assert_eq!(served_by(&keyway).await, "sk-ant-home");
+    assert_eq!(served_by(&keyway).await, "sk-ant-work");
+    let policy = keyway.api_get("/policies").await;
+    let anthropic = policy
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["key"] == "anthropic"))
+        .expect("the anthropic policy");
+    assert_eq!(anthropic["strategy"], "round_robin", "{anthropic}");
+    assert_eq!(anthropic["configured"], true, "{anthropic}");
 }
 
 #[tokio::test]
@@ -303,18 +349,21 @@ async fn the_listener_moves_to_a_new_port_and_a_port_in_use_changes_nothing() {
     );
     drop(taken);
 
-    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let new_addr = free.local_addr().expect("addr");
-    drop(free);
+    // Port 0: Keyway binds a free port itself, and saves the one it got.
     let (status, answer) = send(
         &keyway,
         Method::PATCH,
         "/settings",
-        &json!({"listen": new_addr.to_string(), "log_level": "debug"}),
+        &json!({"listen": "127.0.0.1:0", "log_level": "debug"}),
     )
     .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["listen"], new_addr.to_string());
+    let new_addr: std::net::SocketAddr = answer["listen"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("the new address in {answer}"));
+    assert_eq!(new_addr.ip().to_string(), "127.0.0.1");
+    assert!(new_addr.port() != 0 && new_addr != keyway.addr, "{answer}");
     assert_eq!(answer["log_level"], "debug");
     let saved = std::fs::read_to_string(&keyway.setup.config_path).expect("config");
     assert!(
@@ -456,4 +505,154 @@ async fn dashboard_url_prints_the_running_instances_page_with_its_token() {
             .to_str()
             .is_ok_and(|v| v.starts_with("text/html"))
     );
+}
+
+#[tokio::test]
+async fn pause_refuses_client_requests_with_503_in_each_shape_until_resume() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant-work");
+    fake.register_key(Provider::OpenAi, "sk-oai-work");
+    fake.register_key(Provider::Google, "AIza-work");
+    let setup = Setup::new(&fake.base_url(), "");
+    setup.add_account("anthropic", "A", "sk-ant-work").await;
+    setup.add_account("openai", "O", "sk-oai-work").await;
+    setup.add_account("google", "G", "AIza-work").await;
+    let keyway = setup.start().await;
+    let key = keyway.client_key.clone();
+    let chat = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    let gemini = json!({"contents": [{"parts": [{"text": "hi"}]}]});
+    // One request per surface; the error's kind and message where each surface puts them.
+    let each = async || {
+        let anthropic = keyway.anthropic("claude-sonnet-4-5").await;
+        let responses = keyway
+            .http
+            .post(keyway.url("/v1/responses"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "gpt-5", "input": "hi"}))
+            .send()
+            .await
+            .expect("responses");
+        let chat = keyway
+            .http
+            .post(keyway.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&chat)
+            .send()
+            .await
+            .expect("chat");
+        let gemini = keyway
+            .http
+            .post(keyway.url("/v1beta/models/gemini-2.5-pro:generateContent"))
+            .header("x-goog-api-key", &key)
+            .json(&gemini)
+            .send()
+            .await
+            .expect("gemini");
+        let mut out = Vec::new();
+        for (surface, r) in [
+            ("anthropic", anthropic),
+            ("responses", responses),
+            ("chat", chat),
+            ("gemini", gemini),
+        ] {
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            out.push((surface, status, body));
+        }
+        out
+    };
+    for (surface, status, body) in each().await {
+        assert_eq!(status, 200, "{surface} before the pause: {body}");
+    }
+
+    let (status, answer) = send(&keyway, Method::POST, "/pause", &json!({})).await;
+    assert_eq!((status, answer), (200, json!({"paused": true})));
+    assert_eq!(keyway.api_get("/status").await["paused"], true);
+    let before = fake.requests().len();
+    for (surface, status, body) in each().await {
+        assert_eq!(status, 503, "{surface} while paused: {body}");
+        let (kind, message) = match surface {
+            "anthropic" => {
+                assert_eq!(body["type"], "error", "{body}");
+                (&body["error"]["type"], &body["error"]["message"])
+            }
+            "gemini" => (&body["error"]["status"], &body["error"]["message"]),
+            _ => (&body["error"]["type"], &body["error"]["message"]),
+        };
+        let expected_kind = match surface {
+            "anthropic" => "api_error",
+            "gemini" => "UNAVAILABLE",
+            _ => "server_error",
+        };
+        assert_eq!(kind, expected_kind, "{surface}: {body}");
+        assert!(
+            message.as_str().is_some_and(|m| m.contains("paused")),
+            "{surface} says why: {body}"
+        );
+    }
+    assert_eq!(fake.requests().len(), before, "nothing went upstream");
+    // The management API works while paused; only client routes are refused.
+    assert_eq!(
+        keyway.api_get("/accounts").await.as_array().map(Vec::len),
+        Some(3)
+    );
+
+    let (status, answer) = send(&keyway, Method::POST, "/resume", &json!({})).await;
+    assert_eq!((status, answer), (200, json!({"paused": false})));
+    assert_eq!(keyway.api_get("/status").await["paused"], false);
+    for (surface, status, body) in each().await {
+        assert_eq!(status, 200, "{surface} after resuming: {body}");
+    }
+    assert_eq!(fake.requests().len(), before + 4);
+}
+
+#[tokio::test]
+async fn the_usage_history_keeps_only_its_retention() {
+    const DAY_MS: u64 = 86_400_000;
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant-work");
+    let setup = Setup::new(&fake.base_url(), "usage_retention_days = 30\n");
+    setup.add_account("anthropic", "Work", "sk-ant-work").await;
+    let keyway = setup.start().await;
+    assert_eq!(keyway.anthropic("claude-sonnet-4-5").await.status(), 200);
+    keyway.api_get("/usage").await;
+    let setup = keyway.stop_keeping_setup().await;
+
+    // Rows from before Keyway's time: 40 days old (past the retention) and 10 days old.
+    let path = setup.data_dir().join("usage.sqlite3");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    {
+        let db = rusqlite::Connection::open(&path).expect("the usage history");
+        for (model, age_days) in [("claude-old", 40), ("claude-recent", 10)] {
+            db.execute(
+                "INSERT INTO requests (time_ms, surface, model, provider, family, account, \
+                 attempts, status, latency_ms, input_tokens, output_tokens) \
+                 VALUES (?1, 'anthropic_messages', ?2, 'anthropic', 'sonnet', NULL, 1, 200, 5, 3, 4)",
+                rusqlite::params![(now_ms - age_days * DAY_MS) as i64, model],
+            )
+            .expect("insert");
+        }
+    }
+    let keyway = setup.start().await;
+    let usage = keyway.api_get("/usage?days=30").await;
+    let models: Vec<&str> = usage["by_model"]
+        .as_array()
+        .expect("by_model")
+        .iter()
+        .filter_map(|m| m["key"].as_str())
+        .collect();
+    assert_eq!(models, ["claude-recent", "claude-sonnet-4-5"], "{usage}");
+    // The 40-day-old row is gone from the file itself, not just outside the window.
+    let db = rusqlite::Connection::open(&path).expect("the usage history");
+    let kept: Vec<String> = db
+        .prepare("SELECT model FROM requests ORDER BY time_ms")
+        .expect("query")
+        .query_map([], |row| row.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("models");
+    assert_eq!(kept, ["claude-recent", "claude-sonnet-4-5"]);
 }

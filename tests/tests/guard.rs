@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use keyway_tests::{FakeUpstream, Keyway, Setup, harness::keyway_bin};
+use keyway_tests::{FakeUpstream, Keyway, Provider, Setup, harness::keyway_bin};
 use reqwest::header::HOST;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -163,6 +163,9 @@ async fn expect_error(api: Api, r: reqwest::Response, status: u16) -> String {
 /// A fake, and Keyway with one account per provider pointing at it.
 async fn keyway_with_accounts(extra: &str) -> (FakeUpstream, Keyway) {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    fake.register_key(Provider::OpenAi, "sk-oa");
+    fake.register_key(Provider::Google, "sk-goog");
     let setup = Setup::new(&fake.base_url(), extra);
     setup.add_account("anthropic", "A", "sk-ant").await;
     setup.add_account("openai", "O", "sk-oa").await;

@@ -2,9 +2,9 @@
 //! message (port taken, broken config), and a graceful stop that lets streams finish.
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use keyway_tests::{Behaviour, CliOutput, FakeUpstream, Setup, harness::keyway_bin};
+use keyway_tests::{Behaviour, CliOutput, FakeUpstream, Provider, Setup, harness::keyway_bin};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -53,6 +53,7 @@ fn event_name(event: &str) -> &str {
 #[tokio::test]
 async fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
     let setup = Setup::new(&fake.base_url(), "");
     setup.add_account("anthropic", "A", "sk-ant").await;
     let keyway = setup.start().await;
@@ -121,6 +122,111 @@ async fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
     );
 }
 
+#[tokio::test]
+async fn a_stream_longer_than_the_drain_ends_with_an_error_event_and_keyway_exits_on_time() {
+    const DRAIN: Duration = Duration::from_secs(1);
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(
+        &fake.base_url(),
+        "[limits]\nfirst_byte_timeout_secs = 5\ndrain_secs = 1\n",
+    );
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+    // 30 s of text: far longer than the drain.
+    fake.push(
+        "sk-ant",
+        Behaviour::Stream {
+            events: 300,
+            interval: Duration::from_millis(100),
+        },
+    );
+    let mut r = keyway
+        .post(
+            "/v1/messages",
+            &json!({
+                "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": true,
+                "messages": [{"role": "user", "content": "hi"}],
+            }),
+        )
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let mut pending = Vec::new();
+    let mut events: Vec<String> = Vec::new();
+    while !events
+        .iter()
+        .any(|e| event_name(e) == "content_block_delta")
+    {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), r.chunk())
+            .await
+            .expect("first event in time")
+            .expect("read")
+            .expect("stream goes on");
+        pending.extend_from_slice(&chunk);
+        events.extend(take_events(&mut pending));
+    }
+    let reader = tokio::spawn(async move {
+        let mut pending = pending;
+        let mut events = events;
+        // However the stream ends, the client sees events, not a transport error.
+        while let Some(chunk) = r.chunk().await.expect("the stream ends cleanly") {
+            pending.extend_from_slice(&chunk);
+            events.extend(take_events(&mut pending));
+        }
+        (events, pending)
+    });
+
+    let stopping = Instant::now();
+    let (code, log) = keyway.stop_with_logs().await;
+    let took = stopping.elapsed();
+    assert_eq!(code, Some(0), "{log}");
+    // On time: the drain, plus a little for the last event and the exit itself.
+    assert!(
+        took < DRAIN + Duration::from_secs(4),
+        "exited {took:?} after SIGTERM with a {DRAIN:?} drain"
+    );
+    let (events, rest) = tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .expect("the stream ends when Keyway stops")
+        .expect("reader");
+    assert!(
+        rest.is_empty(),
+        "a cut-off event: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    let last = events.last().expect("events");
+    assert_eq!(
+        event_name(last),
+        "error",
+        "the stream ends with an error event: {events:#?}"
+    );
+    let data: serde_json::Value = serde_json::from_str(
+        last.lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .expect("error data"),
+    )
+    .expect("JSON error");
+    assert_eq!(data["type"], "error", "{data}");
+    assert!(data["error"]["type"].is_string(), "{data}");
+    let message = data["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("shutting down"), "says why: {message}");
+    let deltas = events
+        .iter()
+        .filter(|e| event_name(e) == "content_block_delta")
+        .count();
+    assert!(
+        deltas < 300,
+        "the stream did not run to its end: {deltas} deltas"
+    );
+    assert!(
+        !events.iter().any(|e| event_name(e) == "message_stop"),
+        "no proper end: {events:#?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Refusing to start
 // ---------------------------------------------------------------------------------------------
@@ -142,12 +248,12 @@ async fn a_listen_address_in_use_is_refused_with_a_clear_message() {
 #[tokio::test]
 async fn a_broken_config_file_is_refused_at_its_line_and_column() {
     let cases = [
-        // TOML syntax: a key without a value on line 3.
+        // TOML syntax: a key without a value on line 3, found where the value should start.
         (
             "# my Keyway\nlisten = \"127.0.0.1:8765\"\nlog_level =\n",
             3,
             12,
-            "",
+            "expected",
         ),
         // A misspelt key in [limits].
         (
@@ -187,6 +293,7 @@ async fn a_broken_config_file_is_refused_at_its_line_and_column() {
 #[tokio::test]
 async fn startup_says_where_to_connect_and_how_to_get_the_keys() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
     let setup = Setup::new(&fake.base_url(), "");
     setup.add_account("anthropic", "A", "sk-ant").await;
     let client_key = setup.cli(&["client-key"]).await.ok().to_owned();

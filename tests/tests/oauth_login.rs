@@ -10,7 +10,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use keyway_tests::{
-    CliOutput, FakeUpstream, Keyway, OAUTH_BETA, Setup, write_claude_credentials, write_codex_auth,
+    CliOutput, FakeUpstream, Keyway, OAUTH_BETA, Provider, Setup, write_claude_credentials,
+    write_codex_auth,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -487,6 +488,7 @@ async fn cli_browser_login_to_chatgpt_serves_responses_via_codex_and_is_skipped_
     assert_eq!(fake.requests().len(), before, "nothing was sent upstream");
 
     // With an API key account, Chat Completions go there and never to the login.
+    fake.register_key(Provider::OpenAi, "sk-openai-key");
     let r = keyway
         .api(Method::POST, "/accounts")
         .json(&json!({"provider": "openai", "label": "Key", "secret": "sk-openai-key"}))

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
 use keyway_tests::{
-    ClaudeUsage, ClaudeWindow, CodexUsage, CodexWindow, FakeUpstream, IssuedTokens, Keyway, Setup,
-    write_claude_credentials, write_codex_auth,
+    Behaviour, ClaudeUsage, ClaudeWindow, CodexUsage, CodexWindow, FakeUpstream, IssuedTokens,
+    Keyway, Provider, Setup, write_claude_credentials, write_codex_auth,
 };
 use serde_json::{Value, json};
 
@@ -373,9 +373,121 @@ async fn the_rotated_refresh_token_is_kept_in_the_keyring_and_used_after_a_resta
     assert_eq!(keyway.stop().await, Some(0));
 }
 
+/// An Anthropic request through Keyway on a task of its own, so the test can let its client
+/// go away (abort the task) whenever it likes.
+fn claude_in_background(keyway: &Keyway) -> tokio::task::JoinHandle<()> {
+    let request = keyway
+        .post(
+            "/v1/messages",
+            &json!({"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .header("anthropic-version", "2023-06-01")
+        .send();
+    tokio::spawn(async move {
+        let _ = request.await;
+    })
+}
+
+/// Waits (bounded) until `done` holds.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {WAIT:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The refresh token in the keyring entry of login `id`.
+async fn stored_refresh_token(setup: &Setup, id: &str) -> String {
+    let stored = setup
+        .keyring_entry(&format!("account:{id}"))
+        .await
+        .expect("the login's keyring entry");
+    let stored: Value = serde_json::from_str(&stored).expect("token JSON");
+    stored["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned()
+}
+
+/// The client whose request started a refresh goes away while the token call is still in
+/// flight: the refresh goes on, the rotated refresh token reaches the keyring, and only then
+/// is the new access token sent. A Keyway killed at that moment finds the rotated token in
+/// the keyring when it starts again, and renews the login with it.
+#[tokio::test]
+async fn a_refresh_outlives_the_client_that_started_it_and_is_stored_before_use() {
+    let fake = FakeUpstream::start().await;
+    let setup = Setup::new(&fake.base_url(), "");
+    let (id, imported) = import_claude(&setup, &fake, "alice", SOON).await;
+    fake.claude_oauth()
+        .set_token_delay(Duration::from_millis(500));
+    let keyway = setup.start().await;
+
+    // The first request starts the refresh; its client leaves while the token call waits.
+    let client = claude_in_background(&keyway);
+    until("the refresh reaches the token endpoint", || {
+        fake.claude_oauth().refresh_calls() == 1
+    })
+    .await;
+    client.abort();
+    let _ = client.await;
+    until("Keyway logs the renewed login", || {
+        keyway.logs().contains("login renewed")
+    })
+    .await;
+    assert!(
+        fake.requests().is_empty(),
+        "the departed request was not sent"
+    );
+    assert_eq!(fake.claude_oauth().refresh_calls(), 1);
+    let rotated = stored_refresh_token(&keyway.setup, &id).await;
+    assert_ne!(
+        rotated, imported.refresh_token,
+        "the rotated token is stored"
+    );
+    assert_eq!(
+        fake.claude_oauth().account_of(&rotated).as_deref(),
+        Some("alice")
+    );
+
+    // The next request uses the renewed login without another token call. The fake holds it,
+    // and Keyway is killed while it is upstream.
+    fake.push("alice", Behaviour::Hang);
+    let held = claude_in_background(&keyway);
+    tokio::time::timeout(WAIT, fake.wait_for_requests(1))
+        .await
+        .expect("the request reaches the fake");
+    let sent = bearer(&fake.requests()[0]);
+    assert_ne!(sent, imported.access_token, "the renewed access token");
+    assert_eq!(fake.claude_oauth().refresh_calls(), 1, "no second refresh");
+    assert_eq!(
+        stored_refresh_token(&keyway.setup, &id).await,
+        rotated,
+        "when the new access token goes out, its refresh token is in the keyring"
+    );
+    let keyway = keyway.crash_and_restart().await;
+    held.abort();
+
+    // The imported refresh token is spent; only the stored one renews the login.
+    fake.claude_oauth().expire_access_tokens("alice");
+    fake.clear_scripts();
+    assert_eq!(claude_ok(&keyway).await, id);
+    assert_eq!(fake.claude_oauth().refresh_calls(), 2);
+    assert_eq!(account(&keyway, &id).await["live"]["state"], "serving");
+    assert_ne!(
+        stored_refresh_token(&keyway.setup, &id).await,
+        rotated,
+        "rotated again"
+    );
+}
+
 #[tokio::test]
 async fn a_dead_refresh_token_takes_the_login_out_of_rotation_as_needs_login() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::OpenAi, "sk-openai-key");
     let setup = Setup::new(&fake.base_url(), "");
     let (alice, _) = import_claude(&setup, &fake, "alice", SOON).await;
     let (bob, _) = import_claude(&setup, &fake, "bob", LONG).await;
@@ -563,6 +675,7 @@ async fn quota_windows_are_shown_with_used_percent_and_reset_time() {
 #[tokio::test]
 async fn a_rejected_5h_window_moves_traffic_to_the_other_subscription_then_the_api_key_and_back() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant-key");
     let setup = Setup::new(&fake.base_url(), "");
     let (alice, _) = import_claude(&setup, &fake, "alice", LONG).await;
     let (bob, _) = import_claude(&setup, &fake, "bob", LONG).await;
@@ -571,8 +684,9 @@ async fn a_rejected_5h_window_moves_traffic_to_the_other_subscription_then_the_a
     let keyway = setup.start().await;
     assert_eq!(claude_ok(&keyway).await, alice);
 
-    // Alice's 5-hour window is exhausted until a reset 2 s ahead: Bob serves.
-    let alice_reset = unix_now() + 2;
+    // Alice's 5-hour window is exhausted until a reset 5 s ahead (wall clock, as the provider
+    // and Keyway both keep it; the checks below take a fraction of that): Bob serves.
+    let alice_reset = unix_now() + 5;
     fake.claude_oauth().reject_5h_until("alice", alice_reset);
     assert_eq!(claude_ok(&keyway).await, bob);
     let live = account(&keyway, &alice).await["live"].clone();
@@ -586,7 +700,7 @@ async fn a_rejected_5h_window_moves_traffic_to_the_other_subscription_then_the_a
     assert_eq!(window(&live, "5h")["rejected"], true, "{live}");
 
     // Bob's too: the API key serves.
-    fake.claude_oauth().reject_5h_until("bob", unix_now() + 3);
+    fake.claude_oauth().reject_5h_until("bob", alice_reset + 1);
     assert_eq!(claude_ok(&keyway).await, key);
     assert_eq!(
         fake.keys_used().last().map(String::as_str),
@@ -612,6 +726,7 @@ async fn a_rejected_5h_window_moves_traffic_to_the_other_subscription_then_the_a
 #[tokio::test]
 async fn a_chatgpt_usage_limit_moves_responses_to_the_api_key_until_the_reset() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::OpenAi, "sk-openai-key");
     let setup = Setup::new(&fake.base_url(), "");
     let (dave, _) = import_chatgpt(&setup, &fake, "dave", LONG).await;
     let key = setup.add_account("openai", "Key", "sk-openai-key").await;
@@ -619,7 +734,7 @@ async fn a_chatgpt_usage_limit_moves_responses_to_the_api_key_until_the_reset() 
     let keyway = setup.start().await;
     assert_eq!(responses_ok(&keyway).await, dave);
 
-    let reset = unix_now() + 2;
+    let reset = unix_now() + 5;
     fake.openai_oauth().usage_limit_until("dave", reset);
     assert_eq!(responses_ok(&keyway).await, key);
     let live = account(&keyway, &dave).await["live"].clone();
@@ -731,8 +846,10 @@ async fn most_available_counts_a_window_as_fresh_once_its_reset_has_passed() {
     let (alice, _) = import_claude(&setup, &fake, "alice", LONG).await;
     let (bob, _) = import_claude(&setup, &fake, "bob", LONG).await;
     policy(&setup, "anthropic", "most_available", &[]).await;
-    // Alice's 5-hour window is nearly used up but resets in 2 s; Bob has half of his left.
-    let alice_reset = unix_now() + 2;
+    let keyway = setup.start().await;
+    // Alice's 5-hour window is nearly used up but resets in 5 s (counted from here, after
+    // the start, so only the requests below run in it); Bob has half of his left.
+    let alice_reset = unix_now() + 5;
     let mut usage = ClaudeUsage::fresh();
     usage.five_hour = ClaudeWindow {
         utilization: 0.9,
@@ -740,7 +857,6 @@ async fn most_available_counts_a_window_as_fresh_once_its_reset_has_passed() {
     };
     fake.claude_oauth().set_usage("alice", usage);
     fake.claude_oauth().set_usage("bob", claude_5h(0.5));
-    let keyway = setup.start().await;
 
     let mut served = Vec::new();
     while !(served.contains(&alice) && served.contains(&bob)) {

@@ -47,6 +47,11 @@ async fn swaps_under_concurrent_load_fail_and_misroute_nothing() {
     const SWAPS: usize = 90;
 
     let fake = FakeUpstream::start().await;
+    fake.register_keys(
+        Provider::Anthropic,
+        ["sk-ant-0", "sk-ant-1", "sk-ant-2", "sk-ant-3"],
+    );
+    fake.register_key(Provider::OpenAi, "sk-oai-1");
     let setup = Setup::new(&fake.base_url(), "");
     let mut key_of: HashMap<String, String> = HashMap::new();
     let mut ant = Vec::new();
@@ -204,6 +209,8 @@ async fn swaps_under_concurrent_load_fail_and_misroute_nothing() {
 #[tokio::test]
 async fn a_swap_applies_to_the_next_request_and_an_invalid_one_changes_nothing() {
     let fake = FakeUpstream::start().await;
+    fake.register_keys(Provider::Anthropic, ["sk-a", "sk-b"]);
+    fake.register_key(Provider::OpenAi, "sk-o");
     let setup = Setup::new(&fake.base_url(), "");
     let a = setup.add_account("anthropic", "A", "sk-a").await;
     let b = setup.add_account("anthropic", "B", "sk-b").await;
@@ -294,6 +301,8 @@ async fn a_swap_applies_to_the_next_request_and_an_invalid_one_changes_nothing()
 #[tokio::test]
 async fn round_robin_keeps_its_place_across_unrelated_swaps() {
     let fake = FakeUpstream::start().await;
+    fake.register_keys(Provider::Anthropic, ["sk-a", "sk-b", "sk-c"]);
+    fake.register_key(Provider::OpenAi, "sk-o");
     let setup = Setup::new(&fake.base_url(), "");
     setup.add_account("anthropic", "A", "sk-a").await;
     let b = setup.add_account("anthropic", "B", "sk-b").await;

@@ -7,10 +7,17 @@ use std::collections::HashMap;
 use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, Setup};
 use serde_json::{Value, json};
 
-/// Adds one `provider` account per secret, labelled `L0`, `L1`…; their ids in that order.
-async fn add_accounts(setup: &Setup, provider: &str, secrets: &[&str]) -> Vec<String> {
+/// Adds one `provider` account per secret, labelled `L0`, `L1`…, each a key the fake accepts;
+/// their ids in that order.
+async fn add_accounts(
+    fake: &FakeUpstream,
+    setup: &Setup,
+    provider: &str,
+    secrets: &[&str],
+) -> Vec<String> {
     let mut ids = Vec::new();
     for (i, secret) in secrets.iter().enumerate() {
+        fake.register_key(provider.parse().expect("a built-in provider"), secret);
         ids.push(setup.add_account(provider, &format!("L{i}"), secret).await);
     }
     ids
@@ -58,7 +65,7 @@ fn counts(keys: &[String]) -> HashMap<&str, usize> {
 async fn default_policy_is_round_robin_in_configured_order() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
+    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
     let keyway = setup.start().await;
 
     // The account header names the account the request used, in the same rotation.
@@ -83,7 +90,7 @@ async fn default_policy_is_round_robin_in_configured_order() {
 async fn smooth_weighted_round_robin_follows_nginx_sequence() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
+    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
     let weights = format!("{}=5,{}=1,{}=1", ids[0], ids[1], ids[2]);
     let out = setup
         .cli(&[
@@ -110,7 +117,7 @@ async fn smooth_weighted_round_robin_follows_nginx_sequence() {
 async fn priority_uses_the_first_listed_account_and_the_next_when_it_is_disabled() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
+    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
     // Listed order B, C, A: the policy's order counts, not the accounts' order in the file.
     let order = format!("{},{},{}", ids[1], ids[2], ids[0]);
     setup
@@ -158,7 +165,7 @@ async fn priority_uses_the_first_listed_account_and_the_next_when_it_is_disabled
 async fn weighted_random_follows_the_weights() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&setup, "anthropic", &["sk-heavy", "sk-light"]).await;
+    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-heavy", "sk-light"]).await;
     let weights = format!("{}=3,{}=1", ids[0], ids[1]);
     setup
         .cli(&[
@@ -204,7 +211,7 @@ async fn weighted_random_follows_the_weights() {
 async fn random_spreads_evenly() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    add_accounts(&setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
+    add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
     setup
         .cli(&["policy", "set", "anthropic", "--strategy", "random"])
         .await
@@ -232,7 +239,7 @@ async fn random_spreads_evenly() {
 async fn family_policy_wins_over_the_provider_policy() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&setup, "anthropic", &["sk-a", "sk-b"]).await;
+    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b"]).await;
     let order = format!("{},{}", ids[1], ids[0]);
     setup
         .cli(&[
@@ -269,6 +276,9 @@ async fn family_policy_wins_over_the_provider_policy() {
 #[tokio::test]
 async fn openai_and_gemini_route_with_their_auth_headers() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant-1");
+    fake.register_key(Provider::OpenAi, "sk-oai-1");
+    fake.register_key(Provider::Google, "AIza-goo-1");
     let setup = Setup::new(&fake.base_url(), "");
     let ant = setup.add_account("anthropic", "A", "sk-ant-1").await;
     let oai = setup.add_account("openai", "O", "sk-oai-1").await;
@@ -420,6 +430,8 @@ async fn user_defined_openai_compatible_provider_serves_its_families() {
          [providers.deepinfra.families]\nllama = [\"meta-llama/*\"]\n",
         fake.base_url()
     );
+    // A user-defined provider speaks OpenAI's API, so its keys are the fake's OpenAI keys.
+    fake.register_keys(Provider::OpenAi, ["sk-oai-1", "di-key-1"]);
     let setup = Setup::new(&fake.base_url(), &extra);
     let oai = setup.add_account("openai", "O", "sk-oai-1").await;
     let di = setup.add_account("deepinfra", "DI", "di-key-1").await;
@@ -490,6 +502,8 @@ async fn model_list_merges_openai_shaped_providers_and_is_anthropics_for_anthrop
          [providers.deepinfra.families]\nllama = [\"meta-llama/*\"]\n",
         fake.base_url()
     );
+    fake.register_key(Provider::Anthropic, "sk-ant-1");
+    fake.register_keys(Provider::OpenAi, ["sk-oai-1", "di-key-1"]);
     let setup = Setup::new(&fake.base_url(), &extra);
     setup.add_account("anthropic", "A", "sk-ant-1").await;
     setup.add_account("openai", "O", "sk-oai-1").await;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use keyway_tests::{FakeUpstream, Setup};
+use keyway_tests::{FakeUpstream, Provider, Setup};
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -44,6 +44,8 @@ async fn the_official_python_sdks_work_through_keyway() {
     let python = sdk_python();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk/sdk_check.py");
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant-sdk");
+    fake.register_key(Provider::OpenAi, "sk-oa-sdk");
     let setup = Setup::new(&fake.base_url(), "");
     setup.add_account("anthropic", "Claude", "sk-ant-sdk").await;
     setup.add_account("openai", "GPT", "sk-oa-sdk").await;

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use keyway_tests::{Behaviour, FakeUpstream, Keyway, Setup};
+use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, Setup};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -243,6 +243,8 @@ fn mask_varying(s: &str) -> String {
 async fn keyway_for(api: Api, two: bool, extra: &str) -> (FakeUpstream, Keyway) {
     let fake = FakeUpstream::start().await;
     let provider = api.provider();
+    let upstream: Provider = provider.parse().expect("a built-in provider");
+    fake.register_keys(upstream, ["key-a", "key-b"]);
     let setup = Setup::new(
         &fake.base_url(),
         &format!("{extra}\n[policies.{provider}]\nstrategy = \"priority\"\n"),
@@ -572,4 +574,173 @@ async fn a_client_leaving_mid_stream_cancels_the_upstream_stream() {
         "the upstream stream was cut short ({emitted} events)"
     );
     wait_no_requests_in_flight(&keyway).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A slow reader
+// ---------------------------------------------------------------------------------------------
+
+/// Keyway's resident memory now, KiB (`VmRSS` of /proc/PID/status).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmRSS line")
+}
+
+/// Counts occurrences of a pattern in a byte stream read piece by piece.
+struct Counter {
+    pattern: &'static [u8],
+    tail: Vec<u8>,
+    count: usize,
+}
+
+impl Counter {
+    fn new(pattern: &'static [u8]) -> Counter {
+        Counter {
+            pattern,
+            tail: Vec::new(),
+            count: 0,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        // The previous piece's last bytes, so a match across two pieces counts once.
+        let mut window = std::mem::take(&mut self.tail);
+        window.extend_from_slice(bytes);
+        self.count += window
+            .windows(self.pattern.len())
+            .filter(|w| *w == self.pattern)
+            .count();
+        let keep = window.len().min(self.pattern.len() - 1);
+        self.tail = window.split_off(window.len() - keep);
+    }
+}
+
+/// The fake streams 128 MiB as fast as the connection takes it; the client reads through a
+/// small socket buffer, a little at a time, then not at all for a while. Streaming is
+/// pass-through, so back-pressure holds: the fake's stream stalls a few socket buffers ahead
+/// of the client, and Keyway's memory stays within a bound far below the stream's size. A
+/// Keyway that buffered the upstream body would let the fake run to its end and grow by it.
+#[tokio::test]
+async fn a_slow_reader_holds_the_upstream_back_and_keyway_memory_stays_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const EVENTS: usize = 512;
+    const EVENT_BYTES: usize = 256 * 1024;
+    /// Socket buffers (upstream send and receive, client send) and the stacks' own hold a few
+    /// MiB each; the stream is 128 MiB.
+    const BOUND_KIB: u64 = 48 * 1024;
+    /// The fake's stream counts as held back when it sends nothing more for this long while
+    /// the client reads nothing.
+    const QUIET: Duration = Duration::from_millis(500);
+
+    let (fake, keyway) = keyway_for(Api::Anthropic, false, "").await;
+    let pid = keyway.pid();
+    // Warm up: the first stream allocates what every stream will.
+    let r = Api::Anthropic.send(&keyway).await;
+    assert_eq!(r.status(), 200);
+    r.bytes().await.expect("warm-up stream");
+    let baseline = rss_kib(pid);
+    fake.push(
+        "key-a",
+        Behaviour::Bulk {
+            events: EVENTS,
+            bytes: EVENT_BYTES,
+        },
+    );
+    let emitted = || fake.stream_event_times().last().map_or(0, Vec::len);
+
+    // A client with a small receive buffer, speaking plain HTTP/1.1.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
+    let mut conn = socket.connect(keyway.addr).await.expect("connect");
+    let body = Api::Anthropic.body();
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: {}\r\nx-api-key: {}\r\nanthropic-version: 2023-06-01\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        keyway.addr,
+        keyway.client_key,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.expect("send head");
+    conn.write_all(&body).await.expect("send body");
+
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut read = 0usize;
+    let mut deltas = Counter::new(b"event: content_block_delta");
+    let mut stop = Counter::new(b"event: message_stop");
+    let mut peak = baseline;
+    let mut take = async |conn: &mut tokio::net::TcpStream, peak: &mut u64| -> usize {
+        let n = tokio::time::timeout(Duration::from_secs(20), conn.read(&mut buf))
+            .await
+            .expect("the stream goes on")
+            .expect("read");
+        deltas.feed(&buf[..n]);
+        stop.feed(&buf[..n]);
+        *peak = (*peak).max(rss_kib(pid));
+        n
+    };
+
+    // Slowly: 16 KiB every 10 ms, 1 MiB in all.
+    while read < 1024 * 1024 {
+        let n = take(&mut conn, &mut peak).await;
+        assert!(n > 0, "the stream ended after {read} bytes");
+        read += n;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Then not at all, until the fake has sent nothing for a while (or everything).
+    let stalled = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut last = emitted();
+        loop {
+            tokio::time::sleep(QUIET).await;
+            peak = peak.max(rss_kib(pid));
+            let now = emitted();
+            if now == last || now == EVENTS {
+                return now;
+            }
+            last = now;
+        }
+    })
+    .await
+    .expect("the fake's stream stalls or ends");
+    let ahead_kib = (stalled * EVENT_BYTES).saturating_sub(read) as u64 / 1024;
+    let grown = peak.saturating_sub(baseline);
+    eprintln!(
+        "held back: the fake sent {stalled} of {EVENTS} events ({ahead_kib} KiB ahead of the \
+         client's {read} B); Keyway grew by {grown} KiB from {baseline} KiB"
+    );
+    assert!(
+        stalled < EVENTS,
+        "the fake sent its whole stream ({EVENTS} events of {EVENT_BYTES} B) to a client that \
+         read {read} B: nothing held it back (Keyway grew by {grown} KiB)"
+    );
+    assert!(
+        ahead_kib < BOUND_KIB,
+        "the fake got {ahead_kib} KiB ahead of the client ({stalled} events sent)"
+    );
+    assert!(
+        grown < BOUND_KIB,
+        "Keyway grew by {grown} KiB (baseline {baseline} KiB) while holding the stream back"
+    );
+
+    // The whole stream still arrives, intact, once the client reads on.
+    loop {
+        let n = take(&mut conn, &mut peak).await;
+        if n == 0 {
+            break;
+        }
+        read += n;
+    }
+    assert_eq!(deltas.count, EVENTS, "every content event arrived");
+    assert_eq!(stop.count, 1, "the stream ended properly");
+    assert_eq!(emitted(), EVENTS);
+    let grown = peak.saturating_sub(baseline);
+    assert!(
+        grown < BOUND_KIB,
+        "Keyway grew by {grown} KiB over the stream"
+    );
+    assert!(read > EVENTS * EVENT_BYTES, "{read} B read");
 }

@@ -22,7 +22,7 @@ async function servedBy(env, n) {
   return texts;
 }
 
-e2e('an API key added on the Accounts screen serves requests', {}, async ({ env, page }) => {
+e2e('an API key added on the Accounts screen serves requests', { keys: ['anthropic:sk-ant-e2e-work'] }, async ({ env, page }) => {
   await show(page, 'accounts');
   await page.getByTestId('add-key-provider').selectOption('anthropic');
   await page.getByTestId('add-key-label').fill('Work');

@@ -51,12 +51,15 @@ export function checkDashboardBuilt() {
 
 /**
  * Starts an environment. `accounts`: `[{provider, label, secret}]`, added with the CLI before
- * Keyway starts; `loginAs`: the fake OAuth account browser logins log into; `config`: extra
- * config TOML. Resolves to the JSON line's fields plus `close()`.
+ * Keyway starts (the fake accepts their secrets); `keys`: `['provider:key']` more keys the fake
+ * accepts (for accounts a test adds on a screen); `loginAs`: the fake OAuth account browser
+ * logins log into; `config`: extra config TOML. Resolves to the JSON line's fields plus
+ * `close()`.
  */
-export async function startEnv({ accounts = [], loginAs, config } = {}) {
+export async function startEnv({ accounts = [], keys = [], loginAs, config } = {}) {
   const args = [];
   for (const a of accounts) args.push('--account', `${a.provider}:${a.label}:${a.secret}`);
+  for (const k of keys) args.push('--key', k);
   if (loginAs) args.push('--login-as', loginAs);
   if (config) args.push('--config', config);
   const child = spawn(envBin(), args, { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -42,6 +42,9 @@ pub struct Engine {
     next_request: AtomicU64,
     /// Paused: client requests are refused (503) until resumed; the management API still works.
     paused: AtomicBool,
+    /// Set by the server when its shutdown drain runs out: response bodies still open end
+    /// with their surface's error event instead of being cut.
+    ending_streams: tokio::sync::watch::Sender<bool>,
     traffic: Traffic,
 }
 
@@ -93,6 +96,7 @@ impl Engine {
             owners,
             next_request: AtomicU64::new(1),
             paused: AtomicBool::new(false),
+            ending_streams: tokio::sync::watch::Sender::new(false),
             traffic: Traffic::new(history),
         }))
     }
@@ -143,6 +147,19 @@ impl Engine {
                 if paused { "paused" } else { "resumed" }
             );
             self.traffic.state_changed();
+        }
+    }
+
+    /// The drain time is over: tell the response bodies still open to end.
+    pub(crate) fn end_streams(&self) {
+        self.ending_streams.send_replace(true);
+    }
+
+    /// Resolves when [`Engine::end_streams`] is called.
+    pub(crate) fn streams_ending(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let mut ending = self.ending_streams.subscribe();
+        async move {
+            let _ = ending.wait_for(|e| *e).await;
         }
     }
 

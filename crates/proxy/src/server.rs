@@ -151,11 +151,11 @@ impl Server {
                 () = &mut shutdown => {
                     self.stopping.send_replace(true);
                     let _ = stop.send(());
-                    return drained(server, drain).await;
+                    return drained(server, drain, Some(&self.engine)).await;
                 }
                 Some(next) = next => {
                     let _ = stop.send(());
-                    tokio::spawn(drained(server, drain));
+                    tokio::spawn(drained(server, drain, None));
                     tracing::info!(listen = ?next.local_addr().ok(), "moved to the new listen address");
                     listener = next;
                 }
@@ -164,12 +164,18 @@ impl Server {
     }
 }
 
-/// Wait for a stopping server's in-flight requests, at most `drain`.
+/// How long streams ended at shutdown get to send their final event.
+const END_GRACE: Duration = Duration::from_secs(1);
+
+/// Wait for a stopping server's in-flight requests, at most `drain`. When Keyway is shutting
+/// down (`ending` is its engine), streams still open then end with their surface's error
+/// event, which gets [`END_GRACE`] to reach the client, instead of being cut.
 async fn drained(
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    mut server: tokio::task::JoinHandle<std::io::Result<()>>,
     drain: Duration,
+    ending: Option<&Engine>,
 ) -> std::io::Result<()> {
-    match tokio::time::timeout(drain, server).await {
+    match tokio::time::timeout(drain, &mut server).await {
         Ok(Ok(result)) => result,
         Ok(Err(join)) => Err(std::io::Error::other(join)),
         Err(_) => {
@@ -177,6 +183,10 @@ async fn drained(
                 drain_secs = drain.as_secs(),
                 "in-flight requests did not finish in time; closing them"
             );
+            if let Some(engine) = ending {
+                engine.end_streams();
+                let _ = tokio::time::timeout(END_GRACE, server).await;
+            }
             Ok(())
         }
     }

@@ -25,21 +25,26 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use keyway_tests::{FakeUpstream, Setup};
+use keyway_tests::{FakeUpstream, Provider, Setup};
 use serde_json::json;
 
-const USAGE: &str = "usage: e2e-env [--account PROVIDER:LABEL:SECRET]... [--login-as NAME] [--config TOML]\n\
+const USAGE: &str = "usage: e2e-env [--account PROVIDER:LABEL:SECRET]... [--key PROVIDER:KEY]...\n\
+    \x20              [--login-as NAME] [--config TOML]\n\
     \n\
     Starts a fake upstream and `keyway --headless` against it, prints one JSON line\n\
     (url, dashboard, token, client_key, home, fake, redirect URIs, accounts) and runs\n\
     until stdin closes or SIGTERM; then stops Keyway and exits.\n\
     \n\
-    --account P:L:S  add an API-key account (provider, label, secret) before start\n\
+    --account P:L:S  add an API-key account (provider, label, secret) before start; the\n\
+    \x20                fake accepts the secret as a key of that provider\n\
+    --key P:K        the fake accepts K as a key of provider P (for keys a test adds\n\
+    \x20                through the dashboard); other keys get the provider's refusal\n\
     --login-as NAME  the fake OAuth account browser logins log into (default `default`)\n\
     --config TOML    extra config text, placed before the providers";
 
 struct Args {
     accounts: Vec<(String, String, String)>,
+    keys: Vec<(Provider, String)>,
     login_as: Option<String>,
     config: String,
 }
@@ -59,6 +64,18 @@ async fn main() -> ExitCode {
     };
 
     let fake = FakeUpstream::start().await;
+    for (provider, key) in &args.keys {
+        fake.register_key(*provider, key);
+    }
+    for (provider, _, secret) in &args.accounts {
+        match provider.parse::<Provider>() {
+            Ok(provider) => fake.register_key(provider, secret),
+            Err(e) => {
+                eprintln!("e2e-env: --account: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let setup = Setup::new(&fake.base_url(), &args.config).with_home();
     fake.openai_oauth()
         .set_redirect_uris(Some(&[&setup.redirect_uri("openai")]));
@@ -151,6 +168,7 @@ async fn wait_for_end() {
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut out = Args {
         accounts: Vec::new(),
+        keys: Vec::new(),
         login_as: None,
         config: String::new(),
     };
@@ -186,6 +204,17 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
                         ));
                     }
                 }
+            }
+            "--key" => {
+                let spec = value()?;
+                let (provider, key) = spec
+                    .split_once(':')
+                    .filter(|(_, key)| !key.is_empty())
+                    .ok_or_else(|| format!("bad --key `{spec}`: want PROVIDER:KEY"))?;
+                let provider = provider
+                    .parse()
+                    .map_err(|e| format!("bad --key `{spec}`: {e}"))?;
+                out.keys.push((provider, key.to_owned()));
             }
             "--login-as" => out.login_as = Some(value()?),
             "--config" => {

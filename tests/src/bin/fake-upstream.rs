@@ -1,26 +1,31 @@
 //! Runs the fake upstream standalone, for the Python SDK test and benchmarks.
 //!
-//! `fake-upstream [--listen 127.0.0.1:0] [--no-record] [--stream-events N]
-//! [--stream-interval-ms MS] [--stamp]` prints `listening on http://127.0.0.1:PORT` once ready,
-//! then serves until killed. Every key is answered `Ok` (streams: 3 events at once) unless the
-//! stream options ask for paced streams; `--no-record` skips request recording so benchmarks
-//! measure Keyway, not the fake; `--stamp` puts each streamed event's emission time in its
-//! text so a client can measure how late it arrives.
+//! `fake-upstream [--listen 127.0.0.1:0] [--key PROVIDER:KEY]... [--no-record]
+//! [--stream-events N] [--stream-interval-ms MS] [--stamp]` prints
+//! `listening on http://127.0.0.1:PORT` once ready, then serves until killed. The API keys
+//! given with `--key` are valid (any other gets the provider's invalid-key answer, as in the
+//! tests) and answered `Ok` (streams: 3 events at once) unless the stream options ask for
+//! paced streams; `--no-record` skips request recording so benchmarks measure Keyway, not the
+//! fake; `--stamp` puts each streamed event's emission time in its text so a client can
+//! measure how late it arrives.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use keyway_tests::{Behaviour, FakeConfig, FakeUpstream};
+use keyway_tests::{Behaviour, FakeConfig, FakeUpstream, Provider};
 
-const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--no-record] [--stream-events N]\n\
-    \x20                    [--stream-interval-ms MS] [--stamp]\n\
+const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--key PROVIDER:KEY]... [--no-record]\n\
+    \x20                    [--stream-events N] [--stream-interval-ms MS] [--stamp]\n\
     \n\
     Serves fake Anthropic, OpenAI and Gemini APIs on ADDR (default 127.0.0.1:0),\n\
     prints `listening on http://ADDR` and runs until killed.\n\
     \n\
     --listen ADDR            address to bind (port 0 picks a free port)\n\
+    --key PROVIDER:KEY       accept KEY as an API key of PROVIDER (anthropic, openai,\n\
+    \x20                        google); repeatable. Other keys are refused as the\n\
+    \x20                        provider refuses an invalid key\n\
     --no-record              don't record requests (for benchmarks)\n\
     --stream-events N        streamed answers carry N content events (default 3)\n\
     --stream-interval-ms MS  wait MS milliseconds before each content event (default 0)\n\
@@ -91,6 +96,15 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<FakeConfig>, 
             "-h" | "--help" => return Ok(None),
             "--no-record" => config.record = false,
             "--stamp" => config.stamp = true,
+            "--key" => {
+                let spec = value("--key")?;
+                let (provider, key) = spec
+                    .split_once(':')
+                    .filter(|(_, key)| !key.is_empty())
+                    .ok_or_else(|| format!("bad --key `{spec}`: PROVIDER:KEY"))?;
+                let provider: Provider = provider.parse().map_err(|e| format!("bad --key: {e}"))?;
+                config.keys.push((provider, key.to_owned()));
+            }
             "--listen" => {
                 let listen = value("--listen")?;
                 config.listen = listen

@@ -30,6 +30,41 @@ pub(crate) fn claims_models_request(headers: &HeaderMap) -> bool {
     headers.contains_key("anthropic-version") || headers.contains_key("x-api-key")
 }
 
+/// Anthropic's 400 for a request without `anthropic-version` (every endpoint requires it), or
+/// with a value that is no version: the API takes one date, `YYYY-MM-DD` (`2023-06-01`; the
+/// SDKs send newer ones), and a proxy that repeats the header sends `2023-06-01, 2023-06-01`,
+/// which is refused as no valid version.
+pub(crate) fn version_refusal(headers: &HeaderMap) -> Option<Answer> {
+    let values: Vec<&str> = headers
+        .get_all("anthropic-version")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .collect();
+    let message = match values.as_slice() {
+        [] => "anthropic-version: header is required".to_owned(),
+        [one] if is_date(one) => return None,
+        _ => format!(
+            "anthropic-version: {:?} is not a valid version",
+            values.join(", ")
+        ),
+    };
+    Some(error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        &message,
+    ))
+}
+
+/// `YYYY-MM-DD`.
+fn is_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+}
+
 /// The success answer; `events` is the content event count if the request streams.
 pub(crate) fn answer(endpoint: Endpoint, call: &Call, events: usize) -> Answer {
     match endpoint {
@@ -183,7 +218,7 @@ pub(crate) fn failure(f: Failure<'_>) -> Answer {
             "authentication_error",
             "x-api-key header is required".to_owned(),
         ),
-        Failure::Unauthorized => (
+        Failure::Unauthorized(_) => (
             StatusCode::UNAUTHORIZED,
             "authentication_error",
             "invalid x-api-key".to_owned(),

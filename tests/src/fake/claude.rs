@@ -24,9 +24,9 @@ use serde_json::{Value, json};
 use super::anthropic;
 use super::creds;
 use super::oauth::{
-    AccessCheck, CLAUDE_OAUTH_PREFIX, Flavor, Gate, IssuedCode, IssuedTokens, Issuer, OAuthAccount,
-    TokenError, answer_response, header_has, json_params, json_response, reached, rfc3339,
-    secs_until, unix_secs,
+    AccessCheck, Flavor, Gate, IssuedCode, IssuedTokens, Issuer, OAuthAccount, TokenError,
+    answer_response, header_has, json_params, json_response, reached, rfc3339, secs_until,
+    unix_secs,
 };
 use super::state::Shared;
 use super::wire::{Answer, bearer};
@@ -178,9 +178,9 @@ impl Claude {
         }
     }
 
-    /// How an Anthropic inference endpoint treats the request. `x-api-key` requests, and
-    /// bearers not shaped like Claude OAuth tokens, stay API-key requests (existing tests
-    /// send plain keys as bearers).
+    /// How an Anthropic inference endpoint treats the request. `x-api-key` requests are
+    /// API-key requests; a bearer is an OAuth access token, checked here: Anthropic refuses
+    /// an API key sent as a bearer like any other token it did not issue.
     pub(crate) fn gate(&self, headers: &HeaderMap) -> Gate {
         if headers.contains_key("x-api-key") {
             return Gate::ApiKey;
@@ -188,11 +188,6 @@ impl Claude {
         let Some(token) = bearer(headers) else {
             return Gate::ApiKey;
         };
-        // Every token this server issues has an `sk-ant-o…` prefix (access `oat`, refresh
-        // `ort`); checking the prefix keeps the API-key hot path lock-free.
-        if !token.starts_with(CLAUDE_OAUTH_PREFIX) {
-            return Gate::ApiKey;
-        }
         let label = match self.authenticate(headers, &token) {
             Ok(label) => label,
             Err(Rejected { label, answer }) => {

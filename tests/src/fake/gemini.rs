@@ -165,7 +165,7 @@ pub(crate) fn failure(f: Failure<'_>) -> Answer {
             "PERMISSION_DENIED",
             None,
         ),
-        Failure::Unauthorized => error(
+        Failure::Unauthorized(_) => error(
             StatusCode::BAD_REQUEST,
             "API key not valid. Please pass a valid API key.",
             "INVALID_ARGUMENT",

@@ -8,6 +8,18 @@
 //!
 //! The wire formats follow the real providers (see `shared/PROTOCOLS.md`): Keyway's parsing of
 //! limits and streams is only trustworthy if the fake answers exactly like the real thing.
+//! So the fake also refuses what the real services refuse:
+//!
+//! - an API key is valid only for the provider a test registered it with
+//!   ([`FakeUpstream::register_key`]); any other gets that provider's real invalid-key answer,
+//!   and an Anthropic API key sent as `Authorization: Bearer` (bearer is for OAuth tokens) is
+//!   refused as Anthropic refuses it;
+//! - Anthropic requests need `anthropic-version` (400 without it, or with a value that is no
+//!   version), OpenAI requests with a body need `Content-Type: application/json`;
+//! - every request must carry the fake's own address as `Host` and no `Origin`: a proxy that
+//!   leaks its client's `Host` (`127.0.0.1:<keyway port>`) or a browser's `Origin` upstream is
+//!   answered `421` with a body saying so, and the test fails when the fake is dropped (see
+//!   [`FakeUpstream::take_violations`]).
 //!
 //! The same port also serves the subscription (OAuth) services: Claude's and OpenAI's
 //! authorization servers, Anthropic OAuth inference and usage, and ChatGPT's Codex backend.
@@ -30,6 +42,8 @@ mod state;
 mod tests;
 #[cfg(test)]
 mod tests_oauth;
+#[cfg(test)]
+mod tests_strict;
 mod wire;
 
 use std::io;
@@ -64,6 +78,22 @@ pub enum Provider {
     Google,
 }
 
+impl std::str::FromStr for Provider {
+    type Err = String;
+
+    /// Keyway's provider ids: `anthropic`, `openai`, `google`.
+    fn from_str(id: &str) -> Result<Self, String> {
+        match id {
+            "anthropic" => Ok(Self::Anthropic),
+            "openai" => Ok(Self::OpenAi),
+            "google" => Ok(Self::Google),
+            other => Err(format!(
+                "unknown provider `{other}` (anthropic, openai or google)"
+            )),
+        }
+    }
+}
+
 /// How the fake answers one request authenticated with a given key.
 ///
 /// Queued per key with [`FakeUpstream::push`]; the key's default (see
@@ -93,7 +123,8 @@ pub enum Behaviour {
     ServerError(u16),
     /// The provider's invalid-key answer: Anthropic 401 `authentication_error`, OpenAI 401
     /// `invalid_api_key`, Gemini 400 `INVALID_ARGUMENT` with reason `API_KEY_INVALID` (that
-    /// is what Gemini really sends for a bad key).
+    /// is what Gemini really sends for a bad key). Unregistered keys get it without a script;
+    /// this scripts it for a registered key that the provider stops accepting.
     Unauthorized,
     /// Read the request, then never send response headers. The handler is dropped when the
     /// client disconnects, which [`FakeUpstream::disconnected`] counts.
@@ -104,6 +135,15 @@ pub enum Behaviour {
     StreamThenDrop {
         /// Content events sent before the connection is aborted.
         events: usize,
+    },
+    /// Like `Stream` without pacing, with every content event's text padded to about `bytes`
+    /// bytes: a fast upstream producing far more than a client reads, for back-pressure tests.
+    /// [`FakeUpstream::stream_event_times`] tells how far the stream got.
+    Bulk {
+        /// Number of content events.
+        events: usize,
+        /// Bytes of text in each content event.
+        bytes: usize,
     },
     /// Exactly this answer, for cases the other variants don't cover (e.g. a 403 ban body).
     /// Invalid status codes become 500; invalid headers are skipped; `content-type` defaults
@@ -217,6 +257,9 @@ pub struct FakeConfig {
     /// [`STAMP_MARKER`]`<19 digits>`: CLOCK_REALTIME nanoseconds since the Unix epoch, so a
     /// client in another process can compute how long the event took to reach it.
     pub stamp: bool,
+    /// API keys accepted from the start, as [`FakeUpstream::register_key`] adds them (the
+    /// standalone fake's `--key`).
+    pub keys: Vec<(Provider, String)>,
 }
 
 impl Default for FakeConfig {
@@ -226,6 +269,7 @@ impl Default for FakeConfig {
             record: true,
             unscripted: Behaviour::Ok,
             stamp: false,
+            keys: Vec::new(),
         }
     }
 }
@@ -263,7 +307,15 @@ impl FakeUpstream {
     pub async fn start_with(config: FakeConfig) -> io::Result<FakeUpstream> {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(config.record, config.unscripted, config.stamp));
+        let shared = Arc::new(Shared::new(
+            addr,
+            config.record,
+            config.unscripted,
+            config.stamp,
+        ));
+        for (provider, key) in &config.keys {
+            shared.register_key(*provider, key);
+        }
         let app = server::router(Arc::clone(&shared));
         let server = tokio::spawn(async move {
             // axum's accept loop only ends on listener errors it can't recover from; the fake
@@ -296,6 +348,29 @@ impl FakeUpstream {
     /// The bound socket address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Makes `key` a valid API key of `provider`, as creating it in the provider's console
+    /// does. Requests with any other key get the provider's invalid-key answer; OAuth tokens
+    /// come from the fake's own authorization servers instead ([`FakeUpstream::claude_oauth`],
+    /// [`FakeUpstream::openai_oauth`]).
+    pub fn register_key(&self, provider: Provider, key: &str) {
+        self.shared.register_key(provider, key);
+    }
+
+    /// [`FakeUpstream::register_key`] for several keys of one provider.
+    pub fn register_keys<'a>(&self, provider: Provider, keys: impl IntoIterator<Item = &'a str>) {
+        for key in keys {
+            self.shared.register_key(provider, key);
+        }
+    }
+
+    /// The requests refused because no real provider would have taken them from a proxy (a
+    /// `Host` that is not the fake's own address, an `Origin`), each described; forgets them.
+    /// Any left when the fake is dropped fail the test, so a test that expects some (the
+    /// fake's own tests) takes them.
+    pub fn take_violations(&self) -> Vec<String> {
+        self.shared.take_violations()
     }
 
     /// Queues `b` as the answer to the next not-yet-scripted request authenticated with `key`.
@@ -404,5 +479,15 @@ impl FakeUpstream {
 impl Drop for FakeUpstream {
     fn drop(&mut self) {
         self.server.abort();
+        let violations = self.shared.take_violations();
+        // A test already failing says why itself; a second panic would abort the process.
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the fake upstream received {} request(s) that a real provider would not get from \
+                 a correct proxy:\n  {}",
+                violations.len(),
+                violations.join("\n  ")
+            );
+        }
     }
 }

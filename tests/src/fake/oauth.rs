@@ -619,10 +619,6 @@ impl Issuer {
 /// Prefix of Claude OAuth access tokens.
 const CLAUDE_ACCESS_PREFIX: &str = "sk-ant-oat01-";
 
-/// Prefix shared by Claude OAuth access and refresh tokens (API keys are `sk-ant-api…`);
-/// bearers with it are never treated as API keys.
-pub(crate) const CLAUDE_OAUTH_PREFIX: &str = "sk-ant-o";
-
 /// The account for `label`, created with ids derived from the label on first mention.
 fn account<'a>(flavor: Flavor, inner: &'a mut Inner, label: &str) -> &'a OAuthAccount {
     let plan = inner.plans.get(label).cloned();

@@ -1,6 +1,6 @@
 //! OpenAI API: `POST /v1/chat/completions`, `POST /v1/responses`, `GET /v1/models`.
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::RateLimit;
@@ -21,6 +21,53 @@ pub(crate) enum Endpoint {
 /// The request's key: OpenAI only takes `Authorization: Bearer`.
 pub(crate) fn key(headers: &HeaderMap) -> Option<String> {
     bearer(headers)
+}
+
+/// The key as OpenAI quotes it in an error: never whole. The first few and last four
+/// characters stay, the rest become `*` (a short key is all stars).
+pub(crate) fn masked(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
+    }
+    let head = if key.starts_with("sk-") { 3 } else { 2 };
+    let mut out: String = chars[..head].iter().collect();
+    out.extend(std::iter::repeat_n('*', chars.len() - head - 4));
+    out.extend(&chars[chars.len() - 4..]);
+    out
+}
+
+/// OpenAI's 400 for a body that is not declared as JSON. Its API reads only
+/// `application/json` bodies (parameters such as `charset` allowed); any other type is
+/// refused by name, and a body without a type is not read at all, so the required `model`
+/// is missing.
+pub(crate) fn content_type_refusal(method: &Method, headers: &HeaderMap) -> Option<Answer> {
+    if method != Method::POST {
+        return None;
+    }
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "you must provide a model parameter",
+            "invalid_request_error",
+            Value::Null,
+        ));
+    };
+    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    let essence = value.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        return None;
+    }
+    Some(error(
+        StatusCode::BAD_REQUEST,
+        &format!(
+            "Unsupported content type: '{value}'. This API method only accepts \
+             'application/json' requests, but you specified the header 'Content-Type: \
+             {value}'. Please try again with a supported content type."
+        ),
+        "invalid_request_error",
+        json!("unsupported_content_type"),
+    ))
 }
 
 /// The success answer; `events` is the content event count if the request streams.
@@ -296,10 +343,13 @@ pub(crate) fn failure(f: Failure<'_>) -> Answer {
             "invalid_request_error",
             Value::Null,
         ),
-        Failure::Unauthorized => error(
+        Failure::Unauthorized(key) => error(
             StatusCode::UNAUTHORIZED,
-            "Incorrect API key provided. You can find your API key at \
-             https://platform.openai.com/account/api-keys.",
+            &format!(
+                "Incorrect API key provided: {}. You can find your API key at \
+                 https://platform.openai.com/account/api-keys.",
+                masked(key)
+            ),
             "invalid_request_error",
             json!("invalid_api_key"),
         ),

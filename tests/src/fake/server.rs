@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Query, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use bytes::Bytes;
@@ -72,7 +73,47 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .merge(codex::routes())
         .fallback(unmatched)
         .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(shared.clone(), site))
         .with_state(shared)
+}
+
+/// Every request, before anything else: the `Host` must be the fake's own address, as it is
+/// when a client (or a proxy's HTTP client) builds the request from the provider's URL, and
+/// there must be no `Origin`: no browser calls a provider API through a proxy. A proxy that
+/// copies its client's `Host` (`127.0.0.1:<its own port>`) or `Origin` upstream gets a 421
+/// no real provider sends, and the violation is kept to fail the test.
+async fn site(State(shared): AppState, req: Request, next: Next) -> Response {
+    let line = format!("{} {}", req.method(), path_and_query(req.uri()));
+    let own = shared.addr;
+    let host = req.headers().get(header::HOST).map(|h| h.as_bytes());
+    let host_ok = host.is_some_and(|h| {
+        h == own.to_string().as_bytes() || h == format!("localhost:{}", own.port()).as_bytes()
+    });
+    let problem = if !host_ok {
+        let seen = host.map_or("none".to_owned(), |h| {
+            format!("`{}`", String::from_utf8_lossy(h))
+        });
+        Some(format!(
+            "{line} carried Host {seen}; the upstream's own is `{own}`: a proxy must not pass its \
+             client's Host on"
+        ))
+    } else {
+        req.headers().get(header::ORIGIN).map(|origin| {
+            format!(
+                "{line} carried Origin `{}`: a proxy must not pass a browser's Origin on",
+                String::from_utf8_lossy(origin.as_bytes())
+            )
+        })
+    };
+    match problem {
+        None => next.run(req).await,
+        Some(problem) => {
+            shared.violation(problem.clone());
+            let message = format!("fake upstream refused the request: {problem}");
+            let body = json!({ "error": { "type": "fake_upstream_refused", "message": message } });
+            (StatusCode::MISDIRECTED_REQUEST, axum::Json(body)).into_response()
+        }
+    }
 }
 
 /// Which route matched; resolved into an [`Endpoint`] once headers and query are known.
@@ -154,6 +195,15 @@ impl Endpoint {
         }
     }
 
+    /// What the provider answers a request that lacks a header it requires, if this one does.
+    fn required_headers(&self, parts: &Parts) -> Option<Answer> {
+        match self {
+            Self::Anthropic(_) => anthropic::version_refusal(&parts.headers),
+            Self::OpenAi(_) => openai::content_type_refusal(&parts.method, &parts.headers),
+            Self::Google(_) | Self::Codex => None,
+        }
+    }
+
     fn failure(&self, f: Failure<'_>) -> Answer {
         match self {
             Self::Anthropic(_) => anthropic::failure(f),
@@ -190,17 +240,20 @@ impl Endpoint {
 }
 
 /// How a rendered answer is emitted.
-struct Pace {
+pub(crate) struct Pace {
     /// Wait before each content event.
-    interval: Duration,
+    pub(crate) interval: Duration,
     /// Abort the connection instead of finishing (streams: instead of the tail; JSON: after
     /// half the body).
-    abort: bool,
+    pub(crate) abort: bool,
+    /// Filler bytes each content event gets as it is sent ([`Behaviour::Bulk`]).
+    pub(crate) pad: usize,
 }
 
 const IMMEDIATE: Pace = Pace {
     interval: Duration::ZERO,
     abort: false,
+    pad: 0,
 };
 
 /// The pipeline for every provider endpoint.
@@ -250,6 +303,7 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
     };
 
     // OAuth requests are scripted by account label, so a script survives token refreshes.
+    let api_key = matches!(gate, Gate::ApiKey);
     let (key, out) = match gate {
         Gate::ApiKey => (key, out),
         Gate::Account { label, headers } => (
@@ -264,6 +318,20 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
     let Some(key) = key else {
         return out.render(endpoint.failure(Failure::MissingKey), IMMEDIATE, guard);
     };
+    if api_key && !shared.key_valid(endpoint.provider(), &key) {
+        if shared.is_scripted(&key) {
+            eprintln!(
+                "fake upstream: key `{key}` has a script but is not a registered {:?} key \
+                 (FakeUpstream::register_key); answering as the provider answers an invalid key",
+                endpoint.provider()
+            );
+        }
+        let answer = endpoint.failure(Failure::Unauthorized(&key));
+        return out.render(answer, IMMEDIATE, guard);
+    }
+    if let Some(refusal) = endpoint.required_headers(&parts) {
+        return out.render(refusal, IMMEDIATE, guard);
+    }
     if !endpoint.known() {
         let message = format!("no such method: {} {}", parts.method, parts.uri.path());
         return out.render(
@@ -272,11 +340,12 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
             guard,
         );
     }
-    let call = Call {
+    let mut call = Call {
         key,
         body,
         id,
         stamp: shared.stamp(),
+        pad: false,
     };
     let (answer, pace) = match shared.next_behaviour(&call.key) {
         Behaviour::Ok => (endpoint.answer(&call, OK_STREAM_EVENTS), IMMEDIATE),
@@ -284,9 +353,17 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
             endpoint.answer(&call, events),
             Pace {
                 interval,
-                abort: false,
+                ..IMMEDIATE
             },
         ),
+        Behaviour::Bulk { events, bytes } => {
+            call.pad = true;
+            let pace = Pace {
+                pad: bytes,
+                ..IMMEDIATE
+            };
+            (endpoint.answer(&call, events), pace)
+        }
         Behaviour::Delayed(delay) => {
             tokio::time::sleep(delay).await;
             (endpoint.answer(&call, OK_STREAM_EVENTS), IMMEDIATE)
@@ -294,8 +371,8 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
         Behaviour::StreamThenDrop { events } => (
             endpoint.answer(&call, events),
             Pace {
-                interval: Duration::ZERO,
                 abort: true,
+                ..IMMEDIATE
             },
         ),
         Behaviour::RateLimited(limit) => {
@@ -303,7 +380,10 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
         }
         Behaviour::Overloaded => (endpoint.failure(Failure::Overloaded), IMMEDIATE),
         Behaviour::ServerError(code) => (endpoint.failure(Failure::Server(code)), IMMEDIATE),
-        Behaviour::Unauthorized => (endpoint.failure(Failure::Unauthorized), IMMEDIATE),
+        Behaviour::Unauthorized => (
+            endpoint.failure(Failure::Unauthorized(&call.key)),
+            IMMEDIATE,
+        ),
         Behaviour::Hang => {
             // `guard` stays alive here until hyper drops this future (client gone).
             return std::future::pending().await;
@@ -377,7 +457,7 @@ impl Out<'_> {
                 (StatusCode::OK, content_type, headers)
             }
         };
-        let body = sse::body(steps, pace.interval, guard, self.times, self.stamp);
+        let body = sse::body(steps, &pace, guard, self.times, self.stamp);
         response(status, Some(content_type), headers, body)
     }
 }

@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use memchr::memmem;
 use serde_json::Value;
 
+use super::server::Pace;
 use super::state::{EventTimes, Inflight};
 use super::{STAMP_DIGITS, STAMP_MARKER};
 
@@ -21,6 +22,10 @@ use super::{STAMP_DIGITS, STAMP_MARKER};
 pub(crate) const STAMP_PLACEHOLDER: &str = " emitted_ns=0000000000000000000";
 
 const _: () = assert!(STAMP_PLACEHOLDER.len() == STAMP_MARKER.len() + STAMP_DIGITS);
+
+/// Where a [`super::Behaviour::Bulk`] piece gets its filler: replaced, as the piece is sent,
+/// by a space and that many `x`, so a large stream costs the fake only what is in flight.
+pub(crate) const PAD_PLACEHOLDER: &str = " <pad>";
 
 /// `event: <name>\ndata: <json>\n\n` — Anthropic's and OpenAI Responses' framing.
 pub(crate) fn event(name: &str, data: &Value) -> Bytes {
@@ -48,7 +53,8 @@ pub(crate) enum Step {
     Abort,
 }
 
-/// A streaming body that emits `steps` in order, waiting `interval` before each content step.
+/// A streaming body that emits `steps` in order, waiting `pace.interval` before each content
+/// step and filling each content step's [`PAD_PLACEHOLDER`] with `pace.pad` bytes.
 ///
 /// Owns the request's [`Inflight`] guard: finishing the steps (or a scripted abort) marks it
 /// finished, while hyper dropping the body early (client gone) counts as a disconnect.
@@ -57,7 +63,7 @@ pub(crate) enum Step {
 /// just before the piece is handed to hyper, i.e. after the pacing wait.
 pub(crate) fn body(
     steps: VecDeque<Step>,
-    interval: Duration,
+    pace: &Pace,
     guard: Inflight,
     times: Option<EventTimes>,
     stamp: bool,
@@ -65,6 +71,7 @@ pub(crate) fn body(
     struct Emitter {
         steps: VecDeque<Step>,
         interval: Duration,
+        pad: usize,
         guard: Inflight,
         times: Option<EventTimes>,
         stamp: bool,
@@ -72,7 +79,8 @@ pub(crate) fn body(
 
     let emitter = Emitter {
         steps,
-        interval,
+        interval: pace.interval,
+        pad: pace.pad,
         guard,
         times,
         stamp,
@@ -95,6 +103,11 @@ pub(crate) fn body(
                         .expect("fake upstream event times mutex poisoned")
                         .push(Instant::now());
                 }
+                let bytes = if em.pad > 0 {
+                    padded(&bytes, em.pad)
+                } else {
+                    bytes
+                };
                 Ok(if em.stamp { stamped(bytes) } else { bytes })
             }
             Step::Abort => {
@@ -113,6 +126,20 @@ pub(crate) fn body(
         Some((item, em))
     });
     Body::from_stream(stream)
+}
+
+/// `piece` with its [`PAD_PLACEHOLDER`] replaced by a space and `pad` times `x`.
+fn padded(piece: &[u8], pad: usize) -> Bytes {
+    let placeholder = PAD_PLACEHOLDER.as_bytes();
+    let Some(at) = memmem::find(piece, placeholder) else {
+        return Bytes::copy_from_slice(piece);
+    };
+    let mut out = BytesMut::with_capacity(piece.len() + pad);
+    out.extend_from_slice(&piece[..at]);
+    out.extend_from_slice(b" ");
+    out.resize(out.len() + pad, b'x');
+    out.extend_from_slice(&piece[at + placeholder.len()..]);
+    out.freeze()
 }
 
 /// `piece` with every [`STAMP_PLACEHOLDER`] holding the current CLOCK_REALTIME nanoseconds.

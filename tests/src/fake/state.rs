@@ -1,9 +1,9 @@
 //! The fake's shared state: per-key scripts, the request recorder and the counters tests
 //! synchronise on.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use tokio::sync::watch;
@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use super::claude::Claude;
 use super::codex::Codex;
 use super::openai_oauth::OpenAiAuth;
-use super::{Behaviour, Recorded};
+use super::{Behaviour, Provider, Recorded};
 
 /// Instants at which one streamed answer's content events were emitted; shared between the
 /// recorder and the stream that fills it.
@@ -48,6 +48,8 @@ struct Log {
 
 /// Everything the request handlers and the test-facing API share.
 pub(crate) struct Shared {
+    /// The fake's own address: the only `Host` a request may name.
+    pub(crate) addr: std::net::SocketAddr,
     record: bool,
     /// What keys without a script answer ([`super::FakeConfig::unscripted`]).
     unscripted: Behaviour,
@@ -56,6 +58,13 @@ pub(crate) struct Shared {
     /// Set once any key is scripted, so the unscripted (benchmark) path skips the lock.
     scripted: AtomicBool,
     scripts: Mutex<HashMap<String, Script>>,
+    /// The API keys each provider accepts ([`super::FakeUpstream::register_key`]); every other
+    /// key gets the provider's invalid-key answer.
+    keys: RwLock<HashMap<Provider, HashSet<String>>>,
+    /// Requests that no real provider would have taken from a proxy: a Host that is not the
+    /// fake's own, an `Origin`. Each fails the test that let it through (see
+    /// [`super::FakeUpstream::take_violations`]).
+    violations: Mutex<Vec<String>>,
     log: Mutex<Log>,
     /// Requests received since the last clear; a watch so tests can await a count.
     received: watch::Sender<usize>,
@@ -72,13 +81,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(record: bool, unscripted: Behaviour, stamp: bool) -> Self {
+    pub(crate) fn new(
+        addr: std::net::SocketAddr,
+        record: bool,
+        unscripted: Behaviour,
+        stamp: bool,
+    ) -> Self {
         Self {
+            addr,
             record,
             unscripted,
             stamp,
             scripted: AtomicBool::new(false),
             scripts: Mutex::new(HashMap::new()),
+            keys: RwLock::new(HashMap::new()),
+            violations: Mutex::new(Vec::new()),
             log: Mutex::new(Log::default()),
             received: watch::Sender::new(0),
             disconnected: watch::Sender::new(0),
@@ -118,6 +135,38 @@ impl Shared {
 
     pub(crate) fn clear_scripts(&self) {
         self.scripts().clear();
+    }
+
+    pub(crate) fn register_key(&self, provider: Provider, key: &str) {
+        self.keys
+            .write()
+            .expect(POISONED)
+            .entry(provider)
+            .or_default()
+            .insert(key.to_owned());
+    }
+
+    /// Whether `provider` accepts `key` as an API key.
+    pub(crate) fn key_valid(&self, provider: Provider, key: &str) -> bool {
+        self.keys
+            .read()
+            .expect(POISONED)
+            .get(&provider)
+            .is_some_and(|keys| keys.contains(key))
+    }
+
+    /// Whether `key` has a script: a test meant it to be valid somewhere.
+    pub(crate) fn is_scripted(&self, key: &str) -> bool {
+        self.scripted.load(Ordering::Acquire) && self.scripts().contains_key(key)
+    }
+
+    pub(crate) fn violation(&self, what: String) {
+        eprintln!("fake upstream: REFUSED: {what}");
+        self.violations.lock().expect(POISONED).push(what);
+    }
+
+    pub(crate) fn take_violations(&self) -> Vec<String> {
+        std::mem::take(&mut *self.violations.lock().expect(POISONED))
     }
 
     /// Pops the next behaviour for `key`, or its default.

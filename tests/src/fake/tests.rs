@@ -15,6 +15,28 @@ async fn within<T>(fut: impl Future<Output = T>) -> T {
         .expect("timed out waiting on the fake upstream")
 }
 
+/// Every API key these self-tests send, with the provider that accepts it.
+const KEYS: [(Provider, &[&str]); 3] = [
+    (
+        Provider::Anthropic,
+        &["k", "k1", "k2", "sk-ant-1", "a", "ant", "slow", "fast"],
+    ),
+    (Provider::OpenAi, &["o", "oai", "sk-oai"]),
+    (
+        Provider::Google,
+        &["g", "g1", "g2", "g3", "g4", "g5", "gem"],
+    ),
+];
+
+/// A fake that accepts [`KEYS`].
+async fn start() -> FakeUpstream {
+    let fake = FakeUpstream::start().await;
+    for (provider, keys) in KEYS {
+        fake.register_keys(provider, keys.iter().copied());
+    }
+    fake
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -93,7 +115,7 @@ fn names(events: &[SseEvent]) -> Vec<&str> {
 
 #[tokio::test]
 async fn queued_behaviours_pop_in_order_then_default() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     fake.push_all(
         "k1",
         [
@@ -125,7 +147,7 @@ async fn queued_behaviours_pop_in_order_then_default() {
 
 #[tokio::test]
 async fn anthropic_message_is_faithful_and_recorded() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     let resp = anthropic(&fake, "sk-ant-1", false).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().contains_key("request-id"));
@@ -139,18 +161,7 @@ async fn anthropic_message_is_faithful_and_recorded() {
     assert!(body["usage"]["input_tokens"].as_u64().is_some());
     assert!(body["usage"]["output_tokens"].as_u64().is_some());
 
-    // OAuth-style bearer auth is Anthropic's too; no key at all is a 401.
-    let bearer = within(
-        client()
-            .post(fake.url("/v1/messages"))
-            .bearer_auth("oauth-token")
-            .header("anthropic-version", "2023-06-01")
-            .json(&anthropic_body(false))
-            .send(),
-    )
-    .await
-    .expect("request");
-    assert_eq!(bearer.status(), 200);
+    // No key at all is a 401.
     let anonymous = within(
         client()
             .post(fake.url("/v1/messages"))
@@ -164,7 +175,7 @@ async fn anthropic_message_is_faithful_and_recorded() {
     assert_eq!(err["error"]["type"], "authentication_error");
 
     let recorded = fake.requests();
-    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded.len(), 2);
     let first = &recorded[0];
     assert_eq!(first.method, "POST");
     assert_eq!(first.path, "/v1/messages");
@@ -177,14 +188,18 @@ async fn anthropic_message_is_faithful_and_recorded() {
         "claude-test-1",
         "body recorded verbatim"
     );
-    assert_eq!(recorded[1].key.as_deref(), Some("oauth-token"));
-    assert_eq!(recorded[2].key, None);
-    assert_eq!(fake.keys_used(), ["sk-ant-1", "oauth-token"]);
+    assert_eq!(recorded[1].key, None);
+    assert_eq!(fake.keys_used(), ["sk-ant-1"]);
+    assert_eq!(
+        first.header("host"),
+        Some(fake.addr().to_string().as_str()),
+        "the Host each request carried is recorded"
+    );
 }
 
 #[tokio::test]
 async fn anthropic_stream_arrives_incrementally_in_order() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     fake.push(
         "k1",
         Behaviour::Stream {
@@ -238,7 +253,7 @@ async fn anthropic_stream_arrives_incrementally_in_order() {
 
 #[tokio::test]
 async fn openai_chat_and_responses_speak_their_formats() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     let post = |path: &str, body: Value| {
         client()
             .post(fake.url(path))
@@ -343,7 +358,7 @@ async fn openai_chat_and_responses_speak_their_formats() {
 
 #[tokio::test]
 async fn models_endpoints_per_provider() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     let get = |path: &str| client().get(fake.url(path));
 
     let anthropic: Value = within(
@@ -391,7 +406,7 @@ async fn models_endpoints_per_provider() {
 
 #[tokio::test]
 async fn gemini_generate_and_both_stream_forms() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     let body = json!({ "contents": [{ "role": "user", "parts": [{ "text": "hi" }] }] });
 
     let resp = within(
@@ -482,7 +497,7 @@ async fn gemini_generate_and_both_stream_forms() {
 
 #[tokio::test]
 async fn rate_limits_have_the_real_shapes() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     fake.push_all(
         "ant",
         [
@@ -568,13 +583,14 @@ async fn rate_limits_have_the_real_shapes() {
 
 #[tokio::test]
 async fn hang_does_not_block_others_and_client_drop_is_counted() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     fake.push("slow", Behaviour::Hang);
     let url = fake.url("/v1/messages");
     let hung = tokio::spawn(async move {
         client()
             .post(url)
             .header("x-api-key", "slow")
+            .header("anthropic-version", "2023-06-01")
             .json(&anthropic_body(false))
             .send()
             .await
@@ -595,7 +611,7 @@ async fn hang_does_not_block_others_and_client_drop_is_counted() {
 
 #[tokio::test]
 async fn client_cutting_a_stream_is_counted() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     fake.push(
         "k",
         Behaviour::Stream {
@@ -613,7 +629,7 @@ async fn client_cutting_a_stream_is_counted() {
 
 #[tokio::test]
 async fn stream_then_drop_aborts_mid_stream() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     fake.push("k", Behaviour::StreamThenDrop { events: 2 });
     let resp = anthropic(&fake, "k", true).await;
     assert_eq!(resp.status(), 200);
@@ -643,7 +659,7 @@ async fn stream_then_drop_aborts_mid_stream() {
 
 #[tokio::test]
 async fn unknown_paths_are_listed_not_recorded() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     let resp = within(client().get(fake.url("/v2/nothing?x=1")).send())
         .await
         .expect("request");
@@ -682,6 +698,10 @@ async fn unscripted_streams_and_stamps_follow_the_config() {
             interval: Duration::from_millis(30),
         },
         stamp: true,
+        keys: vec![
+            (Provider::Anthropic, "k1".into()),
+            (Provider::Anthropic, "k2".into()),
+        ],
         ..FakeConfig::default()
     })
     .await
@@ -730,7 +750,38 @@ async fn unscripted_streams_and_stamps_follow_the_config() {
 
 #[tokio::test]
 async fn streams_are_unstamped_by_default() {
-    let fake = FakeUpstream::start().await;
+    let fake = start().await;
     let (events, _) = read_sse(anthropic(&fake, "k1", true).await).await;
     assert!(events.iter().all(|e| !e.data.contains(STAMP_MARKER)));
+}
+
+#[tokio::test]
+async fn bulk_streams_carry_large_events_filled_as_they_are_sent() {
+    let fake = start().await;
+    fake.push(
+        "k1",
+        Behaviour::Bulk {
+            events: 3,
+            bytes: 100_000,
+        },
+    );
+    let (events, failed) = read_sse(anthropic(&fake, "k1", true).await).await;
+    assert!(!failed);
+    let texts: Vec<String> = events
+        .iter()
+        .filter(|e| e.name.as_deref() == Some("content_block_delta"))
+        .map(|e| {
+            let data: Value = serde_json::from_str(&e.data).expect("event JSON");
+            data["delta"]["text"].as_str().expect("text").to_owned()
+        })
+        .collect();
+    assert_eq!(texts.len(), 3);
+    for (i, text) in texts.iter().enumerate() {
+        let (head, filler) = text.split_at(text.len() - 100_000);
+        assert!(filler.bytes().all(|b| b == b'x'), "event {i}: {head:?}");
+        assert!(head.ends_with(' '), "event {i}: {head:?}");
+    }
+    assert!(texts[0].starts_with("served by k1 "));
+    assert_eq!(names(&events).last(), Some(&"message_stop"));
+    assert_eq!(fake.stream_event_times()[0].len(), 3);
 }

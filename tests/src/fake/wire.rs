@@ -17,6 +17,9 @@ pub(crate) struct Call {
     pub id: u64,
     /// Streamed pieces end with a stamp placeholder ([`super::FakeConfig::stamp`]).
     pub stamp: bool,
+    /// Streamed pieces end with a filler placeholder, expanded as each is sent
+    /// ([`super::Behaviour::Bulk`]).
+    pub pad: bool,
 }
 
 impl Call {
@@ -41,6 +44,9 @@ impl Call {
         } else {
             format!(" +{i}")
         };
+        if self.pad {
+            piece.push_str(super::sse::PAD_PLACEHOLDER);
+        }
         if self.stamp {
             piece.push_str(super::sse::STAMP_PLACEHOLDER);
         }
@@ -101,7 +107,8 @@ impl Answer {
 pub(crate) enum Failure<'a> {
     /// The request carried no key at all.
     MissingKey,
-    Unauthorized,
+    /// The key (given) is not one the provider accepts.
+    Unauthorized(&'a str),
     RateLimited(&'a RateLimit),
     Overloaded,
     Server(u16),

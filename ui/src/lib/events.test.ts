@@ -120,14 +120,18 @@ describe('startEventStream', () => {
 
   it('aborts the open connection on stop', async () => {
     let aborted = false;
+    let opened!: () => void;
+    const open = new Promise<void>((r) => (opened = r));
     const s = startEventStream({
       open: async (signal) => {
         signal.addEventListener('abort', () => (aborted = true));
+        opened();
         return streamOf([], true);
       },
       onEvent: () => {},
     });
-    await new Promise((r) => setTimeout(r, 10));
+    // Stop once the connection is open, not after a guessed delay.
+    await open;
     s.stop();
     await s.done;
     expect(aborted).toBe(true);

@@ -571,6 +571,64 @@ mod tests {
         assert_eq!(usage.by_day.iter().map(|d| d.requests).sum::<u64>(), 1);
     }
 
+    /// Counts the warnings logged while it is the subscriber.
+    struct Warnings(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl tracing::Subscriber for Warnings {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if *event.metadata().level() == tracing::Level::WARN {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn a_full_queue_drops_records_with_one_warning() {
+        // A history whose writer is stuck (here: never started), so its queue only fills.
+        let history = History {
+            queue: Arc::new(Queue {
+                pending: Mutex::new(Pending::default()),
+                wake: Condvar::new(),
+                flushed: Condvar::new(),
+            }),
+            reader: Arc::new(Mutex::new(Connection::open_in_memory().expect("db"))),
+        };
+        let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let logged = || warnings.load(std::sync::atomic::Ordering::SeqCst);
+        let record = Arc::new(record("a", "m", 200, None));
+        tracing::subscriber::with_default(Warnings(warnings.clone()), || {
+            for _ in 0..QUEUE + 1000 {
+                history.append(record.clone());
+            }
+            assert_eq!(
+                history.queue.lock().records.len(),
+                QUEUE,
+                "the rest dropped"
+            );
+            assert_eq!(logged(), 1, "one warning for the thousand dropped");
+
+            // The writer catches up: records are kept again, and a new overflow warns again.
+            history.queue.lock().records.clear();
+            history.append(record.clone());
+            assert_eq!(history.queue.lock().records.len(), 1);
+            for _ in 0..QUEUE + 10 {
+                history.append(record.clone());
+            }
+            assert_eq!(history.queue.lock().records.len(), QUEUE);
+            assert_eq!(logged(), 2);
+        });
+    }
+
     #[test]
     fn csv_fields_with_commas_are_quoted() {
         assert_eq!(csv_field("a,b"), "\"a,b\"");

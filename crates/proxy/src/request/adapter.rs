@@ -10,7 +10,7 @@ use keyway_core::{Credential, ProviderKind};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones we
 /// recompute. Public for the benchmark's floor proxy, which drops the same ones.
-pub const HOP_BY_HOP: [HeaderName; 8] = [
+pub const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
@@ -19,6 +19,7 @@ pub const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
     HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
 ];
 
 /// Client headers that carry the client's key to Keyway; never forwarded.
@@ -152,15 +153,25 @@ pub fn strip_key_param(query: &str) -> String {
         .join("&")
 }
 
-/// The client's headers minus connection-level and auth headers.
+/// The client's headers minus connection-level and auth headers. Connection-level includes
+/// the headers the client's `Connection` header names (RFC 9110 §7.6.1).
 fn forwarded_headers(client: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(client.len() + 2);
+    let named_by_connection = |name: &HeaderName| {
+        client
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|option| option.trim().eq_ignore_ascii_case(name.as_str()))
+    };
     for (name, value) in client {
         if HOP_BY_HOP.contains(name)
             || CLIENT_AUTH.contains(name)
             || name == header::HOST
             || name == header::CONTENT_LENGTH
             || name == header::ORIGIN
+            || named_by_connection(name)
         {
             continue;
         }

@@ -1,8 +1,10 @@
 //! The response body relay: passes upstream chunks through untouched and in order, keeps the
 //! account's in-flight count until the body ends, turns a mid-stream upstream failure of an
-//! SSE response into a final error event instead of a silent truncation, and records the
-//! request (with the token counts seen in passing) when the body ends or the client leaves.
+//! SSE response — or a shutdown whose drain time ran out — into a final error event instead of
+//! a silent truncation, and records the request (with the token counts seen in passing) when
+//! the body ends or the client leaves.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,6 +25,8 @@ type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 pub struct Relay {
     upstream: Upstream,
+    /// Resolves when Keyway's shutdown drain is over and open bodies must end.
+    ending: Pin<Box<dyn Future<Output = ()> + Send>>,
     /// The surface whose error event ends a broken SSE stream; `None` for other bodies,
     /// which end with a transport error so the client sees an incomplete response.
     sse: Option<Surface>,
@@ -85,6 +89,7 @@ impl Relay {
     ) -> Relay {
         Relay {
             upstream: Box::pin(upstream),
+            ending: Box::pin(open.engine.streams_ending()),
             sse,
             open: Some(open),
         }
@@ -112,7 +117,16 @@ impl Stream for Relay {
             return Poll::Ready(None);
         }
         match self.upstream.as_mut().poll_next(cx) {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => match self.ending.as_mut().poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => {
+                    self.finish();
+                    tracing::warn!("stream ended: Keyway is shutting down");
+                    Poll::Ready(Some(self.end(
+                        "Keyway is shutting down and ended this stream (limits.drain_secs)",
+                    )))
+                }
+            },
             Poll::Ready(Some(Ok(chunk))) => {
                 if let Some(open) = self.open.as_mut() {
                     open.tokens.feed(&chunk);
@@ -126,18 +140,19 @@ impl Stream for Relay {
             Poll::Ready(Some(Err(e))) => {
                 self.finish();
                 tracing::warn!(error = %e, "upstream failed mid-stream");
-                match self.sse {
-                    Some(surface) => {
-                        Poll::Ready(Some(Ok(Bytes::from(surface::stream_error_event(
-                            surface,
-                            "the upstream connection broke mid-stream",
-                        )))))
-                    }
-                    None => {
-                        Poll::Ready(Some(Err(std::io::Error::other("upstream failed mid-body"))))
-                    }
-                }
+                Poll::Ready(Some(self.end("the upstream connection broke mid-stream")))
             }
+        }
+    }
+}
+
+impl Relay {
+    /// The last item of a body that cannot go on: the surface's error event for SSE, a
+    /// transport error (an incomplete response) for other bodies.
+    fn end(&self, why: &str) -> Result<Bytes, std::io::Error> {
+        match self.sse {
+            Some(surface) => Ok(Bytes::from(surface::stream_error_event(surface, why))),
+            None => Err(std::io::Error::other(why.to_owned())),
         }
     }
 }
