@@ -104,12 +104,23 @@ fn message(call: &Call, model: &str) -> Value {
         "content": [{ "type": "text", "text": call.text() }],
         "stop_reason": "end_turn",
         "stop_sequence": null,
-        "usage": {
-            "input_tokens": call.input_tokens(),
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "output_tokens": 8,
-        },
+        "usage": usage(call, 8),
+    })
+}
+
+/// Messages usage: `input_tokens` is what the cache neither served nor stored.
+fn usage(call: &Call, output_tokens: u64) -> Value {
+    let cache = call.facts.cache;
+    let input = if cache.total > 0 {
+        cache.uncached()
+    } else {
+        call.input_tokens()
+    };
+    json!({
+        "input_tokens": input,
+        "cache_creation_input_tokens": cache.written,
+        "cache_read_input_tokens": cache.read,
+        "output_tokens": output_tokens,
     })
 }
 
@@ -126,12 +137,7 @@ fn stream(call: &Call, model: &str, events: usize) -> Answer {
             "content": [],
             "stop_reason": null,
             "stop_sequence": null,
-            "usage": {
-                "input_tokens": call.input_tokens(),
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "output_tokens": 1,
-            },
+            "usage": usage(call, 1),
         },
     });
     let head = vec![

@@ -104,6 +104,10 @@ fn chunk(call: &Call, model: &str, text: &str, last: bool) -> Value {
             "candidatesTokenCount": 8,
             "totalTokenCount": prompt + 8,
         });
+        // Gemini leaves zero counts out.
+        if call.facts.cache.read > 0 {
+            usage["cachedContentTokenCount"] = json!(call.facts.cache.read);
+        }
     }
     json!({
         "candidates": [candidate],

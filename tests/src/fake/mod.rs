@@ -28,6 +28,7 @@
 //! tokens are recorded with [`Recorded::account`] and scripted by that label.
 
 mod anthropic;
+mod cache;
 mod claude;
 mod codex;
 mod creds;
@@ -40,6 +41,8 @@ mod sse;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cache;
 #[cfg(test)]
 mod tests_oauth;
 #[cfg(test)]
@@ -260,6 +263,9 @@ pub struct FakeConfig {
     /// API keys accepted from the start, as [`FakeUpstream::register_key`] adds them (the
     /// standalone fake's `--key`).
     pub keys: Vec<(Provider, String)>,
+    /// How long an unused prompt cache entry lives (default 5 minutes, as Anthropic's and
+    /// OpenAI's default caches; a hit refreshes it).
+    pub cache_ttl: Duration,
 }
 
 impl Default for FakeConfig {
@@ -270,6 +276,7 @@ impl Default for FakeConfig {
             unscripted: Behaviour::Ok,
             stamp: false,
             keys: Vec::new(),
+            cache_ttl: Duration::from_secs(300),
         }
     }
 }
@@ -312,6 +319,7 @@ impl FakeUpstream {
             config.record,
             config.unscripted,
             config.stamp,
+            config.cache_ttl,
         ));
         for (provider, key) in &config.keys {
             shared.register_key(*provider, key);

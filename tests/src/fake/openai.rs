@@ -112,6 +112,8 @@ fn chat_usage(call: &Call, completion: u64) -> Value {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
+        "prompt_tokens_details": { "cached_tokens": call.facts.cache.read, "audio_tokens": 0 },
+        "completion_tokens_details": { "reasoning_tokens": 0, "audio_tokens": 0 },
     })
 }
 
@@ -186,7 +188,86 @@ fn chat_stream(call: &Call, model: &str, events: usize, include_usage: bool) -> 
 }
 
 fn response_id(call: &Call) -> String {
-    format!("resp_fake{:016}", call.id)
+    response_id_of(call.id)
+}
+
+/// The id of the Responses answer to request number `id`.
+pub(crate) fn response_id_of(id: u64) -> String {
+    format!("resp_fake{id:016}")
+}
+
+/// Whether the request asks for its reasoning back encrypted (Codex's `store: false` mode).
+pub(crate) fn wants_reasoning(request: &Value) -> bool {
+    request
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(|i| i.iter().any(|v| v == "reasoning.encrypted_content"))
+}
+
+/// Encrypted reasoning as only `credential`'s organization can read it back.
+pub(crate) fn encrypted_reasoning(credential: &str, id: u64) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    credential.hash(&mut h);
+    format!("gAAAAB{:016x}{id:016x}", h.finish())
+}
+
+/// Responses state exists only in the organization that made it: a `previous_response_id`
+/// or an encrypted reasoning item from anywhere else is refused, as OpenAI refuses them.
+pub(crate) fn check_chain(
+    shared: &super::state::Shared,
+    credential: &str,
+    request: &Value,
+) -> Result<(), Answer> {
+    if let Some(previous) = request.get("previous_response_id").and_then(Value::as_str)
+        && shared.responses.owner(previous).as_deref() != Some(credential)
+    {
+        return Err(Answer::error(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": {
+                "message": format!("Previous response with id '{previous}' not found."),
+                "type": "invalid_request_error",
+                "param": "previous_response_id",
+                "code": "previous_response_not_found",
+            } }),
+        ));
+    }
+    let items = request.get("input").and_then(Value::as_array);
+    for item in items.into_iter().flatten() {
+        let content = item
+            .get("encrypted_content")
+            .and_then(Value::as_str)
+            .filter(|_| item.get("type").and_then(Value::as_str) == Some("reasoning"));
+        if let Some(content) = content
+            && shared.responses.owner(content).as_deref() != Some(credential)
+        {
+            let id = item
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("rs_unknown");
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "The encrypted content for item {id} could not be verified. Reason: Encrypted content organization_id did not match the target organization."
+                ),
+                "invalid_request_error",
+                json!("invalid_encrypted_content"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The reasoning output item of an answer that was asked for its encrypted reasoning.
+fn reasoning_item(call: &Call) -> Option<Value> {
+    call.facts.reasoning.as_ref().map(|content| {
+        json!({
+            "id": format!("rs_fake{:016}", call.id),
+            "type": "reasoning",
+            "summary": [],
+            "encrypted_content": content,
+        })
+    })
 }
 
 fn item_id(call: &Call) -> String {
@@ -223,14 +304,18 @@ fn response_object(
         "error": null,
         "incomplete_details": null,
         "model": model,
-        "output": if done { json!([output_message(call, "completed", text)]) } else { json!([]) },
+        "output": if done {
+            json!(reasoning_item(call).into_iter().chain([output_message(call, "completed", text)]).collect::<Vec<_>>())
+        } else {
+            json!([])
+        },
         "parallel_tool_calls": true,
         "tool_choice": "auto",
         "tools": [],
         "usage": if done {
             json!({
                 "input_tokens": input,
-                "input_tokens_details": { "cached_tokens": 0 },
+                "input_tokens_details": { "cached_tokens": call.facts.cache.read },
                 "output_tokens": output_tokens,
                 "output_tokens_details": { "reasoning_tokens": 0 },
                 "total_tokens": input + output_tokens,
@@ -258,13 +343,27 @@ fn responses_stream(call: &Call, model: &str, events: usize) -> Answer {
     let text: String = (0..events).map(|i| call.piece(i)).collect();
     let in_progress = response_object(call, model, "in_progress", "", 0);
 
-    let head = vec![
+    let reasoning = reasoning_item(call);
+    let msg_index = usize::from(reasoning.is_some());
+    let mut head = vec![
         event("response.created", json!({ "response": in_progress })),
         event("response.in_progress", json!({ "response": in_progress })),
+    ];
+    if let Some(item) = reasoning {
+        head.push(event(
+            "response.output_item.added",
+            json!({ "output_index": 0, "item": { "id": item["id"], "type": "reasoning", "summary": [] } }),
+        ));
+        head.push(event(
+            "response.output_item.done",
+            json!({ "output_index": 0, "item": item }),
+        ));
+    }
+    head.extend([
         event(
             "response.output_item.added",
             json!({
-                "output_index": 0,
+                "output_index": msg_index,
                 "item": {
                     "id": item_id, "type": "message", "status": "in_progress",
                     "role": "assistant", "content": [],
@@ -274,17 +373,17 @@ fn responses_stream(call: &Call, model: &str, events: usize) -> Answer {
         event(
             "response.content_part.added",
             json!({
-                "item_id": item_id, "output_index": 0, "content_index": 0,
+                "item_id": item_id, "output_index": msg_index, "content_index": 0,
                 "part": { "type": "output_text", "text": "", "annotations": [] },
             }),
         ),
-    ];
+    ]);
     let content = (0..events)
         .map(|i| {
             event(
                 "response.output_text.delta",
                 json!({
-                    "item_id": item_id, "output_index": 0, "content_index": 0,
+                    "item_id": item_id, "output_index": msg_index, "content_index": 0,
                     "delta": call.piece(i),
                 }),
             )
@@ -293,18 +392,18 @@ fn responses_stream(call: &Call, model: &str, events: usize) -> Answer {
     let tail = vec![
         event(
             "response.output_text.done",
-            json!({ "item_id": item_id, "output_index": 0, "content_index": 0, "text": text }),
+            json!({ "item_id": item_id, "output_index": msg_index, "content_index": 0, "text": text }),
         ),
         event(
             "response.content_part.done",
             json!({
-                "item_id": item_id, "output_index": 0, "content_index": 0,
+                "item_id": item_id, "output_index": msg_index, "content_index": 0,
                 "part": { "type": "output_text", "text": text, "annotations": [] },
             }),
         ),
         event(
             "response.output_item.done",
-            json!({ "output_index": 0, "item": output_message(call, "completed", &text) }),
+            json!({ "output_index": msg_index, "item": output_message(call, "completed", &text) }),
         ),
         event(
             "response.completed",

@@ -14,12 +14,12 @@ use axum::routing::{any, get, post};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::oauth::Gate;
 use super::sse::{self, Step};
 use super::state::{EventTimes, Inflight, Shared};
-use super::wire::{Answer, Call, Failure, status};
+use super::wire::{Answer, Call, Facts, Failure, status};
 use super::{
     Behaviour, Provider, Recorded, anthropic, claude, codex, gemini, oauth, openai, openai_oauth,
 };
@@ -186,6 +186,72 @@ impl Endpoint {
         !matches!(self, Self::Google(gemini::Endpoint::Unknown))
     }
 
+    /// What the request finds in its organization's state (see [`super::cache`]), or the
+    /// provider's refusal of a Responses chain or reasoning item another organization made.
+    fn prepare(&self, shared: &Shared, call: &Call) -> Result<Facts, Answer> {
+        let Ok(request) = call.json() else {
+            // The answer refuses it as the provider does.
+            return Ok(Facts::default());
+        };
+        let list = |v: Option<&Value>| -> Vec<Value> {
+            match v {
+                Some(Value::Array(items)) => items.clone(),
+                Some(Value::Null) | None => Vec::new(),
+                Some(other) => vec![other.clone()],
+            }
+        };
+        let cache = match self {
+            Self::Anthropic(anthropic::Endpoint::Messages) => {
+                shared.caches.anthropic(&call.key, &request)
+            }
+            Self::OpenAi(openai::Endpoint::ChatCompletions) => {
+                let items: Vec<Value> =
+                    [list(request.get("tools")), list(request.get("messages"))].concat();
+                shared
+                    .caches
+                    .implicit(&call.key, &items.iter().collect::<Vec<_>>(), true)
+            }
+            Self::OpenAi(openai::Endpoint::Responses) | Self::Codex => {
+                openai::check_chain(shared, &call.key, &request)?;
+                let items: Vec<Value> = [
+                    list(request.get("tools")),
+                    list(request.get("instructions")),
+                    list(request.get("input")),
+                ]
+                .concat();
+                let cache =
+                    shared
+                        .caches
+                        .implicit(&call.key, &items.iter().collect::<Vec<_>>(), true);
+                shared
+                    .responses
+                    .produced(openai::response_id_of(call.id), &call.key);
+                let reasoning = openai::wants_reasoning(&request).then(|| {
+                    let content = openai::encrypted_reasoning(&call.key, call.id);
+                    shared.responses.produced(content.clone(), &call.key);
+                    content
+                });
+                return Ok(Facts { cache, reasoning });
+            }
+            Self::Google(gemini::Endpoint::Generate { .. } | gemini::Endpoint::Stream { .. }) => {
+                let items: Vec<Value> = [
+                    list(request.get("tools")),
+                    list(request.get("systemInstruction")),
+                    list(request.get("contents")),
+                ]
+                .concat();
+                shared
+                    .caches
+                    .implicit(&call.key, &items.iter().collect::<Vec<_>>(), false)
+            }
+            _ => return Ok(Facts::default()),
+        };
+        Ok(Facts {
+            cache,
+            reasoning: None,
+        })
+    }
+
     fn answer(&self, call: &Call, events: usize) -> Answer {
         match self {
             Self::Anthropic(e) => anthropic::answer(*e, call, events),
@@ -346,8 +412,26 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
         id,
         stamp: shared.stamp(),
         pad: false,
+        facts: Facts::default(),
     };
-    let (answer, pace) = match shared.next_behaviour(&call.key) {
+    let behaviour = shared.next_behaviour(&call.key);
+    // An answer that succeeds deals with the organization's state: its prompt cache, its
+    // Responses chains (which may refuse the request first).
+    let succeeds = matches!(
+        behaviour,
+        Behaviour::Ok
+            | Behaviour::Stream { .. }
+            | Behaviour::Bulk { .. }
+            | Behaviour::Delayed(_)
+            | Behaviour::StreamThenDrop { .. }
+    );
+    if succeeds {
+        match endpoint.prepare(&shared, &call) {
+            Ok(facts) => call.facts = facts,
+            Err(refusal) => return out.render(refusal, IMMEDIATE, guard),
+        }
+    }
+    let (answer, pace) = match behaviour {
         Behaviour::Ok => (endpoint.answer(&call, OK_STREAM_EVENTS), IMMEDIATE),
         Behaviour::Stream { events, interval } => (
             endpoint.answer(&call, events),

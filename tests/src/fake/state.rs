@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use super::cache::{PromptCaches, ResponsesState};
 use super::claude::Claude;
 use super::codex::Codex;
 use super::openai_oauth::OpenAiAuth;
@@ -78,6 +79,10 @@ pub(crate) struct Shared {
     pub(crate) openai_auth: OpenAiAuth,
     /// `chatgpt.com/backend-api`: per-account Codex limits.
     pub(crate) codex: Codex,
+    /// Every credential's prompt cache.
+    pub(crate) caches: PromptCaches,
+    /// Which credential produced which Responses id and encrypted reasoning item.
+    pub(crate) responses: ResponsesState,
 }
 
 impl Shared {
@@ -86,6 +91,7 @@ impl Shared {
         record: bool,
         unscripted: Behaviour,
         stamp: bool,
+        cache_ttl: std::time::Duration,
     ) -> Self {
         Self {
             addr,
@@ -104,6 +110,8 @@ impl Shared {
             claude: Claude::new(),
             openai_auth: OpenAiAuth::new(),
             codex: Codex::new(),
+            caches: PromptCaches::new(cache_ttl),
+            responses: ResponsesState::default(),
         }
     }
 

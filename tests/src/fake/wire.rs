@@ -20,6 +20,17 @@ pub(crate) struct Call {
     /// Streamed pieces end with a filler placeholder, expanded as each is sent
     /// ([`super::Behaviour::Bulk`]).
     pub pad: bool,
+    /// What the credential's organization keeps between requests, as it bears on this one.
+    pub facts: Facts,
+}
+
+/// A request's dealings with its organization's state: its prompt cache use, and (Responses
+/// API) the encrypted reasoning item its answer carries.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Facts {
+    pub cache: super::cache::CacheUse,
+    /// `include: ["reasoning.encrypted_content"]`: the item's encrypted content.
+    pub reasoning: Option<String>,
 }
 
 impl Call {
@@ -29,9 +40,13 @@ impl Call {
             .map_err(|e| format!("request body is not valid JSON: {e}"))
     }
 
-    /// A stand-in prompt token count that grows with the request, so usage looks plausible.
+    /// A stand-in prompt token count that grows with the request, so usage looks plausible:
+    /// the prompt cache's count when the endpoint has one.
     pub(crate) fn input_tokens(&self) -> u64 {
-        (self.body.len() as u64 / 4).max(1)
+        match self.facts.cache.total {
+            0 => (self.body.len() as u64 / 4).max(1),
+            total => total,
+        }
     }
 
     /// The text of content event `i`: the first names the key, so concatenated stream text
