@@ -10,14 +10,18 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::placement::Placement;
+use crate::replay::ReplaySpec;
 
 /// Every scenario, in the order they run.
-pub const SCENARIOS: [&str; 5] = ["c1", "c16", "c16_swap", "c64", "sse"];
+pub const SCENARIOS: [&str; 6] = ["c1", "c16", "c16_swap", "c64", "sse", "replay"];
 
 /// Full mode: measured seconds per scenario and target.
 const FULL_SECS: f64 = 10.0;
 /// Short mode: long enough to exercise every code path, too short for stable figures.
 const SHORT_SECS: f64 = 1.5;
+/// Turns per conversation in the session replay, full and short mode.
+const REPLAY_TURNS: usize = 30;
+const SHORT_REPLAY_TURNS: usize = 10;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,10 +64,18 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub startup_runs: Option<usize>,
 
-    /// Run only these scenarios (comma-separated: c1, c16, c16_swap, c64, sse), e.g. to
-    /// profile one; targets that need the others show n/a.
+    /// Run only these scenarios (comma-separated: c1, c16, c16_swap, c64, sse, replay), e.g.
+    /// to profile one; targets that need the others show n/a.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub scenarios: Option<Vec<String>>,
+
+    /// Concurrent conversations in the session replay.
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub replay_sessions: usize,
+
+    /// Turns per conversation in the session replay [default: 30, short mode 10].
+    #[arg(long, value_name = "N")]
+    pub replay_turns: Option<usize>,
 
     /// CPU placement as LOADGEN/FAKE/TARGET CPU lists (e.g. `0/0/1`, `0/1/1`, `0-1/0-1/0-1`),
     /// or `none` for no pinning. TARGET is the proxy under test (nginx, Keyway or the floor).
@@ -126,6 +138,7 @@ pub struct Plan {
     pub sse_events: usize,
     pub sse_interval: Duration,
     pub startup_runs: usize,
+    pub replay: ReplaySpec,
     /// Scenario ids to run, in the fixed order of [`SCENARIOS`].
     pub scenarios: Vec<&'static str>,
     pub placement: Placement,
@@ -170,6 +183,19 @@ impl Plan {
         }
         if args.sse_streams == 0 || args.sse_events == 0 {
             bail!("--sse-streams and --sse-events must be at least 1");
+        }
+        let replay = ReplaySpec {
+            sessions: args.replay_sessions,
+            turns: args.replay_turns.unwrap_or(if args.short {
+                SHORT_REPLAY_TURNS
+            } else {
+                REPLAY_TURNS
+            }),
+        };
+        // Enough to give each of the three accounts conversations and half a share to exhaust;
+        // few enough that the growing histories stay small requests.
+        if !(3..=1000).contains(&replay.sessions) || !(2..=200).contains(&replay.turns) {
+            bail!("--replay-sessions must be 3 to 1000 and --replay-turns 2 to 200");
         }
         let exe_dir = std::env::current_exe()
             .context("cannot find this executable's path")?
@@ -230,6 +256,7 @@ impl Plan {
             sse_events: args.sse_events,
             sse_interval: Duration::from_millis(args.sse_interval_ms),
             startup_runs: args.startup_runs.unwrap_or(if args.short { 2 } else { 5 }),
+            replay,
             scenarios,
             placement: args.placement,
             keyway_bin,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cpu::{DISTURBED, Interference};
 use crate::loadgen::LoadStats;
+use crate::replay::{Replay, ReplayRun};
 use crate::rss::mib;
 use crate::sse::SseStats;
 use crate::swap::SwapStats;
@@ -44,6 +45,8 @@ pub struct Report {
     pub meta: Meta,
     pub scenarios: Vec<Scenario>,
     pub keyway: KeywayFacts,
+    /// The session replay, when it ran.
+    pub replay: Option<Replay>,
     pub goals: Vec<Goal>,
 }
 
@@ -149,6 +152,9 @@ pub struct Goal {
     pub goal: String,
     pub measured: String,
     pub result: Verdict,
+    /// Judged on a figure no machine changes (failures, cache ratios, placement): a miss is a
+    /// fault in Keyway, not noise, and fails the run even in short mode.
+    pub any_machine: bool,
 }
 
 /// How a target fared in one run.
@@ -235,6 +241,7 @@ impl Report {
                     goal: goal.to_owned(),
                     measured: value.as_ref().map_or("n/a".to_owned(), |(m, _)| m.clone()),
                     result: Verdict::of(value.map(|(_, met)| met), conditions),
+                    any_machine: conditions.is_empty(),
                 });
             };
         for (id, c) in [("c16", 16), ("c64", 64)] {
@@ -358,7 +365,74 @@ impl Report {
             }),
             &[self.keyway.startup_interference],
         );
+        // Cache ratios, failures and placement do not depend on how busy the machine was.
+        let replay = |id: &str| self.replay.as_ref()?.run(id);
+        let vs_one = |id: &str| {
+            let ideal = replay("one_account")?.cache_ratio()?;
+            let ratio = replay(id)?.cache_ratio()?;
+            (ideal > 0.0).then(|| (ratio, ideal, ratio / ideal))
+        };
+        for (id, what, at_least) in [
+            (
+                "session",
+                "sessions: cache ratio, spread = session vs one account",
+                0.95,
+            ),
+            (
+                "session_exhausted",
+                "sessions: cache ratio with one account exhausted halfway vs one account",
+                0.85,
+            ),
+        ] {
+            goal(
+                what,
+                &format!("≥ {:.0}%", at_least * 100.0),
+                vs_one(id).map(|(ratio, ideal, of)| {
+                    (
+                        format!(
+                            "{:.1}% ({:.1}% vs {:.1}%)",
+                            of * 100.0,
+                            ratio * 100.0,
+                            ideal * 100.0
+                        ),
+                        shown(of * 100.0, 1) >= at_least * 100.0,
+                    )
+                }),
+                &[],
+            );
+        }
+        goal(
+            "sessions: failed requests in the replay",
+            "0",
+            self.replay.as_ref().map(|r| {
+                let failed: u64 = r.runs.iter().map(|run| run.failed).sum();
+                let requests: u64 = r.runs.iter().map(|run| run.requests).sum();
+                (format!("{failed} of {requests}"), failed == 0)
+            }),
+            &[],
+        );
+        goal(
+            "sessions: new sessions per account (spread = session)",
+            "≤ even share + 1",
+            self.replay.as_ref().zip(replay("session")).map(|(r, run)| {
+                let even = r.spec.sessions.div_ceil(run.accounts.max(1)) as u64;
+                let most = run.sessions_per_account.iter().copied().max().unwrap_or(0);
+                (
+                    format!("{} (even share {even})", per_account(run)),
+                    most <= even + 1 && run.sessions_per_account.iter().sum::<u64>() > 0,
+                )
+            }),
+            &[],
+        );
         goals
+    }
+
+    /// Goals that no machine excuses and that this run missed.
+    pub fn faults(&self) -> Vec<&Goal> {
+        self.goals
+            .iter()
+            .filter(|g| g.any_machine && g.result == Verdict::Miss)
+            .collect()
     }
 
     /// Harness failures (not performance misses): a target that never answered, streams
@@ -388,6 +462,15 @@ impl Report {
                 }
             }
         }
+        for run in self.replay.iter().flat_map(|r| &r.runs) {
+            if run.requests == run.failed {
+                problems.push(format!(
+                    "session replay / {}: nothing served successfully ({})",
+                    run.title,
+                    run.error_samples.join("; ")
+                ));
+            }
+        }
         problems
     }
 
@@ -397,6 +480,7 @@ impl Report {
         self.write_requests(&mut md);
         self.write_sse(&mut md);
         self.write_keyway(&mut md);
+        self.write_replay(&mut md);
         self.write_interference(&mut md);
         self.write_goals(&mut md);
         md
@@ -670,6 +754,51 @@ impl Report {
         );
     }
 
+    fn write_replay(&self, md: &mut String) {
+        let Some(replay) = &self.replay else {
+            return;
+        };
+        let _ = writeln!(
+            md,
+            "Session replay: {} Claude Code conversations at once, {} turns each, against the \
+             fake's prompt cache (a fresh fake and Keyway per run; accounts under round-robin).\n",
+            replay.spec.sessions, replay.spec.turns
+        );
+        let _ = writeln!(
+            md,
+            "| run | accounts | requests | failed | cached input / input | vs one account | \
+             written to cache / input | moves | sessions per account |"
+        );
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        let ideal = replay.run("one_account").and_then(ReplayRun::cache_ratio);
+        for run in &replay.runs {
+            let ratio = run.cache_ratio();
+            // Per-request spread binds nothing.
+            let placed = if run.sessions_per_account.iter().sum::<u64>() == 0 {
+                "none bound".to_owned()
+            } else {
+                per_account(run)
+            };
+            let vs = ratio
+                .zip(ideal)
+                .filter(|(_, i)| *i > 0.0)
+                .map_or("n/a".to_owned(), |(r, i)| format!("{:.1}%", r / i * 100.0));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {vs} | {} | {} | {} |",
+                run.title,
+                run.accounts,
+                run.requests,
+                run.failed,
+                ratio.map_or("n/a".to_owned(), |r| format!("{:.1}%", r * 100.0)),
+                percent(run.cache_write_tokens, run.input_tokens),
+                run.moves,
+                placed
+            );
+        }
+        let _ = writeln!(md);
+    }
+
     fn write_goals(&self, md: &mut String) {
         let _ = writeln!(md, "| target | goal | measured | result |");
         let _ = writeln!(md, "|---|---|---|---|");
@@ -684,6 +813,23 @@ impl Report {
             );
         }
     }
+}
+
+/// `part` of `whole` as `12.3%`.
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "n/a".to_owned();
+    }
+    format!("{:.1}%", part as f64 / whole as f64 * 100.0)
+}
+
+/// `4 / 4 / 4`: conversations bound to each account at the end of a replay run.
+fn per_account(run: &ReplayRun) -> String {
+    run.sessions_per_account
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// `x` rounded to the `decimals` the report shows it with: a figure is judged as it reads
@@ -721,6 +867,7 @@ fn thousands(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replay::ReplaySpec;
 
     #[test]
     fn formats() {
@@ -885,12 +1032,55 @@ mod tests {
                 startup_interference: QUIET,
                 requests_per_account: Vec::new(),
             },
+            replay: Some(Replay {
+                spec: ReplaySpec {
+                    sessions: 12,
+                    turns: 30,
+                },
+                runs: vec![
+                    replay_run("one_account", 1, 1000, 900, 0, vec![12]),
+                    replay_run("request", 3, 1000, 600, 0, vec![4, 4, 4]),
+                    replay_run("session", 3, 1000, 870, 0, vec![4, 4, 4]),
+                    replay_run("session_exhausted", 3, 1000, 800, 4, vec![6, 6, 0]),
+                ],
+            }),
             goals: Vec::new(),
         }
     }
 
+    /// A replay run over 360 requests with these token counts, moves and placement.
+    fn replay_run(
+        id: &str,
+        accounts: usize,
+        input_tokens: u64,
+        cache_read_tokens: u64,
+        moves: u64,
+        sessions_per_account: Vec<u64>,
+    ) -> ReplayRun {
+        ReplayRun {
+            id: id.to_owned(),
+            title: id.to_owned(),
+            accounts,
+            requests: 360,
+            failed: 0,
+            input_tokens,
+            cache_read_tokens,
+            cache_write_tokens: input_tokens - cache_read_tokens,
+            moves,
+            sessions_per_account,
+            error_samples: Vec::new(),
+        }
+    }
+
+    fn replay_mut<'a>(r: &'a mut Report, id: &str) -> &'a mut ReplayRun {
+        r.replay
+            .as_mut()
+            .and_then(|p| p.runs.iter_mut().find(|run| run.id == id))
+            .expect("replay run")
+    }
+
     /// The goals in the order `judge` gives them.
-    const GOALS: [&str; 11] = [
+    const GOALS: [&str; 15] = [
         "throughput at c=16 vs nginx",
         "throughput at c=64 vs nginx",
         "added latency p50 at c=1 (Keyway − direct)",
@@ -902,6 +1092,10 @@ mod tests {
         "Keyway idle RSS",
         "Keyway peak RSS during c=64",
         "start-up, exec → first proxied 200 (median; max)",
+        "sessions: cache ratio, spread = session vs one account",
+        "sessions: cache ratio with one account exhausted halfway vs one account",
+        "sessions: failed requests in the replay",
+        "sessions: new sessions per account (spread = session)",
     ];
 
     /// The verdict on goal `what` and the figure it shows.
@@ -944,7 +1138,7 @@ mod tests {
     fn every_goal_is_missed_when_its_figure_misses_it() {
         use Target::*;
         type Spoil = fn(&mut Report);
-        let cases: [(&str, Spoil, &str); 11] = [
+        let cases: [(&str, Spoil, &str); 15] = [
             (
                 GOALS[0],
                 |r| load_mut(r, "c16", Keyway).rps = 35_000.0,
@@ -996,6 +1190,26 @@ mod tests {
                 |r| r.keyway.startup_ms = vec![90.0, 120.0, 110.0],
                 "110.0 ms; max 120.0 ms",
             ),
+            (
+                GOALS[11],
+                |r| replay_mut(r, "session").cache_read_tokens = 850,
+                "94.4% (85.0% vs 90.0%)",
+            ),
+            (
+                GOALS[12],
+                |r| replay_mut(r, "session_exhausted").cache_read_tokens = 760,
+                "84.4% (76.0% vs 90.0%)",
+            ),
+            (
+                GOALS[13],
+                |r| replay_mut(r, "request").failed = 2,
+                "2 of 1440",
+            ),
+            (
+                GOALS[14],
+                |r| replay_mut(r, "session").sessions_per_account = vec![6, 3, 3],
+                "6 / 3 / 3 (even share 4)",
+            ),
         ];
         for (what, spoil, shown) in cases {
             let mut r = passing();
@@ -1025,9 +1239,42 @@ mod tests {
         load_mut(&mut r, "c1", Keyway).latency.p50_ms = 0.200; // 0.150 ms added
         r.keyway.idle_rss_kib = 15 * 1024;
         r.keyway.startup_ms = vec![100.0, 150.0, 80.0]; // median 100, max over
-        for what in [GOALS[0], GOALS[2], GOALS[8], GOALS[10]] {
+        replay_mut(&mut r, "session").cache_read_tokens = 855; // exactly 95% of 90%
+        replay_mut(&mut r, "session_exhausted").cache_read_tokens = 765; // exactly 85%
+        replay_mut(&mut r, "session").sessions_per_account = vec![5, 4, 3]; // one above even
+        for what in [
+            GOALS[0], GOALS[2], GOALS[8], GOALS[10], GOALS[11], GOALS[12], GOALS[14],
+        ] {
             assert_eq!(verdict(&r, what).0, Verdict::Pass, "{what}");
         }
+    }
+
+    #[test]
+    fn only_misses_no_machine_excuses_are_faults() {
+        use Target::*;
+        let mut r = passing();
+        load_mut(&mut r, "c16", Keyway).rps = 10_000.0;
+        r.keyway.idle_rss_kib = 99 * 1024;
+        r.goals = r.judge();
+        assert!(r.faults().is_empty(), "{:?}", r.faults());
+        replay_mut(&mut r, "session_exhausted").failed = 1;
+        replay_mut(&mut r, "session").cache_read_tokens = 600;
+        load_mut(&mut r, "c16_swap", Keyway).errors = 1;
+        r.goals = r.judge();
+        let faults: Vec<&str> = r.faults().iter().map(|g| g.what.as_str()).collect();
+        assert_eq!(faults, [GOALS[7], GOALS[11], GOALS[13]]);
+    }
+
+    #[test]
+    fn a_replay_that_served_nothing_is_broken() {
+        let mut r = passing();
+        let run = replay_mut(&mut r, "request");
+        run.failed = run.requests;
+        run.error_samples = vec!["turn 0: HTTP 401".to_owned()];
+        assert_eq!(
+            r.broken(),
+            ["session replay / request: nothing served successfully (turn 0: HTTP 401)"]
+        );
     }
 
     #[test]

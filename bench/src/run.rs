@@ -15,6 +15,7 @@ use crate::cpu::{self, Interference};
 use crate::keyway::{self, Keyway, Setup};
 use crate::loadgen::{self, LoadSpec};
 use crate::placement;
+use crate::replay;
 use crate::report::{KeywayFacts, Meta, Report, Run, Scenario, Target};
 use crate::rss;
 use crate::sse::{self, SseSpec};
@@ -53,7 +54,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         Some(bin) => Some(targets::start_nginx(plan, bin, dir.path(), fake_addr).await?),
         None => None,
     };
-    let setup = Setup::create(plan, dir.path(), fake_addr).await?;
+    let setup = Setup::create(plan, dir.path(), fake_addr, &keyway::STANDARD).await?;
 
     // Start-up first, while nothing else runs. The first start creates the client key, so
     // fetch it before measuring (the CLI creates it the same way Keyway does). The instances
@@ -122,8 +123,14 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     }
 
     let mut scenarios = Vec::new();
+    let mut replay = None;
     let mut round_robin_counts = None;
     for &id in &plan.scenarios {
+        if id == "replay" {
+            // Its own fakes and instances: each run starts with empty prompt caches.
+            replay = Some(replay::run(plan, plan.replay, dir.path()).await?);
+            continue;
+        }
         if id == "c16_swap" {
             // The swaps change who serves; the counts so far show round-robin alone.
             round_robin_counts = Some(requests_per_account(&kw).await);
@@ -159,6 +166,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             startup_interference,
             requests_per_account,
         },
+        replay,
         goals: Vec::new(),
     };
     report.goals = report.judge();

@@ -167,7 +167,7 @@ async fn sessions_stay_on_their_accounts_and_read_their_cache_every_turn() {
     for (s, key) in [("session-one", &one[0]), ("session-two", &two[0])] {
         let v = session(&live, s);
         assert_eq!(v["source"], "x-claude-code-session-id", "{v}");
-        assert_eq!(v["client"], "claude-cli/2.1.332", "{v}");
+        assert_eq!(v["client"], "Claude Code 2.1.332", "{v}");
         assert_eq!(v["requests"], 8, "{v}");
         assert_eq!(v["moves"], 0, "{v}");
         assert_eq!(

@@ -129,14 +129,18 @@ export async function api(env, method, path, body) {
   return { status: res.status, body: parsed };
 }
 
-/** An Anthropic Messages request through the proxy; resolves to `{status, text, account}`. */
-export async function ask(env, model = 'claude-sonnet-4-5') {
+/**
+ * An Anthropic Messages request through the proxy, with any `headers` added (e.g. a session
+ * header); resolves to `{status, text, account}`.
+ */
+export async function ask(env, model = 'claude-sonnet-4-5', headers = {}) {
   const res = await fetch(`${env.url}/v1/messages`, {
     method: 'POST',
     headers: {
       'x-api-key': env.client_key,
       'anthropic-version': ANTHROPIC_VERSION,
       'content-type': 'application/json',
+      ...headers,
     },
     body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
   });

@@ -540,10 +540,38 @@ fn evict(shard: &mut HashMap<Scoped, Binding>, idle_ms: u64, now: u64) {
     }
 }
 
-/// The client's name from its user agent: the first word, at most 64 characters.
+/// User-agent products of the coding tools, and the names users know them by.
+const KNOWN_CLIENTS: [(&str, &str); 5] = [
+    ("claude-cli", "Claude Code"),
+    ("codex_exec", "Codex CLI"),
+    ("codex_cli_rs", "Codex CLI"),
+    ("GeminiCLI", "Gemini CLI"),
+    ("GeminiCLI-tui", "Gemini CLI"),
+];
+
+/// Longest client name kept from a user agent.
+const MAX_CLIENT_CHARS: usize = 64;
+
+/// The client's name from its user agent: a known tool by its name and version
+/// (`claude-cli/2.1.332 (external, cli)` → `Claude Code 2.1.332`), anything else by the
+/// agent's first word; at most [`MAX_CLIENT_CHARS`] characters.
 fn client_name(user_agent: &str) -> Arc<str> {
     let first = user_agent.split_whitespace().next().unwrap_or_default();
-    Arc::from(first.chars().take(64).collect::<String>().as_str())
+    let mut parts = first.split('/');
+    let product = parts.next().unwrap_or_default();
+    let name = match KNOWN_CLIENTS.iter().find(|(p, _)| *p == product) {
+        Some((_, known)) => match parts.next().filter(|v| !v.is_empty()) {
+            Some(version) => format!("{known} {version}"),
+            None => (*known).to_owned(),
+        },
+        None => first.to_owned(),
+    };
+    Arc::from(
+        name.chars()
+            .take(MAX_CLIENT_CHARS)
+            .collect::<String>()
+            .as_str(),
+    )
 }
 
 /// A finished request's input tokens and the part of them the prompt cache served or stored.
@@ -674,6 +702,34 @@ pub fn restore_from(path: &Path, sessions: &Sessions, owners: &Owners) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn known_clients_are_named_as_users_know_them() {
+        // As the real clients send them (tests/clients/*.json).
+        for (agent, name) in [
+            (
+                "claude-cli/2.1.332 (external, sdk-cli)",
+                "Claude Code 2.1.332",
+            ),
+            (
+                "codex_exec/0.171.0 (Debian 12.0.0; x86_64) xterm (codex_exec; 0.171.0)",
+                "Codex CLI 0.171.0",
+            ),
+            (
+                "GeminiCLI-tui/0.61.0/gemini-3.1-pro-preview (linux; x64; terminal)",
+                "Gemini CLI 0.61.0",
+            ),
+            ("claude-cli", "Claude Code"),
+            ("python-httpx/0.28.1", "python-httpx/0.28.1"),
+            ("", ""),
+        ] {
+            assert_eq!(&*client_name(agent), name, "{agent}");
+        }
+        assert_eq!(
+            client_name(&"x".repeat(500)).chars().count(),
+            MAX_CLIENT_CHARS
+        );
+    }
+
     use super::*;
     use crate::account::AccountKind;
     use crate::credential::Credential;

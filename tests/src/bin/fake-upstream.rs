@@ -7,17 +7,21 @@
 //! tests) and answered `Ok` (streams: 3 events at once) unless the stream options ask for
 //! paced streams; `--no-record` skips request recording so benchmarks measure Keyway, not the
 //! fake; `--stamp` puts each streamed event's emission time in its text so a client can
-//! measure how late it arrives.
+//! measure how late it arrives; `--cache-ttl-secs` sets the prompt caches' lifetime;
+//! `--dump FILE` writes every request it received to FILE as JSON when interrupted (SIGINT),
+//! for capturing what real clients send (`tests/clients/capture`); `--exhaust KEY@N` makes a
+//! key run out of quota after N requests (the session replay benchmark).
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use keyway_tests::{Behaviour, FakeConfig, FakeUpstream, Provider};
+use keyway_tests::{Behaviour, FakeConfig, FakeUpstream, Provider, RateLimit};
 
 const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--key PROVIDER:KEY]... [--no-record]\n\
     \x20                    [--stream-events N] [--stream-interval-ms MS] [--stamp]\n\
+    \x20                    [--cache-ttl-secs N] [--dump FILE] [--exhaust KEY@N]...\n\
     \n\
     Serves fake Anthropic, OpenAI and Gemini APIs on ADDR (default 127.0.0.1:0),\n\
     prints `listening on http://ADDR` and runs until killed.\n\
@@ -30,15 +34,27 @@ const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--key PROVIDER:KEY]..
     --stream-events N        streamed answers carry N content events (default 3)\n\
     --stream-interval-ms MS  wait MS milliseconds before each content event (default 0)\n\
     --stamp                  end each streamed event's text with ` emitted_ns=` and the\n\
-    \x20                        19-digit CLOCK_REALTIME nanoseconds at which it was sent";
+    \x20                        19-digit CLOCK_REALTIME nanoseconds at which it was sent\n\
+    --cache-ttl-secs N       an unused prompt cache entry lives N seconds (default 300)\n\
+    --dump FILE              on SIGINT, write every request received to FILE as JSON\n\
+    \x20                        (method, path, headers, body), then exit\n\
+    --exhaust KEY@N          KEY serves N requests, then answers every request with 429\n\
+    \x20                        and `retry-after: 3600` (its quota ran out)";
+
+/// How long an `--exhaust`ed key asks to be left alone: longer than any benchmark runs.
+const EXHAUSTED_SECS: u64 = 3600;
 
 /// Content events of a streamed answer when only `--stream-interval-ms` is given.
 const DEFAULT_STREAM_EVENTS: usize = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(config)) => config,
+    let Options {
+        config,
+        dump,
+        exhaust,
+    } = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
         Ok(None) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -55,6 +71,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for (key, served) in exhaust {
+        fake.push_all(&key, std::iter::repeat_n(Behaviour::Ok, served));
+        fake.set_default(
+            &key,
+            Behaviour::RateLimited(RateLimit::RetryAfter(EXHAUSTED_SECS)),
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     // Whoever started us reads this line to learn the port; a closed stdout is their choice.
     let _ = writeln!(stdout, "listening on {}", fake.base_url());
@@ -66,12 +89,42 @@ async fn main() -> ExitCode {
         eprintln!("fake-upstream: cannot wait for Ctrl-C ({e}); serving until killed");
         std::future::pending::<()>().await;
     }
+    if let Some(path) = dump {
+        let requests: Vec<serde_json::Value> = fake
+            .requests()
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "method": r.method,
+                    "path": r.path,
+                    "headers": r.headers,
+                    "body": r.json().unwrap_or_else(|| String::from_utf8_lossy(&r.body).into()),
+                })
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&requests).unwrap_or_default();
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("fake-upstream: cannot write {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     ExitCode::SUCCESS
 }
 
+/// What the command line asks for.
+struct Options {
+    config: FakeConfig,
+    /// Where to write the recorded requests on SIGINT.
+    dump: Option<String>,
+    /// Keys that run out of quota, with the requests each serves first.
+    exhaust: Vec<(String, usize)>,
+}
+
 /// `Ok(None)` means help was asked for.
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<FakeConfig>, String> {
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let mut config = FakeConfig::default();
+    let mut dump = None;
+    let mut exhaust = Vec::new();
     let mut events: Option<usize> = None;
     let mut interval: Option<Duration> = None;
     let mut args = args;
@@ -105,6 +158,25 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<FakeConfig>, 
                 let provider: Provider = provider.parse().map_err(|e| format!("bad --key: {e}"))?;
                 config.keys.push((provider, key.to_owned()));
             }
+            "--dump" => dump = Some(value("--dump")?),
+            "--exhaust" => {
+                let spec = value("--exhaust")?;
+                let (key, served) = spec
+                    .rsplit_once('@')
+                    .filter(|(key, _)| !key.is_empty())
+                    .ok_or_else(|| format!("bad --exhaust `{spec}`: KEY@N"))?;
+                let served: usize = served
+                    .parse()
+                    .map_err(|e| format!("bad --exhaust `{spec}`: {e}"))?;
+                exhaust.push((key.to_owned(), served));
+            }
+            "--cache-ttl-secs" => {
+                let secs = value("--cache-ttl-secs")?;
+                let secs: u64 = secs
+                    .parse()
+                    .map_err(|e| format!("bad --cache-ttl-secs `{secs}`: {e}"))?;
+                config.cache_ttl = Duration::from_secs(secs);
+            }
             "--listen" => {
                 let listen = value("--listen")?;
                 config.listen = listen
@@ -134,5 +206,9 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<FakeConfig>, 
             interval: interval.unwrap_or(Duration::ZERO),
         };
     }
-    Ok(Some(config))
+    Ok(Some(Options {
+        config,
+        dump,
+        exhaust,
+    }))
 }
