@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::account::AccountKind;
+use crate::client_key::{self, Limits as ClientKeyLimits};
 use crate::policy::PolicyKey;
 use crate::provider::{self, ProviderKind};
 use crate::session::{Affinity, SessionPolicy, Spread};
@@ -46,6 +47,9 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     #[serde(default)]
     pub policies: IndexMap<String, PolicyConfig>,
+    /// Named client keys (the default key needs no entry; see [`crate::client_key`]).
+    #[serde(default)]
+    pub client_keys: Vec<ClientKeyConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -123,6 +127,19 @@ pub struct AccountConfig {
     pub weight: u32,
     #[serde(default = "default_true")]
     pub enabled: bool,
+}
+
+/// A client key's config entry: its id, label and limits. Its secret is in the keyring.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientKeyConfig {
+    pub id: String,
+    pub label: String,
+    /// When the key was created, Unix milliseconds (0 when unknown).
+    #[serde(default)]
+    pub created_ms: u64,
+    #[serde(default)]
+    pub limits: ClientKeyLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -304,6 +321,10 @@ impl Config {
 
     pub fn account(&self, id: &str) -> Option<&AccountConfig> {
         self.accounts.iter().find(|a| a.id == id)
+    }
+
+    pub fn client_key(&self, id: &str) -> Option<&ClientKeyConfig> {
+        self.client_keys.iter().find(|k| k.id == id)
     }
 
     /// Whether `family` exists for `provider` (built-in or configured).
@@ -550,6 +571,68 @@ impl Config {
                     ));
                 }
             }
+        }
+        self.validate_client_keys()
+    }
+
+    fn validate_client_keys(&self) -> Result<(), (Vec<Seg>, String)> {
+        let named = self
+            .client_keys
+            .iter()
+            .filter(|k| k.id != client_key::DEFAULT_ID)
+            .count();
+        if named > client_key::MAX_KEYS {
+            return Err((
+                vec![key("client_keys")],
+                format!(
+                    "at most {} client keys; revoke the ones no tool uses (`keyway client-key revoke <id>`)",
+                    client_key::MAX_KEYS
+                ),
+            ));
+        }
+        let mut ids = HashSet::new();
+        for (i, k) in self.client_keys.iter().enumerate() {
+            let at = |field: &str| vec![key("client_keys"), Seg::Index(i), key(field)];
+            let well_formed = !k.id.is_empty()
+                && k.id.len() <= 64
+                && k.id.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
+            if !well_formed {
+                return Err((
+                    at("id"),
+                    format!(
+                        "client key id `{}` may use only lowercase letters, digits, `-` and `_` (at most 64)",
+                        k.id
+                    ),
+                ));
+            }
+            if !ids.insert(k.id.as_str()) {
+                return Err((
+                    at("id"),
+                    format!(
+                        "client key id `{}` is used twice; every key needs its own id",
+                        k.id
+                    ),
+                ));
+            }
+            let label = k.label.trim();
+            if label.is_empty() || label.chars().count() > client_key::MAX_LABEL_CHARS {
+                return Err((
+                    at("label"),
+                    format!(
+                        "client key `{}` needs a label of 1 to {} characters, e.g. \"Claude Code\"",
+                        k.id,
+                        client_key::MAX_LABEL_CHARS
+                    ),
+                ));
+            }
+            k.limits.check().map_err(|(field, message)| {
+                (
+                    vec![key("client_keys"), Seg::Index(i), key("limits"), key(field)],
+                    message,
+                )
+            })?;
         }
         Ok(())
     }

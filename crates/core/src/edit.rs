@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
 
-use crate::config::{AccountConfig, Config, ConfigError, DEFAULT_CONFIG, PolicyConfig};
+use crate::client_key::{self, Limits as ClientKeyLimits};
+use crate::config::{
+    AccountConfig, ClientKeyConfig, Config, ConfigError, DEFAULT_CONFIG, PolicyConfig,
+};
 use crate::policy::PolicyKey;
 
 /// The config file as text the user wrote, ready for surgical edits.
@@ -220,6 +223,56 @@ impl ConfigDocument {
             .is_some_and(|p| p.remove(&key.to_string()).is_some())
     }
 
+    pub fn add_client_key(&mut self, key: &ClientKeyConfig) {
+        let mut t = Table::new();
+        t["id"] = value(&key.id);
+        t["label"] = value(&key.label);
+        t["created_ms"] = value(i64::try_from(key.created_ms).unwrap_or(i64::MAX));
+        if !key.limits.is_empty() {
+            t["limits"] = value(limits_table(&key.limits));
+        }
+        self.client_keys_mut().push(t);
+    }
+
+    /// False when there is no such key.
+    pub fn remove_client_key(&mut self, id: &str) -> bool {
+        let keys = self.client_keys_mut();
+        let before = keys.len();
+        keys.retain(|t| t.get("id").and_then(Item::as_str) != Some(id));
+        keys.len() != before
+    }
+
+    /// Set key `id`'s limits (none: remove them). The default key gets an entry of its own
+    /// when it has none.
+    pub fn set_client_key_limits(&mut self, id: &str, limits: &ClientKeyLimits) {
+        let keys = self.client_keys_mut();
+        let index = keys
+            .iter()
+            .position(|t| t.get("id").and_then(Item::as_str) == Some(id));
+        let entry = match index {
+            Some(i) => keys.get_mut(i),
+            None => {
+                let mut t = Table::new();
+                t["id"] = value(id);
+                t["label"] = value(client_key::DEFAULT_LABEL);
+                keys.push(t);
+                let last = keys.len() - 1;
+                keys.get_mut(last)
+            }
+        };
+        if let Some(t) = entry {
+            if limits.is_empty() {
+                t.remove("limits");
+            } else {
+                t["limits"] = value(limits_table(limits));
+            }
+        }
+    }
+
+    fn client_keys_mut(&mut self) -> &mut ArrayOfTables {
+        array_of_tables(&mut self.doc, "client_keys")
+    }
+
     fn accounts_mut(&mut self) -> &mut ArrayOfTables {
         if !self.doc.contains_key("accounts") {
             self.doc
@@ -240,6 +293,53 @@ impl ConfigDocument {
             .as_table_mut()
             .expect("`policies` validated as a table")
     }
+}
+
+/// The array of tables at top-level `name`, created when missing. One written inline
+/// (`name = [{ … }]`) is valid TOML too; it is turned into `[[name]]` tables first, so an
+/// edit never has to refuse (or panic on) a config the user wrote that way.
+fn array_of_tables<'d>(doc: &'d mut DocumentMut, name: &str) -> &'d mut ArrayOfTables {
+    let inline: Option<Vec<Table>> = doc.get(name).and_then(Item::as_array).map(|list| {
+        list.iter()
+            .filter_map(toml_edit::Value::as_inline_table)
+            .map(|t| t.clone().into_table())
+            .collect()
+    });
+    if let Some(tables) = inline {
+        let mut aot = ArrayOfTables::new();
+        for t in tables {
+            aot.push(t);
+        }
+        doc.insert(name, Item::ArrayOfTables(aot));
+    }
+    if !matches!(doc.get(name), Some(Item::ArrayOfTables(_))) {
+        doc.insert(name, Item::ArrayOfTables(ArrayOfTables::new()));
+    }
+    match doc.get_mut(name) {
+        Some(Item::ArrayOfTables(aot)) => aot,
+        _ => unreachable!("`{name}` was just made an array of tables"),
+    }
+}
+
+/// A key's limits as an inline table, only the ones set.
+fn limits_table(limits: &ClientKeyLimits) -> InlineTable {
+    let mut t = InlineTable::new();
+    if let Some(rpm) = limits.rpm {
+        t.insert("rpm", i64::from(rpm).into());
+    }
+    if let Some(tpm) = limits.tpm {
+        t.insert("tpm", i64::try_from(tpm).unwrap_or(i64::MAX).into());
+    }
+    if let Some(usd) = limits.daily_usd {
+        t.insert("daily_usd", usd.into());
+    }
+    if let Some(usd) = limits.monthly_usd {
+        t.insert("monthly_usd", usd.into());
+    }
+    if limits.warn_only {
+        t.insert("warn_only", true.into());
+    }
+    t
 }
 
 /// Write beside, flush to disk, rename over. A crash or a full disk leaves either the old file

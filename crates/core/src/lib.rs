@@ -7,10 +7,12 @@
 //! credentials — live in [`AccountState`], keyed by account id in a [`StateRegistry`].
 
 pub mod account;
+pub mod client_key;
 pub mod config;
 pub mod credential;
 pub mod edit;
 pub mod family;
+pub mod meter;
 pub mod paths;
 pub mod policy;
 pub mod pool;

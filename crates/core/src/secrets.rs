@@ -45,6 +45,11 @@ pub const CLIENT_KEY: &str = "client-key";
 /// Entry name of the token that guards the management API.
 pub const MANAGEMENT_TOKEN: &str = "management-token";
 
+/// Entry name of a named client key's secret (the default key's is [`CLIENT_KEY`]).
+pub fn client_key_entry(key_id: &str) -> String {
+    format!("client-key:{key_id}")
+}
+
 /// Entry name of an account's secret.
 pub fn account_entry(account_id: &str) -> String {
     format!("account:{account_id}")
