@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::account::AccountKind;
 use crate::client_key::{self, Limits as ClientKeyLimits};
 use crate::policy::PolicyKey;
+use crate::prices::{self, Rates};
 use crate::provider::{self, ProviderKind};
 use crate::session::{Affinity, SessionPolicy, Spread};
 use crate::strategy::Strategy;
@@ -102,6 +103,11 @@ pub struct ProviderConfig {
     /// cache, so moving it to a better placed account costs nothing [default: 300, the
     /// providers' default cache lifetime].
     pub cache_ttl_secs: Option<u64>,
+    /// Model glob → what its tokens cost (USD per million tokens). The first glob matching a
+    /// model, in this order, wins over the built-in price table ([`crate::prices`]); a
+    /// provider that is not built in has only these prices.
+    #[serde(default)]
+    pub prices: IndexMap<String, Rates>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -456,6 +462,7 @@ impl Config {
                     "cache_ttl_secs must be between 1 and 86400 (a day)".to_owned(),
                 ));
             }
+            check_prices(id, &p.prices)?;
             for (name, globs) in &p.families {
                 if name.is_empty() || name.contains('/') || globs.is_empty() {
                     return Err((
@@ -638,6 +645,43 @@ impl Config {
     }
 }
 
+/// `[providers.<id>.prices]`: bounded in number and glob length, every rate a sane price.
+fn check_prices(id: &str, overrides: &IndexMap<String, Rates>) -> Result<(), (Vec<Seg>, String)> {
+    let at = |glob: &str| vec![key("providers"), key(id), key("prices"), key(glob)];
+    if overrides.len() > prices::MAX_OVERRIDES_PER_PROVIDER {
+        return Err((
+            vec![key("providers"), key(id), key("prices")],
+            format!(
+                "provider `{id}` has {} price overrides, more than the {} allowed; \
+                 let one glob such as \"claude-opus-*\" cover several models",
+                overrides.len(),
+                prices::MAX_OVERRIDES_PER_PROVIDER
+            ),
+        ));
+    }
+    for (glob, rates) in overrides {
+        if glob.is_empty() || glob.chars().count() > prices::MAX_GLOB_CHARS {
+            return Err((
+                at(glob),
+                format!(
+                    "a price override of provider `{id}` needs a model glob of 1 to {} characters, \
+                     e.g. [providers.{id}.prices.\"model-name-*\"]",
+                    prices::MAX_GLOB_CHARS
+                ),
+            ));
+        }
+        rates.check().map_err(|(field, message)| {
+            let mut here = at(glob);
+            here.push(key(field));
+            (
+                here,
+                format!("price of `{glob}` for provider `{id}`: {message}"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 fn unknown_provider(config: &Config, id: &str) -> String {
     format!(
         "unknown provider `{id}`; known providers: {} (add your own under [providers.{id}] with a base_url)",
@@ -740,6 +784,73 @@ accounts = ["anthropic-000001", "nope"]
         let e = Config::parse("[policies.anthropic]\nstrategy = \"fastest\"\n", None).unwrap_err();
         assert!(e.message.contains("round_robin"), "{e}");
         assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn price_overrides_parse_in_order() {
+        let text = r#"
+[providers.anthropic.prices."claude-opus-*"]
+input = 15
+output = 75.0
+cache_write_1h = 30
+
+[providers.anthropic.prices."claude-*"]
+input = 3
+output = 15
+"#;
+        let c = Config::parse(text, None).unwrap();
+        let prices = &c.providers["anthropic"].prices;
+        assert_eq!(
+            prices.keys().collect::<Vec<_>>(),
+            ["claude-opus-*", "claude-*"]
+        );
+        assert_eq!(
+            prices["claude-opus-*"].input, 15.0,
+            "integers are prices too"
+        );
+        assert_eq!(prices["claude-opus-*"].cache_write_1h, Some(30.0));
+        assert_eq!(prices["claude-*"].cache_read, None);
+    }
+
+    #[test]
+    fn bad_price_overrides_point_at_the_key_and_say_the_fix() {
+        let with =
+            |rest: &str| format!("[providers.openai.prices.\"gpt-5*\"]\ninput = 1.25\n{rest}\n");
+        for (rest, key) in [
+            ("output = -1", "output"),
+            ("output = nan", "output"),
+            ("output = inf", "output"),
+            ("output = 10\ncache_read = 10000.5", "cache_read"),
+        ] {
+            let e = Config::parse(&with(rest), None).unwrap_err();
+            assert!(e.message.contains(&format!("`{key} = ")), "{e}");
+            assert!(e.message.contains("USD per million tokens"), "{e}");
+            assert_eq!(e.line, Some(rest.lines().count() + 2), "{e}");
+        }
+        let e = Config::parse(&with(""), None).unwrap_err();
+        assert!(e.message.contains("missing field `output`"), "{e}");
+        let e = Config::parse(&with("output = 10\ncache_write_5m = 1"), None).unwrap_err();
+        assert!(e.message.contains("unknown field `cache_write_5m`"), "{e}");
+
+        let e = Config::parse(
+            "[providers.openai.prices.\"\"]\ninput = 1\noutput = 1\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("needs a model glob"), "{e}");
+        assert_eq!(e.line, Some(1), "{e}");
+        let long = format!(
+            "[providers.openai.prices.\"{}\"]\ninput = 1\noutput = 1\n",
+            "g".repeat(prices::MAX_GLOB_CHARS + 1)
+        );
+        assert!(Config::parse(&long, None).is_err());
+
+        let mut many = String::from("[providers.openai.prices]\n");
+        for i in 0..=prices::MAX_OVERRIDES_PER_PROVIDER {
+            many.push_str(&format!("\"m{i}\" = {{ input = 1, output = 1 }}\n"));
+        }
+        let e = Config::parse(&many, None).unwrap_err();
+        assert!(e.message.contains("more than the 1000 allowed"), "{e}");
     }
 
     #[test]

@@ -442,6 +442,44 @@ mod tests {
     }
 
     #[test]
+    fn price_overrides_survive_unrelated_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = format!(
+            "{DEFAULT_CONFIG}
+# What Claude costs us.
+[providers.anthropic.prices.\"claude-opus-*\"]
+input = 15.0 # per MTok
+output = 75.0
+
+[providers.openai.prices]
+\"gpt-5*\" = {{ input = 1.25, output = 10, cache_read = 0.125 }}
+"
+        );
+        let mut doc = ConfigDocument::from_text(&path, &text).unwrap();
+        doc.add_account(&account("anthropic-000001"));
+        doc.set_provider_field("anthropic", "oauth_terms_accepted", true.into());
+        doc.set_provider_field("openai", "cache_ttl_secs", 600.into());
+        let config = doc.save().expect("the edited config validates");
+
+        let saved = fs::read_to_string(&path).unwrap();
+        assert!(saved.contains("# What Claude costs us."), "{saved}");
+        assert!(saved.contains("input = 15.0 # per MTok"), "{saved}");
+        let anthropic = &config.providers["anthropic"];
+        assert!(anthropic.oauth_terms_accepted);
+        assert_eq!(anthropic.prices["claude-opus-*"].output, 75.0);
+        let openai = &config.providers["openai"];
+        assert_eq!(openai.cache_ttl_secs, Some(600));
+        assert_eq!(openai.prices["gpt-5*"].cache_read, Some(0.125));
+        assert_eq!(config.accounts.len(), 1);
+        assert_eq!(
+            Config::parse(&saved, None).unwrap(),
+            config,
+            "the file reads back as saved"
+        );
+    }
+
+    #[test]
     fn invalid_edit_leaves_file_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");

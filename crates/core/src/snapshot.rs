@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::config::{Config, PolicyConfig};
 use crate::family::FamilySet;
 use crate::pool::{Member, Pool};
+use crate::prices::Prices;
 use crate::provider::{self, ProviderKind, Surface};
 use crate::state::{AccountState, StateRegistry};
 use crate::strategy::Strategy;
@@ -90,6 +91,8 @@ pub struct Route<'a> {
 
 pub struct Snapshot {
     pub config: Arc<Config>,
+    /// What requests cost: the config's price overrides over the built-in table.
+    pub prices: Arc<Prices>,
     providers: Vec<ProviderRoute>,
     states: HashMap<String, Arc<AccountState>>,
 }
@@ -151,6 +154,7 @@ impl Snapshot {
             .map(|id| build_provider(&config, id, &states, previous.and_then(|p| p.provider(id))))
             .collect();
         Snapshot {
+            prices: Arc::new(Prices::from_config(&config)),
             config,
             providers,
             states,
