@@ -36,12 +36,18 @@ pub enum Command {
     /// Set, list or remove routing policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Print the key that tools must send to Keyway (only the key).
+    /// Print the default key that tools send to Keyway (only the key); or add, list, revoke
+    /// and limit keys of their own for each tool.
+    #[command(args_conflicts_with_subcommands = true)]
     ClientKey {
-        /// Replace it with a new one first (tools using the old key stop working).
+        /// Replace the default key with a new one first (tools using the old key stop working).
         #[arg(long)]
         rotate: bool,
+        #[command(subcommand)]
+        command: Option<ClientKeyCommand>,
     },
+    /// What requests used and cost, per client key, account, model or day.
+    Usage(UsageArgs),
     /// Print the token that guards the management API (only the token).
     ManagementToken,
     /// Print the address of the running instance's dashboard, with its token.
@@ -56,6 +62,62 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum ClientKeyCommand {
+    /// Add a key for one tool; prints only the new key.
+    Add {
+        /// What the key is for, e.g. "Claude Code".
+        #[arg(long)]
+        label: String,
+    },
+    /// List the keys (never their secrets), with today's spend when Keyway is running.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: requests with it are refused from now on.
+    Revoke { id: String },
+    /// Set or clear a key's limits; the options given change, the others stay.
+    Limit(LimitArgs),
+}
+
+#[derive(Args)]
+pub struct LimitArgs {
+    /// The key's id (`default` for the default key).
+    pub id: String,
+    /// Requests per minute.
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u32>,
+    /// Tokens (input and output) per minute.
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u64>,
+    /// Spend per local day, in USD at API prices.
+    #[arg(long, value_name = "USD")]
+    pub daily_usd: Option<f64>,
+    /// Spend per calendar month, in USD at API prices.
+    #[arg(long, value_name = "USD")]
+    pub monthly_usd: Option<f64>,
+    /// Budgets only warn (notification, dashboard banner) instead of refusing requests;
+    /// `--warn-only=false` makes them refuse again.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub warn_only: Option<bool>,
+    /// Remove every limit of the key.
+    #[arg(long, conflicts_with_all = ["rpm", "tpm", "daily_usd", "monthly_usd", "warn_only"])]
+    pub clear: bool,
+}
+
+#[derive(Args)]
+pub struct UsageArgs {
+    /// How far back: a number of local days, e.g. `7d` (today is `1d`).
+    #[arg(long, default_value = "7d", value_name = "DAYS")]
+    pub since: String,
+    /// Group by client key, account, model or day.
+    #[arg(long, default_value = "key", value_parser = ["key", "account", "model", "day"])]
+    pub by: String,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand)]

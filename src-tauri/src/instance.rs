@@ -84,6 +84,29 @@ impl Instance {
     }
 }
 
+impl Instance {
+    /// A call with a JSON body (`POST`, `PUT`, `DELETE`); the answer's JSON, `null` for none.
+    pub async fn send<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<T> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let r = request.send().await?;
+        if r.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(serde_json::from_value(serde_json::Value::Null)?);
+        }
+        api_result(r).await
+    }
+}
+
 /// The body of a successful answer, or the API's own error message.
 async fn api_result<T: DeserializeOwned>(r: reqwest::Response) -> anyhow::Result<T> {
     if r.status().is_success() {

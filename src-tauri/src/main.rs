@@ -70,7 +70,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Account(c) => commands::account::run(&ctx, c).await,
         Command::Policy(c) => commands::policy::run(&ctx, c).await,
-        Command::ClientKey { rotate } => commands::keys::client_key(&ctx, rotate).await,
+        Command::ClientKey { rotate, command } => match command {
+            None => commands::keys::client_key(&ctx, rotate).await,
+            Some(c) => commands::keys::run(&ctx, c).await,
+        },
+        Command::Usage(args) => commands::usage::run(&ctx, args).await,
         Command::ManagementToken => commands::keys::management_token(&ctx).await,
         Command::DashboardUrl => commands::keys::dashboard_url(&ctx).await,
         Command::Status { json } => commands::status::run(&ctx, json).await,

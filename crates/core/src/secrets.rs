@@ -65,6 +65,16 @@ pub struct SecretError {
     message: String,
 }
 
+impl SecretError {
+    /// An entry that should exist and does not.
+    pub fn missing(entry: &str) -> SecretError {
+        SecretError {
+            entry: entry.to_owned(),
+            message: "the entry is missing".to_owned(),
+        }
+    }
+}
+
 /// Keyring entries under one service name: `keyway` by default, `KEYWAY_KEYRING_SERVICE` when
 /// set, so that tests never touch a user's real entries.
 #[derive(Debug, Clone)]

@@ -34,10 +34,10 @@ impl ClientKey {
     }
 }
 
-/// Every accepted key, the default first.
-#[derive(Default)]
+/// Every accepted key: the default one and the named ones.
 pub struct ClientKeys {
-    keys: Vec<Arc<ClientKey>>,
+    default: Arc<ClientKey>,
+    named: Vec<Arc<ClientKey>>,
 }
 
 impl ClientKeys {
@@ -45,7 +45,7 @@ impl ClientKeys {
     /// which key matched nor how much of one did shows in the timing.
     pub fn find(&self, presented: &str) -> Option<&Arc<ClientKey>> {
         let mut found = None;
-        for key in &self.keys {
+        for key in self.iter() {
             if same_secret(presented, key.secret.expose()) {
                 found = Some(key);
             }
@@ -54,52 +54,42 @@ impl ClientKeys {
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<ClientKey>> {
-        self.keys.iter().find(|k| &*k.id == id)
+        self.iter().find(|k| &*k.id == id)
     }
 
-    pub fn default_key(&self) -> Option<&Arc<ClientKey>> {
-        self.get(DEFAULT_ID)
+    pub fn default_key(&self) -> &Arc<ClientKey> {
+        &self.default
     }
 
+    /// The default key first, then the named ones in config order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<ClientKey>> {
-        self.keys.iter()
+        std::iter::once(&self.default).chain(&self.named)
     }
 
-    /// The keys `config` names, with secrets from `previous` where it has them and from the
-    /// keyring otherwise (on a blocking thread); `default_secret` replaces the default key's
-    /// when given (at start and after a rotation). A named key whose secret is missing from
-    /// the keyring is left out with a warning: it cannot be presented anyway.
+    /// The keys `config` names. Secrets come from `previous` where it has them and from the
+    /// keyring otherwise (on a blocking thread; the default key is created there when it does
+    /// not exist yet); `default_secret` replaces the default key's (after a rotation). A named
+    /// key whose secret is missing from the keyring is left out with a warning: it cannot be
+    /// presented anyway.
     pub async fn load(
         config: &Config,
         store: &SecretStore,
-        previous: &ClientKeys,
+        previous: Option<&ClientKeys>,
         default_secret: Option<Secret>,
     ) -> Result<ClientKeys, SecretError> {
-        let mut wanted: Vec<(String, String, u64, Limits)> = vec![(
-            DEFAULT_ID.to_owned(),
-            DEFAULT_LABEL.to_owned(),
-            0,
-            Limits::default(),
-        )];
-        for k in &config.client_keys {
-            let entry = (k.id.clone(), k.label.trim().to_owned(), k.created_ms, k.limits);
-            match wanted.iter_mut().find(|w| w.0 == k.id) {
-                Some(default) => *default = entry,
-                None => wanted.push(entry),
-            }
-        }
+        let entry_of = |id: &str| config.client_key(id);
         let mut secrets: HashMap<String, Secret> = previous
-            .keys
-            .iter()
+            .into_iter()
+            .flat_map(ClientKeys::iter)
             .map(|k| (k.id.to_string(), k.secret.clone()))
             .collect();
         if let Some(s) = default_secret {
             secrets.insert(DEFAULT_ID.to_owned(), s);
         }
-        let missing: Vec<String> = wanted
-            .iter()
-            .map(|w| w.0.clone())
-            .filter(|id| !secrets.contains_key(id))
+        let missing: Vec<String> = std::iter::once(DEFAULT_ID)
+            .chain(config.client_keys.iter().map(|k| k.id.as_str()))
+            .filter(|id| !secrets.contains_key(*id))
+            .map(str::to_owned)
             .collect();
         if !missing.is_empty() {
             let store = store.clone();
@@ -107,10 +97,11 @@ impl ClientKeys {
                 missing
                     .into_iter()
                     .map(|id| {
+                        let entry = client_key::entry(&id);
                         let secret = if id == DEFAULT_ID {
-                            Some(store.get_or_create(&client_key::entry(&id), client_key::PREFIX)?)
+                            Some(store.get_or_create(&entry, client_key::PREFIX)?)
                         } else {
-                            store.get(&client_key::entry(&id))?
+                            store.get(&entry)?
                         };
                         Ok((id, secret))
                     })
@@ -129,24 +120,30 @@ impl ClientKeys {
                 }
             }
         }
-        let keys = wanted
-            .into_iter()
-            .filter_map(|(id, label, created_ms, limits)| {
-                let secret = secrets.remove(&id)?;
-                let meter = previous
-                    .get(&id)
-                    .map_or_else(Arc::default, |k| k.meter.clone());
-                Some(Arc::new(ClientKey {
-                    id: Arc::from(id),
-                    label: Arc::from(label),
-                    created_ms,
-                    limits,
-                    meter,
-                    secret,
-                }))
+        let build = |id: &str, secret: Secret| {
+            let entry = entry_of(id);
+            Arc::new(ClientKey {
+                id: Arc::from(id),
+                label: Arc::from(entry.map_or(DEFAULT_LABEL, |e| e.label.trim())),
+                created_ms: entry.map_or(0, |e| e.created_ms),
+                limits: entry.map(|e| e.limits).unwrap_or_default(),
+                meter: previous
+                    .and_then(|p| p.get(id))
+                    .map_or_else(Arc::default, |k| k.meter.clone()),
+                secret,
             })
+        };
+        let default_secret = secrets
+            .remove(DEFAULT_ID)
+            .ok_or_else(|| SecretError::missing(&client_key::entry(DEFAULT_ID)))?;
+        let default = build(DEFAULT_ID, default_secret);
+        let named = config
+            .client_keys
+            .iter()
+            .filter(|k| k.id != DEFAULT_ID)
+            .filter_map(|k| Some(build(&k.id, secrets.remove(&k.id)?)))
             .collect();
-        Ok(ClientKeys { keys })
+        Ok(ClientKeys { default, named })
     }
 }
 

@@ -1,6 +1,6 @@
 //! The engine: what every request shares. The current snapshot, the account states that
-//! outlive it, the keyring, the one HTTP client, the client key, the refreshes in flight and
-//! the request records. Config changes build a whole new snapshot off to the side and swap it
+//! outlive it, the keyring, the one HTTP client, the client keys and their meters, the
+//! refreshes in flight and the request records. Config changes build a whole new snapshot off to the side and swap it
 //! in with one atomic store ([`Engine::install`]).
 //!
 //! The server's lifecycle ([`crate::Server`]) and what only the management side drives
@@ -11,29 +11,31 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use keyway_core::client_key;
+use keyway_core::meter::{self, Limit};
 use keyway_core::secrets::{self, SecretError};
 use keyway_core::session::{self, Owners, Sessions};
 use keyway_core::snapshot::ProviderRoute;
+use keyway_core::state::now_ms;
 use keyway_core::{
     AccountKind, AccountState, Config, Credential, Secret, SecretStore, Snapshot, StateRegistry,
     paths,
 };
 
 use crate::blocking::run_blocking;
+use crate::client_keys::ClientKeys;
 use crate::oauth::token::TokenError;
+use crate::record::RequestRecord;
 use crate::record::history::History;
-use crate::record::traffic::Traffic;
+use crate::record::traffic::{BudgetAlert, BudgetPeriod, Traffic};
 use crate::refresh::Refreshes;
-
-/// Prefix of generated client keys, so a user can tell them from provider keys.
-pub const CLIENT_KEY_PREFIX: &str = "kw-";
 
 pub struct Engine {
     snapshot: ArcSwap<Snapshot>,
     registry: StateRegistry,
     secrets: SecretStore,
     http: reqwest::Client,
-    client_key: ArcSwap<Secret>,
+    client_keys: ArcSwap<ClientKeys>,
     refreshes: Refreshes,
     /// Conversations bound to accounts.
     sessions: Sessions,
@@ -61,10 +63,7 @@ impl Engine {
     /// [`crate::background::save`]), open the usage history, and build the first snapshot of
     /// `config`.
     pub async fn start(config: Config, secrets: SecretStore) -> Result<Arc<Engine>, StartError> {
-        let store = secrets.clone();
-        let client_key =
-            run_blocking(move || store.get_or_create(secrets::CLIENT_KEY, CLIENT_KEY_PREFIX))
-                .await?;
+        let client_keys = ClientKeys::load(&config, &secrets, None, None).await?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(config.limits.connect_timeout_secs))
             .redirect(reqwest::redirect::Policy::none())
@@ -82,6 +81,9 @@ impl Engine {
                 None
             }
         };
+        if let Some(history) = &history {
+            seed_meters(history, &client_keys).await;
+        }
         let config = Arc::new(config);
         load_missing_secrets(&config, &registry, &secrets).await?;
         let snapshot = Snapshot::build(config, &registry, None);
@@ -90,7 +92,7 @@ impl Engine {
             registry,
             secrets,
             http,
-            client_key: ArcSwap::from_pointee(client_key),
+            client_keys: ArcSwap::from_pointee(client_keys),
             refreshes: Refreshes::default(),
             sessions,
             owners,
@@ -118,8 +120,14 @@ impl Engine {
         &self.secrets
     }
 
-    pub fn client_key(&self) -> Arc<Secret> {
-        self.client_key.load_full()
+    /// The default client key's secret (what tools set up before named keys use).
+    pub fn client_key(&self) -> Secret {
+        self.client_keys.load().default_key().secret().clone()
+    }
+
+    /// Every client key this instance accepts.
+    pub fn client_keys(&self) -> Arc<ClientKeys> {
+        self.client_keys.load_full()
     }
 
     pub fn traffic(&self) -> &Traffic {
@@ -173,20 +181,69 @@ impl Engine {
     pub async fn install(&self, config: Config) -> Result<(), SecretError> {
         let config = Arc::new(config);
         load_missing_secrets(&config, &self.registry, &self.secrets).await?;
+        let keys =
+            ClientKeys::load(&config, &self.secrets, Some(&self.client_keys()), None).await?;
         let previous = self.snapshot();
         let next = Snapshot::build(config, &self.registry, Some(&previous));
+        self.client_keys.store(Arc::new(keys));
         self.snapshot.store(Arc::new(next));
         self.traffic.state_changed();
         Ok(())
     }
 
-    /// Replace the client key in the keyring and in memory.
-    pub async fn rotate_client_key(&self) -> Result<Arc<Secret>, SecretError> {
+    /// Replace the default client key in the keyring and in memory.
+    pub async fn rotate_client_key(&self) -> Result<Secret, SecretError> {
         let store = self.secrets.clone();
-        let key =
-            run_blocking(move || store.rotate(secrets::CLIENT_KEY, CLIENT_KEY_PREFIX)).await?;
-        self.client_key.store(Arc::new(key));
-        Ok(self.client_key())
+        let key = run_blocking(move || {
+            store.rotate(
+                &client_key::entry(client_key::DEFAULT_ID),
+                client_key::PREFIX,
+            )
+        })
+        .await?;
+        let config = self.snapshot().config.clone();
+        let keys = ClientKeys::load(
+            &config,
+            &self.secrets,
+            Some(&self.client_keys()),
+            Some(key.clone()),
+        )
+        .await?;
+        self.client_keys.store(Arc::new(keys));
+        Ok(key)
+    }
+
+    /// A request is over: meter its client key (tokens, spend, budgets crossed) and record it
+    /// in the live log, the event stream and the usage history.
+    pub fn finish(&self, record: RequestRecord) {
+        if let Some(id) = &record.client_key
+            && let Some(key) = self.client_keys().get(id)
+        {
+            let crossed = key.meter.record(
+                &key.limits,
+                record.total_tokens(),
+                record.cost_usd,
+                now_ms(),
+            );
+            for c in crossed {
+                let (period, budget_usd) = match c.limit {
+                    Limit::MonthlyUsd(usd) => (BudgetPeriod::Monthly, usd),
+                    Limit::DailyUsd(usd) => (BudgetPeriod::Daily, usd),
+                    Limit::Rpm(_) | Limit::Tpm(_) => continue,
+                };
+                let alert = BudgetAlert {
+                    key: key.id.clone(),
+                    label: key.label.clone(),
+                    period,
+                    budget_usd,
+                    spent_usd: c.spent_usd,
+                    warn_only: key.limits.warn_only,
+                };
+                tracing::warn!(key = %key.id, "{}", alert.message());
+                self.traffic.budget_crossed(alert);
+            }
+        }
+        self.traffic.finish(record);
     }
 
     /// A credential of `account_id` that is good to send now (see [`Refreshes::usable`]).
@@ -207,6 +264,27 @@ impl Engine {
                 rejected,
             )
             .await
+    }
+}
+
+/// Start each client key's meter from the history: this day's and month's spend and its last
+/// use, so a restart resets no budget. A history that cannot be read leaves the meters at zero.
+async fn seed_meters(history: &History, keys: &ClientKeys) {
+    let now = now_ms();
+    let (day_start, _) = meter::day_bounds(now);
+    let (month_start, _) = meter::month_bounds(now);
+    match history.key_spend(day_start, month_start).await {
+        Ok(spent) => {
+            for s in spent {
+                if let Some(key) = keys.get(&s.key) {
+                    key.meter
+                        .seed(&key.limits, s.day_usd, s.month_usd, s.last_used_ms, now);
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the client keys' spend so far; budgets count from now")
+        }
     }
 }
 

@@ -10,6 +10,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use keyway_core::Surface;
+use keyway_core::meter::{Limit, Refusal};
+use keyway_core::state::now_ms;
+
+use crate::client_keys::{ClientKey, same_secret};
 use crate::engine::Engine;
 use crate::management::{Management, refusal};
 use crate::request::surface::{self, SurfaceError};
@@ -96,19 +101,12 @@ fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&
         .map(str::trim)
 }
 
-/// Equal-time comparison, so a wrong key's timing says nothing about the right one.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-/// Guard for the client (proxy) routes.
+/// Guard for the client (proxy) routes: the site, a key this instance accepts, not paused,
+/// and the key within its limits. The key travels on in the request's extensions, so the
+/// record can name it.
 pub async fn client(
     State((engine, server)): State<(Arc<Engine>, Arc<Server>)>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let surface = surface::of_path(request.uri().path());
@@ -117,23 +115,66 @@ pub async fn client(
             SurfaceError::new(surface, StatusCode::FORBIDDEN, message).into_response(),
         );
     }
-    let expected = engine.client_key();
-    let refusal = match presented_key(request.headers(), request.uri().query()) {
-        Some(k) if same_secret(k, expected.expose()) => {
-            if engine.paused() {
-                return SurfaceError::new(
-                    surface,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Keyway is paused; resume it from the tray menu (or POST /api/resume)",
-                )
-                .into_response();
-            }
-            return next.run(request).await;
+    let keys = engine.client_keys();
+    let key = match presented_key(request.headers(), request.uri().query()) {
+        Some(k) => keys.find(k),
+        None => {
+            return surface::closing(unauthorized(
+                surface,
+                "missing client key; send the key printed by `keyway client-key` as the API key",
+            ));
         }
-        Some(_) => "wrong client key; use the key printed by `keyway client-key`",
-        None => "missing client key; send the key printed by `keyway client-key` as the API key",
     };
-    surface::closing(SurfaceError::new(surface, StatusCode::UNAUTHORIZED, refusal).into_response())
+    let Some(key) = key.cloned() else {
+        return surface::closing(unauthorized(
+            surface,
+            "wrong or revoked client key; use a key from `keyway client-key list` (`keyway client-key` prints the default one)",
+        ));
+    };
+    if engine.paused() {
+        return SurfaceError::new(
+            surface,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Keyway is paused; resume it from the tray menu (or POST /api/resume)",
+        )
+        .into_response();
+    }
+    if let Err(refusal) = key.meter.admit(&key.limits, now_ms()) {
+        return over_limit(surface, &key, refusal);
+    }
+    request.extensions_mut().insert(key);
+    next.run(request).await
+}
+
+fn unauthorized(surface: Surface, message: &str) -> Response {
+    SurfaceError::new(surface, StatusCode::UNAUTHORIZED, message).into_response()
+}
+
+/// 429 naming the key, the limit, when it serves again and how to raise it.
+fn over_limit(surface: Surface, key: &ClientKey, refusal: Refusal) -> Response {
+    let limit = refusal.limit;
+    let again = match limit {
+        Limit::DailyUsd(_) => "at local midnight",
+        Limit::MonthlyUsd(_) => "on the 1st of next month",
+        Limit::Rpm(_) | Limit::Tpm(_) => "when the minute is over",
+    };
+    let warn_only = if limit.is_budget() {
+        " (or let budgets only warn with --warn-only)"
+    } else {
+        ""
+    };
+    let message = format!(
+        "client key `{}` ({}) reached its limit of {}; it serves again {again}, in {} s. Raise it with `keyway client-key limit {} {} …`{warn_only}",
+        key.label,
+        key.id,
+        limit.describe(),
+        refusal.retry_after_secs,
+        key.id,
+        limit.option(),
+    );
+    let mut error = SurfaceError::new(surface, StatusCode::TOO_MANY_REQUESTS, message);
+    error.retry_after = Some(refusal.retry_after_secs);
+    error.into_response()
 }
 
 /// Guard for the dashboard's page and assets: the site checks only. The page holds no secret;

@@ -9,6 +9,7 @@
 
 mod background;
 mod blocking;
+mod client_keys;
 mod engine;
 mod guard;
 mod management;
@@ -21,16 +22,18 @@ mod server;
 mod watch;
 
 pub use background::{save as save_state, spawn_quota_poller, spawn_saver, spawn_state_watch};
-pub use engine::{CLIENT_KEY_PREFIX, Engine, StartError};
+pub use client_keys::{ClientKey, ClientKeys};
+pub use engine::{Engine, StartError};
 pub use guard::is_own_origin;
 pub use management::{
-    AccountChange, AccountView, Endpoint, Error, LogReloader, LoginState, LoginView,
+    AccountChange, AccountView, ClientKeyView, Endpoint, Error, LogReloader, LoginState, LoginView,
     MANAGEMENT_TOKEN_PREFIX, Management, MemberView, PolicyView, SessionView, Snippet, Summary,
-    Tool, account_views, change_account, check_new_account, check_secret, policy_views,
-    set_strategy, settings_to_copy,
+    Tool, account_views, change_account, check_new_account, check_secret, client_key_views,
+    label_usage, policy_views, set_strategy, settings_to_copy,
 };
 pub use record::RequestRecord;
-pub use record::traffic::Event;
+pub use record::history::{History, Totals, Usage};
+pub use record::traffic::{BudgetAlert, BudgetPeriod, Event};
 pub use request::adapter::HOP_BY_HOP;
 pub use request::classify::model_of_body;
 pub use router::{API_PREFIX, router};

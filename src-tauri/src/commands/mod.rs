@@ -8,6 +8,7 @@ pub mod login;
 pub mod policy;
 pub mod sessions;
 pub mod status;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -245,6 +245,14 @@ async fn follow(app: AppHandle, management: Arc<Management>) {
     loop {
         match events.recv().await {
             Ok(Event::Request(_)) => continue,
+            Ok(Event::Budget(alert)) => {
+                notify(
+                    &app,
+                    &format!("Budget reached: {}", alert.label),
+                    &alert.message(),
+                );
+                continue;
+            }
             Ok(Event::State) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
@@ -341,7 +349,9 @@ async fn perform(app: &AppHandle, id: &str) {
             management.engine().set_paused(false);
             Ok(())
         }
-        (Action::CopySettings(tool), Some(management)) => copy_settings(app, &management, tool),
+        (Action::CopySettings(tool), Some(management)) => {
+            copy_settings(app, &management, tool).await
+        }
         (Action::OpenDashboard, Some(_)) => {
             let app2 = app.clone();
             app.run_on_main_thread(move || show_dashboard(&app2))
@@ -370,15 +380,21 @@ fn toggle_autostart(app: &AppHandle) -> Result<(), String> {
     result.map_err(|e| format!("cannot change start at login: {e}"))
 }
 
-fn copy_settings(app: &AppHandle, management: &Management, tool: &str) -> Result<(), String> {
-    let (tool, text) = settings_to_copy(management, tool).map_err(|e| e.to_string())?;
+async fn copy_settings(
+    app: &AppHandle,
+    management: &Management,
+    tool: &str,
+) -> Result<(), String> {
+    let (tool, text) = settings_to_copy(management, tool)
+        .await
+        .map_err(|e| e.to_string())?;
     app.clipboard()
         .write_text(text)
         .map_err(|e| format!("cannot copy to the clipboard: {e}"))?;
     notify(
         app,
         &format!("{} settings copied", tool.name()),
-        "Paste them into your shell or the tool's settings.",
+        "Paste them into your shell or the tool's settings. They carry a client key of the tool's own, so its spend shows apart.",
     );
     Ok(())
 }

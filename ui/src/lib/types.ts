@@ -41,11 +41,11 @@ quota?: Array<QuotaWindow>, requests: number, failures: number, in_flight: numbe
 
 export type Totals = { 
 /**
- * The day (`YYYY-MM-DD`), account id or model.
+ * The day (`YYYY-MM-DD`), account id, model or client key id.
  */
 key: string, 
 /**
- * The account's label, for per-account totals.
+ * The account's or client key's label, for per-account and per-key totals.
  */
 label?: string, requests: number, errors: number, input_tokens: number, output_tokens: number, 
 /**
@@ -55,7 +55,19 @@ cache_read_tokens: number,
 /**
  * The part of `input_tokens` written to the prompt cache.
  */
-cache_write_tokens: number, };
+cache_write_tokens: number, 
+/**
+ * What the priced requests cost at API prices; `None` when none of them had a price.
+ */
+cost_usd: number | null, 
+/**
+ * What the prompt cache saved on the priced requests.
+ */
+saved_usd: number, 
+/**
+ * Requests that reported tokens but whose model has no price: `cost_usd` leaves them out.
+ */
+unpriced: number, };
 
 export type AccountView = { id: string, label: string, provider: string, kind: AccountKind, enabled: boolean, weight: number, 
 /**
@@ -129,7 +141,20 @@ session: string | null, session_source: KeySource | null,
 /**
  * How the session's request was placed (sessions under `spread = "session"` only).
  */
-placement: Placement | null, };
+placement: Placement | null, 
+/**
+ * The client key the request came with (its id), and that key's label.
+ */
+client_key: string | null, client_key_label: string | null, 
+/**
+ * What the tokens cost at API prices (for a subscription account: what they would have
+ * cost); `None` when the model has no price or the response reported no usage.
+ */
+cost_usd: number | null, 
+/**
+ * What the prompt cache saved: cache reads at the input price minus at the cache price.
+ */
+saved_usd: number | null, };
 
 export type SessionView = { 
 /**
@@ -228,7 +253,7 @@ export type PreviewBody = { provider: string, family?: string, strategy: Strateg
 
 export type Picks = { picks: Array<string>, };
 
-export type Usage = { days: number, by_day: Array<Totals>, by_account: Array<Totals>, by_model: Array<Totals>, };
+export type Usage = { days: number, by_day: Array<Totals>, by_account: Array<Totals>, by_model: Array<Totals>, by_key: Array<Totals>, };
 
 export type Snippet = { title: string, text: string, };
 
@@ -263,6 +288,63 @@ export type SettingsChange = { listen?: string, log_level?: string, };
 
 export type Paused = { paused: boolean, };
 
-export type ClientKey = { key: string, };
+export type DefaultKey = { key: string, };
+
+export type NewKey = { id: string, key: string, };
+
+export type KeyRequest = { label: string, };
+
+export type Limits = { 
+/**
+ * Requests per minute.
+ */
+rpm?: number | null, 
+/**
+ * Tokens (input and output) per minute.
+ */
+tpm?: number | null, 
+/**
+ * Spend per local day, in USD.
+ */
+daily_usd?: number | null, 
+/**
+ * Spend per local calendar month, in USD.
+ */
+monthly_usd?: number | null, 
+/**
+ * Budgets only warn (a notification, a banner); requests are never refused for spend.
+ * Rate limits always apply.
+ */
+warn_only?: boolean, };
+
+export type BudgetPeriod = "daily" | "monthly";
+
+export type ClientKeyView = { id: string, label: string, 
+/**
+ * The key Keyway always had; it can be rotated but not revoked.
+ */
+default: boolean, 
+/**
+ * Unix ms; 0 when unknown.
+ */
+created_ms: number, 
+/**
+ * Unix ms of its last admitted request; `None` when never used.
+ */
+last_used_ms: number | null, limits: Limits, minute_requests: number, minute_tokens: number, 
+/**
+ * Spent this local day and this month, at API prices.
+ */
+day_usd: number, month_usd: number, 
+/**
+ * The budget it is over now, if any (the month's first).
+ */
+over_budget: BudgetPeriod | null, };
+
+export type BudgetAlert = { key: string, label: string, period: BudgetPeriod, budget_usd: number, spent_usd: number, 
+/**
+ * The budget only warns: the key's requests are still served.
+ */
+warn_only: boolean, };
 
 export type LogsOpened = { path: string, opened: boolean, };

@@ -1,13 +1,15 @@
 //! Pointing coding tools at Keyway: the settings to copy for each, and for the tools whose
 //! config file Keyway can edit ([`super::tools`]), writing it (original kept) and restoring
-//! it. The tray's "Copy connection settings" takes its text from [`settings_to_copy`].
+//! it. Each takes the client key to hand out (`?key=<id>`, default: the default key), so a
+//! tool can get a key of its own and its spend be told apart. The tray's "Copy connection
+//! settings" takes its text from [`settings_to_copy`], with a key named after the tool.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use keyway_core::paths;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::state::Management;
@@ -30,17 +32,36 @@ pub struct ToolView {
     note: Option<&'static str>,
 }
 
-/// This instance's base URL and client key, as tools must be given them.
-fn with_endpoint<T>(management: &Management, f: impl FnOnce(&Endpoint) -> T) -> Result<T> {
+/// Which client key to hand out.
+#[derive(Deserialize, Default)]
+pub struct KeyQuery {
+    key: Option<String>,
+}
+
+/// This instance's base URL and client key `key` (default: the default key), as tools must
+/// be given them.
+fn with_endpoint<T>(
+    management: &Management,
+    key: Option<&str>,
+    f: impl FnOnce(&Endpoint) -> T,
+) -> Result<T> {
     let listen = management
         .server()
         .listen()
         .ok_or_else(|| Error::Unavailable("the server is still starting".into()))?;
-    let key = management.engine().client_key();
+    let keys = management.engine().client_keys();
+    let key = match key {
+        None => keys.default_key(),
+        Some(id) => keys.get(id).ok_or_else(|| {
+            Error::NotFound(format!(
+                "no client key `{id}`; GET /api/client-keys lists them"
+            ))
+        })?,
+    };
     let base = format!("http://{listen}");
     Ok(f(&Endpoint {
         base: &base,
-        key: key.expose(),
+        key: key.secret().expose(),
     }))
 }
 
@@ -63,10 +84,22 @@ fn writable(id: &str) -> Result<Tool> {
     Ok(tool)
 }
 
-/// The settings of tool `id` as "Copy connection settings" copies them: its first snippet.
-pub fn settings_to_copy(management: &Management, id: &str) -> Result<(Tool, String)> {
+/// The settings of tool `id` as "Copy connection settings" copies them: its first snippet,
+/// with the client key labelled after the tool (made now if there is none), so what the tool
+/// spends shows on its own.
+pub async fn settings_to_copy(management: &Management, id: &str) -> Result<(Tool, String)> {
     let tool = tool(id)?;
-    let text = with_endpoint(management, |ep| tools::snippets(tool, ep))?
+    let existing = management
+        .engine()
+        .client_keys()
+        .iter()
+        .find(|k| !k.is_default() && &*k.label == tool.name())
+        .map(|k| k.id.to_string());
+    let key = match existing {
+        Some(id) => id,
+        None => management.add_client_key(tool.name()).await?.0,
+    };
+    let text = with_endpoint(management, Some(&key), |ep| tools::snippets(tool, ep))?
         .into_iter()
         .next()
         .map(|s| s.text)
@@ -74,10 +107,13 @@ pub fn settings_to_copy(management: &Management, id: &str) -> Result<(Tool, Stri
     Ok((tool, text))
 }
 
-pub async fn list(State(management): State<Arc<Management>>) -> Result<Json<Vec<ToolView>>> {
+pub async fn list(
+    State(management): State<Arc<Management>>,
+    Query(q): Query<KeyQuery>,
+) -> Result<Json<Vec<ToolView>>> {
     let home = paths::home_dir();
     let backups = paths::connect_backups_dir();
-    with_endpoint(&management, |ep| {
+    with_endpoint(&management, q.key.as_deref(), |ep| {
         Tool::ALL
             .iter()
             .map(|&t| ToolView {
@@ -97,10 +133,11 @@ pub async fn list(State(management): State<Arc<Management>>) -> Result<Json<Vec<
 pub async fn preview(
     State(management): State<Arc<Management>>,
     Path(id): Path<String>,
+    Query(q): Query<KeyQuery>,
 ) -> Result<Json<tools::Plan>> {
     let tool = writable(&id)?;
     let home = paths::home_dir();
-    Ok(Json(with_endpoint(&management, |ep| {
+    Ok(Json(with_endpoint(&management, q.key.as_deref(), |ep| {
         tools::plan(tool, &home, ep)
     })??))
 }
@@ -108,6 +145,7 @@ pub async fn preview(
 pub async fn connect(
     State(management): State<Arc<Management>>,
     Path(id): Path<String>,
+    Query(q): Query<KeyQuery>,
 ) -> Result<Json<tools::Connected>> {
     let tool = writable(&id)?;
     let _writing = WRITING.lock().await;
@@ -119,7 +157,9 @@ pub async fn connect(
         )));
     }
     let home = paths::home_dir();
-    let done = with_endpoint(&management, |ep| tools::connect(tool, &home, &backups, ep))??;
+    let done = with_endpoint(&management, q.key.as_deref(), |ep| {
+        tools::connect(tool, &home, &backups, ep)
+    })??;
     Ok(Json(done))
 }
 

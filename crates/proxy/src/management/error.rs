@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use keyway_core::ConfigError;
 use keyway_core::account::AddError;
+use keyway_core::client_key::KeyError;
 use keyway_core::edit::SaveError;
 use keyway_core::secrets::SecretError;
 use serde_json::json;
@@ -79,6 +80,18 @@ impl From<AddError> for Error {
             AddError::Invalid(e) => Error::InvalidConfig(e),
             AddError::Keyring(e) => Error::Keyring(e),
             AddError::Save(e) => e.into(),
+        }
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Unknown(_) => Error::NotFound(e.to_string()),
+            KeyError::DefaultKey => Error::Conflict(e.to_string()),
+            KeyError::Invalid(e) => Error::InvalidConfig(e),
+            KeyError::Keyring(e) => Error::Keyring(e),
+            KeyError::Save(e) => e.into(),
         }
     }
 }

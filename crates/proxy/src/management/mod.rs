@@ -21,6 +21,7 @@ mod accounts;
 mod connect;
 mod dashboard;
 mod error;
+mod keys;
 mod login_sessions;
 mod logins;
 mod policies;
@@ -37,11 +38,13 @@ pub use accounts::{
 pub use connect::settings_to_copy;
 pub use dashboard::{asset as dashboard_asset, index as dashboard_index};
 pub use error::{Error, refusal};
+pub use keys::{ClientKeyView, views as client_key_views};
 pub use login_sessions::{LoginState, LoginView};
 pub use policies::{MemberView, PolicyView, policy_views, set_strategy};
 pub use sessions::SessionView;
 pub use state::{LogReloader, MANAGEMENT_TOKEN_PREFIX, Management};
 pub use tools::{Endpoint, Snippet, Tool};
+pub use traffic::label_usage;
 
 /// Every management route as (method, path under `/api`, handler). The router is built from
 /// this list and a test checks `docs/API.md` against it, so the reference cannot drift.
@@ -116,11 +119,19 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
         ),
         (Method::POST, "/pause", post(settings::pause)),
         (Method::POST, "/resume", post(settings::resume)),
-        (Method::GET, "/client-key", get(settings::client_key)),
+        (Method::GET, "/client-key", get(keys::default_key)),
         (
             Method::POST,
             "/client-key/rotate",
-            post(settings::rotate_client_key),
+            post(keys::rotate_default),
+        ),
+        (Method::GET, "/client-keys", get(keys::list)),
+        (Method::POST, "/client-keys", post(keys::add)),
+        (Method::DELETE, "/client-keys/{id}", delete(keys::revoke)),
+        (
+            Method::PUT,
+            "/client-keys/{id}/limits",
+            put(keys::set_limits),
         ),
         (Method::GET, "/settings", get(settings::get_settings)),
         (Method::PATCH, "/settings", patch(settings::patch_settings)),
@@ -220,17 +231,19 @@ mod api_types {
 
     use super::accounts::{AccountChange, AccountView, NewAccount, ProviderView, RemovedAccount};
     use super::connect::{Disconnected, ToolView};
+    use super::keys::{ClientKeyView, DefaultKey, KeyRequest, NewKey};
     use super::login_sessions::{LoginState, LoginView};
     use super::logins::{ImportResult, NewImport, NewLogin, PastedCode};
     use super::policies::{MemberView, Picks, PolicyBody, PolicyView, PreviewBody};
     use super::sessions::SessionView;
-    use super::settings::{ClientKey, LogsOpened, Paused, SettingsChange, SettingsView};
+    use super::settings::{LogsOpened, Paused, SettingsChange, SettingsView};
     use super::tools::{Connected, DiffKind, DiffLine, Plan, Snippet};
     use super::{ConfigHealth, StatusView};
     use crate::oauth::import::Source;
     use crate::record::RequestRecord;
     use crate::record::history::{Totals, Usage};
-    use crate::record::traffic::LastMinute;
+    use crate::record::traffic::{BudgetAlert, BudgetPeriod, LastMinute};
+    use keyway_core::client_key::Limits as ClientKeyLimits;
 
     const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/src/lib/types.ts");
 
@@ -284,7 +297,13 @@ mod api_types {
             SettingsView::decl(&cfg),
             SettingsChange::decl(&cfg),
             Paused::decl(&cfg),
-            ClientKey::decl(&cfg),
+            DefaultKey::decl(&cfg),
+            NewKey::decl(&cfg),
+            KeyRequest::decl(&cfg),
+            ClientKeyLimits::decl(&cfg),
+            BudgetPeriod::decl(&cfg),
+            ClientKeyView::decl(&cfg),
+            BudgetAlert::decl(&cfg),
             LogsOpened::decl(&cfg),
         ];
         let mut out = String::from(

@@ -65,13 +65,6 @@ pub struct Paused {
     paused: bool,
 }
 
-/// The key tools send to Keyway.
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[derive(Serialize)]
-pub struct ClientKey {
-    key: String,
-}
-
 /// Bind a new listen address before saving anything, so a port in use changes nothing; then
 /// save, then move the server there.
 pub async fn patch_settings(
@@ -156,19 +149,4 @@ pub async fn pause(State(management): State<Arc<Management>>) -> Json<Paused> {
 pub async fn resume(State(management): State<Arc<Management>>) -> Json<Paused> {
     management.engine().set_paused(false);
     Json(Paused { paused: false })
-}
-
-pub async fn client_key(State(management): State<Arc<Management>>) -> Json<ClientKey> {
-    Json(ClientKey {
-        key: management.engine().client_key().expose().to_owned(),
-    })
-}
-
-pub async fn rotate_client_key(
-    State(management): State<Arc<Management>>,
-) -> Result<Json<ClientKey>> {
-    let key = management.engine().rotate_client_key().await?;
-    Ok(Json(ClientKey {
-        key: key.expose().to_owned(),
-    }))
 }

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use keyway_core::account::{self, NewAccount};
+use keyway_core::client_key::{self, Limits};
 use keyway_core::edit::ConfigDocument;
 use keyway_core::secrets::{self, SecretError};
+use keyway_core::state::now_ms;
 use keyway_core::{Config, ConfigError, Secret};
 
 use super::error::{Error, Result};
@@ -137,6 +139,45 @@ impl Management {
         self.set_rejected(None);
         self.engine.install(config).await?;
         Ok(id)
+    }
+
+    /// Add a client key labelled `label` (its secret to the keyring, then the config; see
+    /// [`keyway_core::client_key::add`]) and start accepting it. Returns its id and secret.
+    pub async fn add_client_key(&self, label: &str) -> Result<(String, Secret)> {
+        let _edit = self.edits.lock().await;
+        let mut doc = self.document()?;
+        let store = self.engine.secrets().clone();
+        let label = label.to_owned();
+        let (id, secret, config) =
+            run_blocking(move || client_key::add(&mut doc, &store, &label, now_ms())).await?;
+        self.set_rejected(None);
+        self.engine.install(config).await?;
+        Ok((id, secret))
+    }
+
+    /// Stop accepting client key `id` and remove it from the config and the keyring.
+    pub async fn revoke_client_key(&self, id: &str) -> Result<()> {
+        let _edit = self.edits.lock().await;
+        let mut doc = self.document()?;
+        let store = self.engine.secrets().clone();
+        let key = id.to_owned();
+        let config = run_blocking(move || client_key::revoke(&mut doc, &store, &key)).await?;
+        self.set_rejected(None);
+        self.engine.install(config).await?;
+        Ok(())
+    }
+
+    /// Replace client key `id`'s limits (empty: none).
+    pub async fn set_client_key_limits(&self, id: &str, limits: Limits) -> Result<()> {
+        if let Err((field, message)) = limits.check() {
+            return Err(Error::BadRequest(format!("{field}: {message}")));
+        }
+        let _edit = self.edits.lock().await;
+        let mut doc = self.document()?;
+        let config = client_key::set_limits(&mut doc, id, &limits)?;
+        self.set_rejected(None);
+        self.engine.install(config).await?;
+        Ok(())
     }
 
     /// Remove an account from the config, then its secret from the keyring. Returns the

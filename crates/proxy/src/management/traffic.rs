@@ -15,6 +15,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::error::{Error, Result};
 use super::state::Management;
+use keyway_core::Config;
+use keyway_core::client_key;
 use crate::record::RequestRecord;
 use crate::record::history::{History, Usage};
 use crate::record::traffic::{Event, RECENT};
@@ -39,7 +41,8 @@ pub async fn recent_requests(
     Json(management.engine().traffic().recent_records(limit))
 }
 
-/// `request` events as requests finish, `state` events when accounts or config change.
+/// `request` events as requests finish, `state` events when accounts or config change,
+/// `budget` events when a client key's spend crosses a budget.
 pub async fn events(
     State(management): State<Arc<Management>>,
 ) -> Sse<impl Stream<Item = std::result::Result<SseEvent, Infallible>>> {
@@ -59,6 +62,10 @@ pub async fn events(
                     .json_data(&*record)
                     .unwrap_or_else(|_| state_event()),
                 Ok(Event::State) => state_event(),
+                Ok(Event::Budget(alert)) => SseEvent::default()
+                    .event("budget")
+                    .json_data(&alert)
+                    .unwrap_or_else(|_| state_event()),
                 // Missed some: the follower refetches everything on `state`.
                 Err(RecvError::Lagged(_)) => state_event(),
                 Err(RecvError::Closed) => return None,
@@ -99,15 +106,28 @@ pub async fn usage(
 ) -> Result<Json<Usage>> {
     let days = q.days(&management);
     let mut usage = history(&management)?.usage(days).await?;
-    let snapshot = management.engine().snapshot();
+    label_usage(&mut usage, &management.engine().snapshot().config);
+    Ok(Json(usage))
+}
+
+/// Put the account's or client key's label beside each id of `usage`'s totals (from
+/// `config`, so the CLI labels a history it reads itself the same way).
+pub fn label_usage(usage: &mut Usage, config: &Config) {
     for t in &mut usage.by_account {
-        t.label = match snapshot.config.account(&t.key) {
+        t.label = match config.account(&t.key) {
             Some(a) => Some(a.label.clone()),
             None if t.key.is_empty() => Some("no account could be tried".to_owned()),
             None => Some(format!("{} (removed)", t.key)),
         };
     }
-    Ok(Json(usage))
+    for t in &mut usage.by_key {
+        t.label = match config.client_key(&t.key) {
+            Some(k) => Some(k.label.clone()),
+            None if t.key == client_key::DEFAULT_ID => Some(client_key::DEFAULT_LABEL.to_owned()),
+            None if t.key.is_empty() => Some("not recorded (older requests)".to_owned()),
+            None => Some(format!("{} (revoked)", t.key)),
+        };
+    }
 }
 
 pub async fn usage_csv(

@@ -47,18 +47,29 @@ CREATE TABLE IF NOT EXISTS requests (
     cache_read_tokens INTEGER,
     cache_write_tokens INTEGER,
     session TEXT,
-    placement TEXT
+    placement TEXT,
+    client_key TEXT,
+    cost_usd REAL,
+    saved_usd REAL
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests (time_ms);
 ";
 
+/// Made after [`migrate`], which adds the columns it needs to an older history: a key's
+/// spend this month and its last use are read at every start.
+const KEY_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS requests_key_time ON requests (client_key, time_ms);";
+
 /// Columns added since the first schema, with their types: a history written by an older
 /// Keyway gains them when opened (as NULL for its old rows).
-const ADDED_COLUMNS: [(&str, &str); 4] = [
+const ADDED_COLUMNS: [(&str, &str); 7] = [
     ("cache_read_tokens", "INTEGER"),
     ("cache_write_tokens", "INTEGER"),
     ("session", "TEXT"),
     ("placement", "TEXT"),
+    ("client_key", "TEXT"),
+    ("cost_usd", "REAL"),
+    ("saved_usd", "REAL"),
 ];
 
 /// Add the columns of [`ADDED_COLUMNS`] that `db` lacks.
@@ -72,7 +83,7 @@ fn migrate(db: &Connection) -> rusqlite::Result<()> {
             db.execute_batch(&format!("ALTER TABLE requests ADD COLUMN {name} {kind}"))?;
         }
     }
-    Ok(())
+    db.execute_batch(KEY_INDEX)
 }
 
 /// Why the usage history could not be opened or read.
@@ -130,13 +141,13 @@ impl Queue {
     }
 }
 
-/// Totals for one day, account or model.
+/// Totals for one day, account, model or client key.
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Totals {
-    /// The day (`YYYY-MM-DD`), account id or model.
+    /// The day (`YYYY-MM-DD`), account id, model or client key id.
     pub key: String,
-    /// The account's label, for per-account totals.
+    /// The account's or client key's label, for per-account and per-key totals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub label: Option<String>,
@@ -148,15 +159,32 @@ pub struct Totals {
     pub cache_read_tokens: u64,
     /// The part of `input_tokens` written to the prompt cache.
     pub cache_write_tokens: u64,
+    /// What the priced requests cost at API prices; `None` when none of them had a price.
+    pub cost_usd: Option<f64>,
+    /// What the prompt cache saved on the priced requests.
+    pub saved_usd: f64,
+    /// Requests that reported tokens but whose model has no price: `cost_usd` leaves them out.
+    pub unpriced: u64,
 }
 
 #[cfg_attr(test, derive(ts_rs::TS))]
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Usage {
     pub days: u32,
     pub by_day: Vec<Totals>,
     pub by_account: Vec<Totals>,
     pub by_model: Vec<Totals>,
+    pub by_key: Vec<Totals>,
+}
+
+/// A client key's spend in the current local day and month, and its last use, as the history
+/// has them (for its meter at start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySpend {
+    pub key: String,
+    pub day_usd: f64,
+    pub month_usd: f64,
+    pub last_used_ms: u64,
 }
 
 impl History {
@@ -236,7 +264,37 @@ impl History {
                 by_day: totals(db, "date(time_ms / 1000, 'unixepoch', 'localtime')", since)?,
                 by_account: totals(db, "coalesce(account, '')", since)?,
                 by_model: totals(db, "coalesce(model, '')", since)?,
+                by_key: totals(db, "coalesce(client_key, '')", since)?,
             })
+        })
+        .await
+    }
+
+    /// Each client key's spend since `day_start_ms` and since `month_start_ms`, and its last
+    /// request ever.
+    pub async fn key_spend(
+        &self,
+        day_start_ms: u64,
+        month_start_ms: u64,
+    ) -> Result<Vec<KeySpend>, HistoryError> {
+        self.read(move |db| {
+            let mut stmt = db.prepare(
+                "SELECT client_key,
+                        coalesce(sum(CASE WHEN time_ms >= ?1 THEN cost_usd END), 0),
+                        coalesce(sum(CASE WHEN time_ms >= ?2 THEN cost_usd END), 0),
+                        max(time_ms)
+                 FROM requests WHERE client_key IS NOT NULL GROUP BY client_key",
+            )?;
+            let rows =
+                stmt.query_map(params![day_start_ms as i64, month_start_ms as i64], |row| {
+                    Ok(KeySpend {
+                        key: row.get(0)?,
+                        day_usd: row.get(1)?,
+                        month_usd: row.get(2)?,
+                        last_used_ms: row.get::<_, i64>(3)?.max(0) as u64,
+                    })
+                })?;
+            rows.collect()
         })
         .await
     }
@@ -255,11 +313,11 @@ impl History {
         self.read(move |db| {
             let since = since_ms(db, days)?;
             let mut out = String::from(
-                "time,surface,model,provider,family,account,attempts,status,latency_ms,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,session,placement\n",
+                "time,surface,model,provider,family,account,attempts,status,latency_ms,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,session,placement,client_key,cost_usd,saved_usd\n",
             );
             let mut stmt = db.prepare(
                 "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', time_ms / 1000.0, 'unixepoch'), surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens,
-                        cache_read_tokens, cache_write_tokens, session, placement
+                        cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd
                  FROM requests WHERE time_ms >= ?1 ORDER BY time_ms",
             )?;
             let mut rows = stmt.query(params![since])?;
@@ -280,6 +338,9 @@ impl History {
                     optional(row.get::<_, Option<i64>>(12)?),
                     row.get::<_, Option<String>>(13)?.unwrap_or_default(),
                     row.get::<_, Option<String>>(14)?.unwrap_or_default(),
+                    row.get::<_, Option<String>>(15)?.unwrap_or_default(),
+                    dollars(row.get::<_, Option<f64>>(16)?),
+                    dollars(row.get::<_, Option<f64>>(17)?),
                 ];
                 let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
                 out.push_str(&line.join(","));
@@ -320,7 +381,9 @@ fn since_ms(db: &Connection, days: u32) -> rusqlite::Result<i64> {
 fn totals(db: &Connection, key: &str, since: i64) -> rusqlite::Result<Vec<Totals>> {
     let sql = format!(
         "SELECT {key} AS k, count(*), sum(status >= 400), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
-                coalesce(sum(cache_read_tokens), 0), coalesce(sum(cache_write_tokens), 0)
+                coalesce(sum(cache_read_tokens), 0), coalesce(sum(cache_write_tokens), 0),
+                sum(cost_usd), coalesce(sum(saved_usd), 0),
+                sum(cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL))
          FROM requests WHERE time_ms >= ?1 GROUP BY k ORDER BY k"
     );
     let mut stmt = db.prepare_cached(&sql)?;
@@ -334,9 +397,17 @@ fn totals(db: &Connection, key: &str, since: i64) -> rusqlite::Result<Vec<Totals
             output_tokens: row.get::<_, i64>(4)? as u64,
             cache_read_tokens: row.get::<_, i64>(5)? as u64,
             cache_write_tokens: row.get::<_, i64>(6)? as u64,
+            cost_usd: row.get(7)?,
+            saved_usd: row.get(8)?,
+            unpriced: row.get::<_, Option<i64>>(9)?.unwrap_or(0).max(0) as u64,
         })
     })?;
     rows.collect()
+}
+
+/// Dollars to the millionth (the history keeps what a single small request cost).
+fn dollars(v: Option<f64>) -> String {
+    v.map(|usd| format!("{usd:.6}")).unwrap_or_default()
 }
 
 fn optional(v: Option<i64>) -> String {
@@ -437,8 +508,8 @@ fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO requests (time_ms, surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens,
-                                   cache_read_tokens, cache_write_tokens, session, placement)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                                   cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )?;
         for r in batch {
             stmt.execute(params![
@@ -457,6 +528,9 @@ fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result
                 r.cache_write_tokens.map(|n| n as i64),
                 r.session.as_deref(),
                 r.placement.map(|p| p.as_str()),
+                r.client_key.as_deref(),
+                r.cost_usd,
+                r.saved_usd,
             ])?;
         }
     }
@@ -498,6 +572,10 @@ mod tests {
             session: None,
             session_source: None,
             placement: None,
+            client_key: None,
+            client_key_label: None,
+            cost_usd: None,
+            saved_usd: None,
         }
     }
 
@@ -527,7 +605,74 @@ mod tests {
         let csv = history.csv(1).await.expect("csv");
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert!(lines[2].ends_with(",a,1,429,12,,,,,,"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",a,1,429,12,,,,,,,,,"), "{}", lines[2]);
+    }
+
+    #[tokio::test]
+    async fn cost_per_client_key_with_unpriced_requests_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let history = History::open(&dir.path().join(FILE_NAME), 90).expect("open");
+        let with = |key: &str, cost: Option<f64>, saved: Option<f64>| {
+            let mut r = record("a", "m1", 200, Some(100));
+            r.client_key = Some(key.into());
+            r.cost_usd = cost;
+            r.saved_usd = saved;
+            Arc::new(r)
+        };
+        history.append(with("ck-1", Some(0.25), Some(0.05)));
+        history.append(with("ck-1", Some(0.5), Some(0.0)));
+        history.append(with("ck-1", None, None));
+        history.append(with("ck-2", None, None));
+        let usage = history.usage(1).await.expect("usage");
+        let by_key: Vec<(&str, u64, Option<f64>, u64)> = usage
+            .by_key
+            .iter()
+            .map(|t| (t.key.as_str(), t.requests, t.cost_usd, t.unpriced))
+            .collect();
+        assert_eq!(
+            by_key,
+            [("ck-1", 3, Some(0.75), 1), ("ck-2", 1, None, 1)],
+            "a key with no priced request has no cost, not $0"
+        );
+        assert!((usage.by_key[0].saved_usd - 0.05).abs() < 1e-12);
+
+        let now = keyway_core::state::now_ms();
+        let spend = history.key_spend(now - 60_000, now - 120_000).await.expect("spend");
+        assert_eq!(spend.len(), 2);
+        assert_eq!(spend[0].key, "ck-1");
+        assert!((spend[0].day_usd - 0.75).abs() < 1e-12);
+        assert!((spend[0].month_usd - 0.75).abs() < 1e-12);
+        assert!(spend[0].last_used_ms >= now - 60_000);
+        // Nothing this day or month, for a day that starts after every request.
+        let later = history.key_spend(now + 60_000, now + 60_000).await.expect("spend");
+        assert_eq!(later[0].day_usd, 0.0);
+
+        let csv = history.csv(1).await.expect("csv");
+        let first = csv.lines().nth(1).expect("a row");
+        assert!(first.ends_with(",ck-1,0.250000,0.050000"), "{first}");
+    }
+
+    #[tokio::test]
+    async fn an_older_history_gains_the_new_columns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_NAME);
+        {
+            let db = Connection::open(&path).expect("open");
+            db.execute_batch(
+                "CREATE TABLE requests (time_ms INTEGER NOT NULL, surface TEXT NOT NULL, model TEXT,
+                     provider TEXT NOT NULL, family TEXT, account TEXT, attempts INTEGER NOT NULL,
+                     status INTEGER NOT NULL, latency_ms INTEGER NOT NULL, input_tokens INTEGER,
+                     output_tokens INTEGER);
+                 INSERT INTO requests VALUES (1796600000000, 'anthropic_messages', 'm', 'anthropic',
+                     NULL, 'a', 1, 200, 5, 10, 2);",
+            )
+            .expect("old schema");
+        }
+        let history = History::open(&path, 3650).expect("open");
+        history.append(Arc::new(record("a", "m1", 200, Some(100))));
+        let usage = history.usage(3650).await.expect("usage");
+        assert_eq!(usage.by_key.len(), 1);
+        assert_eq!((usage.by_key[0].key.as_str(), usage.by_key[0].requests), ("", 2));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use keyway_core::Surface;
+use keyway_core::prices::{self, Prices};
 use keyway_core::session::{KeySource, Placement};
 use tokens::Tokens;
 
@@ -46,14 +47,47 @@ pub struct RequestRecord {
     pub session_source: Option<KeySource>,
     /// How the session's request was placed (sessions under `spread = "session"` only).
     pub placement: Option<Placement>,
+    /// The client key the request came with (its id), and that key's label.
+    #[cfg_attr(test, ts(as = "Option<String>"))]
+    pub client_key: Option<Arc<str>>,
+    #[cfg_attr(test, ts(as = "Option<String>"))]
+    pub client_key_label: Option<Arc<str>>,
+    /// What the tokens cost at API prices (for a subscription account: what they would have
+    /// cost); `None` when the model has no price or the response reported no usage.
+    pub cost_usd: Option<f64>,
+    /// What the prompt cache saved: cache reads at the input price minus at the cache price.
+    pub saved_usd: Option<f64>,
 }
 
 impl RequestRecord {
-    pub fn set_tokens(&mut self, tokens: Tokens) {
+    /// The response's token counts, and what they cost at `prices`.
+    pub fn set_tokens(&mut self, tokens: Tokens, prices: &Prices) {
         self.input_tokens = tokens.input;
         self.output_tokens = tokens.output;
         self.cache_read_tokens = tokens.cache_read;
         self.cache_write_tokens = tokens.cache_write;
+        let reported = tokens.input.is_some() || tokens.output.is_some();
+        let usage = prices::Usage {
+            input: tokens.input.unwrap_or(0),
+            cache_read: tokens.cache_read.unwrap_or(0),
+            cache_write: tokens.cache_write.unwrap_or(0),
+            cache_write_1h: tokens.cache_write_1h.unwrap_or(0),
+            output: tokens.output.unwrap_or(0),
+        };
+        let cost = self
+            .model
+            .as_deref()
+            .filter(|_| reported)
+            .and_then(|model| prices.cost(&self.provider, model, &usage));
+        self.cost_usd = cost.map(|c| c.usd);
+        self.saved_usd = cost.map(|c| c.saved_usd);
+    }
+
+    /// Input plus output tokens, for a key's tokens-per-minute limit.
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens
+            .unwrap_or(0)
+            .saturating_add(self.output_tokens.unwrap_or(0))
     }
 
     pub fn failed(&self) -> bool {

@@ -43,6 +43,9 @@ pub struct Tokens {
     /// The part of `input` written to the prompt cache (Anthropic
     /// `cache_creation_input_tokens`; the other providers do not say).
     pub cache_write: Option<u64>,
+    /// The part of `cache_write` written for an hour (Anthropic
+    /// `cache_creation.ephemeral_1h_input_tokens`), which is priced higher.
+    pub cache_write_1h: Option<u64>,
 }
 
 /// What a response body told in passing: its usage, and for the Responses API the state it
@@ -83,6 +86,7 @@ struct Counts {
     /// Anthropic reports cache writes and reads apart from `input_tokens`; the user consumed
     /// them all, so they are added to the input at the end.
     cache_creation: Option<u64>,
+    cache_creation_1h: Option<u64>,
     cache_read: Option<u64>,
     /// OpenAI and Gemini count cached tokens inside their input count.
     cached_in_input: Option<u64>,
@@ -104,6 +108,7 @@ impl Counts {
                 output: self.output,
                 cache_read: self.cache_read.or(self.cached_in_input),
                 cache_write: self.cache_creation,
+                cache_write_1h: self.cache_creation_1h,
             },
             response_id: self.response_id,
             encrypted_reasoning: self.encrypted_reasoning,
@@ -298,6 +303,14 @@ struct AnthropicUsage {
     cache_creation_input_tokens: Option<u64>,
     cache_read_input_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    /// The cache writes by lifetime.
+    cache_creation: Option<AnthropicCacheCreation>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AnthropicCacheCreation {
+    ephemeral_1h_input_tokens: Option<u64>,
 }
 
 impl Report for AnthropicBody {
@@ -312,6 +325,12 @@ impl Report for AnthropicBody {
                 usage.cache_creation_input_tokens,
             );
             replace(&mut counts.cache_read, usage.cache_read_input_tokens);
+            replace(
+                &mut counts.cache_creation_1h,
+                usage
+                    .cache_creation
+                    .and_then(|c| c.ephemeral_1h_input_tokens),
+            );
             replace(&mut counts.output, usage.output_tokens);
         }
     }
@@ -484,6 +503,7 @@ mod tests {
         Tokens {
             cache_read: None,
             cache_write: None,
+            cache_write_1h: None,
             ..t
         }
     }
@@ -860,6 +880,23 @@ event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{
                 input: Some(u64::MAX),
                 output: Some(1),
                 ..Tokens::default()
+            }
+        );
+    }
+
+    #[test]
+    fn anthropic_cache_writes_by_lifetime() {
+        let body = br#"{"usage":{"input_tokens":10,"cache_creation_input_tokens":300,"cache_read_input_tokens":50,"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"output_tokens":7}}"#;
+        let mut counter = TokenCounter::new(Surface::AnthropicMessages, false);
+        counter.feed(body);
+        assert_eq!(
+            counter.finish().tokens,
+            Tokens {
+                input: Some(360),
+                output: Some(7),
+                cache_read: Some(50),
+                cache_write: Some(300),
+                cache_write_1h: Some(200),
             }
         );
     }

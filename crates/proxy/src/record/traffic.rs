@@ -24,6 +24,51 @@ pub enum Event {
     Request(Arc<RequestRecord>),
     /// Accounts, policies or the config changed; fetch the status again.
     State,
+    /// A client key's spend crossed one of its budgets (once per day or month).
+    Budget(BudgetAlert),
+}
+
+/// A client key over one of its budgets.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BudgetAlert {
+    #[cfg_attr(test, ts(as = "String"))]
+    pub key: Arc<str>,
+    #[cfg_attr(test, ts(as = "String"))]
+    pub label: Arc<str>,
+    pub period: BudgetPeriod,
+    pub budget_usd: f64,
+    pub spent_usd: f64,
+    /// The budget only warns: the key's requests are still served.
+    pub warn_only: bool,
+}
+
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetPeriod {
+    Daily,
+    Monthly,
+}
+
+impl BudgetAlert {
+    /// `Claude Code spent $5.02 of its $5.00 daily budget; its requests are refused until
+    /// local midnight.`
+    pub fn message(&self) -> String {
+        let (period, until) = match self.period {
+            BudgetPeriod::Daily => ("daily", "local midnight"),
+            BudgetPeriod::Monthly => ("monthly", "the 1st of next month"),
+        };
+        let then = if self.warn_only {
+            "its requests are still served (the budget only warns)".to_owned()
+        } else {
+            format!("its requests are refused until {until}")
+        };
+        format!(
+            "{} spent ${:.2} of its ${:.2} {period} budget; {then}.",
+            self.label, self.spent_usd, self.budget_usd
+        )
+    }
 }
 
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -94,6 +139,10 @@ impl Traffic {
 
     pub fn state_changed(&self) {
         let _ = self.events.send(Event::State);
+    }
+
+    pub fn budget_crossed(&self, alert: BudgetAlert) {
+        let _ = self.events.send(Event::Budget(alert));
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

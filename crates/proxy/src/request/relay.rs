@@ -76,8 +76,8 @@ impl Open {
             };
             engine.sessions().record_tokens(&scope, &key, cache);
         }
-        record.set_tokens(seen.tokens);
-        engine.traffic().finish(record);
+        record.set_tokens(seen.tokens, &engine.snapshot().prices);
+        engine.finish(record);
     }
 }
 

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use super::forward::{self, Outgoing, Trail};
 use super::surface::{self, SurfaceError};
 use super::{adapter, classify, models, sessions};
+use crate::client_keys::ClientKey;
 use crate::engine::Engine;
 use crate::record::RequestRecord;
 
@@ -85,6 +86,8 @@ async fn handle(
     let id = engine.next_request_id();
     let snapshot = engine.snapshot();
     let (parts, body) = request.into_parts();
+    // Set by the guard: the key the request came with.
+    let key = parts.extensions.get::<Arc<ClientKey>>().cloned();
     let limit = snapshot.config.limits.max_body_mib as usize * 1024 * 1024;
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
@@ -166,6 +169,10 @@ async fn handle(
             session: out.session.as_ref().map(|k| k.value.clone()),
             session_source: out.session.as_ref().map(|k| k.source),
             placement: trail.placement,
+            client_key: key.as_ref().map(|k| k.id.clone()),
+            client_key_label: key.as_ref().map(|k| k.label.clone()),
+            cost_usd: None,
+            saved_usd: None,
         };
         match result {
             Ok(answer) => {
@@ -178,7 +185,7 @@ async fn handle(
                 forward::relay(engine.clone(), answer, surface, record, started, session)
             }
             Err(response) => {
-                engine.traffic().finish(RequestRecord {
+                engine.finish(RequestRecord {
                     status: response.status().as_u16(),
                     latency_ms: started.elapsed().as_millis() as u64,
                     ..record
