@@ -48,6 +48,12 @@ impl CliOutput {
         assert_eq!(self.code, Some(0), "command failed: {self:?}");
         self.stdout.trim()
     }
+
+    /// Standard error, trimmed, asserting the command failed.
+    pub fn err(&self) -> &str {
+        assert_ne!(self.code, Some(0), "command succeeded: {self:?}");
+        self.stderr.trim()
+    }
 }
 
 /// A config directory, data directory and keyring namespace of one Keyway instance. Exists

@@ -119,7 +119,10 @@ pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()>
         ClientKeyCommand::Limit(args) => {
             let config = ctx.load()?;
             let current = if args.id == client_key::DEFAULT_ID {
-                config.client_key(&args.id).map(|k| k.limits).unwrap_or_default()
+                config
+                    .client_key(&args.id)
+                    .map(|k| k.limits)
+                    .unwrap_or_default()
             } else {
                 config
                     .client_key(&args.id)
@@ -231,13 +234,26 @@ fn print_list(views: &[ClientKeyView], json: bool, live: bool) -> anyhow::Result
         "ID", "LABEL", "CREATED", "LAST USED", "TODAY", "THIS MONTH"
     );
     for v in views {
-        let money = |usd: f64| if live { format!("${usd:.2}") } else { "-".to_owned() };
+        let money = |usd: f64| {
+            if live {
+                format!("${usd:.2}")
+            } else {
+                "-".to_owned()
+            }
+        };
         println!(
             "{:<12} {:<24} {:<17} {:<17} {:>9} {:>10}  {}",
             v.id,
             v.label,
             date(v.created_ms),
-            v.last_used_ms.map_or_else(|| if live { "never".to_owned() } else { "-".to_owned() }, date),
+            v.last_used_ms.map_or_else(
+                || if live {
+                    "never".to_owned()
+                } else {
+                    "-".to_owned()
+                },
+                date
+            ),
             money(v.day_usd),
             money(v.month_usd),
             describe_limits(&v.limits),
@@ -254,8 +270,10 @@ fn date(ms: u64) -> String {
     if ms == 0 {
         return "-".to_owned();
     }
-    jiff::Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX))
-        .map_or_else(|_| "-".to_owned(), |t| t.strftime("%Y-%m-%d %H:%M").to_string())
+    jiff::Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX)).map_or_else(
+        |_| "-".to_owned(),
+        |t| t.strftime("%Y-%m-%d %H:%M").to_string(),
+    )
 }
 
 /// A key id as a path segment: ids are `[a-z0-9_-]`, anything else is refused by the server.

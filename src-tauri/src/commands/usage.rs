@@ -26,8 +26,8 @@ pub async fn run(ctx: &Context, args: UsageArgs) -> anyhow::Result<()> {
                     file.display()
                 );
             }
-            let history = History::open(&file, config.usage_retention_days)
-                .map_err(|e| anyhow!("{e}"))?;
+            let history =
+                History::open(&file, config.usage_retention_days).map_err(|e| anyhow!("{e}"))?;
             let mut usage = history.usage(days).await.map_err(|e| anyhow!("{e}"))?;
             label_usage(&mut usage, &config);
             usage
@@ -128,7 +128,9 @@ fn print_table(group: &str, rows: &[Totals], days: u32) {
             format!("${:.2}", t.saved_usd),
         );
     }
-    println!("Costs at API prices ({span}); `+`: some requests had no price; subscriptions show what their use would have cost.");
+    println!(
+        "Costs at API prices ({span}); `+`: some requests had no price; subscriptions show what their use would have cost."
+    );
 }
 
 fn truncate(s: &str, n: usize) -> String {

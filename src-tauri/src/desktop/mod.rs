@@ -380,11 +380,7 @@ fn toggle_autostart(app: &AppHandle) -> Result<(), String> {
     result.map_err(|e| format!("cannot change start at login: {e}"))
 }
 
-async fn copy_settings(
-    app: &AppHandle,
-    management: &Management,
-    tool: &str,
-) -> Result<(), String> {
+async fn copy_settings(app: &AppHandle, management: &Management, tool: &str) -> Result<(), String> {
     let (tool, text) = settings_to_copy(management, tool)
         .await
         .map_err(|e| e.to_string())?;

@@ -15,11 +15,11 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::error::{Error, Result};
 use super::state::Management;
-use keyway_core::Config;
-use keyway_core::client_key;
 use crate::record::RequestRecord;
 use crate::record::history::{History, Usage};
 use crate::record::traffic::{Event, RECENT};
+use keyway_core::Config;
+use keyway_core::client_key;
 
 /// Default number of entries `GET /api/requests` returns.
 const DEFAULT_LIMIT: usize = 200;

@@ -637,14 +637,20 @@ mod tests {
         assert!((usage.by_key[0].saved_usd - 0.05).abs() < 1e-12);
 
         let now = keyway_core::state::now_ms();
-        let spend = history.key_spend(now - 60_000, now - 120_000).await.expect("spend");
+        let spend = history
+            .key_spend(now - 60_000, now - 120_000)
+            .await
+            .expect("spend");
         assert_eq!(spend.len(), 2);
         assert_eq!(spend[0].key, "ck-1");
         assert!((spend[0].day_usd - 0.75).abs() < 1e-12);
         assert!((spend[0].month_usd - 0.75).abs() < 1e-12);
         assert!(spend[0].last_used_ms >= now - 60_000);
         // Nothing this day or month, for a day that starts after every request.
-        let later = history.key_spend(now + 60_000, now + 60_000).await.expect("spend");
+        let later = history
+            .key_spend(now + 60_000, now + 60_000)
+            .await
+            .expect("spend");
         assert_eq!(later[0].day_usd, 0.0);
 
         let csv = history.csv(1).await.expect("csv");
@@ -672,7 +678,10 @@ mod tests {
         history.append(Arc::new(record("a", "m1", 200, Some(100))));
         let usage = history.usage(3650).await.expect("usage");
         assert_eq!(usage.by_key.len(), 1);
-        assert_eq!((usage.by_key[0].key.as_str(), usage.by_key[0].requests), ("", 2));
+        assert_eq!(
+            (usage.by_key[0].key.as_str(), usage.by_key[0].requests),
+            ("", 2)
+        );
     }
 
     #[test]
