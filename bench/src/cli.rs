@@ -13,7 +13,15 @@ use crate::placement::Placement;
 use crate::replay::ReplaySpec;
 
 /// Every scenario, in the order they run.
-pub const SCENARIOS: [&str; 6] = ["c1", "c16", "c16_swap", "c64", "sse", "replay"];
+pub const SCENARIOS: [&str; 7] = [
+    "c1",
+    "c16",
+    "c16_limits",
+    "c16_swap",
+    "c64",
+    "sse",
+    "replay",
+];
 
 /// Full mode: measured seconds per scenario and target.
 const FULL_SECS: f64 = 10.0;
@@ -64,8 +72,8 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub startup_runs: Option<usize>,
 
-    /// Run only these scenarios (comma-separated: c1, c16, c16_swap, c64, sse, replay), e.g.
-    /// to profile one; targets that need the others show n/a.
+    /// Run only these scenarios (comma-separated: c1, c16, c16_limits, c16_swap, c64, sse,
+    /// replay), e.g. to profile one; targets that need the others show n/a.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub scenarios: Option<Vec<String>>,
 

@@ -333,6 +333,20 @@ impl Keyway {
         )
     }
 
+    /// Replace the default client key's limits (`PUT /api/client-keys/default/limits`).
+    pub async fn set_default_key_limits(&self, limits: &Value) -> anyhow::Result<()> {
+        let (status, body) = self
+            .api(Method::PUT, "/client-keys/default/limits", Some(limits))
+            .await?;
+        if !status.is_success() {
+            bail!(
+                "PUT /api/client-keys/default/limits: HTTP {status}: {}",
+                client::excerpt(&body)
+            );
+        }
+        Ok(())
+    }
+
     /// Requests served per account so far (`GET /api/accounts`), to show the rotation worked.
     pub async fn requests_per_account(&self) -> anyhow::Result<Vec<(String, u64)>> {
         let (status, body) = self.api(Method::GET, "/accounts", None).await?;

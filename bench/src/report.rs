@@ -87,7 +87,7 @@ pub struct Meta {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
-    /// Stable key: `c1`, `c16`, `c16_swap`, `c64`, `sse`.
+    /// Stable key: `c1`, `c16`, `c16_limits`, `c16_swap`, `c64`, `sse`.
     pub id: String,
     pub title: String,
     pub runs: Vec<Run>,
@@ -312,6 +312,20 @@ impl Report {
             &[
                 self.conditions("sse", Keyway),
                 self.conditions("sse", Direct),
+            ],
+        );
+        let limited = self
+            .load("c16_limits", Keyway)
+            .zip(self.load("c16", Keyway))
+            .filter(|(_, plain)| plain.rps > 0.0)
+            .map(|(l, plain)| l.rps / plain.rps);
+        goal(
+            "throughput at c=16 with limits on the key vs without",
+            "≥ 0.97×",
+            limited.map(|r| (format!("{r:.2}×"), shown(r, 2) >= 0.97)),
+            &[
+                self.conditions("c16_limits", Keyway),
+                self.conditions("c16", Keyway),
             ],
         );
         let swap = self.scenario("c16_swap").and_then(|s| {
@@ -616,8 +630,9 @@ impl Report {
         let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         for s in self.scenarios.iter().filter(|s| s.id != "sse") {
             let direct = s.run(Target::Direct).and_then(|r| r.load.as_ref());
-            // The swap scenario runs Keyway alone; compare it with the plain c=16 runs.
-            let peers = if s.id == "c16_swap" {
+            // The swap and limits scenarios run Keyway alone; compare them with the plain c=16
+            // runs.
+            let peers = if s.id == "c16_swap" || s.id == "c16_limits" {
                 self.scenario("c16").unwrap_or(s)
             } else {
                 s
@@ -1006,6 +1021,7 @@ mod tests {
                         load(Keyway, 38000.0, 0.400, 0.850),
                     ],
                 ),
+                scenario("c16_limits", vec![load(Keyway, 37_500.0, 0.41, 0.86)]),
                 swap,
                 scenario(
                     "c64",
@@ -1080,7 +1096,7 @@ mod tests {
     }
 
     /// The goals in the order `judge` gives them.
-    const GOALS: [&str; 15] = [
+    const GOALS: [&str; 16] = [
         "throughput at c=16 vs nginx",
         "throughput at c=64 vs nginx",
         "added latency p50 at c=1 (Keyway − direct)",
@@ -1088,6 +1104,7 @@ mod tests {
         "added p99 at c=16 vs nginx's added p99",
         "SSE: event delay p99, fake emission → client (Keyway)",
         "SSE: time to first byte added, p50 (Keyway − direct)",
+        "throughput at c=16 with limits on the key vs without",
         "failed requests during policy swaps",
         "Keyway idle RSS",
         "Keyway peak RSS during c=64",
@@ -1138,7 +1155,7 @@ mod tests {
     fn every_goal_is_missed_when_its_figure_misses_it() {
         use Target::*;
         type Spoil = fn(&mut Report);
-        let cases: [(&str, Spoil, &str); 15] = [
+        let cases: [(&str, Spoil, &str); 16] = [
             (
                 GOALS[0],
                 |r| load_mut(r, "c16", Keyway).rps = 35_000.0,
@@ -1176,37 +1193,42 @@ mod tests {
             ),
             (
                 GOALS[7],
+                |r| load_mut(r, "c16_limits", Keyway).rps = 30_000.0,
+                "0.79×",
+            ),
+            (
+                GOALS[8],
                 |r| load_mut(r, "c16_swap", Keyway).errors = 3,
                 "3 failed; 30 swaps (0 failed)",
             ),
-            (GOALS[8], |r| r.keyway.idle_rss_kib = 16 * 1024, "16 MiB"),
+            (GOALS[9], |r| r.keyway.idle_rss_kib = 16 * 1024, "16 MiB"),
             (
-                GOALS[9],
+                GOALS[10],
                 |r| run_mut(r, "c64", Keyway).keyway_peak_rss_kib = Some(41 * 1024),
                 "41 MiB",
             ),
             (
-                GOALS[10],
+                GOALS[11],
                 |r| r.keyway.startup_ms = vec![90.0, 120.0, 110.0],
                 "110.0 ms; max 120.0 ms",
             ),
             (
-                GOALS[11],
+                GOALS[12],
                 |r| replay_mut(r, "session").cache_read_tokens = 850,
                 "94.4% (85.0% vs 90.0%)",
             ),
             (
-                GOALS[12],
+                GOALS[13],
                 |r| replay_mut(r, "session_exhausted").cache_read_tokens = 760,
                 "84.4% (76.0% vs 90.0%)",
             ),
             (
-                GOALS[13],
+                GOALS[14],
                 |r| replay_mut(r, "request").failed = 2,
                 "2 of 1440",
             ),
             (
-                GOALS[14],
+                GOALS[15],
                 |r| replay_mut(r, "session").sessions_per_account = vec![6, 3, 3],
                 "6 / 3 / 3 (even share 4)",
             ),
@@ -1243,7 +1265,7 @@ mod tests {
         replay_mut(&mut r, "session_exhausted").cache_read_tokens = 765; // exactly 85%
         replay_mut(&mut r, "session").sessions_per_account = vec![5, 4, 3]; // one above even
         for what in [
-            GOALS[0], GOALS[2], GOALS[8], GOALS[10], GOALS[11], GOALS[12], GOALS[14],
+            GOALS[0], GOALS[2], GOALS[9], GOALS[11], GOALS[12], GOALS[13], GOALS[15],
         ] {
             assert_eq!(verdict(&r, what).0, Verdict::Pass, "{what}");
         }
@@ -1262,7 +1284,7 @@ mod tests {
         load_mut(&mut r, "c16_swap", Keyway).errors = 1;
         r.goals = r.judge();
         let faults: Vec<&str> = r.faults().iter().map(|g| g.what.as_str()).collect();
-        assert_eq!(faults, [GOALS[7], GOALS[11], GOALS[13]]);
+        assert_eq!(faults, [GOALS[8], GOALS[12], GOALS[14]]);
     }
 
     #[test]
@@ -1322,8 +1344,8 @@ mod tests {
         let mut r = passing();
         r.keyway.startup_interference = BUSY;
         r.keyway.idle_interference = BUSY;
-        assert_eq!(verdict(&r, GOALS[8]).0, Verdict::Disturbed);
-        assert_eq!(verdict(&r, GOALS[10]).0, Verdict::Disturbed);
+        assert_eq!(verdict(&r, GOALS[9]).0, Verdict::Disturbed);
+        assert_eq!(verdict(&r, GOALS[11]).0, Verdict::Disturbed);
         let md = Report {
             goals: r.judge(),
             ..r
@@ -1344,7 +1366,7 @@ mod tests {
         assert_eq!(verdict(&r, GOALS[2]).0, Verdict::Unknown);
         assert_eq!(verdict(&r, GOALS[3]).0, Verdict::Unknown);
         r.keyway.startup_interference = Interference::Unknown;
-        assert_eq!(verdict(&r, GOALS[10]).0, Verdict::Unknown);
+        assert_eq!(verdict(&r, GOALS[11]).0, Verdict::Unknown);
         // Disturbed wins over unknown: something else did use the CPU.
         run_mut(&mut r, "c1", Keyway).interference = BUSY;
         assert_eq!(verdict(&r, GOALS[2]).0, Verdict::Disturbed);
@@ -1398,14 +1420,14 @@ mod tests {
         let mut r = passing();
         r.scenarios.retain(|s| s.id != "c16_swap");
         r.keyway.startup_ms.clear();
-        assert_eq!(verdict(&r, GOALS[7]).0, Verdict::NotMeasured);
-        assert_eq!(verdict(&r, GOALS[10]).0, Verdict::NotMeasured);
+        assert_eq!(verdict(&r, GOALS[8]).0, Verdict::NotMeasured);
+        assert_eq!(verdict(&r, GOALS[11]).0, Verdict::NotMeasured);
         // A swap run without a successful swap proves nothing.
         let mut r = passing();
         if let Some(s) = r.scenarios.iter_mut().find(|s| s.id == "c16_swap") {
             s.swaps.as_mut().expect("swaps").ok = 0;
         }
-        assert_eq!(verdict(&r, GOALS[7]).0, Verdict::Miss);
+        assert_eq!(verdict(&r, GOALS[8]).0, Verdict::Miss);
     }
 
     /// A c=16 scenario's report with these targets' throughputs (req/s).

@@ -138,6 +138,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         let scenario = match id {
             "c1" => requests(plan, id, "small, c=1", 1, &endpoints, &mut kw, &groups).await?,
             "c16" => requests(plan, id, "small, c=16", 16, &endpoints, &mut kw, &groups).await?,
+            "c16_limits" => limits_scenario(plan, &endpoints, &mut kw, &groups).await?,
             "c16_swap" => swap_scenario(plan, &endpoints, &mut kw, &setup, &groups).await?,
             "c64" => requests(plan, id, "small, c=64", 64, &endpoints, &mut kw, &groups).await?,
             "sse" => streams(plan, &endpoints, &mut kw, &groups).await?,
@@ -275,6 +276,48 @@ async fn requests(
         swaps: None,
     })
 }
+
+/// Keyway alone at c=16 with every limit set on the key the load generator sends (limits it
+/// never reaches), so each request is checked against them and metered; the plain c=16 run
+/// is the comparison. The limits are removed after.
+async fn limits_scenario(
+    plan: &Plan,
+    endpoints: &[Endpoint],
+    kw: &mut Keyway,
+    groups: &Groups,
+) -> anyhow::Result<Scenario> {
+    let title = "small, c=16 + limits on the client key";
+    eprintln!("keyway-bench: {title}: keyway");
+    let e = endpoints
+        .iter()
+        .find(|e| e.target == Target::Keyway)
+        .context("no Keyway endpoint")?;
+    kw.set_default_key_limits(&UNREACHED_LIMITS).await?;
+    let spec = load_spec(plan, e, 16)?;
+    let pid = kw.proc.pid()?;
+    let (load, extras) = measured(Target::Keyway, pid, groups, loadgen::run(&spec)).await?;
+    kw.proc.check_alive()?;
+    kw.set_default_key_limits(&serde_json::json!({})).await?;
+    Ok(Scenario {
+        id: "c16_limits".to_owned(),
+        title: title.to_owned(),
+        runs: vec![Run {
+            target: Target::Keyway,
+            load: Some(load),
+            sse: None,
+            keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
+            interference: extras.interference,
+        }],
+        swaps: None,
+    })
+}
+
+/// Every limit a client key can have, each far above what the benchmark sends.
+static UNREACHED_LIMITS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::json!({
+        "rpm": 1_000_000, "tpm": 10_000_000_000u64, "daily_usd": 1_000_000.0, "monthly_usd": 1_000_000.0
+    })
+});
 
 /// Keyway alone at c=16 while the policy is swapped every [`SWAP_INTERVAL`]; nginx and the
 /// fake have no policies, so the plain c=16 rows are the comparison.
