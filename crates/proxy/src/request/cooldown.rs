@@ -18,7 +18,7 @@ const WINDOW_JITTER_MS: u64 = 1500;
 pub fn reset_at(headers: &HeaderMap, body: &[u8], now_ms: u64) -> Option<u64> {
     // A window reset brings every client of the account back at once: spread them a little.
     let at = anthropic_unified(headers)
-        .map(|t| t + rand::random_range(0..WINDOW_JITTER_MS))
+        .map(|t| t.saturating_add(rand::random_range(0..WINDOW_JITTER_MS)))
         .or_else(|| retry_after(headers, now_ms))
         .or_else(|| from_body(body, now_ms))?;
     Some(at.clamp(now_ms, now_ms + MAX_COOLDOWN.as_millis() as u64))
@@ -36,7 +36,9 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 fn retry_after(headers: &HeaderMap, now_ms: u64) -> Option<u64> {
     let v = header(headers, "retry-after")?;
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| now_ms + (secs * 1000.0) as u64);
+        // `as` saturates a float too large for u64.
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| now_ms.saturating_add((secs * 1000.0) as u64));
     }
     let when = httpdate::parse_http_date(v).ok()?;
     Some(when.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
@@ -67,7 +69,7 @@ fn anthropic_unified(headers: &HeaderMap) -> Option<u64> {
             .then(|| secs("anthropic-ratelimit-unified-reset"))
             .flatten()
     })?;
-    Some(reset * 1000)
+    Some(reset.saturating_mul(1000))
 }
 
 fn from_body(body: &[u8], now_ms: u64) -> Option<u64> {
@@ -75,10 +77,10 @@ fn from_body(body: &[u8], now_ms: u64) -> Option<u64> {
     let error = v.get("error")?;
     // OpenAI / ChatGPT: {"error":{"type":"usage_limit_reached","resets_at":unix,"resets_in_seconds":n}}
     if let Some(at) = error.get("resets_at").and_then(Value::as_u64) {
-        return Some(at * 1000);
+        return Some(at.saturating_mul(1000));
     }
     if let Some(secs) = error.get("resets_in_seconds").and_then(Value::as_u64) {
-        return Some(now_ms + secs * 1000);
+        return Some(now_ms.saturating_add(secs.saturating_mul(1000)));
     }
     // Gemini: {"error":{"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"30s"}]}}
     error
@@ -91,13 +93,15 @@ fn from_body(body: &[u8], now_ms: u64) -> Option<u64> {
                 .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"))
         })
         .find_map(|d| d.get("retryDelay")?.as_str().and_then(parse_seconds))
-        .map(|delay| now_ms + delay.as_millis() as u64)
+        .map(|delay| now_ms.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)))
 }
 
 /// A protobuf JSON duration such as `"30s"` or `"1.5s"`.
 fn parse_seconds(s: &str) -> Option<Duration> {
     let secs: f64 = s.strip_suffix('s')?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    // Too large for a `Duration` (`1e300s`): the longest one; `reset_at` caps it anyway.
+    (secs.is_finite() && secs >= 0.0)
+        .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 #[cfg(test)]
@@ -154,6 +158,27 @@ mod tests {
         );
         let body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1.5s"}]}}"#;
         assert_eq!(reset_at(&HeaderMap::new(), body, NOW), Some(NOW + 1500));
+    }
+
+    #[test]
+    fn hostile_reset_values_are_capped_never_a_panic() {
+        let cap = Some(NOW + MAX_COOLDOWN.as_millis() as u64);
+        let body = br#"{"error":{"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1e300s"}]}}"#;
+        assert_eq!(reset_at(&HeaderMap::new(), body, NOW), cap);
+        let body = br#"{"error":{"type":"usage_limit_reached","resets_at":18446744073709551615}}"#;
+        assert_eq!(reset_at(&HeaderMap::new(), body, NOW), cap);
+        let body = br#"{"error":{"resets_in_seconds":18446744073709551615}}"#;
+        assert_eq!(reset_at(&HeaderMap::new(), body, NOW), cap);
+        let h = headers(&[
+            ("anthropic-ratelimit-unified-status", "rejected"),
+            ("anthropic-ratelimit-unified-reset", "18446744073709551615"),
+        ]);
+        assert_eq!(reset_at(&h, b"", NOW), cap);
+        for v in ["1e300", "-5", "NaN", "garbage"] {
+            let h = headers(&[("retry-after", v)]);
+            let at = reset_at(&h, b"", NOW);
+            assert!(at.is_none() || at == cap, "{v}: {at:?}");
+        }
     }
 
     #[test]
