@@ -48,6 +48,9 @@ pub enum Command {
     },
     /// What requests used and cost, per client key, account, model or day.
     Usage(UsageArgs),
+    /// Send requests for some models to another provider, family or model.
+    #[command(subcommand)]
+    Alias(AliasCommand),
     /// Print the token that guards the management API (only the token).
     ManagementToken,
     /// Print the address of the running instance's dashboard, with its token.
@@ -62,6 +65,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum AliasCommand {
+    /// Requests for models matching GLOB go to TARGET: provider[/family][:model], e.g.
+    /// `keyway alias set 'claude-haiku-*' deepseek:deepseek-v4-flash`.
+    Set { glob: String, target: String },
+    /// List the aliases in the order they are tried.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the alias of GLOB.
+    Remove { glob: String },
 }
 
 #[derive(Subcommand)]
@@ -222,4 +239,10 @@ pub struct SetPolicy {
     /// Forget a session's account after this long without a request.
     #[arg(long, default_value_t = keyway_core::session::DEFAULT_IDLE_SECS, value_name = "SECS")]
     pub session_idle_secs: u64,
+    /// Where requests go when these accounts cannot serve them, in order (repeatable):
+    /// provider[/family][:model], e.g. `openrouter:anthropic/claude-sonnet-4.5`; prefix
+    /// `context_window=` (or `rate_limit=`, `server_error=`) for a step that takes only that
+    /// kind of failure; `none` for no chain.
+    #[arg(long, value_name = "STEP")]
+    pub fallback: Vec<String>,
 }

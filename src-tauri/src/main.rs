@@ -75,6 +75,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Some(c) => commands::keys::run(&ctx, c).await,
         },
         Command::Usage(args) => commands::usage::run(&ctx, args).await,
+        Command::Alias(c) => commands::alias::run(&ctx, c),
         Command::ManagementToken => commands::keys::management_token(&ctx).await,
         Command::DashboardUrl => commands::keys::dashboard_url(&ctx).await,
         Command::Status { json } => commands::status::run(&ctx, json).await,

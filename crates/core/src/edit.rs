@@ -14,6 +14,7 @@ use crate::config::{
     AccountConfig, ClientKeyConfig, Config, ConfigError, DEFAULT_CONFIG, PolicyConfig,
 };
 use crate::policy::PolicyKey;
+use crate::target::Target;
 
 /// The config file as text the user wrote, ready for surgical edits.
 pub struct ConfigDocument {
@@ -165,6 +166,13 @@ impl ConfigDocument {
             t["session_idle_secs"] =
                 value(i64::try_from(policy.session_idle_secs).unwrap_or(i64::MAX));
         }
+        if !policy.fallback.is_empty() {
+            let mut list = Array::new();
+            for step in &policy.fallback {
+                list.push(step.to_string());
+            }
+            t["fallback"] = value(list);
+        }
         let policies = self.policies_mut();
         match policies
             .get_mut(&key.to_string())
@@ -212,6 +220,56 @@ impl ConfigDocument {
         }
         if let Some(t) = providers[provider].as_table_mut() {
             t[field] = Item::Value(v);
+        }
+    }
+
+    /// Send requests for models matching `glob` to `target`; an existing alias of the same
+    /// glob keeps its place.
+    pub fn set_alias(&mut self, glob: &str, target: &Target) {
+        let aliases = self.aliases_mut();
+        match aliases.get_mut(glob).and_then(Item::as_value_mut) {
+            Some(old) => {
+                let decor = old.decor().clone();
+                *old = target.to_string().into();
+                *old.decor_mut() = decor;
+            }
+            None => {
+                aliases.insert(glob, value(target.to_string()));
+            }
+        }
+    }
+
+    /// False when there was no such alias.
+    pub fn remove_alias(&mut self, glob: &str) -> bool {
+        self.doc
+            .get_mut("aliases")
+            .and_then(Item::as_table_like_mut)
+            .is_some_and(|a| a.remove(glob).is_some())
+    }
+
+    /// Replace every alias with `aliases`, in this order.
+    pub fn set_aliases<'a>(&mut self, aliases: impl IntoIterator<Item = (&'a str, &'a Target)>) {
+        let table = self.aliases_mut();
+        table.clear();
+        for (glob, target) in aliases {
+            table.insert(glob, value(target.to_string()));
+        }
+    }
+
+    fn aliases_mut(&mut self) -> &mut Table {
+        if !matches!(self.doc.get("aliases"), Some(Item::Table(_))) {
+            // An inline `aliases = { … }` becomes a table of its own, its entries kept.
+            let inline = self
+                .doc
+                .get("aliases")
+                .and_then(Item::as_inline_table)
+                .cloned();
+            let table = inline.map_or_else(Table::new, InlineTable::into_table);
+            self.doc.insert("aliases", Item::Table(table));
+        }
+        match self.doc.get_mut("aliases") {
+            Some(Item::Table(t)) => t,
+            _ => unreachable!("`aliases` was just made a table"),
         }
     }
 

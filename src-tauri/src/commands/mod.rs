@@ -3,6 +3,7 @@
 //! to show live state.
 
 pub mod account;
+pub mod alias;
 pub mod keys;
 pub mod login;
 pub mod policy;

@@ -257,6 +257,11 @@ pub(crate) fn failure(f: Failure<'_>) -> Answer {
             "api_error",
             "Internal server error".to_owned(),
         ),
+        Failure::ContextTooLong => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "prompt is too long: 208913 tokens > 200000 maximum".to_owned(),
+        ),
         Failure::BadRequest(message) => (StatusCode::BAD_REQUEST, "invalid_request_error", message),
         Failure::NotFound(message) => (StatusCode::NOT_FOUND, "not_found_error", message),
     };

@@ -124,6 +124,11 @@ pub enum Behaviour {
     Overloaded,
     /// The given status (meant for 5xx) with the provider's error JSON.
     ServerError(u16),
+    /// The prompt is longer than the model's context window: Anthropic 400
+    /// `invalid_request_error` "prompt is too long: … tokens > … maximum", OpenAI 400
+    /// `context_length_exceeded`, Gemini 400 `INVALID_ARGUMENT` "The input token count … exceeds
+    /// the maximum number of tokens allowed …".
+    ContextTooLong,
     /// The provider's invalid-key answer: Anthropic 401 `authentication_error`, OpenAI 401
     /// `invalid_api_key`, Gemini 400 `INVALID_ARGUMENT` with reason `API_KEY_INVALID` (that
     /// is what Gemini really sends for a bad key). Unregistered keys get it without a script;
@@ -266,6 +271,21 @@ pub struct FakeConfig {
     /// How long an unused prompt cache entry lives (default 5 minutes, as Anthropic's and
     /// OpenAI's default caches; a hit refreshes it).
     pub cache_ttl: Duration,
+    /// Act as another vendor's endpoint of one of the formats (default: the providers
+    /// themselves). See [`Vendor`].
+    pub vendor: Option<Vendor>,
+}
+
+/// Another vendor's endpoint speaking a provider's format, as DeepSeek, Moonshot or Zhipu
+/// serve the Anthropic format: the API lives under a path (`https://api.deepseek.com/anthropic`
+/// + `/v1/messages`), and API keys may come as `Authorization: Bearer` (what Claude Code
+/// sends from `ANTHROPIC_AUTH_TOKEN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vendor {
+    /// Where the API lives, e.g. `/anthropic`; requests outside it get 404.
+    pub path_prefix: String,
+    /// Registered Anthropic API keys are accepted as bearer tokens too.
+    pub bearer_keys: bool,
 }
 
 impl Default for FakeConfig {
@@ -277,6 +297,7 @@ impl Default for FakeConfig {
             stamp: false,
             keys: Vec::new(),
             cache_ttl: Duration::from_secs(300),
+            vendor: None,
         }
     }
 }
@@ -320,6 +341,7 @@ impl FakeUpstream {
             config.unscripted,
             config.stamp,
             config.cache_ttl,
+            config.vendor.clone(),
         ));
         for (provider, key) in &config.keys {
             shared.register_key(*provider, key);

@@ -74,7 +74,28 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .fallback(unmatched)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(shared.clone(), site))
+        .layer(middleware::from_fn_with_state(shared.clone(), vendor_path))
         .with_state(shared)
+}
+
+/// A vendor's API lives under its path prefix: strip it, or answer 404 outside it.
+async fn vendor_path(State(shared): AppState, mut req: Request, next: Next) -> Response {
+    let Some(prefix) = shared.vendor.as_ref().map(|v| v.path_prefix.clone()) else {
+        return next.run(req).await;
+    };
+    let inner = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .and_then(|pq| pq.strip_prefix(&prefix).map(str::to_owned))
+        .filter(|rest| rest.starts_with('/'));
+    match inner.and_then(|rest| rest.parse().ok()) {
+        Some(uri) => {
+            *req.uri_mut() = uri;
+            next.run(req).await
+        }
+        None => not_routed(&shared, &req, StatusCode::NOT_FOUND),
+    }
 }
 
 /// Every request, before anything else: the `Host` must be the fake's own address, as it is
@@ -291,6 +312,14 @@ impl Endpoint {
     /// accounts are checked (and may be answered) before scripts; everything else is a key.
     fn gate(&self, shared: &Shared, headers: &HeaderMap) -> Gate {
         match self {
+            // A vendor that takes API keys as bearers (`ANTHROPIC_AUTH_TOKEN`).
+            Self::Anthropic(_)
+                if shared.vendor.as_ref().is_some_and(|v| v.bearer_keys)
+                    && super::wire::bearer(headers)
+                        .is_some_and(|t| shared.key_valid(Provider::Anthropic, &t)) =>
+            {
+                Gate::ApiKey
+            }
             Self::Anthropic(_) => shared.claude.gate(headers),
             Self::Codex => shared.codex.gate(&shared.openai_auth.issuer, headers),
             Self::OpenAi(_) | Self::Google(_) => Gate::ApiKey,
@@ -464,6 +493,7 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
         }
         Behaviour::Overloaded => (endpoint.failure(Failure::Overloaded), IMMEDIATE),
         Behaviour::ServerError(code) => (endpoint.failure(Failure::Server(code)), IMMEDIATE),
+        Behaviour::ContextTooLong => (endpoint.failure(Failure::ContextTooLong), IMMEDIATE),
         Behaviour::Unauthorized => (
             endpoint.failure(Failure::Unauthorized(&call.key)),
             IMMEDIATE,

@@ -83,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) caches: PromptCaches,
     /// Which credential produced which Responses id and encrypted reasoning item.
     pub(crate) responses: ResponsesState,
+    /// Serving as another vendor's endpoint ([`super::FakeConfig::vendor`]).
+    pub(crate) vendor: Option<super::Vendor>,
 }
 
 impl Shared {
@@ -92,6 +94,7 @@ impl Shared {
         unscripted: Behaviour,
         stamp: bool,
         cache_ttl: std::time::Duration,
+        vendor: Option<super::Vendor>,
     ) -> Self {
         Self {
             addr,
@@ -112,6 +115,7 @@ impl Shared {
             codex: Codex::new(),
             caches: PromptCaches::new(cache_ttl),
             responses: ResponsesState::default(),
+            vendor,
         }
     }
 

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::record::traffic::LastMinute;
 
 mod accounts;
+mod aliases;
 mod connect;
 mod dashboard;
 mod error;
@@ -35,6 +36,7 @@ pub use accounts::{
     AccountChange, AccountView, Summary, account_views, change_account, check_new_account,
     check_secret,
 };
+pub use aliases::{AliasView, RouteView};
 pub use connect::settings_to_copy;
 pub use dashboard::{asset as dashboard_asset, index as dashboard_index};
 pub use error::{Error, refusal};
@@ -102,6 +104,9 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
             "/policies/preview",
             post(policies::preview_policy),
         ),
+        (Method::GET, "/aliases", get(aliases::list)),
+        (Method::PUT, "/aliases", put(aliases::replace)),
+        (Method::GET, "/route", get(aliases::route)),
         (Method::GET, "/sessions", get(sessions::list_sessions)),
         (Method::GET, "/usage", get(traffic::usage)),
         (Method::GET, "/usage.csv", get(traffic::usage_csv)),
@@ -223,6 +228,7 @@ mod reference {
 /// `KEYWAY_WRITE_TYPES=1` to write it.
 #[cfg(test)]
 mod api_types {
+    use keyway_core::provider::Format;
     use keyway_core::quota::QuotaWindow;
     use keyway_core::session::{Affinity, KeySource, MoveReason, Placement, Spread};
     use keyway_core::state::{AccountStatus, LiveState};
@@ -230,6 +236,7 @@ mod api_types {
     use ts_rs::{Config, TS};
 
     use super::accounts::{AccountChange, AccountView, NewAccount, ProviderView, RemovedAccount};
+    use super::aliases::{AliasView, RouteView};
     use super::connect::{Disconnected, ToolView};
     use super::keys::{ClientKeyView, DefaultKey, KeyRequest, NewKey};
     use super::login_sessions::{LoginState, LoginView};
@@ -261,7 +268,10 @@ mod api_types {
             NewAccount::decl(&cfg),
             AccountChange::decl(&cfg),
             RemovedAccount::decl(&cfg),
+            Format::decl(&cfg),
             ProviderView::decl(&cfg),
+            AliasView::decl(&cfg),
+            RouteView::decl(&cfg),
             ConfigError::decl(&cfg),
             ConfigHealth::decl(&cfg),
             LastMinute::decl(&cfg),

@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS requests (
     placement TEXT,
     client_key TEXT,
     cost_usd REAL,
-    saved_usd REAL
+    saved_usd REAL,
+    requested_model TEXT,
+    route TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests (time_ms);
 ";
@@ -62,7 +64,7 @@ const KEY_INDEX: &str =
 
 /// Columns added since the first schema, with their types: a history written by an older
 /// Keyway gains them when opened (as NULL for its old rows).
-const ADDED_COLUMNS: [(&str, &str); 7] = [
+const ADDED_COLUMNS: [(&str, &str); 9] = [
     ("cache_read_tokens", "INTEGER"),
     ("cache_write_tokens", "INTEGER"),
     ("session", "TEXT"),
@@ -70,6 +72,8 @@ const ADDED_COLUMNS: [(&str, &str); 7] = [
     ("client_key", "TEXT"),
     ("cost_usd", "REAL"),
     ("saved_usd", "REAL"),
+    ("requested_model", "TEXT"),
+    ("route", "TEXT"),
 ];
 
 /// Add the columns of [`ADDED_COLUMNS`] that `db` lacks.
@@ -313,11 +317,11 @@ impl History {
         self.read(move |db| {
             let since = since_ms(db, days)?;
             let mut out = String::from(
-                "time,surface,model,provider,family,account,attempts,status,latency_ms,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,session,placement,client_key,cost_usd,saved_usd\n",
+                "time,surface,model,provider,family,account,attempts,status,latency_ms,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,session,placement,client_key,cost_usd,saved_usd,requested_model,route\n",
             );
             let mut stmt = db.prepare(
                 "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', time_ms / 1000.0, 'unixepoch'), surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens,
-                        cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd
+                        cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd, requested_model, route
                  FROM requests WHERE time_ms >= ?1 ORDER BY time_ms",
             )?;
             let mut rows = stmt.query(params![since])?;
@@ -341,6 +345,8 @@ impl History {
                     row.get::<_, Option<String>>(15)?.unwrap_or_default(),
                     dollars(row.get::<_, Option<f64>>(16)?),
                     dollars(row.get::<_, Option<f64>>(17)?),
+                    row.get::<_, Option<String>>(18)?.unwrap_or_default(),
+                    row.get::<_, Option<String>>(19)?.unwrap_or_default(),
                 ];
                 let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
                 out.push_str(&line.join(","));
@@ -508,8 +514,8 @@ fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO requests (time_ms, surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens,
-                                   cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                                   cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd, requested_model, route)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )?;
         for r in batch {
             stmt.execute(params![
@@ -531,6 +537,8 @@ fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result
                 r.client_key.as_deref(),
                 r.cost_usd,
                 r.saved_usd,
+                r.requested_model,
+                r.route,
             ])?;
         }
     }
@@ -576,6 +584,8 @@ mod tests {
             client_key_label: None,
             cost_usd: None,
             saved_usd: None,
+            requested_model: None,
+            route: None,
         }
     }
 
@@ -605,7 +615,7 @@ mod tests {
         let csv = history.csv(1).await.expect("csv");
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert!(lines[2].ends_with(",a,1,429,12,,,,,,,,,"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",a,1,429,12,,,,,,,,,,,"), "{}", lines[2]);
     }
 
     #[tokio::test]
@@ -655,7 +665,7 @@ mod tests {
 
         let csv = history.csv(1).await.expect("csv");
         let first = csv.lines().nth(1).expect("a row");
-        assert!(first.ends_with(",ck-1,0.250000,0.050000"), "{first}");
+        assert!(first.ends_with(",ck-1,0.250000,0.050000,,"), "{first}");
     }
 
     #[tokio::test]

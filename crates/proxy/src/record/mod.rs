@@ -23,7 +23,10 @@ pub struct RequestRecord {
     /// When the request arrived.
     pub time_ms: u64,
     pub surface: Surface,
+    /// The model sent upstream (what the answer is priced as).
     pub model: Option<String>,
+    /// The model the client asked for, when an alias or a fallback step sent another.
+    pub requested_model: Option<String>,
     pub provider: String,
     pub family: Option<String>,
     /// The account that answered (or was tried last); `None` when none could be tried.
@@ -57,6 +60,9 @@ pub struct RequestRecord {
     pub cost_usd: Option<f64>,
     /// What the prompt cache saved: cache reads at the input price minus at the cache price.
     pub saved_usd: Option<f64>,
+    /// Where the request went when an alias or a fallback step took it elsewhere (as in
+    /// `x-keyway-route`); `None` when it went where its model led.
+    pub route: Option<String>,
 }
 
 impl RequestRecord {

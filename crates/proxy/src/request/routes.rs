@@ -11,6 +11,7 @@ use keyway_core::Surface;
 use keyway_core::state::now_ms;
 use tracing::Instrument;
 
+use super::chain;
 use super::forward::{self, Outgoing, Trail};
 use super::surface::{self, SurfaceError};
 use super::{adapter, classify, models, sessions};
@@ -141,17 +142,32 @@ async fn handle(
         body: body.clone(),
         session,
         previous_response_id: previous_response_id.as_deref(),
+        detect_context_window: false,
     };
     async {
         let mut trail = Trail::default();
-        let result = forward::send(&engine, &snapshot, &route, &out, &mut trail).await;
+        let mut path = chain::Path::default();
+        let result = chain::send(
+            &engine,
+            &snapshot,
+            route,
+            &out,
+            model.as_deref(),
+            &mut trail,
+            &mut path,
+        )
+        .await;
+        // The pool that answered (or was tried last) and the model it was sent.
+        let last = path.hops.last();
+        let sent_model = path.last_model().map(str::to_owned);
         let record = RequestRecord {
             id,
             time_ms,
             surface,
-            model,
-            provider: route.provider.id.clone(),
-            family: route.family.map(str::to_owned),
+            requested_model: sent_model.as_ref().and(model.clone()),
+            model: sent_model.or(model),
+            provider: last.map_or_else(|| route.provider.id.clone(), |h| h.provider.clone()),
+            family: last.map_or(route.family.map(str::to_owned), |h| h.family.clone()),
             account_label: trail
                 .account
                 .as_deref()
@@ -173,18 +189,22 @@ async fn handle(
             client_key_label: key.as_ref().map(|k| k.label.clone()),
             cost_usd: None,
             saved_usd: None,
+            route: path.is_rerouted().then(|| path.describe()),
         };
-        match result {
+        let route_header = header::HeaderValue::from_str(&path.describe()).ok();
+        let mut response = match result {
             Ok(answer) => {
                 tracing::debug!("forwarded");
+                let scope = last.map_or_else(|| route.pool.scope.clone(), |h| h.scope.clone());
                 let session = out
                     .session
                     .clone()
                     .filter(|_| trail.placement.is_some())
-                    .map(|key| (route.pool.scope.clone(), key));
+                    .map(|key| (scope, key));
                 forward::relay(engine.clone(), answer, surface, record, started, session)
             }
-            Err(response) => {
+            Err(give_up) => {
+                let response = give_up.response;
                 engine.finish(RequestRecord {
                     status: response.status().as_u16(),
                     latency_ms: started.elapsed().as_millis() as u64,
@@ -192,11 +212,19 @@ async fn handle(
                 });
                 with_request_id(response, id)
             }
+        };
+        if let Some(v) = route_header {
+            response.headers_mut().insert(ROUTE_HEADER, v);
         }
+        response
     }
     .instrument(span)
     .await
 }
+
+/// Where a request went: its pools in turn, the model each was sent, the alias that routed
+/// it (see [`chain::Path::describe`]).
+const ROUTE_HEADER: &str = "x-keyway-route";
 
 fn with_request_id(mut response: Response, id: u64) -> Response {
     response
