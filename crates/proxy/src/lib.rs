@@ -9,6 +9,7 @@
 
 mod background;
 mod blocking;
+mod connection;
 mod engine;
 mod guard;
 mod management;

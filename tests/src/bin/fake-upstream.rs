@@ -1,23 +1,24 @@
 //! Runs the fake upstream standalone, for the Python SDK test and benchmarks.
 //!
 //! `fake-upstream [--listen 127.0.0.1:0] [--key PROVIDER:KEY]... [--no-record]
-//! [--stream-events N] [--stream-interval-ms MS] [--stamp]` prints
+//! [--stream-events N] [--stream-interval-ms MS] [--stamp] [--fault KIND:PERMILLE]...` prints
 //! `listening on http://127.0.0.1:PORT` once ready, then serves until killed. The API keys
 //! given with `--key` are valid (any other gets the provider's invalid-key answer, as in the
 //! tests) and answered `Ok` (streams: 3 events at once) unless the stream options ask for
 //! paced streams; `--no-record` skips request recording so benchmarks measure Keyway, not the
 //! fake; `--stamp` puts each streamed event's emission time in its text so a client can
-//! measure how late it arrives.
+//! measure how late it arrives; `--fault` injects failures at random for soak runs.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use keyway_tests::{Behaviour, FakeConfig, FakeUpstream, Provider};
+use keyway_tests::{Behaviour, FakeConfig, FakeUpstream, Fault, Provider, RateLimit};
 
 const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--key PROVIDER:KEY]... [--no-record]\n\
     \x20                    [--stream-events N] [--stream-interval-ms MS] [--stamp]\n\
+    \x20                    [--fault KIND:PERMILLE]...\n\
     \n\
     Serves fake Anthropic, OpenAI and Gemini APIs on ADDR (default 127.0.0.1:0),\n\
     prints `listening on http://ADDR` and runs until killed.\n\
@@ -30,7 +31,11 @@ const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--key PROVIDER:KEY]..
     --stream-events N        streamed answers carry N content events (default 3)\n\
     --stream-interval-ms MS  wait MS milliseconds before each content event (default 0)\n\
     --stamp                  end each streamed event's text with ` emitted_ns=` and the\n\
-    \x20                        19-digit CLOCK_REALTIME nanoseconds at which it was sent";
+    \x20                        19-digit CLOCK_REALTIME nanoseconds at which it was sent\n\
+    --fault KIND:PERMILLE    answer that many requests in a thousand with KIND: 429 (with\n\
+    \x20                        retry-after: 2), 500, 529 (overloaded), reset (one event,\n\
+    \x20                        then the connection aborts), stall (one event, then\n\
+    \x20                        silence), hang (no answer at all); repeatable";
 
 /// Content events of a streamed answer when only `--stream-interval-ms` is given.
 const DEFAULT_STREAM_EVENTS: usize = 3;
@@ -105,6 +110,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<FakeConfig>, 
                 let provider: Provider = provider.parse().map_err(|e| format!("bad --key: {e}"))?;
                 config.keys.push((provider, key.to_owned()));
             }
+            "--fault" => {
+                let spec = value("--fault")?;
+                config.faults.push(parse_fault(&spec)?);
+            }
             "--listen" => {
                 let listen = value("--listen")?;
                 config.listen = listen
@@ -134,5 +143,38 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<FakeConfig>, 
             interval: interval.unwrap_or(Duration::ZERO),
         };
     }
+    let injected: u32 = config.faults.iter().map(|f| f.per_mille).sum();
+    if injected > 1000 {
+        return Err(format!(
+            "the --fault chances add up to {injected} in a thousand; at most 1000"
+        ));
+    }
     Ok(Some(config))
+}
+
+/// `KIND:PERMILLE`, e.g. `429:20`.
+fn parse_fault(spec: &str) -> Result<Fault, String> {
+    let (kind, per_mille) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("bad --fault `{spec}`: KIND:PERMILLE"))?;
+    let per_mille: u32 = per_mille
+        .parse()
+        .map_err(|e| format!("bad --fault `{spec}`: {e}"))?;
+    let behaviour = match kind {
+        "429" => Behaviour::RateLimited(RateLimit::RetryAfter(2)),
+        "500" => Behaviour::ServerError(500),
+        "529" => Behaviour::Overloaded,
+        "reset" => Behaviour::StreamThenDrop { events: 1 },
+        "stall" => Behaviour::StreamThenStall { events: 1 },
+        "hang" => Behaviour::Hang,
+        other => {
+            return Err(format!(
+                "bad --fault kind `{other}`: 429, 500, 529, reset, stall or hang"
+            ));
+        }
+    };
+    Ok(Fault {
+        per_mille,
+        behaviour,
+    })
 }

@@ -1,0 +1,649 @@
+//! Keyway under hostile input, as a proxy left running all day meets it: a local process that
+//! opens connections and sends nothing (or sends slowly), an upstream that misbehaves (error
+//! bodies longer than Keyway reads, absurd reset times, streams that stall), a process that
+//! squats the port, concurrent edits of the config, and oversized client strings. Each probe
+//! runs against the real binary and asserts what a user needs: the right status, a complete
+//! and correctly framed answer, failover where an account could serve, nothing lost, memory
+//! bounded.
+
+use std::time::{Duration, Instant};
+
+use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, Setup};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Longest any single wait below may take.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Short client timeouts, so the probes below see them act within seconds.
+const SHORT_LIMITS: &str = "[limits]\nfirst_byte_timeout_secs = 5\ndrain_secs = 5\n\
+client_header_timeout_secs = 1\nclient_body_timeout_secs = 1\nclient_idle_timeout_secs = 2\n\
+upstream_idle_timeout_secs = 1\n\n";
+
+/// An HTTP/1.1 answer as a client reads it off the wire: framed by its own `content-length`
+/// or chunked encoding, nothing more and nothing less.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    /// Header names lowercased.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "answer {} is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// A raw keep-alive connection to Keyway.
+struct Raw {
+    conn: BufReader<TcpStream>,
+}
+
+impl Raw {
+    async fn connect(keyway: &Keyway) -> Raw {
+        let conn = TcpStream::connect(keyway.addr).await.expect("connect");
+        Raw {
+            conn: BufReader::new(conn),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.conn.get_mut().write_all(bytes).await.expect("send");
+    }
+
+    /// One answer, read as a client must read it (bounded in time: a wrongly framed answer
+    /// leaves a client waiting, and fails here).
+    async fn answer(&mut self) -> Answer {
+        tokio::time::timeout(WAIT, read_answer(&mut self.conn))
+            .await
+            .expect("a complete, correctly framed answer in time")
+    }
+
+    /// How long until Keyway closes this connection (EOF or reset), bounded by [`WAIT`].
+    async fn closed_after(&mut self) -> Duration {
+        let start = Instant::now();
+        let mut sink = Vec::new();
+        let read = tokio::time::timeout(WAIT, self.conn.read_to_end(&mut sink)).await;
+        assert!(read.is_ok(), "Keyway never closed the connection");
+        start.elapsed()
+    }
+}
+
+async fn read_answer(conn: &mut BufReader<TcpStream>) -> Answer {
+    let mut line = String::new();
+    conn.read_line(&mut line).await.expect("status line");
+    let status = line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        conn.read_line(&mut line).await.expect("header line");
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (name, value) = l.split_once(':').expect("a header");
+        headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let header = |n: &str| headers.iter().find(|(h, _)| h == n).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    if let Some(len) = header("content-length") {
+        body.resize(len.parse().expect("a content-length"), 0);
+        conn.read_exact(&mut body).await.expect("the whole body");
+    } else if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        loop {
+            line.clear();
+            conn.read_line(&mut line).await.expect("chunk size");
+            let size = usize::from_str_radix(line.trim(), 16).expect("hex chunk size");
+            let mut chunk = vec![0; size + 2];
+            conn.read_exact(&mut chunk).await.expect("chunk");
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        conn.read_to_end(&mut body).await.expect("body to EOF");
+    }
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// An Anthropic Messages request as raw bytes, kept alive.
+fn anthropic_request(keyway: &Keyway, model: &str) -> Vec<u8> {
+    let body =
+        json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]})
+            .to_string();
+    format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: {}\r\nx-api-key: {}\r\nanthropic-version: 2023-06-01\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        keyway.addr,
+        keyway.client_key,
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Account `id` as `GET /api/accounts` shows it.
+async fn account(keyway: &Keyway, id: &str) -> Value {
+    let all = keyway.api_get("/accounts").await;
+    all.as_array()
+        .expect("account list")
+        .iter()
+        .find(|a| a["id"] == id)
+        .unwrap_or_else(|| panic!("no account {id} in {all}"))
+        .clone()
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// Removes and returns the complete SSE events at the front of `buf`.
+fn take_events(buf: &mut Vec<u8>) -> Vec<String> {
+    let mut events = Vec::new();
+    while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+        let event: Vec<u8> = buf.drain(..end + 2).collect();
+        events.push(String::from_utf8(event).expect("UTF-8 event"));
+    }
+    events
+}
+
+/// Every SSE event of a streamed answer, read to its end (bounded).
+async fn all_events(mut r: reqwest::Response) -> Vec<String> {
+    let mut pending = Vec::new();
+    let mut events = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while let Some(chunk) = r.chunk().await.expect("the stream is not cut") {
+            pending.extend_from_slice(&chunk);
+            events.extend(take_events(&mut pending));
+        }
+    })
+    .await
+    .expect("the stream ends in time");
+    events
+}
+
+fn event_name(event: &str) -> &str {
+    event
+        .lines()
+        .find_map(|l| l.strip_prefix("event: "))
+        .unwrap_or("")
+}
+
+/// Keyway with two accounts of `provider` (keys `<provider>-a`, `<provider>-b`) under a
+/// priority policy, so the first is always tried first while it can serve.
+async fn two_accounts(provider: &str, extra: &str) -> (FakeUpstream, Keyway, [String; 2]) {
+    let fake = FakeUpstream::start().await;
+    let upstream: Provider = provider.parse().expect("a provider");
+    let keys = [format!("{provider}-a"), format!("{provider}-b")];
+    fake.register_keys(upstream, keys.iter().map(String::as_str));
+    let setup = Setup::new(
+        &fake.base_url(),
+        &format!("{extra}\n[policies.{provider}]\nstrategy = \"priority\"\n"),
+    );
+    let a = setup.add_account(provider, "A", &keys[0]).await;
+    let b = setup.add_account(provider, "B", &keys[1]).await;
+    (fake, setup.start().await, [a, b])
+}
+
+// ---------------------------------------------------------------------------------------------
+// A broken upstream
+// ---------------------------------------------------------------------------------------------
+
+/// An upstream error body longer than Keyway reads of it (64 KiB) reaches the client cut, with
+/// a length that says so: the client reads a complete answer and its next request on the same
+/// connection is served.
+#[tokio::test]
+async fn an_upstream_error_longer_than_keyway_reads_keeps_the_connection_framed() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(&fake.base_url(), "");
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+    let long = format!(
+        r#"{{"type":"error","error":{{"type":"rate_limit_error","message":"{}"}}}}"#,
+        "x".repeat(200 * 1024)
+    );
+    fake.push(
+        "sk-ant",
+        Behaviour::Raw {
+            status: 429,
+            // Ready again at once, so that the next request is served.
+            headers: vec![("retry-after".into(), "0".into())],
+            body: long.clone(),
+        },
+    );
+
+    let mut raw = Raw::connect(&keyway).await;
+    raw.send(&anthropic_request(&keyway, "claude-sonnet-4-5"))
+        .await;
+    let first = raw.answer().await;
+    assert_eq!(
+        first.status, 429,
+        "the upstream's status reaches the client"
+    );
+    assert!(
+        !first.body.is_empty() && first.body.len() < long.len(),
+        "the body Keyway read of it, {} bytes",
+        first.body.len()
+    );
+    assert!(long.as_bytes().starts_with(&first.body));
+
+    // The next request on the same connection is read as a request, not as the rest of the
+    // first answer.
+    raw.send(&anthropic_request(&keyway, "claude-sonnet-4-5"))
+        .await;
+    let second = raw.answer().await;
+    assert_eq!(
+        second.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&second.body)
+    );
+    assert_eq!(second.json()["type"], "message");
+}
+
+/// Reset times no upstream should send (`1e300s`, `u64::MAX`) neither crash the request nor
+/// bench an account for more than Keyway's cap, nor for nothing: the request fails over to the
+/// next account and the first cools for the cap (eight days).
+#[tokio::test]
+async fn absurd_reset_times_fail_over_and_cool_the_account_within_bounds() {
+    const CAP_SECS: u64 = 8 * 24 * 3600;
+    let max = u64::MAX.to_string();
+    let cases = [
+        (
+            "google",
+            Behaviour::Raw {
+                status: 429,
+                headers: vec![],
+                body: r#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1e300s"}]}}"#.to_owned(),
+            },
+        ),
+        (
+            "anthropic",
+            Behaviour::Raw {
+                status: 429,
+                headers: vec![
+                    ("anthropic-ratelimit-unified-status".into(), "rejected".into()),
+                    ("anthropic-ratelimit-unified-reset".into(), max.clone()),
+                    ("retry-after".into(), "1e300".into()),
+                ],
+                body: r#"{"type":"error","error":{"type":"rate_limit_error","message":"limit"}}"#
+                    .to_owned(),
+            },
+        ),
+        (
+            "openai",
+            Behaviour::Raw {
+                status: 429,
+                headers: vec![],
+                body: format!(
+                    r#"{{"error":{{"type":"usage_limit_reached","message":"limit","resets_in_seconds":{max}}}}}"#
+                ),
+            },
+        ),
+    ];
+    for (provider, behaviour) in cases {
+        let (fake, keyway, [a, b]) = two_accounts(provider, "").await;
+        fake.push(&format!("{provider}-a"), behaviour);
+        let before = unix_secs();
+        let r = match provider {
+            "google" => keyway
+                .http
+                .post(keyway.url("/v1beta/models/gemini-2.5-flash:generateContent"))
+                .header("x-goog-api-key", &keyway.client_key)
+                .json(&json!({"contents": [{"parts": [{"text": "hi"}]}]})),
+            "anthropic" => keyway
+                .post(
+                    "/v1/messages",
+                    &json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .header("anthropic-version", "2023-06-01"),
+            _ => keyway
+                .http
+                .post(keyway.url("/v1/chat/completions"))
+                .bearer_auth(&keyway.client_key)
+                .json(&json!({"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]})),
+        }
+        .send()
+        .await
+        .expect("an answer, not an empty reply");
+        assert_eq!(r.status(), 200, "{provider}: the next account serves");
+        assert_eq!(r.headers()["x-keyway-account"], b.as_str(), "{provider}");
+        let live = account(&keyway, &a).await["live"].clone();
+        assert_eq!(live["state"], "cooling", "{provider}: {live}");
+        let until = live["cooling_until"].as_u64().expect("cooling_until");
+        assert!(
+            (before + CAP_SECS - 60..=unix_secs() + CAP_SECS + 2).contains(&until),
+            "{provider}: cooling until {until}, for {}s: the cap, not more and not nothing",
+            until.saturating_sub(before)
+        );
+    }
+}
+
+/// A stream that stalls mid-answer ends, after `limits.upstream_idle_timeout_secs` of silence,
+/// with the surface's error event; a JSON answer that stalls ends incomplete. Neither hangs.
+#[tokio::test]
+async fn an_upstream_that_stalls_mid_answer_is_ended_not_waited_on() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(&fake.base_url(), SHORT_LIMITS);
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+
+    fake.push("sk-ant", Behaviour::StreamThenStall { events: 2 });
+    let started = Instant::now();
+    let r = keyway
+        .post(
+            "/v1/messages",
+            &json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "stream": true,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .expect("headers");
+    assert_eq!(r.status(), 200);
+    let events = all_events(r).await;
+    let deltas = events
+        .iter()
+        .filter(|e| event_name(e) == "content_block_delta")
+        .count();
+    assert_eq!(deltas, 2, "what came before the stall reached the client");
+    let last = events.last().expect("events");
+    assert_eq!(
+        event_name(last),
+        "error",
+        "ends with an error event: {events:#?}"
+    );
+    assert!(last.contains("limits.upstream_idle_timeout_secs"), "{last}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "ended about a second after the stall, not later: {:?}",
+        started.elapsed()
+    );
+
+    fake.push("sk-ant", Behaviour::StreamThenStall { events: 0 });
+    let r = keyway.anthropic("claude-sonnet-4-5").await;
+    assert_eq!(r.status(), 200);
+    let body = tokio::time::timeout(WAIT, r.bytes())
+        .await
+        .expect("the JSON answer ends in time");
+    assert!(
+        body.is_err(),
+        "a stalled JSON answer ends incomplete, not as if whole"
+    );
+}
+
+/// A stream that keeps sending is never cut, however long it runs past every timeout.
+#[tokio::test]
+async fn a_stream_that_keeps_sending_outlives_every_timeout() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(&fake.base_url(), SHORT_LIMITS);
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+    fake.push(
+        "sk-ant",
+        Behaviour::Stream {
+            events: 10,
+            interval: Duration::from_millis(400),
+        },
+    );
+    let r = keyway
+        .post(
+            "/v1/messages",
+            &json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "stream": true,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .expect("headers");
+    let events = all_events(r).await;
+    let deltas = events
+        .iter()
+        .filter(|e| event_name(e) == "content_block_delta")
+        .count();
+    assert_eq!(
+        deltas, 10,
+        "4 s of events, past every 1-2 s timeout: {events:#?}"
+    );
+    assert_eq!(events.last().map(|e| event_name(e)), Some("message_stop"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slow and idle clients, and too many of them
+// ---------------------------------------------------------------------------------------------
+
+/// A connection that sends nothing, or only part of its headers, is closed after
+/// `limits.client_header_timeout_secs`.
+#[tokio::test]
+async fn slow_headers_are_closed_after_the_header_timeout() {
+    let fake = FakeUpstream::start().await;
+    let keyway = Setup::new(&fake.base_url(), SHORT_LIMITS).start().await;
+
+    let mut silent = Raw::connect(&keyway).await;
+    let mut partial = Raw::connect(&keyway).await;
+    partial
+        .send(format!("POST /v1/messages HTTP/1.1\r\nhost: {}\r\n", keyway.addr).as_bytes())
+        .await;
+    let (silent, partial) = tokio::join!(silent.closed_after(), partial.closed_after());
+    for (what, after) in [("silent", silent), ("partial headers", partial)] {
+        assert!(
+            (Duration::from_millis(800)..Duration::from_secs(6)).contains(&after),
+            "{what}: closed after {after:?}, the header timeout is 1 s"
+        );
+    }
+}
+
+/// A body that stops coming gets 408 in the surface's shape, and the connection closes.
+#[tokio::test]
+async fn a_body_that_stops_coming_is_a_408() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(&fake.base_url(), SHORT_LIMITS);
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+    let mut raw = Raw::connect(&keyway).await;
+    raw.send(
+        format!(
+            "POST /v1/messages HTTP/1.1\r\nhost: {}\r\nx-api-key: {}\r\nanthropic-version: 2023-06-01\r\n\
+             content-type: application/json\r\ncontent-length: 500\r\n\r\n{{\"model\":",
+            keyway.addr, keyway.client_key
+        )
+        .as_bytes(),
+    )
+    .await;
+    let answer = raw.answer().await;
+    assert_eq!(answer.status, 408);
+    assert_eq!(answer.header("connection"), Some("close"));
+    let body = answer.json();
+    assert_eq!(body["type"], "error", "Anthropic's error shape: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("limits.client_body_timeout_secs")),
+        "{body}"
+    );
+    assert!(fake.requests().is_empty(), "nothing went upstream");
+}
+
+/// A kept-alive connection with no new request is closed after
+/// `limits.client_idle_timeout_secs`, and not before.
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(&fake.base_url(), SHORT_LIMITS);
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+    let mut raw = Raw::connect(&keyway).await;
+    raw.send(&anthropic_request(&keyway, "claude-sonnet-4-5"))
+        .await;
+    assert_eq!(raw.answer().await.status, 200);
+    let after = raw.closed_after().await;
+    assert!(
+        (Duration::from_millis(1600)..Duration::from_secs(7)).contains(&after),
+        "closed after {after:?}; the idle timeout is 2 s (the header timeout, 1 s, is not it)"
+    );
+}
+
+/// Raise this test process's soft open-file limit to its hard limit: the probes below open
+/// more connections than a default soft limit of 1024 allows.
+fn raise_open_files() -> u64 {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut limit = std::mem::zeroed::<libc::rlimit>();
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur as u64
+    }
+}
+
+/// Open file descriptors of process `pid`.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/<pid>/fd")
+        .count()
+}
+
+/// 1,100 connections from a process without any key, each sending nothing, do not keep a
+/// real request from being served; Keyway closes them after the header timeout and its open
+/// files come back down.
+#[tokio::test]
+async fn a_thousand_half_open_connections_do_not_starve_a_real_request() {
+    const HELD: usize = 1100;
+    assert!(
+        raise_open_files() > HELD as u64 + 200,
+        "this probe needs an open-file limit above {HELD}"
+    );
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(
+        &fake.base_url(),
+        "[limits]\nfirst_byte_timeout_secs = 5\ndrain_secs = 5\nclient_header_timeout_secs = 3\n",
+    );
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+    let baseline = open_fds(keyway.pid());
+
+    let mut held = Vec::with_capacity(HELD);
+    for _ in 0..HELD {
+        held.push(TcpStream::connect(keyway.addr).await.expect("connect"));
+    }
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        keyway.anthropic("claude-sonnet-4-5"),
+    )
+    .await
+    .expect("the real request is served while the connections are held");
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Keyway closes every one of them after the header timeout.
+    let closed = futures_util::future::join_all(held.iter_mut().map(|c| async move {
+        let mut buf = [0u8; 1];
+        tokio::time::timeout(WAIT, c.read(&mut buf)).await.is_ok()
+    }))
+    .await;
+    assert!(
+        closed.iter().all(|c| *c),
+        "every held connection was closed"
+    );
+    drop(held);
+    let deadline = Instant::now() + WAIT;
+    while open_fds(keyway.pid()) > baseline + 16 {
+        assert!(
+            Instant::now() < deadline,
+            "open files stay up: {} (at start {baseline})",
+            open_fds(keyway.pid())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Past `limits.max_connections`, a new connection is refused at once (a 503 or a close),
+/// never queued; when the held ones time out, requests are served again.
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_at_once() {
+    const CAP: usize = 16;
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(
+        &fake.base_url(),
+        &format!(
+            "[limits]\nfirst_byte_timeout_secs = 5\ndrain_secs = 5\nclient_header_timeout_secs = 2\n\
+             max_connections = {CAP}\n"
+        ),
+    );
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+    let mut held = Vec::new();
+    for _ in 0..CAP {
+        held.push(Raw::connect(&keyway).await);
+    }
+    // A connection over the cap: answered 503 (or closed) at once, not kept waiting.
+    let started = Instant::now();
+    let mut over = Raw::connect(&keyway).await;
+    over.send(&anthropic_request(&keyway, "claude-sonnet-4-5"))
+        .await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, over.conn.read_to_end(&mut answer))
+        .await
+        .expect("refused, not queued");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
+        "{answer}"
+    );
+
+    // The held connections send nothing and time out; then requests are served again.
+    for c in &mut held {
+        c.closed_after().await;
+    }
+    let r = keyway.anthropic("claude-sonnet-4-5").await;
+    assert_eq!(r.status(), 200);
+}
