@@ -647,3 +647,200 @@ async fn connections_over_the_cap_are_refused_at_once() {
     let r = keyway.anthropic("claude-sonnet-4-5").await;
     assert_eq!(r.status(), 200);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Concurrent edits of the config
+// ---------------------------------------------------------------------------------------------
+
+/// The keyring entries of `service`, by entry name, read through the Secret Service as any
+/// program could (the venv's `secretstorage`, `$KEYWAY_SDK_PYTHON`).
+async fn keyring_entries(service: &str) -> Vec<String> {
+    let python = std::env::var("KEYWAY_SDK_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let script = "import sys, secretstorage\n\
+                  conn = secretstorage.dbus_init()\n\
+                  for item in secretstorage.search_items(conn, {'service': sys.argv[1]}):\n\
+                  \x20   print(item.get_attributes().get('username', ''))\n";
+    let out = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(&python)
+            .args(["-c", script, service])
+            .output(),
+    )
+    .await
+    .expect("the Secret Service answers in time")
+    .expect("run python with secretstorage ($KEYWAY_SDK_PYTHON, made by scripts/test)");
+    assert!(
+        out.status.success(),
+        "listing the keyring failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
+}
+
+/// The account ids in the config file, as `keyway account list --json` reads it when no
+/// instance runs.
+async fn accounts_in_file(setup: &Setup) -> Vec<String> {
+    let out = setup.cli(&["account", "list", "--json"]).await;
+    let list: Value = serde_json::from_str(out.ok()).expect("JSON");
+    let mut ids: Vec<String> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// 15 `keyway account add` while the dashboard saves 300 policy changes: every account lands
+/// in the config, every secret in the keyring, and no keyring entry is left without its
+/// account.
+#[tokio::test]
+async fn concurrent_cli_and_api_edits_lose_nothing_and_orphan_no_secret() {
+    const ADDS: usize = 15;
+    const PUTS: usize = 300;
+    let fake = FakeUpstream::start().await;
+    let setup = Setup::new(&fake.base_url(), "");
+    let keyway = setup.start().await;
+
+    let adds = futures_util::future::join_all((0..ADDS).map(|i| {
+        let keyway = &keyway;
+        async move {
+            keyway
+                .cli_with_stdin(
+                    &[
+                        "account",
+                        "add",
+                        "anthropic",
+                        "--label",
+                        &format!("Key {i}"),
+                    ],
+                    &format!("sk-ant-{i}"),
+                )
+                .await
+        }
+    }));
+    let puts = async {
+        for i in 0..PUTS {
+            let strategy = if i % 2 == 0 { "random" } else { "round_robin" };
+            let r = keyway
+                .api(reqwest::Method::PUT, "/policies/anthropic")
+                .json(&json!({ "strategy": strategy }))
+                .send()
+                .await
+                .expect("PUT");
+            assert_eq!(
+                r.status(),
+                200,
+                "PUT {i}: {}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+    };
+    let (adds, ()) = tokio::join!(adds, puts);
+    let mut added: Vec<String> = adds.iter().map(|out| out.ok().to_owned()).collect();
+    added.sort();
+    assert_eq!(added.len(), ADDS);
+
+    let setup = keyway.stop_keeping_setup().await;
+    assert_eq!(
+        accounts_in_file(&setup).await,
+        added,
+        "every added account is in the config"
+    );
+    let policies = setup.cli(&["policy", "list", "--json"]).await;
+    let policies: Value = serde_json::from_str(policies.ok()).expect("JSON");
+    let anthropic = policies
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["key"] == "anthropic")
+        .expect("the provider policy");
+    assert_eq!(
+        anthropic["strategy"], "round_robin",
+        "the last PUT is what was saved"
+    );
+    let expected: Vec<String> = added.iter().map(|id| format!("account:{id}")).collect();
+    let stored: Vec<String> = keyring_entries(&setup.keyring_service)
+        .await
+        .into_iter()
+        .filter(|name| name.starts_with("account:"))
+        .collect();
+    assert_eq!(
+        stored, expected,
+        "one keyring entry per account, none orphaned"
+    );
+}
+
+/// `accounts = [{...}]` and `policies = {...}` are valid TOML: the CLI and the management API
+/// edit such a config instead of failing, and nothing in it is lost.
+#[tokio::test]
+async fn inline_accounts_and_policies_are_edited_by_the_cli_and_the_api() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-inline");
+    let inline = "accounts = [{ id = \"anthropic-0a0a0a\", provider = \"anthropic\", label = \"Inline\" }]\n\
+                  policies = { anthropic = { strategy = \"priority\", accounts = [\"anthropic-0a0a0a\"] } }\n";
+    let setup = Setup::new(&fake.base_url(), inline);
+    let from_cli = setup.add_account("anthropic", "From CLI", "sk-cli").await;
+    let keyway = setup.start().await;
+    let r = keyway
+        .api(reqwest::Method::POST, "/accounts")
+        .json(&json!({"provider": "anthropic", "label": "From API", "secret": "sk-api"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let from_api = r.json::<Value>().await.expect("JSON")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let r = keyway
+        .api(reqwest::Method::PUT, "/policies/anthropic/opus")
+        .json(&json!({"strategy": "random"}))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let out = keyway
+        .cli(&[
+            "policy",
+            "set",
+            "anthropic/sonnet",
+            "--strategy",
+            "round_robin",
+        ])
+        .await;
+    out.ok();
+
+    let setup = keyway.stop_keeping_setup().await;
+    let mut want = vec!["anthropic-0a0a0a".to_owned(), from_cli, from_api];
+    want.sort();
+    assert_eq!(accounts_in_file(&setup).await, want);
+    let policies = setup.cli(&["policy", "list", "--json"]).await;
+    let policies: Value = serde_json::from_str(policies.ok()).expect("JSON");
+    let strategy = |key: &str| {
+        policies
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|p| p["key"] == key)
+            .map(|p| (p["strategy"].clone(), p["configured"].clone()))
+    };
+    assert_eq!(
+        strategy("anthropic"),
+        Some((json!("priority"), json!(true)))
+    );
+    assert_eq!(
+        strategy("anthropic/opus"),
+        Some((json!("random"), json!(true)))
+    );
+    assert_eq!(
+        strategy("anthropic/sonnet"),
+        Some((json!("round_robin"), json!(true)))
+    );
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use keyway_core::account::{self, NewAccount};
-use keyway_core::edit::ConfigDocument;
+use keyway_core::edit::{ConfigDocument, ConfigLock};
 use keyway_core::secrets::{self, SecretError};
 use keyway_core::{Config, ConfigError, Secret};
 
@@ -102,26 +102,30 @@ impl Management {
         }
     }
 
-    /// The config file ready for editing (the embedded default when there is none yet).
-    fn document(&self) -> Result<ConfigDocument> {
-        if self.config_path.exists() {
-            ConfigDocument::load(&self.config_path).map_err(Error::BrokenConfig)
-        } else {
-            Ok(ConfigDocument::default_at(&self.config_path))
-        }
+    /// The lock every Keyway process holds while it edits the config file (the CLI too), so
+    /// that an edit here and one from `keyway account add` never overwrite each other.
+    async fn lock_file(&self) -> Result<ConfigLock> {
+        let path = self.config_path.clone();
+        run_blocking(move || ConfigLock::acquire(&path))
+            .await
+            .map_err(|e| Error::Conflict(format!("cannot edit the config now: {e}")))
     }
 
-    /// Apply `change` to the config file, validate the result as a whole, save it atomically
-    /// and swap in its snapshot. Either all of that happens or none of it.
+    /// Apply `change` to the config file as it is on disk (with the config it describes),
+    /// validate the result as a whole, save it atomically and swap in its snapshot. Either
+    /// all of that happens or none of it. The file is locked from loading to saving.
     pub async fn edit<T>(
         &self,
         change: impl FnOnce(&mut ConfigDocument, &Config) -> Result<T>,
     ) -> Result<T> {
         let _edit = self.edits.lock().await;
-        let mut doc = self.document()?;
-        let current = self.engine.snapshot();
-        let out = change(&mut doc, &current.config)?;
-        let config = doc.save()?;
+        let (out, config) = {
+            let _file = self.lock_file().await?;
+            let mut doc = document(&self.config_path)?;
+            let current = doc.validate().map_err(Error::BrokenConfig)?;
+            let out = change(&mut doc, &current)?;
+            (out, doc.save()?)
+        };
         self.set_rejected(None);
         self.engine.install(config).await?;
         Ok(out)
@@ -131,9 +135,11 @@ impl Management {
     /// [`keyway_core::account::add`]) and swap in the snapshot that serves it. Returns the id.
     pub async fn add_account(&self, new: NewAccount) -> Result<String> {
         let _edit = self.edits.lock().await;
-        let mut doc = self.document()?;
+        let lock = self.lock_file().await?;
+        let mut doc = document(&self.config_path)?;
         let store = self.engine.secrets().clone();
         let (id, config) = run_blocking(move || account::add(&mut doc, &store, new)).await?;
+        drop(lock);
         self.set_rejected(None);
         self.engine.install(config).await?;
         Ok(id)
@@ -158,6 +164,15 @@ impl Management {
     /// config keeps serving.
     pub async fn reload_from_disk(&self) {
         let _edit = self.edits.lock().await;
+        // Read what the last edit saved, not a file another process is between loading and
+        // saving (its save is atomic either way; the lock keeps the order).
+        let lock = match self.lock_file().await {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::warn!(error = %e, "the config file changed but stays locked; the last good config keeps serving");
+                return;
+            }
+        };
         let text = match tokio::fs::read_to_string(&self.config_path).await {
             Ok(text) => text,
             Err(e) => {
@@ -165,6 +180,7 @@ impl Management {
                 return;
             }
         };
+        drop(lock);
         let config = match Config::parse(&text, Some(&self.config_path)) {
             Ok(config) => config,
             Err(e) => {
@@ -193,6 +209,15 @@ impl Management {
                 tracing::error!(error = %e, "config reload failed; the last good config keeps serving")
             }
         }
+    }
+}
+
+/// The config file at `path` ready for editing (the embedded default when there is none yet).
+fn document(path: &Path) -> Result<ConfigDocument> {
+    if path.exists() {
+        ConfigDocument::load(path).map_err(Error::BrokenConfig)
+    } else {
+        Ok(ConfigDocument::default_at(path))
     }
 }
 
