@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, Setup};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -843,4 +844,132 @@ async fn inline_accounts_and_policies_are_edited_by_the_cli_and_the_api() {
         strategy("anthropic/sonnet"),
         Some((json!("round_robin"), json!(true)))
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Oversized client input
+// ---------------------------------------------------------------------------------------------
+
+/// Resident memory of process `pid`, in KiB (`VmRSS`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Bytes of the usage history on disk (the database and its write-ahead log).
+fn history_bytes(setup: &Setup) -> u64 {
+    ["usage.sqlite3", "usage.sqlite3-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(setup.data_dir().join(f)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// A model name of 8 MiB is served, and recorded cut to 256 characters: 40 such requests
+/// leave Keyway's memory and the usage history about where they were (before the fix: +360 MB
+/// of memory, a 321 MB history).
+#[tokio::test]
+async fn huge_model_names_are_recorded_cut_and_memory_stays_bounded() {
+    const REQUESTS: usize = 40;
+    const MODEL_BYTES: usize = 8 * 1024 * 1024;
+    /// Memory Keyway may keep after the requests, beyond what it held before them: room for
+    /// the allocator's own caching, and less than 12 of the 40 names kept whole would take.
+    const RSS_GROWTH_MIB: u64 = 96;
+    /// The usage history after 40 records.
+    const HISTORY_MIB: u64 = 1;
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::OpenAi, "sk-oa");
+    let setup = Setup::new(&fake.base_url(), "");
+    setup.add_account("openai", "O", "sk-oa").await;
+    let keyway = setup.start().await;
+    let warm_up = keyway
+        .http
+        .post(keyway.url("/v1/chat/completions"))
+        .bearer_auth(&keyway.client_key)
+        .json(&json!({"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("warm-up");
+    assert_eq!(warm_up.status(), 200);
+    let _ = keyway.api_get("/usage").await;
+    let before_rss = rss_kib(keyway.pid());
+    let before_history = history_bytes(&keyway.setup);
+
+    // The upstream's answer, without the fake reading the 8 MiB body it gets.
+    fake.set_default(
+        "sk-oa",
+        Behaviour::Raw {
+            status: 200,
+            headers: vec![],
+            body: json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-5",
+                         "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                                      "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+            .to_string(),
+        },
+    );
+    // One body, sent 40 times, 4 at a time.
+    let huge = bytes::Bytes::from(
+        json!({"model": format!("gpt-{}", "x".repeat(MODEL_BYTES)),
+               "messages": [{"role": "user", "content": "hi"}]})
+        .to_string(),
+    );
+    let statuses = futures_util::stream::iter(0..REQUESTS)
+        .map(|_| {
+            let r = keyway
+                .http
+                .post(keyway.url("/v1/chat/completions"))
+                .bearer_auth(&keyway.client_key)
+                .header("content-type", "application/json")
+                .body(huge.clone())
+                .send();
+            async move {
+                let r = r.await.expect("an answer");
+                let status = r.status();
+                let _ = r.bytes().await.expect("body");
+                status
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    drop(huge);
+    fake.clear();
+    let _ = keyway.api_get("/usage").await;
+    let after_rss = rss_kib(keyway.pid());
+    let after_history = history_bytes(&keyway.setup);
+    eprintln!(
+        "huge model names: Keyway RSS {} KiB before, {} KiB after {REQUESTS} requests; usage history {} -> {} bytes",
+        before_rss, after_rss, before_history, after_history
+    );
+    assert!(
+        after_rss <= before_rss + RSS_GROWTH_MIB * 1024,
+        "memory grew from {before_rss} KiB to {after_rss} KiB"
+    );
+    assert!(
+        after_history <= HISTORY_MIB * 1024 * 1024,
+        "the usage history is {after_history} bytes"
+    );
+    let records = keyway.api_get("/requests").await;
+    let huge_records: Vec<&Value> = records
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| {
+            r["model"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("gpt-xxx"))
+        })
+        .collect();
+    assert_eq!(huge_records.len(), REQUESTS);
+    for r in huge_records {
+        let model = r["model"].as_str().expect("model");
+        assert_eq!(model.chars().count(), 256, "cut to 256 characters");
+        assert!(model.ends_with('…'), "with a marker that it was cut");
+    }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::body::HttpBody;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +19,7 @@ use super::forward::{self, Outgoing, Trail};
 use super::surface::{self, SurfaceError};
 use super::{adapter, classify, models, sessions};
 use crate::engine::Engine;
-use crate::record::RequestRecord;
+use crate::record::{self, RequestRecord};
 
 pub async fn anthropic(State(engine): State<Arc<Engine>>, request: Request) -> Response {
     handle(engine, Surface::AnthropicMessages, None, request).await
@@ -118,8 +119,8 @@ async fn handle(
         }
     };
     let fields = classify::fields_of_body(&body);
-    let model = model.or_else(|| fields.model.as_deref().map(str::to_owned));
-    let Some(route) = snapshot.route(surface, model.as_deref()) else {
+    let full_model = model.as_deref().or(fields.model.as_deref());
+    let Some(route) = snapshot.route(surface, full_model) else {
         return SurfaceError::new(
             surface,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -128,6 +129,8 @@ async fn handle(
         .into_response();
     };
     let session = sessions::identify(&parts.headers, &fields, route.pool.sessions.affinity, &body);
+    // What the records keep of the client's model name: a bounded copy.
+    let model = full_model.map(record::clipped);
     let previous_response_id = fields
         .previous_response_id
         .filter(|_| surface == Surface::OpenAiResponses)
@@ -216,6 +219,8 @@ enum BodyError {
 
 /// The whole body, at most `limit` bytes, with at most `pause` between two pieces of it.
 async fn read_body(body: Body, limit: usize, pause: Duration) -> Result<Bytes, BodyError> {
+    // The declared length (content-length), if any, sizes the buffer once.
+    let declared = (body.size_hint().lower() as usize).min(limit);
     let mut body = Limited::new(body, limit);
     let mut first: Option<Bytes> = None;
     let mut rest: Vec<u8> = Vec::new();
@@ -235,6 +240,7 @@ async fn read_body(body: Body, limit: usize, pause: Duration) -> Result<Bytes, B
             None if rest.is_empty() => first = Some(data),
             _ => {
                 if let Some(first) = first.take() {
+                    rest.reserve(declared.max(first.len() + data.len()));
                     rest.extend_from_slice(&first);
                 }
                 rest.extend_from_slice(&data);
