@@ -71,7 +71,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Account(c) => commands::account::run(&ctx, c).await,
         Command::Policy(c) => commands::policy::run(&ctx, c).await,
         Command::ClientKey { rotate } => commands::keys::client_key(&ctx, rotate).await,
-        Command::ManagementToken => commands::keys::management_token(&ctx).await,
+        Command::ManagementToken { rotate } => commands::keys::management_token(&ctx, rotate).await,
         Command::DashboardUrl => commands::keys::dashboard_url(&ctx).await,
         Command::Status { json } => commands::status::run(&ctx, json).await,
         Command::Sessions { json } => commands::sessions::run(&ctx, json).await,

@@ -65,10 +65,9 @@ pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Resu
     println!("  Gemini clients:     base URL http://{bound}");
     println!("  API key for tools:  `keyway client-key`");
     println!("  Management API:     http://{bound}/api  (Bearer token: `keyway management-token`)");
-    println!(
-        "  Dashboard:          {}",
-        dashboard_url(bound, management.token().expose())
-    );
+    // Not the address itself: it carries the management token, and this output may be kept
+    // (a terminal's scrollback, a service's journal).
+    println!("  Dashboard:          `keyway dashboard-url` prints its address");
     println!(
         "  Config:             {} ({accounts} accounts; edits apply live)",
         opts.config_path.display()

@@ -973,3 +973,161 @@ async fn huge_model_names_are_recorded_cut_and_memory_stays_bounded() {
         assert!(model.ends_with('…'), "with a marker that it was cut");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The right instance
+// ---------------------------------------------------------------------------------------------
+
+/// A process on the port Keyway's commands talk to: it answers every request with
+/// `answer(request head)` and keeps every byte it was sent.
+struct Squatter {
+    addr: std::net::SocketAddr,
+    received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Squatter {
+    async fn start<F, Fut>(answer: F) -> Squatter
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = (u16, String)> + Send,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = received.clone();
+        let answer = std::sync::Arc::new(answer);
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let (kept, answer) = (kept.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let mut conn = BufReader::new(conn);
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        match conn.read_line(&mut line).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                        kept.lock()
+                            .expect("kept")
+                            .extend_from_slice(line.as_bytes());
+                        head.push_str(&line);
+                        if line == "\r\n" {
+                            let (status, body) = answer(std::mem::take(&mut head)).await;
+                            let reply = format!(
+                                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if conn.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Squatter { addr, received }
+    }
+
+    fn received(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().expect("kept")).into_owned()
+    }
+}
+
+/// The commands that talk to a running Keyway, run against something else on the port:
+/// each refuses, says so, and the squatter never sees the management token — not when it
+/// answers like Keyway, and not when it relays the challenge to a real Keyway elsewhere.
+#[tokio::test]
+async fn a_process_squatting_the_port_never_gets_the_management_token() {
+    let fake = FakeUpstream::start().await;
+    let setup = Setup::new(&fake.base_url(), "");
+    let keyway = setup.start().await;
+    let token = keyway.management_token.clone();
+
+    let imitator = Squatter::start(|_| async {
+        (
+            200,
+            r#"{"keyway":"0.1.0","listen":"127.0.0.1:1","proof":"00"}"#.to_owned(),
+        )
+    })
+    .await;
+    let real = keyway.addr;
+    let relay = Squatter::start(move |head| async move {
+        // The challenge goes on to the real Keyway, whose answer comes back as is.
+        let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        let r = reqwest::Client::new()
+            .get(format!("http://{real}{path}"))
+            .send()
+            .await
+            .expect("relay");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    })
+    .await;
+
+    for squatter in [&imitator, &relay] {
+        let at = squatter.addr.to_string();
+        for command in [
+            &["account", "list"][..],
+            &["status"],
+            &["dashboard-url"],
+            &["sessions"],
+            &["client-key", "--rotate"],
+            &["management-token", "--rotate"],
+        ] {
+            let mut args = vec!["--listen", at.as_str()];
+            args.extend_from_slice(command);
+            let out = keyway.setup.cli(&args).await;
+            assert_ne!(out.code, Some(0), "{command:?} against a squatter: {out:?}");
+            assert!(
+                out.stderr.contains("not this Keyway"),
+                "{command:?} says why: {out:?}"
+            );
+        }
+        let seen = squatter.received();
+        assert!(
+            seen.contains("/api/hello?nonce="),
+            "it was asked to prove itself: {seen}"
+        );
+        assert!(!seen.contains(&token), "the squatter saw the token: {seen}");
+        assert!(
+            !seen.to_ascii_lowercase().contains("authorization"),
+            "{seen}"
+        );
+    }
+    // The real one is still reachable with the token it had.
+    assert_eq!(keyway.cli(&["management-token"]).await.ok(), token);
+    keyway.api_get("/status").await;
+}
+
+/// `keyway management-token --rotate` with Keyway running: the old token stops working at
+/// once, the new one works, and `keyway dashboard-url` names it.
+#[tokio::test]
+async fn the_management_token_rotates_in_the_running_instance() {
+    let fake = FakeUpstream::start().await;
+    let keyway = Setup::new(&fake.base_url(), "").start().await;
+    let old = keyway.management_token.clone();
+    let new = keyway
+        .cli(&["management-token", "--rotate"])
+        .await
+        .ok()
+        .to_owned();
+    assert!(new.starts_with("kwm-") && new != old, "{new}");
+    let status = |token: String| {
+        keyway
+            .http
+            .get(keyway.url("/api/status"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(status(old.clone()).await.expect("old").status(), 401);
+    assert_eq!(status(new.clone()).await.expect("new").status(), 200);
+    assert_eq!(keyway.cli(&["management-token"]).await.ok(), new);
+    assert_eq!(
+        keyway.cli(&["dashboard-url"]).await.ok(),
+        format!("http://{}/#token={new}", keyway.addr)
+    );
+    // Commands still find the instance with the token now in the keyring.
+    assert!(keyway.cli(&["status"]).await.ok().contains("listening on"));
+}

@@ -27,8 +27,8 @@ pub use guard::is_own_origin;
 pub use management::{
     AccountChange, AccountView, Endpoint, Error, LogReloader, LoginState, LoginView,
     MANAGEMENT_TOKEN_PREFIX, Management, MemberView, PolicyView, SessionView, Snippet, Summary,
-    Tool, account_views, change_account, check_new_account, check_secret, policy_views,
-    set_strategy, settings_to_copy,
+    Tool, account_views, change_account, check_new_account, check_secret, hello_proof,
+    policy_views, set_strategy, settings_to_copy,
 };
 pub use record::RequestRecord;
 pub use record::traffic::Event;

@@ -1,5 +1,6 @@
 //! `keyway client-key` and `keyway management-token`: print only the value, so that
-//! `$(keyway client-key)` works in scripts.
+//! `$(keyway client-key)` works in scripts; `--rotate` replaces it first (through a running
+//! instance when there is one, so that it takes effect there at once).
 
 use keyway_core::secrets;
 use keyway_proxy::{CLIENT_KEY_PREFIX, MANAGEMENT_TOKEN_PREFIX};
@@ -33,7 +34,25 @@ pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn management_token(ctx: &Context) -> anyhow::Result<()> {
+pub async fn management_token(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
+    if rotate {
+        // A running instance must stop accepting the old token at once: it rotates it.
+        if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+            let answer: Value = instance.post("/management-token/rotate").await?;
+            let token = answer.get("token").and_then(Value::as_str).ok_or_else(|| {
+                anyhow::anyhow!("the running instance did not return the new token")
+            })?;
+            println!("{token}");
+            return Ok(());
+        }
+        let store = ctx.secrets.clone();
+        let token = tokio::task::spawn_blocking(move || {
+            store.rotate(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX)
+        })
+        .await??;
+        println!("{}", token.expose());
+        return Ok(());
+    }
     println!("{}", read_management_token(ctx).await?.expose());
     Ok(())
 }

@@ -266,3 +266,19 @@ export type Paused = { paused: boolean, };
 export type ClientKey = { key: string, };
 
 export type LogsOpened = { path: string, opened: boolean, };
+
+export type Hello = { 
+/**
+ * Keyway's version.
+ */
+keyway: string, 
+/**
+ * Where this instance listens, as signed.
+ */
+listen: string, 
+/**
+ * [`hello_proof`] of the nonce and `listen`.
+ */
+proof: string, };
+
+export type ManagementToken = { token: string, };

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use keyway_core::account::{self, NewAccount};
 use keyway_core::edit::{ConfigDocument, ConfigLock};
 use keyway_core::secrets::{self, SecretError};
@@ -26,7 +27,8 @@ pub struct Management {
     engine: Arc<Engine>,
     server: Arc<Server>,
     config_path: PathBuf,
-    token: Secret,
+    /// The management token; [`Management::rotate_token`] replaces it.
+    token: ArcSwap<Secret>,
     /// Serialises config edits and reloads. A Tokio mutex: an edit holds it across the
     /// keyring and file work it awaits. Never taken on the request path.
     edits: tokio::sync::Mutex<()>,
@@ -54,7 +56,7 @@ impl Management {
             engine,
             server,
             config_path,
-            token,
+            token: ArcSwap::from_pointee(token),
             edits: tokio::sync::Mutex::new(()),
             rejected: Mutex::new(None),
             logins: LoginSessions::default(),
@@ -74,8 +76,20 @@ impl Management {
         &self.config_path
     }
 
-    pub fn token(&self) -> &Secret {
-        &self.token
+    pub fn token(&self) -> Arc<Secret> {
+        self.token.load_full()
+    }
+
+    /// A new management token, in the keyring first, then in force: the old one stops working
+    /// at once (the dashboard needs the new address, `keyway dashboard-url`).
+    pub async fn rotate_token(&self) -> Result<Arc<Secret>> {
+        let store = self.engine.secrets().clone();
+        let token =
+            run_blocking(move || store.rotate(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX))
+                .await?;
+        self.token.store(Arc::new(token));
+        tracing::info!("management token rotated");
+        Ok(self.token())
     }
 
     pub fn logins(&self) -> &LoginSessions {
