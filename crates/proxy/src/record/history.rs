@@ -172,6 +172,18 @@ impl History {
                 source,
             })?;
         }
+        // Owner-only from the start: SQLite gives its write-ahead log and shared-memory files
+        // the database file's permissions.
+        let mut create = std::fs::OpenOptions::new();
+        create.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+        create
+            .open(path)
+            .map_err(|source| HistoryError::CreateDir {
+                dir: path.to_owned(),
+                source,
+            })?;
         let writer = Connection::open(path).map_err(fail)?;
         writer
             .pragma_update(None, "journal_mode", "WAL")
@@ -343,12 +355,20 @@ fn optional(v: Option<i64>) -> String {
     v.map(|n| n.to_string()).unwrap_or_default()
 }
 
-/// Quote a CSV field when it holds a comma, quote or line break (model names are user input).
+/// Quote a CSV field when it holds a comma, quote or line break (model names are user input),
+/// and neutralise one a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return) with a leading `'`, as OWASP recommends against CSV
+/// injection.
 fn csv_field(f: &str) -> String {
+    let f = if f.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{f}"))
+    } else {
+        std::borrow::Cow::Borrowed(f)
+    };
     if f.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", f.replace('"', "\"\""))
     } else {
-        f.to_owned()
+        f.into_owned()
     }
 }
 
@@ -634,5 +654,15 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+        );
+        for formula in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(
+                csv_field(formula).trim_start_matches('"').starts_with('\''),
+                "{formula:?}"
+            );
+        }
     }
 }
