@@ -17,10 +17,30 @@ pub struct RunOptions {
 /// Logging to stderr and the log folder, at the config's level (`info` when the config
 /// cannot be read: the error is reported when the engine starts).
 pub fn init_logging(opts: &RunOptions) -> anyhow::Result<(WorkerGuard, LogReloader)> {
+    prepare_files(opts)?;
     let level = Config::load(&opts.config_path)
         .map(|(c, _)| c.log_level)
         .unwrap_or_else(|_| "info".to_owned());
     crate::logging::init_server(&level, &paths::log_dir()).map_err(|e| anyhow!(e))
+}
+
+/// Before anything is written: the data dir and its files owner-only, and the temporary files
+/// an interrupted save left beside the config and in the data dir removed.
+fn prepare_files(opts: &RunOptions) -> anyhow::Result<()> {
+    paths::secure_data_dir().map_err(|e| {
+        anyhow!(
+            "cannot prepare the data dir {}: {e}",
+            paths::data_dir().display()
+        )
+    })?;
+    if let Some(dir) = opts
+        .config_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        keyway_core::edit::remove_stray_temps(dir);
+    }
+    Ok(())
 }
 
 /// An engine that is bound, loaded and ready to serve.

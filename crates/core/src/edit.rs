@@ -364,9 +364,18 @@ fn lock_path(config: &Path) -> PathBuf {
 
 /// Write beside, flush to disk, rename over. A crash or a full disk leaves either the old file
 /// or the new one, never a torn mix. The file keeps the permissions of the one it replaces; a
-/// new file is readable by its owner only (tools' config files written by Connect hold the
-/// client key).
+/// new file is readable by its owner only.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, bytes, false)
+}
+
+/// [`write_atomic`] for bytes that hold a secret (a tool's config file with the client key):
+/// the file is readable by its owner only, whatever it was before.
+pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, bytes, true)
+}
+
+fn write_atomic_with(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -382,7 +391,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
-    let kept = fs::metadata(path).ok().map(|m| m.permissions());
+    let kept = (!private)
+        .then(|| fs::metadata(path).ok().map(|m| m.permissions()))
+        .flatten();
     let result = (|| {
         let mut options = fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
