@@ -18,9 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::RequestRecord;
 
-/// Records waiting to be written before new ones are dropped (with a warning): a few seconds
-/// of the heaviest load, should the disk stall.
-const QUEUE: usize = 100_000;
+/// Records waiting to be written before new ones are dropped (with a warning): two seconds of
+/// the heaviest load, should the disk stall. A record is under 2 KiB (the strings a client
+/// chose are cut, see [`super::MAX_CLIENT_CHARS`]), so the queue stays under 40 MiB.
+const QUEUE: usize = 20_000;
 /// How long the writer lets records gather after the first one, before writing them: long
 /// enough that a transaction carries many rows under load, short enough that a batch (about
 /// a microsecond a row) never holds the CPU the requests share for long.
