@@ -282,7 +282,8 @@ pub async fn device_start(
         user_code: field("user_code")?,
         device_auth_id: field("device_auth_id")?,
         verification_url: format!("{base}/codex/device"),
-        interval: Duration::from_secs(interval.max(1)),
+        // The server's pace, within reason: a bogus interval must not stall the login.
+        interval: Duration::from_secs(interval.clamp(1, 30)),
     })
 }
 
