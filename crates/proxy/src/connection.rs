@@ -37,9 +37,17 @@ const RESERVED_FDS: u64 = 64;
 /// At most one "too many connections" warning in this long.
 const REFUSAL_WARN_EVERY: Duration = Duration::from_secs(10);
 /// What a connection over the cap gets before it is closed.
-const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\
-content-type: text/plain; charset=utf-8\r\nretry-after: 1\r\ncontent-length: 75\r\n\r\n\
-Keyway has too many connections open (limits.max_connections); try again.\n";
+static REFUSAL: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    const BODY: &str =
+        "Keyway has too many connections open (limits.max_connections); try again.\n";
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\
+         content-type: text/plain; charset=utf-8\r\nretry-after: 1\r\n\
+         content-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    )
+    .into_bytes()
+});
 
 /// The timeouts of one connection, read from the config when it is accepted.
 #[derive(Debug, Clone, Copy)]
@@ -195,7 +203,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 
 /// A connection over the cap: a 503 if the socket takes it without waiting, then closed.
 fn refuse(tcp: TcpStream, slots: &Slots) {
-    let _ = tcp.try_write(REFUSAL);
+    let _ = tcp.try_write(&REFUSAL);
     drop(tcp);
     slots.warn_refused();
 }
@@ -461,6 +469,17 @@ impl HttpBody for Counted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_refusal_is_a_well_framed_503() {
+        let text = String::from_utf8(REFUSAL.clone()).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "));
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+    }
 
     #[test]
     fn the_cap_leaves_room_for_upstream_connections() {

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::body::HttpBody;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -217,10 +216,14 @@ enum BodyError {
     Broken,
 }
 
+/// The most of a request body's buffer reserved ahead of its bytes.
+const PRESIZE_MAX: usize = 1024 * 1024;
+
 /// The whole body, at most `limit` bytes, with at most `pause` between two pieces of it.
 async fn read_body(body: Body, limit: usize, pause: Duration) -> Result<Bytes, BodyError> {
-    // The declared length (content-length), if any, sizes the buffer once.
-    let declared = (body.size_hint().lower() as usize).min(limit);
+    // The declared length (content-length) sizes the buffer, up to a point: a client that
+    // declares 32 MiB and sends two bytes gets no 32 MiB buffer.
+    let declared = (body.size_hint().lower() as usize).min(limit.min(PRESIZE_MAX));
     let mut body = Limited::new(body, limit);
     let mut first: Option<Bytes> = None;
     let mut rest: Vec<u8> = Vec::new();
