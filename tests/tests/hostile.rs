@@ -406,6 +406,51 @@ async fn an_upstream_that_stalls_mid_answer_is_ended_not_waited_on() {
     );
 }
 
+/// An upstream that resets its connection mid-answer: the stream ends with the surface's
+/// error event, and a JSON answer framed by a length it will not reach is not left hanging:
+/// Keyway closes the client's connection, so the client sees it incomplete at once, and its
+/// next request (on a new connection) is served.
+#[tokio::test]
+async fn an_upstream_reset_mid_body_ends_the_answer_cleanly() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(&fake.base_url(), "");
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let keyway = setup.start().await;
+
+    fake.push("sk-ant", Behaviour::StreamThenDrop { events: 1 });
+    let r = keyway
+        .post(
+            "/v1/messages",
+            &json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "stream": true,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .expect("headers");
+    let events = all_events(r).await;
+    assert_eq!(
+        events.last().map(|e| event_name(e)),
+        Some("error"),
+        "{events:#?}"
+    );
+
+    fake.push("sk-ant", Behaviour::StreamThenDrop { events: 0 });
+    let mut raw = Raw::connect(&keyway).await;
+    raw.send(&anthropic_request(&keyway, "claude-sonnet-4-5"))
+        .await;
+    let mut head = String::new();
+    raw.conn.read_line(&mut head).await.expect("status line");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let after = raw.closed_after().await;
+    assert!(
+        after < Duration::from_secs(5),
+        "closed at once, not left waiting: {after:?}"
+    );
+    assert_eq!(keyway.anthropic("claude-sonnet-4-5").await.status(), 200);
+}
+
 /// A stream that keeps sending is never cut, however long it runs past every timeout.
 #[tokio::test]
 async fn a_stream_that_keeps_sending_outlives_every_timeout() {
