@@ -604,6 +604,17 @@ async fn a_thousand_half_open_connections_do_not_starve_a_real_request() {
     );
     setup.add_account("anthropic", "A", "sk-ant").await;
     let keyway = setup.start().await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", keyway.pid()))
+        .expect("/proc/<pid>/limits");
+    let keyway_files: u64 = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .expect("Max open files");
+    assert!(
+        keyway_files >= 2 * HELD as u64 + 64,
+        "Keyway raised its open-file limit to {keyway_files}: too low for this probe"
+    );
     let baseline = open_fds(keyway.pid());
 
     let mut held = Vec::with_capacity(HELD);
