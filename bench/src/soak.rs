@@ -61,23 +61,25 @@ const KEEP_SAMPLES: usize = 10;
 
 /// The failures the fake injects, in thousandths of requests: `fake-upstream --fault`.
 const FAULTS: [(&str, u32); 6] = [
-    ("429", 30),
-    ("500", 20),
-    ("529", 10),
-    ("reset", 10),
-    ("stall", 5),
-    ("hang", 5),
+    ("429", 10),
+    ("500", 5),
+    ("529", 3),
+    ("reset", 3),
+    ("stall", 2),
+    ("hang", 2),
 ];
 
 /// The accounts: provider and the API key the fake accepts.
-const ACCOUNTS: [(&str, &str); 7] = [
+const ACCOUNTS: [(&str, &str); 9] = [
     ("anthropic", "sk-ant-soak-1"),
     ("anthropic", "sk-ant-soak-2"),
     ("anthropic", "sk-ant-soak-3"),
     ("openai", "sk-oa-soak-1"),
     ("openai", "sk-oa-soak-2"),
+    ("openai", "sk-oa-soak-3"),
     ("google", "sk-goog-soak-1"),
     ("google", "sk-goog-soak-2"),
+    ("google", "sk-goog-soak-3"),
 ];
 
 /// Every surface, streaming and not, taken in turn.
