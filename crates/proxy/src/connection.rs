@@ -418,10 +418,10 @@ struct Counting {
     activity: Arc<Activity>,
 }
 
-type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Counted>, Infallible>> + Send>>;
 
 impl hyper::service::Service<Request<Incoming>> for Counting {
-    type Response = Response<Body>;
+    type Response = Response<Counted>;
     type Error = Infallible;
     type Future = ResponseFuture;
 
@@ -430,11 +430,9 @@ impl hyper::service::Service<Request<Incoming>> for Counting {
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
-            Ok(response.map(|body| {
-                Body::new(Counted {
-                    body,
-                    _in_flight: in_flight,
-                })
+            Ok(response.map(|body| Counted {
+                body,
+                _in_flight: in_flight,
             }))
         })
     }
