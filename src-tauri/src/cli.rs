@@ -49,7 +49,12 @@ pub enum Command {
     /// What requests used and cost, per client key, account, model or day.
     Usage(UsageArgs),
     /// Print the token that guards the management API (only the token).
-    ManagementToken,
+    ManagementToken {
+        /// Replace it with a new one first (the old one stops working at once, in a running
+        /// Keyway too; open the dashboard again with `keyway dashboard-url`).
+        #[arg(long)]
+        rotate: bool,
+    },
     /// Print the address of the running instance's dashboard, with its token.
     DashboardUrl,
     /// Show whether Keyway is running, its config health and every account's state.

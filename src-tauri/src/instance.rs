@@ -1,12 +1,18 @@
 //! Talking to a running Keyway through its management API, for commands that show live state
-//! or must change the running instance's memory (client-key rotation).
+//! or must change the running instance's memory (client-key and token rotation).
+//!
+//! The token goes only to a process that first proved it holds it: `GET /api/hello` with a
+//! fresh nonce must come back signed with the token and the address asked (see
+//! [`keyway_proxy::hello_proof`]). Whatever else listens on the address gets the nonce and
+//! nothing more.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use keyway_core::{SecretStore, secrets};
+use keyway_core::{Secret, SecretStore, secrets};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// A running instance, found at its listen address.
 pub struct Instance {
@@ -16,7 +22,8 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// The instance listening at `addr`, or `None` when nothing answers there.
+    /// The instance listening at `addr`, or `None` when nothing answers there. Fails when
+    /// something answers but cannot prove it is this Keyway; it is sent no token.
     pub async fn find(addr: SocketAddr, store: &SecretStore) -> anyhow::Result<Option<Instance>> {
         let store = store.clone();
         let token = tokio::task::spawn_blocking(move || store.get(secrets::MANAGEMENT_TOKEN))
@@ -26,26 +33,45 @@ impl Instance {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .build()?;
         let instance = Instance {
             base: format!("http://{addr}/api"),
             token: token.expose().to_owned(),
             http,
         };
-        match instance
+        let nonce = Secret::random("");
+        let answer = match instance
             .http
-            .get(format!("{}/status", instance.base))
-            .bearer_auth(&instance.token)
+            .get(format!("{}/hello", instance.base))
+            .query(&[("nonce", nonce.expose())])
             .send()
             .await
         {
-            Ok(r) if r.status().is_success() => Ok(Some(instance)),
-            Ok(r) => anyhow::bail!(
-                "something answers at {addr} but refused the management token ({}); is it another program, or a Keyway with another keyring service?",
-                r.status()
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Ok(None),
+            Err(e) => anyhow::bail!(
+                "something listens at {addr} but does not answer as Keyway ({e}); nothing was sent to it"
             ),
-            Err(_) => Ok(None),
+        };
+        let proof: Option<String> = if answer.status().is_success() {
+            answer
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v["proof"].as_str().map(str::to_owned))
+        } else {
+            None
+        };
+        let expected =
+            keyway_proxy::hello_proof(&instance.token, nonce.expose(), &addr.to_string());
+        if proof.as_deref() != Some(expected.as_str()) {
+            anyhow::bail!(
+                "something listens at {addr} but it is not this Keyway: it could not prove that it holds the management token, so the token was not sent to it. Is it another program, or a Keyway with another config or keyring service?"
+            );
         }
+        Ok(Some(instance))
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {

@@ -75,7 +75,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Some(c) => commands::keys::run(&ctx, c).await,
         },
         Command::Usage(args) => commands::usage::run(&ctx, args).await,
-        Command::ManagementToken => commands::keys::management_token(&ctx).await,
+        Command::ManagementToken { rotate } => commands::keys::management_token(&ctx, rotate).await,
         Command::DashboardUrl => commands::keys::dashboard_url(&ctx).await,
         Command::Status { json } => commands::status::run(&ctx, json).await,
         Command::Sessions { json } => commands::sessions::run(&ctx, json).await,

@@ -17,10 +17,30 @@ pub struct RunOptions {
 /// Logging to stderr and the log folder, at the config's level (`info` when the config
 /// cannot be read: the error is reported when the engine starts).
 pub fn init_logging(opts: &RunOptions) -> anyhow::Result<(WorkerGuard, LogReloader)> {
+    prepare_files(opts)?;
     let level = Config::load(&opts.config_path)
         .map(|(c, _)| c.log_level)
         .unwrap_or_else(|_| "info".to_owned());
     crate::logging::init_server(&level, &paths::log_dir()).map_err(|e| anyhow!(e))
+}
+
+/// Before anything is written: the data dir and its files owner-only, and the temporary files
+/// an interrupted save left beside the config and in the data dir removed.
+fn prepare_files(opts: &RunOptions) -> anyhow::Result<()> {
+    paths::secure_data_dir().map_err(|e| {
+        anyhow!(
+            "cannot prepare the data dir {}: {e}",
+            paths::data_dir().display()
+        )
+    })?;
+    if let Some(dir) = opts
+        .config_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        keyway_core::edit::remove_stray_temps(dir);
+    }
+    Ok(())
 }
 
 /// An engine that is bound, loaded and ready to serve.
@@ -65,10 +85,9 @@ pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Resu
     println!("  Gemini clients:     base URL http://{bound}");
     println!("  API key for tools:  `keyway client-key`");
     println!("  Management API:     http://{bound}/api  (Bearer token: `keyway management-token`)");
-    println!(
-        "  Dashboard:          {}",
-        dashboard_url(bound, management.token().expose())
-    );
+    // Not the address itself: it carries the management token, and this output may be kept
+    // (a terminal's scrollback, a service's journal).
+    println!("  Dashboard:          `keyway dashboard-url` prints its address");
     println!(
         "  Config:             {} ({accounts} accounts; edits apply live)",
         opts.config_path.display()

@@ -1,5 +1,7 @@
 //! `keyway client-key` and `keyway management-token`: print only the value, so that
-//! `$(keyway client-key)` works in scripts; and the named client keys.
+//! `$(keyway client-key)` works in scripts; `--rotate` replaces it first (through a running
+//! instance when there is one, so that it takes effect there at once); and the named client
+//! keys.
 
 use anyhow::anyhow;
 use keyway_core::Config;
@@ -39,7 +41,25 @@ pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn management_token(ctx: &Context) -> anyhow::Result<()> {
+pub async fn management_token(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
+    if rotate {
+        // A running instance must stop accepting the old token at once: it rotates it.
+        if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+            let answer: Value = instance.post("/management-token/rotate").await?;
+            let token = answer.get("token").and_then(Value::as_str).ok_or_else(|| {
+                anyhow::anyhow!("the running instance did not return the new token")
+            })?;
+            println!("{token}");
+            return Ok(());
+        }
+        let store = ctx.secrets.clone();
+        let token = tokio::task::spawn_blocking(move || {
+            store.rotate(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX)
+        })
+        .await??;
+        println!("{}", token.expose());
+        return Ok(());
+    }
     println!("{}", read_management_token(ctx).await?.expose());
     Ok(())
 }
@@ -82,10 +102,12 @@ pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()>
                         .to_owned()
                 }
                 None => {
-                    let mut doc = ctx.document()?;
+                    let path = ctx.config_path.clone();
                     let store = ctx.secrets.clone();
                     let (_, secret, _) = tokio::task::spawn_blocking(move || {
-                        client_key::add(&mut doc, &store, &label, now_ms())
+                        let _lock = super::lock(&path)?;
+                        let mut doc = super::document(&path)?;
+                        anyhow::Ok(client_key::add(&mut doc, &store, &label, now_ms())?)
                     })
                     .await??;
                     secret.expose().to_owned()
@@ -107,11 +129,15 @@ pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()>
                     i.send::<Value>(Method::DELETE, &path, None).await?;
                 }
                 None => {
-                    let mut doc = ctx.document()?;
+                    let path = ctx.config_path.clone();
                     let store = ctx.secrets.clone();
                     let key = id.clone();
-                    tokio::task::spawn_blocking(move || client_key::revoke(&mut doc, &store, &key))
-                        .await??;
+                    tokio::task::spawn_blocking(move || {
+                        let _lock = super::lock(&path)?;
+                        let mut doc = super::document(&path)?;
+                        anyhow::Ok(client_key::revoke(&mut doc, &store, &key)?)
+                    })
+                    .await??;
                 }
             }
             println!("revoked {id}");
@@ -140,8 +166,7 @@ pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()>
                     i.send::<Value>(Method::PUT, &path, Some(&body)).await?;
                 }
                 None => {
-                    let mut doc = ctx.document()?;
-                    client_key::set_limits(&mut doc, &args.id, &limits)?;
+                    ctx.edit(|doc| Ok(client_key::set_limits(doc, &args.id, &limits)?))?;
                 }
             }
             println!("{}: {}", args.id, describe_limits(&limits));

@@ -1,6 +1,6 @@
-//! One module per command group. Each command edits the config file (the running instance
-//! picks the edit up within a second) and the keyring, and talks to a running instance only
-//! to show live state.
+//! One module per command group. Each command edits the config file under its lock (the
+//! running instance picks the edit up within a second) and the keyring, and talks to a
+//! running instance only to show live state or change its memory.
 
 pub mod account;
 pub mod keys;
@@ -11,11 +11,11 @@ pub mod status;
 pub mod usage;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use keyway_core::Config;
-use keyway_core::edit::{ConfigDocument, SaveError};
+use keyway_core::edit::{ConfigDocument, ConfigLock, SaveError};
 
 /// What every command needs: where the config is and where an instance would listen.
 pub struct Context {
@@ -31,16 +31,36 @@ impl Context {
             .0)
     }
 
-    /// The config file ready for editing (the embedded default when there is none yet).
-    pub fn document(&self) -> anyhow::Result<ConfigDocument> {
-        if self.config_path.exists() {
-            ConfigDocument::load(&self.config_path)
-                .map_err(|e| anyhow!("{e}\nfix the config file first, then run the command again"))
-        } else {
-            Ok(ConfigDocument::default_at(&self.config_path))
-        }
+    /// Edit the config file: take its lock (which every Keyway process, a running instance
+    /// too, holds while it edits), load it, and let `change` edit and save it before the lock
+    /// is released. So no other edit can land between this one's load and save. Blocking.
+    pub fn edit<T>(
+        &self,
+        change: impl FnOnce(&mut ConfigDocument) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let _lock = lock(&self.config_path)?;
+        change(&mut document(&self.config_path)?)
     }
+}
 
+/// The config file's edit lock (see [`ConfigLock`]). Blocking, for at most
+/// [`keyway_core::edit::LOCK_WAIT`].
+pub fn lock(path: &Path) -> anyhow::Result<ConfigLock> {
+    ConfigLock::acquire(path).map_err(|e| anyhow!("cannot edit {}: {e}", path.display()))
+}
+
+/// The config file ready for editing (the embedded default when there is none yet). Only
+/// under [`lock`].
+pub fn document(path: &Path) -> anyhow::Result<ConfigDocument> {
+    if path.exists() {
+        ConfigDocument::load(path)
+            .map_err(|e| anyhow!("{e}\nfix the config file first, then run the command again"))
+    } else {
+        Ok(ConfigDocument::default_at(path))
+    }
+}
+
+impl Context {
     /// Where a running instance would answer: `--listen`, else the address a running
     /// instance recorded, else the config's `listen`.
     pub fn instance_addr(&self) -> anyhow::Result<SocketAddr> {

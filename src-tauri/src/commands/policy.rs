@@ -46,9 +46,10 @@ fn set_policy(ctx: &Context, set: SetPolicy) -> anyhow::Result<()> {
         session_idle_secs: set.session_idle_secs,
         ..PolicyConfig::new(strategy)
     };
-    let mut doc = ctx.document()?;
-    doc.set_policy(&key, &policy);
-    save(&doc)?;
+    ctx.edit(|doc| {
+        doc.set_policy(&key, &policy);
+        save(doc).map(drop)
+    })?;
     match policy.spread {
         Spread::Session => println!("{key}: {strategy}"),
         Spread::Request => println!("{key}: {strategy}, every request picked on its own"),
@@ -95,11 +96,12 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
 
 fn remove(ctx: &Context, key: &str) -> anyhow::Result<()> {
     let key: PolicyKey = key.parse()?;
-    let mut doc = ctx.document()?;
-    if !doc.remove_policy(&key) {
-        bail!("no policy `{key}` is configured; see `keyway policy list`");
-    }
-    save(&doc)?;
+    ctx.edit(|doc| {
+        if !doc.remove_policy(&key) {
+            bail!("no policy `{key}` is configured; see `keyway policy list`");
+        }
+        save(doc).map(drop)
+    })?;
     println!("removed {key}");
     Ok(())
 }

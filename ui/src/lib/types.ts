@@ -348,3 +348,19 @@ export type BudgetAlert = { key: string, label: string, period: BudgetPeriod, bu
 warn_only: boolean, };
 
 export type LogsOpened = { path: string, opened: boolean, };
+
+export type Hello = { 
+/**
+ * Keyway's version.
+ */
+keyway: string, 
+/**
+ * Where this instance listens, as signed.
+ */
+listen: string, 
+/**
+ * [`hello_proof`] of the nonce and `listen`.
+ */
+proof: string, };
+
+export type ManagementToken = { token: string, };

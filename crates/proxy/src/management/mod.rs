@@ -22,6 +22,7 @@ mod connect;
 mod dashboard;
 mod error;
 mod keys;
+mod hello;
 mod login_sessions;
 mod logins;
 mod policies;
@@ -39,6 +40,7 @@ pub use connect::settings_to_copy;
 pub use dashboard::{asset as dashboard_asset, index as dashboard_index};
 pub use error::{Error, refusal};
 pub use keys::{ClientKeyView, views as client_key_views};
+pub use hello::hello_proof;
 pub use login_sessions::{LoginState, LoginView};
 pub use policies::{MemberView, PolicyView, policy_views, set_strategy};
 pub use sessions::SessionView;
@@ -136,7 +138,19 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
         (Method::GET, "/settings", get(settings::get_settings)),
         (Method::PATCH, "/settings", patch(settings::patch_settings)),
         (Method::POST, "/logs/open", post(settings::open_logs)),
+        (
+            Method::POST,
+            "/management-token/rotate",
+            post(hello::rotate_token),
+        ),
     ]
+}
+
+/// The management routes that need no token (the router puts them behind the site checks
+/// only): [`hello::hello`], which proves to a command that it reached this Keyway before it
+/// sends the token.
+pub fn public_routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
+    vec![(Method::GET, "/hello", axum::routing::get(hello::hello))]
 }
 
 /// `GET /api/status`: whether Keyway runs, its config's health and every account.
@@ -201,6 +215,7 @@ mod reference {
         );
         let served: BTreeSet<String> = super::routes()
             .iter()
+            .chain(super::public_routes().iter())
             .map(|(method, path, _)| format!("{method} /api{path}"))
             .collect();
         let documented: BTreeSet<String> = unique.into_iter().map(str::to_owned).collect();
@@ -232,6 +247,7 @@ mod api_types {
     use super::accounts::{AccountChange, AccountView, NewAccount, ProviderView, RemovedAccount};
     use super::connect::{Disconnected, ToolView};
     use super::keys::{ClientKeyView, DefaultKey, KeyRequest, NewKey};
+    use super::hello::{Hello, ManagementToken};
     use super::login_sessions::{LoginState, LoginView};
     use super::logins::{ImportResult, NewImport, NewLogin, PastedCode};
     use super::policies::{MemberView, Picks, PolicyBody, PolicyView, PreviewBody};
@@ -305,6 +321,8 @@ mod api_types {
             ClientKeyView::decl(&cfg),
             BudgetAlert::decl(&cfg),
             LogsOpened::decl(&cfg),
+            Hello::decl(&cfg),
+            ManagementToken::decl(&cfg),
         ];
         let mut out = String::from(
             "// The management API's shapes (docs/API.md), generated from Keyway's Rust types by\n\
