@@ -24,6 +24,22 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
+    /// Where secrets live: the OS keyring (`os`) or Keyway's encrypted file in the data dir
+    /// (`file`), overriding the config's `secrets` [default: os, or file where no OS keyring
+    /// can be reached]
+    #[arg(long, global = true, env = "KEYWAY_SECRETS", value_name = "STORE", value_parser = ["os", "file"])]
+    pub secrets: Option<String>,
+
+    /// A file holding the passphrase of the encrypted secrets file, for when nobody can type
+    /// it (services, scripts)
+    #[arg(
+        long,
+        global = true,
+        env = "KEYWAY_SECRETS_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub secrets_key_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -50,6 +66,20 @@ pub enum Command {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Move secrets between the OS keyring and the encrypted file.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Move every secret (accounts, client key, management token) to the other store, verify
+    /// each, and record the choice in the config. Keyway must not be running.
+    Migrate {
+        /// The store to move them to.
+        #[arg(long, value_parser = ["os", "file"])]
+        to: String,
     },
 }
 

@@ -66,7 +66,7 @@ async fn add_account(ctx: &Context, add: AddAccount) -> anyhow::Result<()> {
 /// [`keyway_core::account::add`]); a running instance picks the edit up. Returns the new id.
 pub async fn store_account(ctx: &Context, new: NewAccount) -> anyhow::Result<String> {
     let mut doc = ctx.document()?;
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     let (id, _) =
         tokio::task::spawn_blocking(move || account::add(&mut doc, &store, new)).await??;
     Ok(id)
@@ -74,7 +74,7 @@ pub async fn store_account(ctx: &Context, new: NewAccount) -> anyhow::Result<Str
 
 /// Accounts with live state from a running instance, or from the config alone.
 pub async fn views(ctx: &Context) -> anyhow::Result<Vec<AccountView>> {
-    if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+    if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
         return instance.get("/accounts").await;
     }
     let config = ctx.load()?;
@@ -158,7 +158,7 @@ async fn remove(ctx: &Context, id: &str) -> anyhow::Result<()> {
             "policy `{key}` named only this account and was removed; its requests now follow the provider's policy"
         );
     }
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     let entry = secrets::account_entry(id);
     tokio::task::spawn_blocking(move || store.delete(&entry)).await??;
     println!("removed {id}");
@@ -172,7 +172,7 @@ async fn set_enabled(ctx: &Context, id: &str, enabled: bool) -> anyhow::Result<(
     }
     // Through a running instance, so that enabling also clears the account's cooldown or
     // "needs attention" at once; otherwise in the file.
-    if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+    if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
         let _: AccountView = instance
             .patch(
                 &format!("/accounts/{id}"),

@@ -11,7 +11,7 @@ use crate::instance::Instance;
 pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
     if rotate {
         // A running instance must learn the new key at once, so it rotates it itself.
-        if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+        if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
             let answer: Value = instance.post("/client-key/rotate").await?;
             let key = answer.get("key").and_then(Value::as_str).ok_or_else(|| {
                 anyhow::anyhow!("the running instance did not return the new key")
@@ -20,7 +20,7 @@ pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     let key = tokio::task::spawn_blocking(move || {
         if rotate {
             store.rotate(secrets::CLIENT_KEY, CLIENT_KEY_PREFIX)
@@ -39,7 +39,7 @@ pub async fn management_token(ctx: &Context) -> anyhow::Result<()> {
 }
 
 async fn read_management_token(ctx: &Context) -> anyhow::Result<keyway_core::Secret> {
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     Ok(tokio::task::spawn_blocking(move || {
         store.get_or_create(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX)
     })
@@ -49,7 +49,7 @@ async fn read_management_token(ctx: &Context) -> anyhow::Result<keyway_core::Sec
 /// The dashboard of the running instance; with none running, say how to start one.
 pub async fn dashboard_url(ctx: &Context) -> anyhow::Result<()> {
     let addr = ctx.instance_addr()?;
-    if Instance::find(addr, &ctx.secrets).await?.is_none() {
+    if Instance::find(addr, ctx).await?.is_none() {
         anyhow::bail!(
             "Keyway is not running at {addr}; start it with `keyway --headless`, which prints the dashboard address"
         );

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::routing::MethodRouter;
 use keyway_core::ConfigError;
+use keyway_core::secrets::StoreKind;
 use keyway_core::state::now_ms;
 use serde::Serialize;
 
@@ -133,8 +134,18 @@ pub struct StatusView {
     listen: Option<String>,
     paused: bool,
     config: ConfigHealth,
+    secrets: SecretsView,
     traffic: LastMinute,
     accounts: Vec<AccountView>,
+}
+
+/// Where the secrets are kept: the OS keyring (`location` is its name) or Keyway's encrypted
+/// file (`location` is its path).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct SecretsView {
+    kind: StoreKind,
+    location: String,
 }
 
 /// The config file, and the last edit of it that was rejected, if it is broken now.
@@ -157,6 +168,10 @@ pub async fn status(State(management): State<Arc<Management>>) -> Json<StatusVie
             path: management.config_path().display().to_string(),
             ok: rejected.is_none(),
             error: rejected,
+        },
+        secrets: SecretsView {
+            kind: engine.secrets().kind(),
+            location: engine.secrets().location().to_owned(),
         },
         traffic: engine.traffic().last_minute(now_ms()),
         accounts: accounts::accounts_with_today(engine).await,
@@ -207,6 +222,7 @@ mod reference {
 #[cfg(test)]
 mod api_types {
     use keyway_core::quota::QuotaWindow;
+    use keyway_core::secrets::StoreKind;
     use keyway_core::state::{AccountStatus, LiveState};
     use keyway_core::{AccountKind, ConfigError, Strategy, Surface};
     use ts_rs::{Config, TS};
@@ -218,7 +234,7 @@ mod api_types {
     use super::policies::{MemberView, Picks, PolicyBody, PolicyView, PreviewBody};
     use super::settings::{ClientKey, LogsOpened, Paused, SettingsChange, SettingsView};
     use super::tools::{Connected, DiffKind, DiffLine, Plan, Snippet};
-    use super::{ConfigHealth, StatusView};
+    use super::{ConfigHealth, SecretsView, StatusView};
     use crate::oauth::import::Source;
     use crate::record::RequestRecord;
     use crate::record::history::{Totals, Usage};
@@ -243,6 +259,8 @@ mod api_types {
             ProviderView::decl(&cfg),
             ConfigError::decl(&cfg),
             ConfigHealth::decl(&cfg),
+            StoreKind::decl(&cfg),
+            SecretsView::decl(&cfg),
             LastMinute::decl(&cfg),
             StatusView::decl(&cfg),
             RequestRecord::decl(&cfg),

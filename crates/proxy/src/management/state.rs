@@ -216,5 +216,8 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.limits.drain_secs != new.limits.drain_secs {
         changed.push("limits.drain_secs");
     }
+    if old.secrets != new.secrets {
+        changed.push("secrets");
+    }
     changed
 }
