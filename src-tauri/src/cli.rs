@@ -70,6 +70,10 @@ pub enum Command {
     /// Move secrets between the OS keyring and the encrypted file.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Run Keyway headless as a service of your session: started at login (or boot, with
+    /// lingering), restarted on failure, logging to the journal.
+    #[command(subcommand)]
+    Service(ServiceCommand),
 }
 
 #[derive(Subcommand)]
@@ -81,6 +85,21 @@ pub enum SecretsCommand {
         #[arg(long, value_parser = ["os", "file"])]
         to: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum ServiceCommand {
+    /// Write and start the service (a systemd user unit on Linux, a launchd agent on macOS)
+    /// running `keyway --headless` with this config, secret store and `--listen`.
+    Install {
+        /// Print the unit instead of installing it.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Stop the service and remove it.
+    Uninstall,
+    /// Whether the service is installed, enabled and running.
+    Status,
 }
 
 #[derive(Subcommand)]

@@ -9,6 +9,7 @@ mod instance;
 mod logging;
 mod run;
 mod secrets;
+mod service;
 
 use std::process::ExitCode;
 
@@ -82,6 +83,7 @@ async fn dispatch(cli: Cli, secrets: secrets::SecretsOptions) -> anyhow::Result<
         Command::DashboardUrl => commands::keys::dashboard_url(&ctx).await,
         Command::Status { json } => commands::status::run(&ctx, json).await,
         Command::Secrets(c) => commands::secrets::run(&ctx, c).await,
+        Command::Service(c) => commands::service::run(&ctx, c).await,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod login;
 pub mod policy;
 pub mod secrets;
+pub mod service;
 pub mod status;
 
 use std::net::SocketAddr;
