@@ -61,7 +61,11 @@ pub enum Command {
     /// Print the token that guards the management API (only the token).
     ManagementToken,
     /// Print the address of the running instance's dashboard, with its token.
-    DashboardUrl,
+    DashboardUrl {
+        /// Open it in the browser too.
+        #[arg(long)]
+        open: bool,
+    },
     /// Show whether Keyway is running, its config health and every account's state.
     Status {
         #[arg(long)]
@@ -74,6 +78,9 @@ pub enum Command {
     /// lingering), restarted on failure, logging to the journal.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Print the manual page (roff) on stdout, for packages.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Subcommand)]

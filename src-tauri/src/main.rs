@@ -13,7 +13,7 @@ mod service;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use keyway_core::paths;
 
 use cli::{Cli, Command};
@@ -80,10 +80,14 @@ async fn dispatch(cli: Cli, secrets: secrets::SecretsOptions) -> anyhow::Result<
         Command::Policy(c) => commands::policy::run(&ctx, c).await,
         Command::ClientKey { rotate } => commands::keys::client_key(&ctx, rotate).await,
         Command::ManagementToken => commands::keys::management_token(&ctx).await,
-        Command::DashboardUrl => commands::keys::dashboard_url(&ctx).await,
+        Command::DashboardUrl { open } => commands::keys::dashboard_url(&ctx, open).await,
         Command::Status { json } => commands::status::run(&ctx, json).await,
         Command::Secrets(c) => commands::secrets::run(&ctx, c).await,
         Command::Service(c) => commands::service::run(&ctx, c).await,
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(())
+        }
     }
 }
 

@@ -46,8 +46,9 @@ async fn read_management_token(ctx: &Context) -> anyhow::Result<keyway_core::Sec
     .await??)
 }
 
-/// The dashboard of the running instance; with none running, say how to start one.
-pub async fn dashboard_url(ctx: &Context) -> anyhow::Result<()> {
+/// The dashboard of the running instance (opened in the browser with `open`); with none
+/// running, say how to start one.
+pub async fn dashboard_url(ctx: &Context, open: bool) -> anyhow::Result<()> {
     let addr = ctx.instance_addr()?;
     if Instance::find(addr, ctx).await?.is_none() {
         anyhow::bail!(
@@ -55,6 +56,12 @@ pub async fn dashboard_url(ctx: &Context) -> anyhow::Result<()> {
         );
     }
     let token = read_management_token(ctx).await?;
-    println!("{}", crate::run::dashboard_url(addr, token.expose()));
+    let url = crate::run::dashboard_url(addr, token.expose());
+    println!("{url}");
+    if open {
+        open::that_detached(&url).map_err(|e| {
+            anyhow::anyhow!("cannot open a browser here ({e}); open the address above")
+        })?;
+    }
     Ok(())
 }
