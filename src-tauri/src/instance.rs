@@ -9,10 +9,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context;
-use keyway_core::{Secret, SecretStore, secrets};
+use anyhow::Context as _;
+use keyway_core::{Secret, secrets};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::commands::Context;
 
 /// A running instance, found at its listen address.
 pub struct Instance {
@@ -23,12 +25,16 @@ pub struct Instance {
 
 impl Instance {
     /// The instance listening at `addr`, or `None` when nothing answers there. Fails when
-    /// something answers but cannot prove it is this Keyway; it is sent no token.
-    pub async fn find(addr: SocketAddr, store: &SecretStore) -> anyhow::Result<Option<Instance>> {
-        let store = store.clone();
+    /// something answers but cannot prove it is this Keyway; it is sent no token. The secret
+    /// store (for the management token) is opened only when something listens.
+    pub async fn find(addr: SocketAddr, ctx: &Context) -> anyhow::Result<Option<Instance>> {
+        if !listening(addr).await {
+            return Ok(None);
+        }
+        let store = ctx.secrets().await?;
         let token = tokio::task::spawn_blocking(move || store.get(secrets::MANAGEMENT_TOKEN))
             .await
-            .context("keyring task failed")??;
+            .context("secret store task failed")??;
         let Some(token) = token else { return Ok(None) };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(500))
@@ -131,6 +137,18 @@ impl Instance {
         }
         api_result(r).await
     }
+}
+
+/// Whether anything accepts connections at `addr`.
+pub async fn listening(addr: SocketAddr) -> bool {
+    matches!(
+        tokio::time::timeout(
+            Duration::from_millis(500),
+            tokio::net::TcpStream::connect(addr)
+        )
+        .await,
+        Ok(Ok(_))
+    )
 }
 
 /// The body of a successful answer, or the API's own error message.

@@ -16,8 +16,13 @@ const KEEP_LOG_FILES: usize = 14;
 /// at idle); this many lines absorb any burst Keyway logs at its default level.
 const LOG_BUFFER_LINES: usize = 8_192;
 
+/// The database engine under the encrypted secrets file logs its own view of failures (a
+/// wrong key as "decryption failed"); Keyway reports them itself, in words that say the fix.
+const QUIET: &str = "turso_core=off";
+
 fn filter(default: &str) -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+    EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},{QUIET}")))
 }
 
 /// Warnings and errors to stderr, for one-shot commands.
@@ -65,7 +70,8 @@ pub fn init_server(level: &str, log_dir: &Path) -> Result<(WorkerGuard, LogReloa
         .try_init()
         .map_err(|e| e.to_string())?;
     let reloader: LogReloader = Box::new(move |level: &str| {
-        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        let filter = EnvFilter::new(format!("{level},{QUIET}"));
         handle.reload(filter).map_err(|e| e.to_string())
     });
     Ok((guard, reloader))

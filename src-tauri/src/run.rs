@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use keyway_core::{Config, SecretStore, paths};
+use keyway_core::{Config, paths};
 use keyway_proxy::{Engine, LogReloader, Management, Server, Watcher};
 use tracing_appender::non_blocking::WorkerGuard;
 
 pub struct RunOptions {
     pub config_path: PathBuf,
     pub listen: Option<std::net::SocketAddr>,
+    pub secrets: crate::secrets::SecretsOptions,
 }
 
 /// Logging to stderr and the log folder, at the config's level (`info` when the config
@@ -51,7 +52,8 @@ pub struct Started {
     _watcher: Watcher,
 }
 
-/// Bind, load the config and keyring, print where to connect, and start the background work.
+/// Bind, load the config, open the secret store, print where to connect, and start the
+/// background work.
 pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Result<Started> {
     let (config, _) = Config::load(&opts.config_path).map_err(|e| anyhow!("{e}"))?;
     let listen = opts.listen.unwrap_or(config.listen);
@@ -60,7 +62,15 @@ pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Resu
         tracing::warn!(%listen, "listening beyond loopback: anyone who can reach this address and has the client key can use your accounts");
     }
     let listener = keyway_proxy::bind(listen).await?;
-    let engine = Engine::start(config, SecretStore::from_env()).await?;
+    // After binding, so that a port in use is reported before a passphrase is asked for.
+    let secrets = opts.secrets.clone();
+    let config_path = opts.config_path.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        crate::secrets::open(&secrets, &config_path, &|notice| tracing::warn!("{notice}"))
+    })
+    .await??;
+    let secrets_line = store.describe();
+    let engine = Engine::start(config, store).await?;
     let server = Server::new(engine.clone());
     let bound = listener.local_addr()?;
     server.set_listen(bound);
@@ -93,7 +103,8 @@ pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Resu
         opts.config_path.display()
     );
     println!("  Logs:               {}", paths::log_dir().display());
-    tracing::info!(%bound, accounts, "ready");
+    println!("  Secrets:            {secrets_line}");
+    tracing::info!(%bound, accounts, secrets = %secrets_line, "ready");
 
     keyway_proxy::spawn_saver(engine.clone());
     keyway_proxy::spawn_state_watch(engine.clone());

@@ -67,6 +67,10 @@ e2e(
     await show(page, 'settings');
     await page.getByTestId('settings-config-path').waitFor();
     assert.equal(await page.getByTestId('settings-config-path').textContent(), env.config);
+    // The test instance keeps its secrets in the session's (throwaway) OS keyring.
+    await page.getByTestId('settings-secrets').waitFor();
+    assert.equal(await page.getByTestId('settings-secrets').getAttribute('data-kind'), 'os');
+    assert.match(await page.getByTestId('settings-secrets').textContent(), /In the OS keyring \(Secret Service\)/);
     await saveScreenshot(page, 'settings');
   },
 );

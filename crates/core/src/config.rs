@@ -1,7 +1,8 @@
 //! The config file: its typed model, parsing, and validation. Errors carry the file, line and
 //! column of the offending value so that a broken edit can be fixed at once.
 //!
-//! Config holds ids and metadata only. Secrets live in the keyring ([`crate::SecretStore`]).
+//! Config holds ids and metadata only. Secrets live in the OS keyring or Keyway's encrypted
+//! file ([`crate::SecretStore`]).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -40,6 +41,10 @@ pub struct Config {
     /// Days of per-request usage history kept in the data dir.
     #[serde(default = "default_retention")]
     pub usage_retention_days: u32,
+    /// Where secrets live: the OS keyring or Keyway's encrypted file (see
+    /// [`crate::secrets::choose`] for the default). Read at start.
+    #[serde(default)]
+    pub secrets: Option<crate::secrets::StoreKind>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -916,6 +921,19 @@ output = 15
         let c = Config::parse("[limits]\nupstream_idle_timeout_secs = 1\n", None).unwrap();
         assert_eq!(c.limits.upstream_idle_timeout_secs, 1);
         assert_eq!(c.limits.max_connections, Limits::default().max_connections);
+    }
+
+    #[test]
+    fn the_secret_store_is_os_or_file() {
+        let c = Config::parse("secrets = \"file\"\n", None).expect("file");
+        assert_eq!(c.secrets, Some(crate::secrets::StoreKind::File));
+        assert_eq!(Config::parse("", None).expect("unset").secrets, None);
+        let e = Config::parse("secrets = \"plain\"\n", None).unwrap_err();
+        assert!(
+            e.message.contains("`os`") && e.message.contains("`file`"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(1));
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub fn history_file() -> PathBuf {
     data_dir().join("usage.sqlite3")
 }
 
+/// The encrypted file store's folder, for machines without an OS keyring.
+pub fn secrets_dir() -> PathBuf {
+    data_dir().join("secrets")
+}
+
 /// Where the originals of the tools' config files that Connect rewrote are kept.
 pub fn connect_backups_dir() -> PathBuf {
     data_dir().join("connect-backups")

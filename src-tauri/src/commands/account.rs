@@ -66,7 +66,7 @@ async fn add_account(ctx: &Context, add: AddAccount) -> anyhow::Result<()> {
 /// [`keyway_core::account::add`]); a running instance picks the edit up. Returns the new id.
 pub async fn store_account(ctx: &Context, new: NewAccount) -> anyhow::Result<String> {
     let path = ctx.config_path.clone();
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     let id = tokio::task::spawn_blocking(move || {
         // Locked from loading the file to saving it: an edit of the running instance (or of
         // another command) cannot slip in between and be overwritten, or overwrite this one.
@@ -80,7 +80,7 @@ pub async fn store_account(ctx: &Context, new: NewAccount) -> anyhow::Result<Str
 
 /// Accounts with live state from a running instance, or from the config alone.
 pub async fn views(ctx: &Context) -> anyhow::Result<Vec<AccountView>> {
-    if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+    if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
         return instance.get("/accounts").await;
     }
     let config = ctx.load()?;
@@ -166,7 +166,7 @@ async fn remove(ctx: &Context, id: &str) -> anyhow::Result<()> {
             "policy `{key}` named only this account and was removed; its requests now follow the provider's policy"
         );
     }
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     let entry = secrets::account_entry(id);
     tokio::task::spawn_blocking(move || store.delete(&entry)).await??;
     println!("removed {id}");
@@ -180,7 +180,7 @@ async fn set_enabled(ctx: &Context, id: &str, enabled: bool) -> anyhow::Result<(
     }
     // Through a running instance, so that enabling also clears the account's cooldown or
     // "needs attention" at once; otherwise in the file.
-    if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+    if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
         let _: AccountView = instance
             .patch(
                 &format!("/accounts/{id}"),

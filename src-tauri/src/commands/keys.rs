@@ -19,7 +19,7 @@ use crate::instance::Instance;
 pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
     if rotate {
         // A running instance must learn the new key at once, so it rotates it itself.
-        if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+        if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
             let answer: Value = instance.post("/client-key/rotate").await?;
             let key = answer.get("key").and_then(Value::as_str).ok_or_else(|| {
                 anyhow::anyhow!("the running instance did not return the new key")
@@ -28,7 +28,7 @@ pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     let key = tokio::task::spawn_blocking(move || {
         if rotate {
             store.rotate(secrets::CLIENT_KEY, client_key::PREFIX)
@@ -44,7 +44,7 @@ pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
 pub async fn management_token(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
     if rotate {
         // A running instance must stop accepting the old token at once: it rotates it.
-        if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+        if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
             let answer: Value = instance.post("/management-token/rotate").await?;
             let token = answer.get("token").and_then(Value::as_str).ok_or_else(|| {
                 anyhow::anyhow!("the running instance did not return the new token")
@@ -52,7 +52,7 @@ pub async fn management_token(ctx: &Context, rotate: bool) -> anyhow::Result<()>
             println!("{token}");
             return Ok(());
         }
-        let store = ctx.secrets.clone();
+        let store = ctx.secrets().await?;
         let token = tokio::task::spawn_blocking(move || {
             store.rotate(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX)
         })
@@ -65,23 +65,30 @@ pub async fn management_token(ctx: &Context, rotate: bool) -> anyhow::Result<()>
 }
 
 async fn read_management_token(ctx: &Context) -> anyhow::Result<keyway_core::Secret> {
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     Ok(tokio::task::spawn_blocking(move || {
         store.get_or_create(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX)
     })
     .await??)
 }
 
-/// The dashboard of the running instance; with none running, say how to start one.
-pub async fn dashboard_url(ctx: &Context) -> anyhow::Result<()> {
+/// The dashboard of the running instance (opened in the browser with `open`); with none
+/// running, say how to start one.
+pub async fn dashboard_url(ctx: &Context, open: bool) -> anyhow::Result<()> {
     let addr = ctx.instance_addr()?;
-    if Instance::find(addr, &ctx.secrets).await?.is_none() {
+    if Instance::find(addr, ctx).await?.is_none() {
         anyhow::bail!(
             "Keyway is not running at {addr}; start it with `keyway --headless`, which prints the dashboard address"
         );
     }
     let token = read_management_token(ctx).await?;
-    println!("{}", crate::run::dashboard_url(addr, token.expose()));
+    let url = crate::run::dashboard_url(addr, token.expose());
+    println!("{url}");
+    if open {
+        open::that_detached(&url).map_err(|e| {
+            anyhow::anyhow!("cannot open a browser here ({e}); open the address above")
+        })?;
+    }
     Ok(())
 }
 
@@ -89,7 +96,7 @@ pub async fn dashboard_url(ctx: &Context) -> anyhow::Result<()> {
 /// (it starts or stops accepting the key at once); otherwise the config file and the keyring
 /// are edited here.
 pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()> {
-    let instance = Instance::find(ctx.instance_addr()?, &ctx.secrets).await?;
+    let instance = Instance::find(ctx.instance_addr()?, ctx).await?;
     match command {
         ClientKeyCommand::Add { label } => {
             let key = match &instance {
@@ -103,7 +110,7 @@ pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()>
                 }
                 None => {
                     let path = ctx.config_path.clone();
-                    let store = ctx.secrets.clone();
+                    let store = ctx.secrets().await?;
                     let (_, secret, _) = tokio::task::spawn_blocking(move || {
                         let _lock = super::lock(&path)?;
                         let mut doc = super::document(&path)?;
@@ -130,7 +137,7 @@ pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()>
                 }
                 None => {
                     let path = ctx.config_path.clone();
-                    let store = ctx.secrets.clone();
+                    let store = ctx.secrets().await?;
                     let key = id.clone();
                     tokio::task::spawn_blocking(move || {
                         let _lock = super::lock(&path)?;

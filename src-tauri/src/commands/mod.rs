@@ -1,11 +1,13 @@
 //! One module per command group. Each command edits the config file under its lock (the
-//! running instance picks the edit up within a second) and the keyring, and talks to a
+//! running instance picks the edit up within a second) and the secret store, and talks to a
 //! running instance only to show live state or change its memory.
 
 pub mod account;
 pub mod keys;
 pub mod login;
 pub mod policy;
+pub mod secrets;
+pub mod service;
 pub mod sessions;
 pub mod status;
 pub mod usage;
@@ -14,17 +16,51 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
-use keyway_core::Config;
 use keyway_core::edit::{ConfigDocument, ConfigLock, SaveError};
+use keyway_core::{Config, SecretStore};
 
-/// What every command needs: where the config is and where an instance would listen.
+use crate::secrets::SecretsOptions;
+
+/// What every command needs: where the config is, where an instance would listen, and the
+/// secret store, opened when a command first needs it (the encrypted file may ask for its
+/// passphrase).
 pub struct Context {
     pub config_path: PathBuf,
     pub listen_override: Option<SocketAddr>,
-    pub secrets: keyway_core::SecretStore,
+    pub secrets_options: SecretsOptions,
+    secrets: tokio::sync::OnceCell<SecretStore>,
 }
 
 impl Context {
+    pub fn new(
+        config_path: PathBuf,
+        listen_override: Option<SocketAddr>,
+        secrets_options: SecretsOptions,
+    ) -> Context {
+        Context {
+            config_path,
+            listen_override,
+            secrets_options,
+            secrets: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The secret store, opened on first use.
+    pub async fn secrets(&self) -> anyhow::Result<SecretStore> {
+        let store = self
+            .secrets
+            .get_or_try_init(|| async {
+                let options = self.secrets_options.clone();
+                let config_path = self.config_path.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::secrets::open(&options, &config_path, &|notice| eprintln!("{notice}"))
+                })
+                .await?
+            })
+            .await?;
+        Ok(store.clone())
+    }
+
     pub fn load(&self) -> anyhow::Result<Config> {
         Ok(Config::load(&self.config_path)
             .map_err(|e| anyhow!("{e}"))?

@@ -99,9 +99,13 @@ export type ConfigError = { path: string | null, line: number | null, column: nu
 
 export type ConfigHealth = { path: string, ok: boolean, error: ConfigError | null, };
 
+export type StoreKind = "os" | "file";
+
+export type SecretsView = { kind: StoreKind, location: string, };
+
 export type LastMinute = { requests_last_minute: number, errors_last_minute: number, };
 
-export type StatusView = { version: string, listen: string | null, paused: boolean, config: ConfigHealth, traffic: LastMinute, accounts: Array<AccountView>, 
+export type StatusView = { version: string, listen: string | null, paused: boolean, config: ConfigHealth, secrets: SecretsView, traffic: LastMinute, accounts: Array<AccountView>, 
 /**
  * Conversations bound to accounts now (`GET /api/sessions` lists them).
  */

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::routing::MethodRouter;
 use keyway_core::ConfigError;
+use keyway_core::secrets::StoreKind;
 use keyway_core::state::now_ms;
 use serde::Serialize;
 
@@ -21,8 +22,8 @@ mod accounts;
 mod connect;
 mod dashboard;
 mod error;
-mod keys;
 mod hello;
+mod keys;
 mod login_sessions;
 mod logins;
 mod policies;
@@ -39,8 +40,8 @@ pub use accounts::{
 pub use connect::settings_to_copy;
 pub use dashboard::{asset as dashboard_asset, index as dashboard_index};
 pub use error::{Error, refusal};
-pub use keys::{ClientKeyView, views as client_key_views};
 pub use hello::hello_proof;
+pub use keys::{ClientKeyView, views as client_key_views};
 pub use login_sessions::{LoginState, LoginView};
 pub use policies::{MemberView, PolicyView, policy_views, set_strategy};
 pub use sessions::SessionView;
@@ -161,10 +162,20 @@ pub struct StatusView {
     listen: Option<String>,
     paused: bool,
     config: ConfigHealth,
+    secrets: SecretsView,
     traffic: LastMinute,
     accounts: Vec<AccountView>,
     /// Conversations bound to accounts now (`GET /api/sessions` lists them).
     live_sessions: usize,
+}
+
+/// Where the secrets are kept: the OS keyring (`location` is its name) or Keyway's encrypted
+/// file (`location` is its path).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct SecretsView {
+    kind: StoreKind,
+    location: String,
 }
 
 /// The config file, and the last edit of it that was rejected, if it is broken now.
@@ -187,6 +198,10 @@ pub async fn status(State(management): State<Arc<Management>>) -> Json<StatusVie
             path: management.config_path().display().to_string(),
             ok: rejected.is_none(),
             error: rejected,
+        },
+        secrets: SecretsView {
+            kind: engine.secrets().kind(),
+            location: engine.secrets().location().to_owned(),
         },
         traffic: engine.traffic().last_minute(now_ms()),
         accounts: accounts::accounts_with_today(engine).await,
@@ -239,6 +254,7 @@ mod reference {
 #[cfg(test)]
 mod api_types {
     use keyway_core::quota::QuotaWindow;
+    use keyway_core::secrets::StoreKind;
     use keyway_core::session::{Affinity, KeySource, MoveReason, Placement, Spread};
     use keyway_core::state::{AccountStatus, LiveState};
     use keyway_core::{AccountKind, ConfigError, Strategy, Surface};
@@ -246,15 +262,15 @@ mod api_types {
 
     use super::accounts::{AccountChange, AccountView, NewAccount, ProviderView, RemovedAccount};
     use super::connect::{Disconnected, ToolView};
-    use super::keys::{ClientKeyView, DefaultKey, KeyRequest, NewKey};
     use super::hello::{Hello, ManagementToken};
+    use super::keys::{ClientKeyView, DefaultKey, KeyRequest, NewKey};
     use super::login_sessions::{LoginState, LoginView};
     use super::logins::{ImportResult, NewImport, NewLogin, PastedCode};
     use super::policies::{MemberView, Picks, PolicyBody, PolicyView, PreviewBody};
     use super::sessions::SessionView;
     use super::settings::{LogsOpened, Paused, SettingsChange, SettingsView};
     use super::tools::{Connected, DiffKind, DiffLine, Plan, Snippet};
-    use super::{ConfigHealth, StatusView};
+    use super::{ConfigHealth, SecretsView, StatusView};
     use crate::oauth::import::Source;
     use crate::record::RequestRecord;
     use crate::record::history::{Totals, Usage};
@@ -280,6 +296,8 @@ mod api_types {
             ProviderView::decl(&cfg),
             ConfigError::decl(&cfg),
             ConfigHealth::decl(&cfg),
+            StoreKind::decl(&cfg),
+            SecretsView::decl(&cfg),
             LastMinute::decl(&cfg),
             StatusView::decl(&cfg),
             KeySource::decl(&cfg),

@@ -200,8 +200,7 @@ impl Management {
         let lock = self.lock_file().await?;
         let mut doc = document(&self.config_path)?;
         let key = id.to_owned();
-        let config =
-            run_blocking(move || client_key::set_limits(&mut doc, &key, &limits)).await?;
+        let config = run_blocking(move || client_key::set_limits(&mut doc, &key, &limits)).await?;
         drop(lock);
         self.set_rejected(None);
         self.engine.install(config).await?;
@@ -306,6 +305,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if old.limits.max_connections != new.limits.max_connections {
         changed.push("limits.max_connections");
+    }
+    if old.secrets != new.secrets {
+        changed.push("secrets");
     }
     changed
 }
