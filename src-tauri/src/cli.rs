@@ -24,6 +24,22 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
+    /// Where secrets live: the OS keyring (`os`) or Keyway's encrypted file in the data dir
+    /// (`file`), overriding the config's `secrets` [default: os, or file where no OS keyring
+    /// can be reached]
+    #[arg(long, global = true, env = "KEYWAY_SECRETS", value_name = "STORE", value_parser = ["os", "file"])]
+    pub secrets: Option<String>,
+
+    /// A file holding the passphrase of the encrypted secrets file, for when nobody can type
+    /// it (services, scripts)
+    #[arg(
+        long,
+        global = true,
+        env = "KEYWAY_SECRETS_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub secrets_key_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -52,9 +68,18 @@ pub enum Command {
     #[command(subcommand)]
     Alias(AliasCommand),
     /// Print the token that guards the management API (only the token).
-    ManagementToken,
+    ManagementToken {
+        /// Replace it with a new one first (the old one stops working at once, in a running
+        /// Keyway too; open the dashboard again with `keyway dashboard-url`).
+        #[arg(long)]
+        rotate: bool,
+    },
     /// Print the address of the running instance's dashboard, with its token.
-    DashboardUrl,
+    DashboardUrl {
+        /// Open it in the browser too.
+        #[arg(long)]
+        open: bool,
+    },
     /// Show whether Keyway is running, its config health and every account's state.
     Status {
         #[arg(long)]
@@ -64,6 +89,27 @@ pub enum Command {
     Sessions {
         #[arg(long)]
         json: bool,
+    },
+    /// Move secrets between the OS keyring and the encrypted file.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Run Keyway headless as a service of your session: started at login (or boot, with
+    /// lingering), restarted on failure, logging to the journal.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Print the manual page (roff) on stdout, for packages.
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Move every secret (accounts, client key, management token) to the other store, verify
+    /// each, and record the choice in the config. Keyway must not be running.
+    Migrate {
+        /// The store to move them to.
+        #[arg(long, value_parser = ["os", "file"])]
+        to: String,
     },
 }
 
@@ -135,6 +181,21 @@ pub struct UsageArgs {
     pub by: String,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ServiceCommand {
+    /// Write and start the service (a systemd user unit on Linux, a launchd agent on macOS)
+    /// running `keyway --headless` with this config, secret store and `--listen`.
+    Install {
+        /// Print the unit instead of installing it.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Stop the service and remove it.
+    Uninstall,
+    /// Whether the service is installed, enabled and running.
+    Status,
 }
 
 #[derive(Subcommand)]

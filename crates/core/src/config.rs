@@ -1,7 +1,8 @@
 //! The config file: its typed model, parsing, and validation. Errors carry the file, line and
 //! column of the offending value so that a broken edit can be fixed at once.
 //!
-//! Config holds ids and metadata only. Secrets live in the keyring ([`crate::SecretStore`]).
+//! Config holds ids and metadata only. Secrets live in the OS keyring or Keyway's encrypted
+//! file ([`crate::SecretStore`]).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -46,6 +47,10 @@ pub struct Config {
     /// Days of per-request usage history kept in the data dir.
     #[serde(default = "default_retention")]
     pub usage_retention_days: u32,
+    /// Where secrets live: the OS keyring or Keyway's encrypted file (see
+    /// [`crate::secrets::choose`] for the default). Read at start.
+    #[serde(default)]
+    pub secrets: Option<crate::secrets::StoreKind>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -77,7 +82,25 @@ pub struct Limits {
     pub drain_secs: u64,
     /// How often to ask providers for the quota of idle subscription accounts (0 = never).
     pub quota_poll_secs: u64,
+    /// Longest a client may take to send a request's headers: from the connection's opening,
+    /// or on a kept-alive connection from the request's first byte.
+    pub client_header_timeout_secs: u64,
+    /// Longest a client may pause between two pieces of a request body (then 408).
+    pub client_body_timeout_secs: u64,
+    /// A kept-alive client connection that sends no new request for this long is closed.
+    pub client_idle_timeout_secs: u64,
+    /// Longest an upstream may pause between two pieces of its response body. A stream that
+    /// keeps sending is never cut; a silent one ends with its surface's error event.
+    pub upstream_idle_timeout_secs: u64,
+    /// Most client connections open at once; more are refused at once, never queued. Also at
+    /// most half the process's open-file limit (each connection may need an upstream one).
+    pub max_connections: u32,
 }
+
+/// The range every `*_timeout_secs` limit must be in: a second to a day.
+const TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 1..=86_400;
+/// The range of `max_connections`.
+const MAX_CONNECTIONS: std::ops::RangeInclusive<u32> = 1..=1_000_000;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -88,6 +111,11 @@ impl Default for Limits {
             max_attempts: 4,
             drain_secs: 10,
             quota_poll_secs: 600,
+            client_header_timeout_secs: 30,
+            client_body_timeout_secs: 60,
+            client_idle_timeout_secs: 75,
+            upstream_idle_timeout_secs: 300,
+            max_connections: 4096,
         }
     }
 }
@@ -465,6 +493,36 @@ impl Config {
             return Err((
                 vec![key("limits"), key("max_attempts")],
                 "max_attempts must be at least 1".to_owned(),
+            ));
+        }
+        let l = &self.limits;
+        for (name, secs) in [
+            ("first_byte_timeout_secs", l.first_byte_timeout_secs),
+            ("connect_timeout_secs", l.connect_timeout_secs),
+            ("client_header_timeout_secs", l.client_header_timeout_secs),
+            ("client_body_timeout_secs", l.client_body_timeout_secs),
+            ("client_idle_timeout_secs", l.client_idle_timeout_secs),
+            ("upstream_idle_timeout_secs", l.upstream_idle_timeout_secs),
+        ] {
+            if !TIMEOUT_SECS.contains(&secs) {
+                return Err((
+                    vec![key("limits"), key(name)],
+                    format!(
+                        "{name} must be between {} and {} seconds",
+                        TIMEOUT_SECS.start(),
+                        TIMEOUT_SECS.end()
+                    ),
+                ));
+            }
+        }
+        if !MAX_CONNECTIONS.contains(&l.max_connections) {
+            return Err((
+                vec![key("limits"), key("max_connections")],
+                format!(
+                    "max_connections must be between {} and {}",
+                    MAX_CONNECTIONS.start(),
+                    MAX_CONNECTIONS.end()
+                ),
             ));
         }
         for (id, p) in &self.providers {
@@ -1015,6 +1073,31 @@ output = 15
         }
         let e = Config::parse(&many, None).unwrap_err();
         assert!(e.message.contains("more than the 1000 allowed"), "{e}");
+    }
+
+    #[test]
+    fn limits_out_of_range_are_named() {
+        let e = Config::parse("[limits]\nclient_idle_timeout_secs = 0\n", None).unwrap_err();
+        assert!(e.message.contains("client_idle_timeout_secs"), "{e}");
+        assert_eq!(e.line, Some(2));
+        let e = Config::parse("[limits]\nmax_connections = 0\n", None).unwrap_err();
+        assert!(e.message.contains("max_connections"), "{e}");
+        let c = Config::parse("[limits]\nupstream_idle_timeout_secs = 1\n", None).unwrap();
+        assert_eq!(c.limits.upstream_idle_timeout_secs, 1);
+        assert_eq!(c.limits.max_connections, Limits::default().max_connections);
+    }
+
+    #[test]
+    fn the_secret_store_is_os_or_file() {
+        let c = Config::parse("secrets = \"file\"\n", None).expect("file");
+        assert_eq!(c.secrets, Some(crate::secrets::StoreKind::File));
+        assert_eq!(Config::parse("", None).expect("unset").secrets, None);
+        let e = Config::parse("secrets = \"plain\"\n", None).unwrap_err();
+        assert!(
+            e.message.contains("`os`") && e.message.contains("`file`"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(1));
     }
 
     #[test]

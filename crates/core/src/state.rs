@@ -188,7 +188,8 @@ impl AccountState {
     pub fn record_cooldown(&self, until_ms: Option<u64>, reason: String, now: u64) -> u64 {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let streak = self.failures_in_row.fetch_add(1, Ordering::Relaxed) + 1;
-        let until = until_ms.unwrap_or_else(|| now + backoff(streak).as_millis() as u64);
+        let until =
+            until_ms.unwrap_or_else(|| now.saturating_add(backoff(streak).as_millis() as u64));
         self.cooldown_until_ms.fetch_max(until, Ordering::Relaxed);
         let mut d = self.detail();
         d.last_error = Some(reason.clone());
@@ -238,7 +239,7 @@ impl AccountState {
             .filter_map(|w| w.resets_at)
             .filter(|&r| r > now_secs)
             .min()
-            .map_or(u64::MAX, |s| s * 1000);
+            .map_or(u64::MAX, |s| s.saturating_mul(1000));
         self.remaining_bits
             .store(remaining.to_bits(), Ordering::Relaxed);
         self.remaining_stale_at_ms

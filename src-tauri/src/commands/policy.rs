@@ -61,9 +61,10 @@ fn set_policy(ctx: &Context, set: SetPolicy) -> anyhow::Result<()> {
         fallback: parse_fallback(&set.fallback)?,
         ..PolicyConfig::new(strategy)
     };
-    let mut doc = ctx.document()?;
-    doc.set_policy(&key, &policy);
-    save(&doc)?;
+    ctx.edit(|doc| {
+        doc.set_policy(&key, &policy);
+        save(doc).map(drop)
+    })?;
     let spread = match policy.spread {
         Spread::Session => "",
         Spread::Request => ", every request picked on its own",
@@ -121,11 +122,12 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
 
 fn remove(ctx: &Context, key: &str) -> anyhow::Result<()> {
     let key: PolicyKey = key.parse()?;
-    let mut doc = ctx.document()?;
-    if !doc.remove_policy(&key) {
-        bail!("no policy `{key}` is configured; see `keyway policy list`");
-    }
-    save(&doc)?;
+    ctx.edit(|doc| {
+        if !doc.remove_policy(&key) {
+            bail!("no policy `{key}` is configured; see `keyway policy list`");
+        }
+        save(doc).map(drop)
+    })?;
     println!("removed {key}");
     Ok(())
 }

@@ -144,6 +144,14 @@ pub enum Behaviour {
         /// Content events sent before the connection is aborted.
         events: usize,
     },
+    /// Send response headers and the stream's opening events, then `events` content events,
+    /// then nothing more, ever: the connection stays open and silent (a stalled upstream) until
+    /// the client goes away. A non-streaming request gets the first half of its JSON body, then
+    /// the same silence.
+    StreamThenStall {
+        /// Content events sent before the stream falls silent.
+        events: usize,
+    },
     /// Like `Stream` without pacing, with every content event's text padded to about `bytes`
     /// bytes: a fast upstream producing far more than a client reads, for back-pressure tests.
     /// [`FakeUpstream::stream_event_times`] tells how far the stream got.
@@ -274,6 +282,9 @@ pub struct FakeConfig {
     /// Act as another vendor's endpoint of one of the formats (default: the providers
     /// themselves). See [`Vendor`].
     pub vendor: Option<Vendor>,
+    /// Failures injected into the answers of keys with no script (the standalone fake's
+    /// `--fault`, for soak runs): each request draws one at most, each with its chance.
+    pub faults: Vec<Fault>,
 }
 
 /// Another vendor's endpoint speaking a provider's format, as DeepSeek, Moonshot or Zhipu
@@ -288,6 +299,15 @@ pub struct Vendor {
     pub bearer_keys: bool,
 }
 
+/// A failure the fake injects at random ([`FakeConfig::faults`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Chance per request, in thousandths.
+    pub per_mille: u32,
+    /// What the request gets instead of the unscripted answer.
+    pub behaviour: Behaviour,
+}
+
 impl Default for FakeConfig {
     fn default() -> Self {
         Self {
@@ -298,6 +318,7 @@ impl Default for FakeConfig {
             keys: Vec::new(),
             cache_ttl: Duration::from_secs(300),
             vendor: None,
+            faults: Vec::new(),
         }
     }
 }
@@ -346,6 +367,7 @@ impl FakeUpstream {
         for (provider, key) in &config.keys {
             shared.register_key(*provider, key);
         }
+        shared.set_faults(config.faults.clone());
         let app = server::router(Arc::clone(&shared));
         let server = tokio::spawn(async move {
             // axum's accept loop only ends on listener errors it can't recover from; the fake

@@ -343,12 +343,16 @@ pub(crate) struct Pace {
     pub(crate) abort: bool,
     /// Filler bytes each content event gets as it is sent ([`Behaviour::Bulk`]).
     pub(crate) pad: usize,
+    /// Fall silent instead of finishing, like `abort` but keeping the connection open
+    /// ([`Behaviour::StreamThenStall`]).
+    pub(crate) stall: bool,
 }
 
 const IMMEDIATE: Pace = Pace {
     interval: Duration::ZERO,
     abort: false,
     pad: 0,
+    stall: false,
 };
 
 /// The pipeline for every provider endpoint.
@@ -488,6 +492,13 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
                 ..IMMEDIATE
             },
         ),
+        Behaviour::StreamThenStall { events } => (
+            endpoint.answer(&call, events),
+            Pace {
+                stall: true,
+                ..IMMEDIATE
+            },
+        ),
         Behaviour::RateLimited(limit) => {
             (endpoint.failure(Failure::RateLimited(&limit)), IMMEDIATE)
         }
@@ -543,13 +554,14 @@ impl Out<'_> {
                 }
                 let body = Bytes::from(body.to_string());
                 let content_type = self.endpoint.json_content_type();
-                if !(pace.abort && status.is_success()) {
+                if !((pace.abort || pace.stall) && status.is_success()) {
                     guard.finish();
                     return response(status, Some(content_type), headers, Body::from(body));
                 }
-                // A scripted drop of a non-streamed answer: half the JSON, then abort.
+                // A scripted drop or stall of a non-streamed answer: half the JSON, then the
+                // abort or the silence.
                 steps.push_back(Step::Frame(body.slice(..body.len() / 2)));
-                steps.push_back(Step::Abort);
+                steps.push_back(if pace.stall { Step::Stall } else { Step::Abort });
                 (status, content_type, headers)
             }
             Answer::Stream {
@@ -562,6 +574,8 @@ impl Out<'_> {
                 steps.extend(content.into_iter().map(Step::Content));
                 if pace.abort {
                     steps.push_back(Step::Abort);
+                } else if pace.stall {
+                    steps.push_back(Step::Stall);
                 } else {
                     steps.extend(tail.into_iter().map(Step::Frame));
                 }

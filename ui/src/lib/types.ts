@@ -99,9 +99,13 @@ export type ConfigError = { path: string | null, line: number | null, column: nu
 
 export type ConfigHealth = { path: string, ok: boolean, error: ConfigError | null, };
 
+export type StoreKind = "os" | "file";
+
+export type SecretsView = { kind: StoreKind, location: string, };
+
 export type LastMinute = { requests_last_minute: number, errors_last_minute: number, };
 
-export type StatusView = { version: string, listen: string | null, paused: boolean, config: ConfigHealth, traffic: LastMinute, accounts: Array<AccountView>, 
+export type StatusView = { version: string, listen: string | null, paused: boolean, config: ConfigHealth, secrets: SecretsView, traffic: LastMinute, accounts: Array<AccountView>, 
 /**
  * Conversations bound to accounts now (`GET /api/sessions` lists them).
  */
@@ -348,3 +352,19 @@ export type BudgetAlert = { key: string, label: string, period: BudgetPeriod, bu
 warn_only: boolean, };
 
 export type LogsOpened = { path: string, opened: boolean, };
+
+export type Hello = { 
+/**
+ * Keyway's version.
+ */
+keyway: string, 
+/**
+ * Where this instance listens, as signed.
+ */
+listen: string, 
+/**
+ * [`hello_proof`] of the nonce and `listen`.
+ */
+proof: string, };
+
+export type ManagementToken = { token: string, };

@@ -243,8 +243,16 @@ pub fn check_new_account(config: &Config, provider: &str, label: &str) -> Result
             "the label is empty; give the account a name you will recognise".to_owned(),
         ));
     }
+    if label.trim().chars().count() > MAX_LABEL_CHARS {
+        return Err(Error::BadRequest(format!(
+            "the label is longer than {MAX_LABEL_CHARS} characters; give a shorter name"
+        )));
+    }
     Ok(())
 }
+
+/// The longest account label: it is shown in the tray, the dashboard and every record.
+const MAX_LABEL_CHARS: usize = 100;
 
 /// Checks shared by the CLI and the API for a new account's secret.
 pub fn check_secret(secret: &str) -> Result<()> {
@@ -325,6 +333,11 @@ pub async fn change_account(
             if let Some(label) = &change.label {
                 if label.trim().is_empty() {
                     return Err(Error::BadRequest("the label is empty".to_owned()));
+                }
+                if label.trim().chars().count() > MAX_LABEL_CHARS {
+                    return Err(Error::BadRequest(format!(
+                        "the label is longer than {MAX_LABEL_CHARS} characters"
+                    )));
                 }
                 doc.set_account_field(id, "label", label.trim().into());
             }

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::routing::MethodRouter;
 use keyway_core::ConfigError;
+use keyway_core::secrets::StoreKind;
 use keyway_core::state::now_ms;
 use serde::Serialize;
 
@@ -22,6 +23,7 @@ mod aliases;
 mod connect;
 mod dashboard;
 mod error;
+mod hello;
 mod keys;
 mod login_sessions;
 mod logins;
@@ -40,6 +42,7 @@ pub use aliases::{AliasView, RouteView};
 pub use connect::settings_to_copy;
 pub use dashboard::{asset as dashboard_asset, index as dashboard_index};
 pub use error::{Error, refusal};
+pub use hello::hello_proof;
 pub use keys::{ClientKeyView, views as client_key_views};
 pub use login_sessions::{LoginState, LoginView};
 pub use policies::{MemberView, PolicyView, policy_views, set_strategy};
@@ -141,7 +144,19 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
         (Method::GET, "/settings", get(settings::get_settings)),
         (Method::PATCH, "/settings", patch(settings::patch_settings)),
         (Method::POST, "/logs/open", post(settings::open_logs)),
+        (
+            Method::POST,
+            "/management-token/rotate",
+            post(hello::rotate_token),
+        ),
     ]
+}
+
+/// The management routes that need no token (the router puts them behind the site checks
+/// only): [`hello::hello`], which proves to a command that it reached this Keyway before it
+/// sends the token.
+pub fn public_routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
+    vec![(Method::GET, "/hello", axum::routing::get(hello::hello))]
 }
 
 /// `GET /api/status`: whether Keyway runs, its config's health and every account.
@@ -152,10 +167,20 @@ pub struct StatusView {
     listen: Option<String>,
     paused: bool,
     config: ConfigHealth,
+    secrets: SecretsView,
     traffic: LastMinute,
     accounts: Vec<AccountView>,
     /// Conversations bound to accounts now (`GET /api/sessions` lists them).
     live_sessions: usize,
+}
+
+/// Where the secrets are kept: the OS keyring (`location` is its name) or Keyway's encrypted
+/// file (`location` is its path).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct SecretsView {
+    kind: StoreKind,
+    location: String,
 }
 
 /// The config file, and the last edit of it that was rejected, if it is broken now.
@@ -178,6 +203,10 @@ pub async fn status(State(management): State<Arc<Management>>) -> Json<StatusVie
             path: management.config_path().display().to_string(),
             ok: rejected.is_none(),
             error: rejected,
+        },
+        secrets: SecretsView {
+            kind: engine.secrets().kind(),
+            location: engine.secrets().location().to_owned(),
         },
         traffic: engine.traffic().last_minute(now_ms()),
         accounts: accounts::accounts_with_today(engine).await,
@@ -206,6 +235,7 @@ mod reference {
         );
         let served: BTreeSet<String> = super::routes()
             .iter()
+            .chain(super::public_routes().iter())
             .map(|(method, path, _)| format!("{method} /api{path}"))
             .collect();
         let documented: BTreeSet<String> = unique.into_iter().map(str::to_owned).collect();
@@ -230,6 +260,7 @@ mod reference {
 mod api_types {
     use keyway_core::provider::Format;
     use keyway_core::quota::QuotaWindow;
+    use keyway_core::secrets::StoreKind;
     use keyway_core::session::{Affinity, KeySource, MoveReason, Placement, Spread};
     use keyway_core::state::{AccountStatus, LiveState};
     use keyway_core::{AccountKind, ConfigError, Strategy, Surface};
@@ -238,6 +269,7 @@ mod api_types {
     use super::accounts::{AccountChange, AccountView, NewAccount, ProviderView, RemovedAccount};
     use super::aliases::{AliasView, RouteView};
     use super::connect::{Disconnected, ToolView};
+    use super::hello::{Hello, ManagementToken};
     use super::keys::{ClientKeyView, DefaultKey, KeyRequest, NewKey};
     use super::login_sessions::{LoginState, LoginView};
     use super::logins::{ImportResult, NewImport, NewLogin, PastedCode};
@@ -245,7 +277,7 @@ mod api_types {
     use super::sessions::SessionView;
     use super::settings::{LogsOpened, Paused, SettingsChange, SettingsView};
     use super::tools::{Connected, DiffKind, DiffLine, Plan, Snippet};
-    use super::{ConfigHealth, StatusView};
+    use super::{ConfigHealth, SecretsView, StatusView};
     use crate::oauth::import::Source;
     use crate::record::RequestRecord;
     use crate::record::history::{Totals, Usage};
@@ -274,6 +306,8 @@ mod api_types {
             RouteView::decl(&cfg),
             ConfigError::decl(&cfg),
             ConfigHealth::decl(&cfg),
+            StoreKind::decl(&cfg),
+            SecretsView::decl(&cfg),
             LastMinute::decl(&cfg),
             StatusView::decl(&cfg),
             KeySource::decl(&cfg),
@@ -315,6 +349,8 @@ mod api_types {
             ClientKeyView::decl(&cfg),
             BudgetAlert::decl(&cfg),
             LogsOpened::decl(&cfg),
+            Hello::decl(&cfg),
+            ManagementToken::decl(&cfg),
         ];
         let mut out = String::from(
             "// The management API's shapes (docs/API.md), generated from Keyway's Rust types by\n\

@@ -18,9 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::RequestRecord;
 
-/// Records waiting to be written before new ones are dropped (with a warning): a few seconds
-/// of the heaviest load, should the disk stall.
-const QUEUE: usize = 100_000;
+/// Records waiting to be written before new ones are dropped (with a warning): two seconds of
+/// the heaviest load, should the disk stall. A record is under 2 KiB (the strings a client
+/// chose are cut, see [`super::MAX_CLIENT_CHARS`]), so the queue stays under 40 MiB.
+const QUEUE: usize = 20_000;
 /// How long the writer lets records gather after the first one, before writing them: long
 /// enough that a transaction carries many rows under load, short enough that a batch (about
 /// a microsecond a row) never holds the CPU the requests share for long.
@@ -204,6 +205,18 @@ impl History {
                 source,
             })?;
         }
+        // Owner-only from the start: SQLite gives its write-ahead log and shared-memory files
+        // the database file's permissions.
+        let mut create = std::fs::OpenOptions::new();
+        create.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+        create
+            .open(path)
+            .map_err(|source| HistoryError::CreateDir {
+                dir: path.to_owned(),
+                source,
+            })?;
         let writer = Connection::open(path).map_err(fail)?;
         writer
             .pragma_update(None, "journal_mode", "WAL")
@@ -420,12 +433,20 @@ fn optional(v: Option<i64>) -> String {
     v.map(|n| n.to_string()).unwrap_or_default()
 }
 
-/// Quote a CSV field when it holds a comma, quote or line break (model names are user input).
+/// Quote a CSV field when it holds a comma, quote or line break (model names are user input),
+/// and neutralise one a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return) with a leading `'`, as OWASP recommends against CSV
+/// injection.
 fn csv_field(f: &str) -> String {
+    let f = if f.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{f}"))
+    } else {
+        std::borrow::Cow::Borrowed(f)
+    };
     if f.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", f.replace('"', "\"\""))
     } else {
-        f.to_owned()
+        f.into_owned()
     }
 }
 
@@ -798,5 +819,15 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+        );
+        for formula in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(
+                csv_field(formula).trim_start_matches('"').starts_with('\''),
+                "{formula:?}"
+            );
+        }
     }
 }

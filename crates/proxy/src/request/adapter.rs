@@ -194,6 +194,15 @@ pub fn client_headers(upstream: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// The headers for an upstream answer whose body Keyway read (an error body, perhaps cut
+/// short) and sends itself: [`client_headers`] without the upstream's `content-length`, which
+/// describes the upstream's body, not the one sent. The server frames what is sent.
+pub fn resent_headers(upstream: &HeaderMap) -> HeaderMap {
+    let mut out = client_headers(upstream);
+    out.remove(header::CONTENT_LENGTH);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

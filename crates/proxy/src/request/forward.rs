@@ -394,7 +394,7 @@ async fn try_account(
             let body = read_limited(response).await;
             if !contains_bytes(&body, b"API_KEY_INVALID") {
                 return Outcome::Final(
-                    (status, adapter::client_headers(&headers), body).into_response(),
+                    (status, adapter::resent_headers(&headers), body).into_response(),
                 );
             }
             return refused(member, attempt, status, " API_KEY_INVALID");
@@ -516,7 +516,7 @@ fn give_up(
             body,
         }) => {
             span.record("status", status.as_u16());
-            let mut response = (status, adapter::client_headers(&headers), body).into_response();
+            let mut response = (status, adapter::resent_headers(&headers), body).into_response();
             // The last account's own wait may be longer than another's: tell the soonest.
             if status == StatusCode::TOO_MANY_REQUESTS
                 && let Some(secs) = retry_after
