@@ -79,7 +79,8 @@ async fn a_provider_of_the_users_own_serves_claude_requests_with_its_own_auth() 
 
     let r = claude(&keyway, "acme-large").await;
     assert_eq!(r.status(), 200);
-    assert_eq!(route_of(&r), "acme/acme");
+    // No policy of its own for the family: the provider's pool serves it.
+    assert_eq!(route_of(&r), "acme");
     let seen = vendor.requests();
     assert_eq!(seen.len(), 1, "the vendor got it, under its path");
     let auth = seen[0].header("authorization").unwrap_or_default();
@@ -414,6 +415,14 @@ async fn policies_with_chains_swap_under_load_without_a_failed_request() {
         json!({"strategy": "priority", "fallback": ["acme:acme-large"]}),
         json!({"strategy": "round_robin", "fallback": ["server_error=acme", "acme:acme-small"]}),
     ];
+    // A chain from the first request on; the swaps then replace it under load.
+    let r = keyway
+        .api(reqwest::Method::PUT, "/policies/anthropic")
+        .json(&policies[0])
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 200);
     let load = async {
         let mut statuses = Vec::new();
         for _ in 0..40 {

@@ -132,7 +132,7 @@ export async function api(env, method, path, body) {
 /**
  * An Anthropic Messages request through the proxy, with any `headers` added (e.g. a session
  * header, or `x-api-key` for another client key) and `prompt` as the user's message (the fake
- * counts a token per 4 bytes of body); resolves to `{status, text, account}`.
+ * counts a token per 4 bytes of body); resolves to `{status, text, account, route}`.
  */
 export async function ask(env, model = 'claude-sonnet-4-5', headers = {}, prompt = 'hi') {
   const res = await fetch(`${env.url}/v1/messages`, {
@@ -146,7 +146,12 @@ export async function ask(env, model = 'claude-sonnet-4-5', headers = {}, prompt
     body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content: prompt }] }),
   });
   const body = await res.json().catch(() => null);
-  return { status: res.status, text: body?.content?.[0]?.text ?? JSON.stringify(body), account: res.headers.get('x-keyway-account') };
+  return {
+    status: res.status,
+    text: body?.content?.[0]?.text ?? JSON.stringify(body),
+    account: res.headers.get('x-keyway-account'),
+    route: res.headers.get('x-keyway-route'),
+  };
 }
 
 /** An OpenAI chat request through the proxy; resolves to `{status, text}`. */

@@ -11,9 +11,10 @@ pub fn run(ctx: &Context, command: AliasCommand) -> anyhow::Result<()> {
     match command {
         AliasCommand::Set { glob, target } => {
             let target: Target = target.parse().map_err(|e: String| anyhow!(e))?;
-            let mut doc = ctx.document()?;
-            doc.set_alias(&glob, &target);
-            save(&doc)?;
+            ctx.edit(|doc| {
+                doc.set_alias(&glob, &target);
+                save(doc).map(drop)
+            })?;
             println!("{glob} → {target}");
         }
         AliasCommand::List { json } => {
@@ -35,11 +36,12 @@ pub fn run(ctx: &Context, command: AliasCommand) -> anyhow::Result<()> {
             }
         }
         AliasCommand::Remove { glob } => {
-            let mut doc = ctx.document()?;
-            if !doc.remove_alias(&glob) {
-                bail!("no alias `{glob}`; see `keyway alias list`");
-            }
-            save(&doc)?;
+            ctx.edit(|doc| {
+                if !doc.remove_alias(&glob) {
+                    bail!("no alias `{glob}`; see `keyway alias list`");
+                }
+                save(doc).map(drop)
+            })?;
             println!("removed {glob}");
         }
     }

@@ -388,6 +388,7 @@ mod tests {
             spread: Default::default(),
             affinity: Default::default(),
             session_idle_secs: keyway_core::session::DEFAULT_IDLE_SECS,
+            fallback: Vec::new(),
             members: vec![MemberView {
                 id: "a".into(),
                 weight: 1,

@@ -74,6 +74,17 @@ pub(crate) fn answer(endpoint: Endpoint, call: &Call, events: usize) -> Answer {
             Err(message) => failure(Failure::BadRequest(message)),
         },
         Endpoint::Messages => match call.json() {
+            // What the real API says of an empty conversation.
+            Ok(request)
+                if request
+                    .get("messages")
+                    .and_then(Value::as_array)
+                    .is_some_and(Vec::is_empty) =>
+            {
+                failure(Failure::BadRequest(
+                    "messages: at least one message is required".to_owned(),
+                ))
+            }
             Ok(request) => {
                 let model = request
                     .get("model")

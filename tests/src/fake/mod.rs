@@ -289,7 +289,7 @@ pub struct FakeConfig {
 
 /// Another vendor's endpoint speaking a provider's format, as DeepSeek, Moonshot or Zhipu
 /// serve the Anthropic format: the API lives under a path (`https://api.deepseek.com/anthropic`
-/// + `/v1/messages`), and API keys may come as `Authorization: Bearer` (what Claude Code
+/// then `/v1/messages`), and API keys may come as `Authorization: Bearer` (what Claude Code
 /// sends from `ANTHROPIC_AUTH_TOKEN`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vendor {

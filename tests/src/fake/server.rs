@@ -34,7 +34,7 @@ type AppState = State<Arc<Shared>>;
 
 /// All three providers' routes on one router, plus the subscription (OAuth) services.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/v1/messages",
             post(|State(s): AppState, req: Request| handle(s, Route::Messages, req)),
@@ -73,28 +73,19 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .merge(codex::routes())
         .fallback(unmatched)
         .method_not_allowed_fallback(wrong_method)
-        .layer(middleware::from_fn_with_state(shared.clone(), site))
-        .layer(middleware::from_fn_with_state(shared.clone(), vendor_path))
-        .with_state(shared)
-}
-
-/// A vendor's API lives under its path prefix: strip it, or answer 404 outside it.
-async fn vendor_path(State(shared): AppState, mut req: Request, next: Next) -> Response {
-    let Some(prefix) = shared.vendor.as_ref().map(|v| v.path_prefix.clone()) else {
-        return next.run(req).await;
-    };
-    let inner = req
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .and_then(|pq| pq.strip_prefix(&prefix).map(str::to_owned))
-        .filter(|rest| rest.starts_with('/'));
-    match inner.and_then(|rest| rest.parse().ok()) {
-        Some(uri) => {
-            *req.uri_mut() = uri;
-            next.run(req).await
+        .layer(middleware::from_fn_with_state(shared.clone(), site));
+    // A vendor's API lives under its path prefix (nesting strips it); outside it, 404.
+    match shared.vendor.as_ref().map(|v| v.path_prefix.clone()) {
+        None => routes.with_state(shared),
+        Some(prefix) => {
+            let outside = shared.clone();
+            Router::new()
+                .nest(&prefix, routes.with_state(shared))
+                .fallback(move |req: Request| {
+                    let shared = outside.clone();
+                    async move { not_routed(&shared, &req, StatusCode::NOT_FOUND) }
+                })
         }
-        None => not_routed(&shared, &req, StatusCode::NOT_FOUND),
     }
 }
 

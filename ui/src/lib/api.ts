@@ -1,4 +1,7 @@
 import type {
+  AliasView,
+  RouteView,
+  Surface,
   AccountChange,
   AccountView,
   ClientKeyView,
@@ -160,6 +163,10 @@ export function createApi(opts: ApiOptions) {
     putPolicy: (key: string, body: PolicyBody) => call<PolicyView>('PUT', policyPath(key), body),
     deletePolicy: (key: string) => call<void>('DELETE', policyPath(key)),
     previewPolicy: (body: PreviewBody) => call<Picks>('POST', '/api/policies/preview', body),
+    aliases: () => get<AliasView[]>('/api/aliases'),
+    putAliases: (list: AliasView[]) => call<AliasView[]>('PUT', '/api/aliases', list),
+    route: (surface: Surface, model: string) =>
+      get<RouteView>(`/api/route?surface=${encodeURIComponent(surface)}&model=${encodeURIComponent(model)}`),
 
     sessions: () => get<SessionView[]>('/api/sessions'),
     usage: (days: number) => get<Usage>(`/api/usage?days=${days}`),

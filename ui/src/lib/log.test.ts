@@ -8,6 +8,7 @@ function rec(over: Partial<RequestRecord>): RequestRecord {
     time_ms: 1_764_120_000_000,
     surface: 'anthropic_messages',
     model: 'claude-sonnet-4-5',
+    requested_model: null,
     provider: 'anthropic',
     family: 'sonnet',
     account: 'acc_x1',
@@ -27,6 +28,7 @@ function rec(over: Partial<RequestRecord>): RequestRecord {
     client_key_label: 'Default',
     cost_usd: null,
     saved_usd: null,
+    route: null,
     ...over,
   };
 }

@@ -110,9 +110,9 @@ describe('usage', () => {
 
 describe('login helpers', () => {
   const providers: ProviderView[] = [
-    { id: 'anthropic', kind: 'anthropic', base_url: '', login: true, terms: 'Risky.', terms_accepted: false, families: [] },
-    { id: 'openai', kind: 'openai', base_url: '', login: true, terms: null, terms_accepted: true, families: [] },
-    { id: 'google', kind: 'google', base_url: '', login: false, terms: null, terms_accepted: false, families: [] },
+    { id: 'anthropic', name: 'anthropic', kind: 'anthropic', format: 'anthropic', base_url: '', docs: null, in_use: true, login: true, terms: 'Risky.', terms_accepted: false, families: [] },
+    { id: 'openai', name: 'openai', kind: 'openai', format: 'openai', base_url: '', docs: null, in_use: true, login: true, terms: null, terms_accepted: true, families: [] },
+    { id: 'google', name: 'google', kind: 'google', format: 'gemini', base_url: '', docs: null, in_use: true, login: false, terms: null, terms_accepted: false, families: [] },
   ];
 
   it('offers logins, device codes and terms per provider', () => {

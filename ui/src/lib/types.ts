@@ -89,11 +89,53 @@ export type RemovedAccount = { removed: string,
  */
 removed_policies: Array<string>, };
 
-export type ProviderView = { id: string, kind: string, base_url: string, login: boolean, 
+export type Format = "anthropic" | "openai" | "gemini";
+
+export type ProviderView = { id: string, 
+/**
+ * The vendor's name for presets, else the id.
+ */
+name: string, 
+/**
+ * `anthropic`, `openai`, `google` (built in) or `custom` (a preset or the user's own).
+ */
+kind: string, format: Format, base_url: string, 
+/**
+ * The vendor's documentation of the endpoint, for presets.
+ */
+docs: string | null, 
+/**
+ * Whether the config uses it (a preset nothing mentions yet is listed to be offered).
+ */
+in_use: boolean, login: boolean, 
 /**
  * The statement to confirm before a login or import; `None` once accepted.
  */
 terms: string | null, terms_accepted: boolean, families: Array<string>, };
+
+export type AliasView = { glob: string, 
+/**
+ * `provider[/family][:model]`.
+ */
+to: string, };
+
+export type RouteView = { provider: string, family: string | null, 
+/**
+ * The policy key of the pool that serves it.
+ */
+pool: string, 
+/**
+ * The model sent there, when not the one asked for.
+ */
+model: string | null, 
+/**
+ * The alias glob that routes it.
+ */
+alias: string | null, 
+/**
+ * The fallback chain after that pool, as configured.
+ */
+fallback: Array<string>, };
 
 export type ConfigError = { path: string | null, line: number | null, column: number | null, message: string, };
 
@@ -121,7 +163,15 @@ export type RequestRecord = { id: number,
 /**
  * When the request arrived.
  */
-time_ms: number, surface: Surface, model: string | null, provider: string, family: string | null, 
+time_ms: number, surface: Surface, 
+/**
+ * The model sent upstream (what the answer is priced as).
+ */
+model: string | null, 
+/**
+ * The model the client asked for, when an alias or a fallback step sent another.
+ */
+requested_model: string | null, provider: string, family: string | null, 
 /**
  * The account that answered (or was tried last); `None` when none could be tried.
  */
@@ -158,7 +208,12 @@ cost_usd: number | null,
 /**
  * What the prompt cache saved: cache reads at the input price minus at the cache price.
  */
-saved_usd: number | null, };
+saved_usd: number | null, 
+/**
+ * Where the request went when an alias or a fallback step took it elsewhere (as in
+ * `x-keyway-route`); `None` when it went where its model led.
+ */
+route: string | null, };
 
 export type SessionView = { 
 /**
@@ -247,11 +302,16 @@ spread: Spread, affinity: Affinity,
  */
 session_idle_secs: number, 
 /**
+ * Where requests go, in order, when these accounts cannot serve them: `provider[/family]
+ * [:model]`, or `kind=…` for a step that takes only that kind of failure.
+ */
+fallback: Array<string>, 
+/**
  * The accounts actually taking part now, in order, with their effective weights.
  */
 members: Array<MemberView>, };
 
-export type PolicyBody = { strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, };
+export type PolicyBody = { strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, fallback?: Array<string>, };
 
 export type PreviewBody = { provider: string, family?: string, strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, count?: number, };
 

@@ -38,7 +38,6 @@ pub use accounts::{
     AccountChange, AccountView, Summary, account_views, change_account, check_new_account,
     check_secret,
 };
-pub use aliases::{AliasView, RouteView};
 pub use connect::settings_to_copy;
 pub use dashboard::{asset as dashboard_asset, index as dashboard_index};
 pub use error::{Error, refusal};
