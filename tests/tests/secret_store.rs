@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use keyway_tests::bus::PrivateBus;
+use keyway_tests::harness::eventually;
 use keyway_tests::{CliOutput, FakeUpstream, Keyway, Provider, Setup};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -20,21 +21,6 @@ const HOME: &str = "sk-ant-filestore-home-c04e2b";
 
 /// Longest a refused start may take to exit.
 const REFUSE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Polls `check` every 50 ms until it returns `Some`, for at most 10 s.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within 10 s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The key the fake upstream received for one request through Keyway.
 async fn served_by(keyway: &Keyway, fake: &FakeUpstream) -> String {
@@ -319,6 +305,7 @@ async fn on_a_session_bus_without_a_secret_service_the_file_store_is_chosen_and_
     keyway.client_key = new_key.clone();
     eventually(
         "the running instance serves the account added beside it",
+        Duration::from_secs(10),
         async || {
             let accounts = keyway.api_get("/accounts").await;
             accounts
