@@ -525,3 +525,24 @@ impl Keyway {
         exit.code()
     }
 }
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `within`; then fails the
+/// test naming `what`. For state that another process changes in its own time (a config
+/// reload, a command's edit), never as a stand-in for an event the test could wait for.
+pub async fn eventually<T>(
+    what: &str,
+    within: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

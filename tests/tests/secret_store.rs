@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use keyway_tests::bus::PrivateBus;
-use keyway_tests::{CliOutput, FakeUpstream, Keyway, Setup};
+use keyway_tests::harness::eventually;
+use keyway_tests::{CliOutput, FakeUpstream, Keyway, Provider, Setup};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -21,21 +22,6 @@ const HOME: &str = "sk-ant-filestore-home-c04e2b";
 /// Longest a refused start may take to exit.
 const REFUSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Polls `check` every 50 ms until it returns `Some`, for at most 10 s.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within 10 s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The key the fake upstream received for one request through Keyway.
 async fn served_by(keyway: &Keyway, fake: &FakeUpstream) -> String {
     let before = fake.requests().len();
@@ -45,6 +31,20 @@ async fn served_by(keyway: &Keyway, fake: &FakeUpstream) -> String {
     let seen = fake.requests();
     assert_eq!(seen.len(), before + 1);
     seen[before].key.clone().expect("key")
+}
+
+/// The status of one request through Keyway with client key `key`.
+async fn status_with_key(keyway: &Keyway, key: &str) -> u16 {
+    let r = keyway
+        .http
+        .post(keyway.url("/v1/messages"))
+        .json(&serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}))
+        .header("anthropic-version", "2023-06-01")
+        .header("x-api-key", key)
+        .send()
+        .await
+        .expect("request to keyway");
+    r.status().as_u16()
 }
 
 /// The keys of `n` requests, sorted.
@@ -128,6 +128,8 @@ async fn refused_with_stdin(setup: &Setup, args: &[&str], stdin: &str) -> CliOut
 #[tokio::test]
 async fn without_a_session_bus_the_file_store_holds_the_accounts_and_survives_a_restart() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, WORK);
+    fake.register_key(Provider::Anthropic, HOME);
     let setup = with_key_file(
         without_session_bus(Setup::new(&fake.base_url(), "")),
         PASSPHRASE,
@@ -199,6 +201,8 @@ async fn without_a_session_bus_the_file_store_holds_the_accounts_and_survives_a_
 #[tokio::test]
 async fn a_wrong_key_is_refused_with_a_clear_error_and_nothing_is_overwritten() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, WORK);
+    fake.register_key(Provider::Anthropic, HOME);
     let setup = without_session_bus(Setup::new(&fake.base_url(), "")).with_file_store(PASSPHRASE);
     setup.add_account("anthropic", "Work", WORK).await;
     let client_key = setup.cli(&["client-key"]).await.ok().to_owned();
@@ -266,6 +270,8 @@ async fn on_a_session_bus_without_a_secret_service_the_file_store_is_chosen_and_
         "the private bus has no Secret Service, running or activatable: {names}"
     );
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, WORK);
+    fake.register_key(Provider::Anthropic, HOME);
     let setup = with_key_file(
         Setup::new(&fake.base_url(), "")
             .with_env("DBUS_SESSION_BUS_ADDRESS", Some(bus.address.as_ref())),
@@ -299,6 +305,7 @@ async fn on_a_session_bus_without_a_secret_service_the_file_store_is_chosen_and_
     keyway.client_key = new_key.clone();
     eventually(
         "the running instance serves the account added beside it",
+        Duration::from_secs(10),
         async || {
             let accounts = keyway.api_get("/accounts").await;
             accounts
@@ -337,26 +344,35 @@ async fn secrets_migrate_moves_every_secret_to_the_os_keyring_and_back() {
         return;
     }
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, WORK);
+    fake.register_key(Provider::Anthropic, HOME);
     let setup = with_key_file(
         Setup::new(&fake.base_url(), "secrets = \"file\"\n"),
         PASSPHRASE,
     );
     setup.add_account("anthropic", "Work", WORK).await;
     setup.add_account("anthropic", "Home", HOME).await;
+    // A named client key besides the default one: its secret moves with the others.
+    let scripts = setup
+        .cli(&["client-key", "add", "--label", "scripts"])
+        .await
+        .ok()
+        .to_owned();
     let keyway = setup.start().await;
     let client_key = keyway.client_key.clone();
     let token = keyway.management_token.clone();
     assert_eq!(keys_of(&keyway, &fake, 2).await, [HOME, WORK]);
+    assert_eq!(status_with_key(&keyway, &scripts).await, 200);
 
     // While Keyway runs, its store is not moved from under it.
     let out = keyway.cli(&["secrets", "migrate", "--to", "os"]).await;
     assert_ne!(out.code, Some(0), "{out:?}");
     assert!(out.stderr.contains("stop it first"), "{}", out.stderr);
 
-    // File → OS keyring: all four secrets, and the file store is gone.
+    // File → OS keyring: all five secrets, and the file store is gone.
     let setup = keyway.shut_down().await;
     let out = setup.cli(&["secrets", "migrate", "--to", "os"]).await;
-    assert!(out.ok().contains("moved 4 secrets"), "{out:?}");
+    assert!(out.ok().contains("moved 5 secrets"), "{out:?}");
     assert_eq!(configured_store(&setup).as_deref(), Some("os"));
     assert!(!setup.secrets_dir().join("secrets.db").exists());
     let keyway = setup.start().await;
@@ -364,19 +380,24 @@ async fn secrets_migrate_moves_every_secret_to_the_os_keyring_and_back() {
     assert_eq!(keyway.client_key, client_key);
     assert_eq!(keyway.management_token, token);
     assert_eq!(keys_of(&keyway, &fake, 2).await, [HOME, WORK]);
+    assert_eq!(status_with_key(&keyway, &scripts).await, 200);
 
-    // OS keyring → file: the same four, in a new encrypted file.
+    // OS keyring → file: the same five, in a new encrypted file.
     let setup = keyway.shut_down().await;
     let out = setup.cli(&["secrets", "migrate", "--to", "file"]).await;
-    assert!(out.ok().contains("moved 4 secrets"), "{out:?}");
+    assert!(out.ok().contains("moved 5 secrets"), "{out:?}");
     assert_eq!(configured_store(&setup).as_deref(), Some("file"));
-    assert_nothing_in_clear(&setup.secrets_dir(), &[WORK, HOME, &client_key, &token]);
+    assert_nothing_in_clear(
+        &setup.secrets_dir(),
+        &[WORK, HOME, &client_key, &token, &scripts],
+    );
     let keyway = setup.start().await;
     let status: Value = keyway.api_get("/status").await;
     assert_eq!(status["secrets"]["kind"], "file");
     assert_eq!(keyway.client_key, client_key);
     assert_eq!(keyway.management_token, token);
     assert_eq!(keys_of(&keyway, &fake, 2).await, [HOME, WORK]);
+    assert_eq!(status_with_key(&keyway, &scripts).await, 200);
 
     // Nothing is left behind in the OS keyring: asked for it there, the client key is new.
     let setup = keyway.shut_down().await;

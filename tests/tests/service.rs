@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use keyway_tests::bus::installed;
 use keyway_tests::harness::keyway_bin;
-use keyway_tests::{FakeUpstream, Setup};
+use keyway_tests::{FakeUpstream, Provider, Setup};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -176,6 +176,7 @@ async fn run_as_systemd_would(unit: &str, setup: &Setup, fake: &FakeUpstream, cl
 #[tokio::test]
 async fn the_user_unit_verifies_and_runs_keyway_as_systemd_would() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, WORK);
     let manager = user_manager().await;
     let real = manager.is_ok() && std::env::var_os("KEYWAY_TEST_USER_SERVICE").is_some();
     let mut setup = Setup::new(&fake.base_url(), "")
@@ -278,6 +279,7 @@ async fn the_user_unit_verifies_and_runs_keyway_as_systemd_would() {
 #[tokio::test]
 async fn the_service_needs_a_key_file_for_the_encrypted_store() {
     let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, WORK);
     let setup = Setup::new(&fake.base_url(), "secrets = \"file\"\n")
         .with_home()
         .with_env("KEYWAY_SECRETS_KEY_FILE", None)
