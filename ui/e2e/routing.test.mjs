@@ -128,7 +128,7 @@ e2e('a fallback chain is edited as an ordered list and saved with the policy', T
 e2e('an alias added on the Routing screen routes the next request, and the preview shows where', TWO_ACCOUNTS, async ({ env, page }) => {
   const before = await ask(env, 'claude-haiku-4-5');
   assert.equal(before.status, 200, before.text);
-  assert.equal(before.route, null, 'no alias yet: no route header');
+  assert.equal(before.route, 'anthropic', 'no alias yet: the request went to its own pool');
 
   await show(page, 'routing');
   await page.getByTestId('alias-new-glob').fill('claude-haiku-*');

@@ -313,7 +313,11 @@ members: Array<MemberView>, };
 
 export type PolicyBody = { strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, fallback?: Array<string>, };
 
-export type PreviewBody = { provider: string, family?: string, strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, count?: number, };
+export type PreviewBody = { provider: string, family?: string, strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, 
+/**
+ * Checked with the rest of the policy; the picks are the pool's own.
+ */
+fallback?: Array<string>, count?: number, };
 
 export type Picks = { picks: Array<string>, };
 

@@ -231,6 +231,10 @@ pub struct PreviewBody {
     affinity: Option<Affinity>,
     #[cfg_attr(test, ts(optional))]
     session_idle_secs: Option<u64>,
+    /// Checked with the rest of the policy; the picks are the pool's own.
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<Vec<String>>"))]
+    fallback: Vec<String>,
     #[cfg_attr(test, ts(optional))]
     count: Option<usize>,
 }
@@ -257,7 +261,7 @@ pub async fn preview_policy(
         spread: body.spread,
         affinity: body.affinity,
         session_idle_secs: body.session_idle_secs,
-        fallback: Vec::new(),
+        fallback: body.fallback,
     }
     .into_policy()?;
     let path = management.config_path();
