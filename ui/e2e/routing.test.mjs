@@ -140,12 +140,13 @@ e2e('an alias added on the Routing screen routes the next request, and the previ
 
   const after = await ask(env, 'claude-haiku-4-5');
   assert.equal(after.status, 200, after.text);
-  assert.equal(after.route, 'alias claude-haiku-*: anthropic/opus:claude-opus-4-1');
+  // The opus family has no policy of its own: the provider's pool serves it, as the header says.
+  assert.equal(after.route, 'alias claude-haiku-*: anthropic:claude-opus-4-1');
 
   await page.getByTestId('route-model').fill('claude-haiku-4-5');
   await page.getByTestId('route-ask').click();
   await page.getByTestId('route-result').waitFor();
-  assert.equal((await page.getByTestId('route-pool').textContent()).trim(), 'anthropic/opus');
+  assert.equal((await page.getByTestId('route-pool').textContent()).trim(), 'anthropic');
   assert.equal((await page.getByTestId('route-model-sent').textContent()).trim(), 'claude-opus-4-1');
 
   // A target Keyway does not know is refused, with the API's reason, and nothing changes.
