@@ -110,21 +110,7 @@ fn soak(
             signal = interrupted() => Err(anyhow!("interrupted by {signal}; processes stopped")),
         }
     })?;
-    let markdown = report.markdown();
-    println!("{markdown}");
-    std::fs::create_dir_all(&plan.out)
-        .with_context(|| format!("cannot create {}", plan.out.display()))?;
-    let md_path = plan.out.join("soak.md");
-    let json_path = plan.out.join("soak.json");
-    std::fs::write(&md_path, &markdown)
-        .with_context(|| format!("cannot write {}", md_path.display()))?;
-    std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
-    eprintln!(
-        "keyway-bench: wrote {} and {}",
-        md_path.display(),
-        json_path.display()
-    );
+    write_report(&plan.out, "soak", &report.markdown(), &report)?;
     let problems = report.problems();
     for problem in &problems {
         eprintln!("keyway-bench: soak failed: {problem}");
@@ -134,6 +120,29 @@ fn soak(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Prints `markdown` and writes it and `report` as `<stem>.md` and `<stem>.json` in `out`.
+fn write_report(
+    out: &std::path::Path,
+    stem: &str,
+    markdown: &str,
+    report: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    println!("{markdown}");
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let md_path = out.join(format!("{stem}.md"));
+    let json_path = out.join(format!("{stem}.json"));
+    std::fs::write(&md_path, markdown)
+        .with_context(|| format!("cannot write {}", md_path.display()))?;
+    std::fs::write(&json_path, serde_json::to_string_pretty(report)? + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    eprintln!(
+        "keyway-bench: wrote {} and {}",
+        md_path.display(),
+        json_path.display()
+    );
+    Ok(())
 }
 
 /// The standard scenarios against every target: the table printed and written as latest.md
@@ -147,22 +156,7 @@ fn standard(plan: &cli::Plan, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
         }
     })?;
 
-    let markdown = report.markdown();
-    println!("{markdown}");
-    std::fs::create_dir_all(&plan.out)
-        .with_context(|| format!("cannot create {}", plan.out.display()))?;
-    let md_path = plan.out.join("latest.md");
-    let json_path = plan.out.join("latest.json");
-    std::fs::write(&md_path, &markdown)
-        .with_context(|| format!("cannot write {}", md_path.display()))?;
-    let json = serde_json::to_string_pretty(&report)?;
-    std::fs::write(&json_path, json + "\n")
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
-    eprintln!(
-        "keyway-bench: wrote {} and {}",
-        md_path.display(),
-        json_path.display()
-    );
+    write_report(&plan.out, "latest", &report.markdown(), &report)?;
 
     let broken = report.broken();
     for problem in &broken {

@@ -15,21 +15,19 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::cli::Plan;
 use crate::rss;
 use crate::swap;
-use crate::targets::{self, Proc, START_TIMEOUT};
+use crate::targets::{self, Proc};
 
 /// How the soak runs.
 #[derive(Debug, Clone, Copy)]
@@ -518,7 +516,7 @@ impl Instance {
             ));
         }
         std::fs::write(&config, text)?;
-        let env = Env {
+        let env = crate::keyway::Env {
             bin: plan.keyway_bin.clone(),
             config,
             data: dir.join("data"),
@@ -546,49 +544,5 @@ impl Instance {
             token: env.cli(&["management-token"], "").await?,
             anthropic,
         })
-    }
-}
-
-/// How to run `keyway` against the soak's files.
-struct Env {
-    bin: std::path::PathBuf,
-    config: std::path::PathBuf,
-    data: std::path::PathBuf,
-    service: String,
-}
-
-impl Env {
-    fn command(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(&self.bin);
-        cmd.env("KEYWAY_CONFIG", &self.config)
-            .env("KEYWAY_DATA_DIR", &self.data)
-            .env("KEYWAY_KEYRING_SERVICE", &self.service)
-            .env_remove("RUST_LOG");
-        cmd
-    }
-
-    /// `keyway <args>` with `stdin`; its trimmed stdout.
-    async fn cli(&self, args: &[&str], stdin: &str) -> anyhow::Result<String> {
-        let mut cmd = Command::from(self.command());
-        cmd.args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().context("cannot run keyway")?;
-        if let Some(mut input) = child.stdin.take() {
-            input.write_all(stdin.as_bytes()).await?;
-        }
-        let out = tokio::time::timeout(START_TIMEOUT, child.wait_with_output())
-            .await
-            .map_err(|_| anyhow!("keyway {} took too long", args.join(" ")))??;
-        if !out.status.success() {
-            bail!(
-                "keyway {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::{Config, PolicyConfig};
-use crate::family::FamilySet;
+use crate::family::{FamilySet, MAX_MODEL_BYTES};
 use crate::pool::{Member, Pool};
 use crate::prices::Prices;
 use crate::provider::{self, AuthHeader, Format, ProviderKind, Surface};
@@ -219,7 +219,9 @@ impl Snapshot {
     /// format (`anthropic`, `openai`, `google`).
     pub fn route(&self, surface: Surface, model: Option<&str>) -> Option<Route<'_>> {
         let format = Format::of(surface);
-        if let Some(m) = model {
+        // As with families: a name no real model has matches no alias glob, so megabytes a
+        // client sent are never matched against them.
+        if let Some(m) = model.filter(|m| m.len() <= MAX_MODEL_BYTES) {
             for alias in &self.aliases {
                 if !alias.pattern.matches(m) {
                     continue;
