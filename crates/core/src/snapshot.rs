@@ -471,6 +471,26 @@ accounts = ["a2", "a1"]
     }
 
     #[test]
+    fn aliases_take_real_model_names_only() {
+        let text = format!(
+            "{CONFIG}\n[aliases]\n\"claude-haiku-*\" = \"anthropic/opus:claude-opus-4-1\"\n"
+        );
+        let reg = StateRegistry::default();
+        let s = snapshot(&text, &reg, None);
+        let r = s
+            .route(Surface::AnthropicMessages, Some("claude-haiku-4-5"))
+            .unwrap();
+        assert_eq!(r.alias, Some("claude-haiku-*"));
+        assert_eq!(r.model, Some("claude-opus-4-1"));
+        assert_eq!(r.family, Some("opus"));
+        // A name longer than any real model's is matched against no glob, an alias's neither.
+        let huge = format!("claude-haiku-{}", "x".repeat(MAX_MODEL_BYTES));
+        let r = s.route(Surface::AnthropicMessages, Some(&huge)).unwrap();
+        assert_eq!((r.alias, r.model, r.family), (None, None, None));
+        assert_eq!(r.provider.id, "anthropic");
+    }
+
+    #[test]
     fn routes_by_surface_and_model() {
         let reg = StateRegistry::default();
         let s = snapshot(CONFIG, &reg, None);
