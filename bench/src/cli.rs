@@ -11,6 +11,7 @@ use clap::Parser;
 
 use crate::placement::Placement;
 use crate::replay::ReplaySpec;
+use crate::soak::SoakSpec;
 
 /// Every scenario, in the order they run.
 pub const SCENARIOS: [&str; 7] = [
@@ -22,6 +23,8 @@ pub const SCENARIOS: [&str; 7] = [
     "sse",
     "replay",
 ];
+/// The soak scenario, run only when asked for (`--scenarios soak`), after the others.
+pub const SOAK: &str = "soak";
 
 /// Full mode: measured seconds per scenario and target.
 const FULL_SECS: f64 = 10.0;
@@ -73,7 +76,9 @@ pub struct Args {
     pub startup_runs: Option<usize>,
 
     /// Run only these scenarios (comma-separated: c1, c16, c16_limits, c16_swap, c64, sse,
-    /// replay), e.g. to profile one; targets that need the others show n/a.
+    /// replay), e.g. to profile one; targets that need the others show n/a. `soak` (never run
+    /// by default) is Keyway alone for minutes at a steady rate over every surface, with
+    /// failures injected and policy swaps; it writes soak.md and soak.json.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub scenarios: Option<Vec<String>>,
 
@@ -84,6 +89,14 @@ pub struct Args {
     /// Turns per conversation in the session replay [default: 30, short mode 10].
     #[arg(long, value_name = "N")]
     pub replay_turns: Option<usize>,
+
+    /// Seconds of load in the soak scenario.
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    pub soak_secs: u64,
+
+    /// Requests started per second in the soak scenario.
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    pub soak_rate: u32,
 
     /// CPU placement as LOADGEN/FAKE/TARGET CPU lists (e.g. `0/0/1`, `0/1/1`, `0-1/0-1/0-1`),
     /// or `none` for no pinning. TARGET is the proxy under test (nginx, Keyway or the floor).
@@ -149,6 +162,8 @@ pub struct Plan {
     pub replay: ReplaySpec,
     /// Scenario ids to run, in the fixed order of [`SCENARIOS`].
     pub scenarios: Vec<&'static str>,
+    /// The soak scenario, when asked for.
+    pub soak: Option<SoakSpec>,
     pub placement: Placement,
     pub keyway_bin: PathBuf,
     pub fake_bin: PathBuf,
@@ -223,7 +238,22 @@ impl Plan {
         };
         let keyway_bin = sibling(args.keyway_bin, "keyway", "keyway")?;
         let fake_bin = sibling(args.fake_bin, "fake-upstream", "fake")?;
-        let nginx_bin = if args.no_nginx {
+        let soak = args
+            .scenarios
+            .as_ref()
+            .is_some_and(|w| w.iter().any(|s| s == SOAK))
+            .then_some(SoakSpec {
+                duration: Duration::from_secs(args.soak_secs),
+                rate: args.soak_rate,
+            });
+        if soak.is_some_and(|s| s.duration.is_zero() || s.rate == 0 || s.rate > 10_000) {
+            bail!("--soak-secs must be more than 0 and --soak-rate between 1 and 10000");
+        }
+        let only_soak = args
+            .scenarios
+            .as_ref()
+            .is_some_and(|w| w.iter().all(|s| s == SOAK));
+        let nginx_bin = if args.no_nginx || only_soak {
             None
         } else {
             Some(find_nginx(args.nginx_bin)?)
@@ -244,9 +274,12 @@ impl Plan {
         let scenarios = match &args.scenarios {
             None => SCENARIOS.to_vec(),
             Some(wanted) => {
-                if let Some(bad) = wanted.iter().find(|w| !SCENARIOS.contains(&w.as_str())) {
+                if let Some(bad) = wanted
+                    .iter()
+                    .find(|w| !SCENARIOS.contains(&w.as_str()) && w.as_str() != SOAK)
+                {
                     bail!(
-                        "unknown scenario `{bad}`; the scenarios are {}",
+                        "unknown scenario `{bad}`; the scenarios are {} and {SOAK}",
                         SCENARIOS.join(", ")
                     );
                 }
@@ -266,6 +299,7 @@ impl Plan {
             startup_runs: args.startup_runs.unwrap_or(if args.short { 2 } else { 5 }),
             replay,
             scenarios,
+            soak,
             placement: args.placement,
             keyway_bin,
             fake_bin,

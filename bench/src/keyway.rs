@@ -27,17 +27,18 @@ pub const ACCOUNT_SECRETS: [&str; 3] = [
     "sk-ant-api03-bench-account-three",
 ];
 
-/// How to run the `keyway` binary against one throwaway config, data dir and keyring service.
+/// How to run the `keyway` binary against one throwaway config, data dir and keyring service
+/// (the standard instances and the soak's).
 #[derive(Debug, Clone)]
-struct Env {
-    bin: PathBuf,
-    config: PathBuf,
-    data: PathBuf,
-    service: String,
+pub struct Env {
+    pub bin: PathBuf,
+    pub config: PathBuf,
+    pub data: PathBuf,
+    pub service: String,
 }
 
 impl Env {
-    fn command(&self) -> std::process::Command {
+    pub fn command(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(&self.bin);
         cmd.env("KEYWAY_CONFIG", &self.config)
             .env("KEYWAY_DATA_DIR", &self.data)
@@ -45,6 +46,34 @@ impl Env {
             // The default log level (info), as users run it.
             .env_remove("RUST_LOG");
         cmd
+    }
+
+    /// `keyway <args>` with `stdin`; its trimmed stdout, or an error with its stderr.
+    pub async fn cli(&self, args: &[&str], stdin: &str) -> anyhow::Result<String> {
+        let mut cmd = Command::from(self.command());
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let what = format!("keyway {}", args.join(" "));
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot run {what} ({})", self.bin.display()))?;
+        if let Some(mut input) = child.stdin.take() {
+            input.write_all(stdin.as_bytes()).await?;
+        }
+        let out = tokio::time::timeout(START_TIMEOUT, child.wait_with_output())
+            .await
+            .map_err(|_| anyhow!("{what} did not finish within {START_TIMEOUT:?}"))??;
+        if !out.status.success() {
+            bail!(
+                "{what} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 }
 
@@ -66,11 +95,16 @@ pub struct Accounts<'a> {
     pub spread: Option<&'a str>,
 }
 
-/// The standard instance: the three accounts, Keyway's default spread.
+/// The standard instance: the three accounts, each request picked on its own
+/// (`spread = "request"`). Every request of the load generator carries the same
+/// `metadata.user_id`, which Keyway's default spread reads as one conversation and keeps on
+/// one account; picking per request keeps the round-robin over all three, as the tables say,
+/// and the figures comparable with runs from before sessions. The replay scenario measures
+/// sessions.
 pub const STANDARD: Accounts<'static> = Accounts {
     name: "keyway",
     secrets: &ACCOUNT_SECRETS,
-    spread: None,
+    spread: Some("request"),
 };
 
 impl Setup {
@@ -129,30 +163,7 @@ impl Setup {
 
     /// `keyway <args>` with `stdin`; its trimmed stdout, or an error with its stderr.
     pub async fn cli(&self, args: &[&str], stdin: &str) -> anyhow::Result<String> {
-        let mut cmd = Command::from(self.env.command());
-        cmd.args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let what = format!("keyway {}", args.join(" "));
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot run {what} ({})", self.env.bin.display()))?;
-        if let Some(mut input) = child.stdin.take() {
-            input.write_all(stdin.as_bytes()).await?;
-        }
-        let out = tokio::time::timeout(START_TIMEOUT, child.wait_with_output())
-            .await
-            .map_err(|_| anyhow!("{what} did not finish within {START_TIMEOUT:?}"))??;
-        if !out.status.success() {
-            bail!(
-                "{what} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        self.env.cli(args, stdin).await
     }
 
     /// Starts `keyway --headless` on a free port, pinned like every proxy under test.

@@ -17,6 +17,12 @@
 //! binary): Keyway's HTTP stack passing bytes through with no engine, placed like Keyway, so a
 //! throughput ratio Keyway misses can be set against the floor its stack alone allows.
 //!
+//! `--scenarios soak` (never in the default run) adds the soak: Keyway alone for minutes at a
+//! steady rate over every surface, against a fake that injects failures, with policy swaps;
+//! it counts what was served and why the rest was not, and Keyway's memory and open files at
+//! the start and the end (`soak.md`, `soak.json`), and fails on any unexpected failure or
+//! growth beyond its bounds.
+//!
 //! It prints a Markdown table and writes it and the raw figures as `latest.md` and
 //! `latest.json`. Misses against speed and memory targets do not fail the run (figures vary by
 //! machine); a run in which some target served nothing does, because then the harness is
@@ -34,6 +40,7 @@ mod replay;
 mod report;
 mod rss;
 mod run;
+mod soak;
 mod sse;
 mod stats;
 mod swap;
@@ -75,30 +82,81 @@ fn real_main() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let standard = if plan.scenarios.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        standard(&plan, &runtime)?
+    };
+    let soak = match plan.soak {
+        Some(spec) => soak(&plan, &runtime, spec)?,
+        None => ExitCode::SUCCESS,
+    };
+    Ok(if standard == ExitCode::SUCCESS {
+        soak
+    } else {
+        standard
+    })
+}
+
+/// The soak scenario: its report printed and written as soak.md and soak.json.
+fn soak(
+    plan: &cli::Plan,
+    runtime: &tokio::runtime::Runtime,
+    spec: soak::SoakSpec,
+) -> anyhow::Result<ExitCode> {
     let report = runtime.block_on(async {
-        // Dropping the run on a signal drops every process it started (they die with it).
         tokio::select! {
-            report = run::run(&plan) => report,
+            report = soak::run(plan, spec) => report,
             signal = interrupted() => Err(anyhow!("interrupted by {signal}; processes stopped")),
         }
     })?;
+    write_report(&plan.out, "soak", &report.markdown(), &report)?;
+    let problems = report.problems();
+    for problem in &problems {
+        eprintln!("keyway-bench: soak failed: {problem}");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
 
-    let markdown = report.markdown();
+/// Prints `markdown` and writes it and `report` as `<stem>.md` and `<stem>.json` in `out`.
+fn write_report(
+    out: &std::path::Path,
+    stem: &str,
+    markdown: &str,
+    report: &impl serde::Serialize,
+) -> anyhow::Result<()> {
     println!("{markdown}");
-    std::fs::create_dir_all(&plan.out)
-        .with_context(|| format!("cannot create {}", plan.out.display()))?;
-    let md_path = plan.out.join("latest.md");
-    let json_path = plan.out.join("latest.json");
-    std::fs::write(&md_path, &markdown)
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let md_path = out.join(format!("{stem}.md"));
+    let json_path = out.join(format!("{stem}.json"));
+    std::fs::write(&md_path, markdown)
         .with_context(|| format!("cannot write {}", md_path.display()))?;
-    let json = serde_json::to_string_pretty(&report)?;
-    std::fs::write(&json_path, json + "\n")
+    std::fs::write(&json_path, serde_json::to_string_pretty(report)? + "\n")
         .with_context(|| format!("cannot write {}", json_path.display()))?;
     eprintln!(
         "keyway-bench: wrote {} and {}",
         md_path.display(),
         json_path.display()
     );
+    Ok(())
+}
+
+/// The standard scenarios against every target: the table printed and written as latest.md
+/// and latest.json.
+fn standard(plan: &cli::Plan, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+    let report = runtime.block_on(async {
+        // Dropping the run on a signal drops every process it started (they die with it).
+        tokio::select! {
+            report = run::run(plan) => report,
+            signal = interrupted() => Err(anyhow!("interrupted by {signal}; processes stopped")),
+        }
+    })?;
+
+    write_report(&plan.out, "latest", &report.markdown(), &report)?;
 
     let broken = report.broken();
     for problem in &broken {

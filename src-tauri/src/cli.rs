@@ -24,6 +24,22 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
+    /// Where secrets live: the OS keyring (`os`) or Keyway's encrypted file in the data dir
+    /// (`file`), overriding the config's `secrets` [default: os, or file where no OS keyring
+    /// can be reached]
+    #[arg(long, global = true, env = "KEYWAY_SECRETS", value_name = "STORE", value_parser = ["os", "file"])]
+    pub secrets: Option<String>,
+
+    /// A file holding the passphrase of the encrypted secrets file, for when nobody can type
+    /// it (services, scripts)
+    #[arg(
+        long,
+        global = true,
+        env = "KEYWAY_SECRETS_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub secrets_key_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -48,10 +64,22 @@ pub enum Command {
     },
     /// What requests used and cost, per client key, account, model or day.
     Usage(UsageArgs),
+    /// Send requests for some models to another provider, family or model.
+    #[command(subcommand)]
+    Alias(AliasCommand),
     /// Print the token that guards the management API (only the token).
-    ManagementToken,
+    ManagementToken {
+        /// Replace it with a new one first (the old one stops working at once, in a running
+        /// Keyway too; open the dashboard again with `keyway dashboard-url`).
+        #[arg(long)]
+        rotate: bool,
+    },
     /// Print the address of the running instance's dashboard, with its token.
-    DashboardUrl,
+    DashboardUrl {
+        /// Open it in the browser too.
+        #[arg(long)]
+        open: bool,
+    },
     /// Show whether Keyway is running, its config health and every account's state.
     Status {
         #[arg(long)]
@@ -62,6 +90,41 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move secrets between the OS keyring and the encrypted file.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Run Keyway headless as a service of your session: started at login (or boot, with
+    /// lingering), restarted on failure, logging to the journal.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Print the manual page (roff) on stdout, for packages.
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Move every secret (accounts, client key, management token) to the other store, verify
+    /// each, and record the choice in the config. Keyway must not be running.
+    Migrate {
+        /// The store to move them to.
+        #[arg(long, value_parser = ["os", "file"])]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AliasCommand {
+    /// Requests for models matching GLOB go to TARGET: provider[/family][:model], e.g.
+    /// `keyway alias set 'claude-haiku-*' deepseek:deepseek-v4-flash`.
+    Set { glob: String, target: String },
+    /// List the aliases in the order they are tried.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the alias of GLOB.
+    Remove { glob: String },
 }
 
 #[derive(Subcommand)]
@@ -118,6 +181,21 @@ pub struct UsageArgs {
     pub by: String,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ServiceCommand {
+    /// Write and start the service (a systemd user unit on Linux, a launchd agent on macOS)
+    /// running `keyway --headless` with this config, secret store and `--listen`.
+    Install {
+        /// Print the unit instead of installing it.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Stop the service and remove it.
+    Uninstall,
+    /// Whether the service is installed, enabled and running.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -244,4 +322,10 @@ pub struct SetPolicy {
     /// Forget a session's account after this long without a request.
     #[arg(long, default_value_t = keyway_core::session::DEFAULT_IDLE_SECS, value_name = "SECS")]
     pub session_idle_secs: u64,
+    /// Where requests go when these accounts cannot serve them, in order (repeatable):
+    /// provider[/family][:model], e.g. `openrouter:anthropic/claude-sonnet-4.5`; prefix
+    /// `context_window=` (or `rate_limit=`, `server_error=`) for a step that takes only that
+    /// kind of failure; `none` for no chain.
+    #[arg(long, value_name = "STEP")]
+    pub fallback: Vec<String>,
 }

@@ -16,8 +16,13 @@ const KEEP_LOG_FILES: usize = 14;
 /// at idle); this many lines absorb any burst Keyway logs at its default level.
 const LOG_BUFFER_LINES: usize = 8_192;
 
+/// The database engine under the encrypted secrets file logs its own view of failures (a
+/// wrong key as "decryption failed"); Keyway reports them itself, in words that say the fix.
+const QUIET: &str = "turso_core=off";
+
 fn filter(default: &str) -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+    EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},{QUIET}")))
 }
 
 /// Warnings and errors to stderr, for one-shot commands.
@@ -33,7 +38,9 @@ pub fn init_cli() {
 /// stderr plus `<log_dir>/keyway.log.<date>`. The guard flushes the file on drop; the
 /// reloader swaps the filter while running (the Settings screen's log level).
 pub fn init_server(level: &str, log_dir: &Path) -> Result<(WorkerGuard, LogReloader), String> {
-    std::fs::create_dir_all(log_dir)
+    // Owner-only: the log names accounts, models and errors. The appender creates each day's
+    // file with the default mode, inside this folder.
+    keyway_core::paths::private_dir(log_dir)
         .map_err(|e| format!("cannot create the log folder {}: {e}", log_dir.display()))?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
@@ -41,6 +48,7 @@ pub fn init_server(level: &str, log_dir: &Path) -> Result<(WorkerGuard, LogReloa
         .max_log_files(KEEP_LOG_FILES)
         .build(log_dir)
         .map_err(|e| format!("cannot write logs in {}: {e}", log_dir.display()))?;
+    private_files(log_dir);
     let (file, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(LOG_BUFFER_LINES)
         .finish(appender);
@@ -62,8 +70,21 @@ pub fn init_server(level: &str, log_dir: &Path) -> Result<(WorkerGuard, LogReloa
         .try_init()
         .map_err(|e| e.to_string())?;
     let reloader: LogReloader = Box::new(move |level: &str| {
-        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        let filter = EnvFilter::new(format!("{level},{QUIET}"));
         handle.reload(filter).map_err(|e| e.to_string())
     });
     Ok((guard, reloader))
+}
+
+/// The log files there now (today's was just created) readable by their owner only.
+fn private_files(log_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = keyway_core::paths::set_mode(&entry.path(), 0o600);
+        }
+    }
 }

@@ -8,11 +8,13 @@ mod desktop;
 mod instance;
 mod logging;
 mod run;
+mod secrets;
+mod service;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use keyway_core::{SecretStore, paths};
+use clap::{CommandFactory, Parser};
+use keyway_core::paths;
 
 use cli::{Cli, Command};
 use commands::Context;
@@ -23,6 +25,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let secrets =
+        match secrets::SecretsOptions::new(cli.secrets.as_deref(), cli.secrets_key_file.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,10 +48,11 @@ fn main() -> ExitCode {
         let opts = run::RunOptions {
             config_path: cli.config.unwrap_or_else(paths::default_config_path),
             listen: cli.listen,
+            secrets,
         };
         desktop(runtime, opts)
     } else {
-        runtime.block_on(dispatch(cli))
+        runtime.block_on(dispatch(cli, secrets))
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,20 +63,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+async fn dispatch(cli: Cli, secrets: secrets::SecretsOptions) -> anyhow::Result<()> {
     let config_path = cli.config.unwrap_or_else(paths::default_config_path);
-    let ctx = Context {
-        config_path: config_path.clone(),
-        listen_override: cli.listen,
-        secrets: SecretStore::from_env(),
-    };
     let Some(command) = cli.command else {
         return run::headless(run::RunOptions {
             config_path,
             listen: cli.listen,
+            secrets,
         })
         .await;
     };
+    let ctx = Context::new(config_path, cli.listen, secrets);
     logging::init_cli();
     match command {
         Command::Account(c) => commands::account::run(&ctx, c).await,
@@ -75,10 +83,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Some(c) => commands::keys::run(&ctx, c).await,
         },
         Command::Usage(args) => commands::usage::run(&ctx, args).await,
-        Command::ManagementToken => commands::keys::management_token(&ctx).await,
-        Command::DashboardUrl => commands::keys::dashboard_url(&ctx).await,
+        Command::Alias(c) => commands::alias::run(&ctx, c),
+        Command::ManagementToken { rotate } => commands::keys::management_token(&ctx, rotate).await,
+        Command::DashboardUrl { open } => commands::keys::dashboard_url(&ctx, open).await,
         Command::Status { json } => commands::status::run(&ctx, json).await,
         Command::Sessions { json } => commands::sessions::run(&ctx, json).await,
+        Command::Secrets(c) => commands::secrets::run(&ctx, c).await,
+        Command::Service(c) => commands::service::run(&ctx, c).await,
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(())
+        }
     }
 }
 

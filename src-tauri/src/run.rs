@@ -5,22 +5,43 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use keyway_core::{Config, SecretStore, paths};
+use keyway_core::{Config, paths};
 use keyway_proxy::{Engine, LogReloader, Management, Server, Watcher};
 use tracing_appender::non_blocking::WorkerGuard;
 
 pub struct RunOptions {
     pub config_path: PathBuf,
     pub listen: Option<std::net::SocketAddr>,
+    pub secrets: crate::secrets::SecretsOptions,
 }
 
 /// Logging to stderr and the log folder, at the config's level (`info` when the config
 /// cannot be read: the error is reported when the engine starts).
 pub fn init_logging(opts: &RunOptions) -> anyhow::Result<(WorkerGuard, LogReloader)> {
+    prepare_files(opts)?;
     let level = Config::load(&opts.config_path)
         .map(|(c, _)| c.log_level)
         .unwrap_or_else(|_| "info".to_owned());
     crate::logging::init_server(&level, &paths::log_dir()).map_err(|e| anyhow!(e))
+}
+
+/// Before anything is written: the data dir and its files owner-only, and the temporary files
+/// an interrupted save left beside the config and in the data dir removed.
+fn prepare_files(opts: &RunOptions) -> anyhow::Result<()> {
+    paths::secure_data_dir().map_err(|e| {
+        anyhow!(
+            "cannot prepare the data dir {}: {e}",
+            paths::data_dir().display()
+        )
+    })?;
+    if let Some(dir) = opts
+        .config_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        keyway_core::edit::remove_stray_temps(dir);
+    }
+    Ok(())
 }
 
 /// An engine that is bound, loaded and ready to serve.
@@ -31,7 +52,8 @@ pub struct Started {
     _watcher: Watcher,
 }
 
-/// Bind, load the config and keyring, print where to connect, and start the background work.
+/// Bind, load the config, open the secret store, print where to connect, and start the
+/// background work.
 pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Result<Started> {
     let (config, _) = Config::load(&opts.config_path).map_err(|e| anyhow!("{e}"))?;
     let listen = opts.listen.unwrap_or(config.listen);
@@ -40,7 +62,15 @@ pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Resu
         tracing::warn!(%listen, "listening beyond loopback: anyone who can reach this address and has the client key can use your accounts");
     }
     let listener = keyway_proxy::bind(listen).await?;
-    let engine = Engine::start(config, SecretStore::from_env()).await?;
+    // After binding, so that a port in use is reported before a passphrase is asked for.
+    let secrets = opts.secrets.clone();
+    let config_path = opts.config_path.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        crate::secrets::open(&secrets, &config_path, &|notice| tracing::warn!("{notice}"))
+    })
+    .await??;
+    let secrets_line = store.describe();
+    let engine = Engine::start(config, store).await?;
     let server = Server::new(engine.clone());
     let bound = listener.local_addr()?;
     server.set_listen(bound);
@@ -65,16 +95,16 @@ pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Resu
     println!("  Gemini clients:     base URL http://{bound}");
     println!("  API key for tools:  `keyway client-key`");
     println!("  Management API:     http://{bound}/api  (Bearer token: `keyway management-token`)");
-    println!(
-        "  Dashboard:          {}",
-        dashboard_url(bound, management.token().expose())
-    );
+    // Not the address itself: it carries the management token, and this output may be kept
+    // (a terminal's scrollback, a service's journal).
+    println!("  Dashboard:          `keyway dashboard-url` prints its address");
     println!(
         "  Config:             {} ({accounts} accounts; edits apply live)",
         opts.config_path.display()
     );
     println!("  Logs:               {}", paths::log_dir().display());
-    tracing::info!(%bound, accounts, "ready");
+    println!("  Secrets:            {secrets_line}");
+    tracing::info!(%bound, accounts, secrets = %secrets_line, "ready");
 
     keyway_proxy::spawn_saver(engine.clone());
     keyway_proxy::spawn_state_watch(engine.clone());

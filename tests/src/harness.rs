@@ -68,6 +68,8 @@ pub struct Setup {
     redirect_ports: Option<(u16, u16)>,
     /// The `HOME` of every process this setup starts, when [`Setup::with_home`] gave one.
     home: Option<PathBuf>,
+    /// Environment set (`Some`) or removed (`None`) for every process this setup starts.
+    env: Vec<(String, Option<std::ffi::OsString>)>,
 }
 
 /// A loopback port that was free a moment ago.
@@ -132,7 +134,47 @@ impl Setup {
             ),
             redirect_ports: None,
             home: None,
+            env: Vec::new(),
         }
+    }
+
+    /// Sets `key` to `value` (or with `None` removes it) in the environment of every process
+    /// this setup starts, after the setup's own variables.
+    pub fn with_env(mut self, key: &str, value: Option<&std::ffi::OsStr>) -> Setup {
+        self.env
+            .push((key.to_owned(), value.map(ToOwned::to_owned)));
+        self
+    }
+
+    /// Keyway's encrypted file store holds the secrets (`KEYWAY_SECRETS=file`), opened with
+    /// `passphrase` from the key file [`Setup::key_file`] (`KEYWAY_SECRETS_KEY_FILE`).
+    pub fn with_file_store(self, passphrase: &str) -> Setup {
+        let key_file = self.write_key_file(passphrase);
+        self.with_env("KEYWAY_SECRETS", Some("file".as_ref()))
+            .with_env("KEYWAY_SECRETS_KEY_FILE", Some(key_file.as_os_str()))
+    }
+
+    /// Writes `passphrase` into the setup's key file (owner-only) and returns its path.
+    pub fn write_key_file(&self, passphrase: &str) -> PathBuf {
+        let path = self.key_file();
+        std::fs::write(&path, format!("{passphrase}\n")).expect("write the key file");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod the key file");
+        }
+        path
+    }
+
+    /// The key file of [`Setup::with_file_store`].
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("secrets.key")
+    }
+
+    /// The encrypted file store's folder (in the data dir).
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.data_dir().join("secrets")
     }
 
     /// Gives Keyway (the instance and the CLI) its own empty home directory inside the
@@ -175,6 +217,12 @@ impl Setup {
             .kill_on_drop(true);
         if let Some(home) = &self.home {
             c.env("HOME", home);
+        }
+        for (key, value) in &self.env {
+            match value {
+                Some(v) => c.env(key, v),
+                None => c.env_remove(key),
+            };
         }
         c
     }
@@ -453,6 +501,15 @@ impl Keyway {
         setup.start().await
     }
 
+    /// Stop gracefully (asserting exit code 0) and hand back the setup, to run commands
+    /// against the stopped instance's config, data dir and secrets before starting it again.
+    pub async fn shut_down(mut self) -> Setup {
+        let code = self.terminate().await;
+        assert_eq!(code, Some(0), "keyway exits 0 on SIGTERM");
+        let Keyway { setup, .. } = self;
+        setup
+    }
+
     async fn terminate(&mut self) -> Option<i32> {
         let pid = self.pid().to_string();
         let status = Command::new("kill")
@@ -466,5 +523,26 @@ impl Keyway {
             .expect("keyway exits within 20 s of SIGTERM")
             .expect("wait");
         exit.code()
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `within`; then fails the
+/// test naming `what`. For state that another process changes in its own time (a config
+/// reload, a command's edit), never as a stand-in for an event the test could wait for.
+pub async fn eventually<T>(
+    what: &str,
+    within: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bus;
 pub mod fake;
 pub mod harness;
 

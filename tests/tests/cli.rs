@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use keyway_tests::harness::eventually;
 use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, RateLimit, Setup};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -10,21 +11,6 @@ use serde_json::{Value, json};
 /// A listen address where nothing runs, so "not running" does not depend on whatever may be
 /// listening on the default port of this machine.
 const NOT_RUNNING: &str = "127.0.0.1:1";
-
-/// Polls `check` every 50 ms until it returns `Some`, for at most 5 s.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within 5 s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// `keyway account list --json` without a running instance.
 async fn list_offline(setup: &Setup) -> Vec<Value> {
@@ -148,6 +134,7 @@ async fn account_remove_removes_it_from_config_keyring_and_rotation() {
     assert!(!std::fs::read_to_string(&path).unwrap().contains(&a));
     eventually(
         "the running instance drops the removed account",
+        Duration::from_secs(5),
         async || {
             let ids: Vec<Value> = keyway
                 .api_get("/accounts")
@@ -180,6 +167,7 @@ async fn account_remove_removes_it_from_config_keyring_and_rotation() {
     assert_ne!(again, a, "a re-added account gets a new id");
     eventually(
         "the running instance serves the re-added account",
+        Duration::from_secs(5),
         async || {
             let accounts = keyway.api_get("/accounts").await;
             (accounts.as_array().unwrap().len() == 2).then_some(())
@@ -202,15 +190,19 @@ async fn account_remove_removes_it_from_config_keyring_and_rotation() {
         ),
     )
     .unwrap();
-    let ghost = eventually("the hand-added account shows up", async || {
-        let accounts = keyway.api_get("/accounts").await;
-        accounts
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["id"] == a.as_str())
-            .cloned()
-    })
+    let ghost = eventually(
+        "the hand-added account shows up",
+        Duration::from_secs(5),
+        async || {
+            let accounts = keyway.api_get("/accounts").await;
+            accounts
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["id"] == a.as_str())
+                .cloned()
+        },
+    )
     .await;
     assert_eq!(ghost["live"]["state"], "no_secret", "{ghost}");
 }
@@ -536,12 +528,16 @@ async fn account_secrets_never_appear_outside_the_keyring() {
     }
     // Both failures were logged (stderr and the log file), so the logs checked below are
     // the ones that describe them.
-    eventually("the refusals and the rate limit are logged", async || {
-        let logs = keyway.logs();
-        (logs.matches("credential refused").count() >= 4
-            && logs.matches("account failed").count() >= 2)
-            .then_some(())
-    })
+    eventually(
+        "the refusals and the rate limit are logged",
+        Duration::from_secs(5),
+        async || {
+            let logs = keyway.logs();
+            (logs.matches("credential refused").count() >= 4
+                && logs.matches("account failed").count() >= 2)
+                .then_some(())
+        },
+    )
     .await;
 
     let mut places: Vec<(String, String)> = vec![
@@ -726,9 +722,11 @@ async fn account_secrets_stay_out_of_the_most_verbose_logs() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let _ = r.bytes().await;
-    eventually("the refusal is logged", async || {
-        (keyway.logs().matches("credential refused").count() >= 2).then_some(())
-    })
+    eventually(
+        "the refusal is logged",
+        Duration::from_secs(5),
+        async || (keyway.logs().matches("credential refused").count() >= 2).then_some(()),
+    )
     .await;
     let logs = keyway.logs();
     assert!(logs.contains("TRACE"), "trace level is on");

@@ -5,27 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use keyway_tests::harness::eventually;
 use keyway_tests::{FakeUpstream, Keyway, Provider, Setup};
 use serde_json::Value;
 
 /// Longest wait for a running Keyway to notice an edit of its config file.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(5);
-const POLL_EVERY: Duration = Duration::from_millis(50);
-
-/// Polls `check` until it returns `Some`, for at most [`RELOAD_TIMEOUT`].
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + RELOAD_TIMEOUT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within {RELOAD_TIMEOUT:?}: {what}"
-        );
-        tokio::time::sleep(POLL_EVERY).await;
-    }
-}
 
 /// Saves like most editors: write a temp file beside, then rename it over the config.
 fn save_atomically(path: &Path, text: &str) {
@@ -93,6 +78,7 @@ async fn valid_edits_apply_whether_saved_by_rename_or_in_place() {
     save_atomically(&path, &format!("{original}{}", priority_policy(&ids[2])));
     eventually(
         "the policy saved by rename shows in /api/policies",
+        RELOAD_TIMEOUT,
         async || {
             let p = anthropic_policy(&keyway).await;
             (p["strategy"] == "priority" && p["members"][0]["id"] == ids[2].as_str()).then_some(())
@@ -105,6 +91,7 @@ async fn valid_edits_apply_whether_saved_by_rename_or_in_place() {
     std::fs::write(&path, format!("{original}{}", priority_policy(&ids[1]))).unwrap();
     eventually(
         "the policy written in place shows in /api/policies",
+        RELOAD_TIMEOUT,
         async || {
             let p = anthropic_policy(&keyway).await;
             (p["members"][0]["id"] == ids[1].as_str()).then_some(())
@@ -117,6 +104,7 @@ async fn valid_edits_apply_whether_saved_by_rename_or_in_place() {
     std::fs::write(&path, &original).unwrap();
     eventually(
         "the removed policy is gone from /api/policies",
+        RELOAD_TIMEOUT,
         async || {
             let p = anthropic_policy(&keyway).await;
             (p["configured"] == false).then_some(())
@@ -146,11 +134,15 @@ async fn a_base_url_edit_moves_traffic_to_the_new_upstream() {
     assert_ne!(edited, text);
     save_atomically(&path, &edited);
     // Requests tell when the edit has applied: they reach the new upstream.
-    eventually("requests reach the new base_url", async || {
-        let r = keyway.anthropic("claude-sonnet-4-5").await;
-        assert_eq!(r.status(), 200);
-        (!new.requests().is_empty()).then_some(())
-    })
+    eventually(
+        "requests reach the new base_url",
+        RELOAD_TIMEOUT,
+        async || {
+            let r = keyway.anthropic("claude-sonnet-4-5").await;
+            assert_eq!(r.status(), 200);
+            (!new.requests().is_empty()).then_some(())
+        },
+    )
     .await;
     let old_count = old.requests().len();
     assert_eq!(sequence(&keyway, &new, 3).await.len(), 3);
@@ -174,10 +166,14 @@ async fn a_base_url_edit_moves_traffic_to_the_new_upstream() {
 /// and the logs say where it is. Returns the error's message.
 async fn assert_rejected(keyway: &Keyway, line: usize, column: usize, problem: &str) -> String {
     let path = keyway.setup.config_path.display().to_string();
-    let error = eventually("/api/status reports the rejected edit", async || {
-        let status = keyway.api_get("/status").await;
-        (status["config"]["ok"] == false).then(|| status["config"]["error"].clone())
-    })
+    let error = eventually(
+        "/api/status reports the rejected edit",
+        RELOAD_TIMEOUT,
+        async || {
+            let status = keyway.api_get("/status").await;
+            (status["config"]["ok"] == false).then(|| status["config"]["error"].clone())
+        },
+    )
     .await;
     assert_eq!(error["path"], path.as_str(), "{error}");
     assert_eq!(error["line"], line, "{error}");
@@ -186,9 +182,11 @@ async fn assert_rejected(keyway: &Keyway, line: usize, column: usize, problem: &
     assert!(message.contains(problem), "{error} should name {problem:?}");
 
     let at = format!("{path}:{line}:{column}");
-    eventually("the log names the file, line and column", async || {
-        keyway.logs().contains(&at).then_some(())
-    })
+    eventually(
+        "the log names the file, line and column",
+        RELOAD_TIMEOUT,
+        async || keyway.logs().contains(&at).then_some(()),
+    )
     .await;
     message
 }
@@ -232,10 +230,14 @@ async fn a_syntax_error_is_reported_and_the_last_good_config_keeps_serving() {
 
     // Fixing the file applies it and clears the error.
     save_atomically(&path, &format!("{original}{}", priority_policy(&ids[0])));
-    eventually("the fixed file clears the error", async || {
-        let s = keyway.api_get("/status").await;
-        (s["config"]["ok"] == true && s["config"]["error"].is_null()).then_some(())
-    })
+    eventually(
+        "the fixed file clears the error",
+        RELOAD_TIMEOUT,
+        async || {
+            let s = keyway.api_get("/status").await;
+            (s["config"]["ok"] == true && s["config"]["error"].is_null()).then_some(())
+        },
+    )
     .await;
     assert_eq!(sequence(&keyway, &fake, 2).await, ["sk-a"; 2]);
     let printed = keyway.cli(&["status"]).await;
@@ -264,10 +266,14 @@ async fn an_unknown_account_in_a_policy_is_reported_and_the_last_good_config_kee
     );
 
     std::fs::write(&path, format!("{original}{}", priority_policy(&ids[1]))).unwrap();
-    eventually("the fixed file clears the error", async || {
-        let s = keyway.api_get("/status").await;
-        (s["config"]["ok"] == true).then_some(())
-    })
+    eventually(
+        "the fixed file clears the error",
+        RELOAD_TIMEOUT,
+        async || {
+            let s = keyway.api_get("/status").await;
+            (s["config"]["ok"] == true).then_some(())
+        },
+    )
     .await;
     assert_eq!(sequence(&keyway, &fake, 2).await, ["sk-b"; 2]);
 }

@@ -352,6 +352,14 @@ async fn startup_says_where_to_connect_and_how_to_get_the_keys() {
         "how to get the token: {text}"
     );
     assert!(
+        text.contains("keyway dashboard-url"),
+        "how to get the dashboard's address: {text}"
+    );
+    assert!(
+        !text.contains(&token),
+        "the token itself is not printed (this output may be kept in a journal): {text}"
+    );
+    assert!(
         text.contains(&setup.config_path.display().to_string()),
         "names the config file: {text}"
     );

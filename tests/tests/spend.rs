@@ -149,8 +149,8 @@ async fn openai_chat(keyway: &Keyway, key: &str, stream: bool) -> Seen {
     let usage = if stream {
         sse_data(&text)
             .into_iter()
-            .filter_map(|d| d.get("usage").filter(|u| !u.is_null()).cloned())
-            .last()
+            .rev()
+            .find_map(|d| d.get("usage").filter(|u| !u.is_null()).cloned())
             .expect("a usage chunk")
     } else {
         serde_json::from_str::<Value>(&text).expect("json")["usage"].clone()
@@ -210,8 +210,8 @@ async fn gemini(keyway: &Keyway, key: &str, stream: bool) -> Seen {
     let usage = if stream {
         sse_data(&text)
             .into_iter()
-            .filter_map(|d| d.get("usageMetadata").cloned())
-            .last()
+            .rev()
+            .find_map(|d| d.get("usageMetadata").cloned())
             .expect("usage")
     } else {
         serde_json::from_str::<Value>(&text).expect("json")["usageMetadata"].clone()

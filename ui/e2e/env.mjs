@@ -131,9 +131,10 @@ export async function api(env, method, path, body) {
 
 /**
  * An Anthropic Messages request through the proxy, with any `headers` added (e.g. a session
- * header); resolves to `{status, text, account}`.
+ * header, or `x-api-key` for another client key) and `prompt` as the user's message (the fake
+ * counts a token per 4 bytes of body); resolves to `{status, text, account, route}`.
  */
-export async function ask(env, model = 'claude-sonnet-4-5', headers = {}) {
+export async function ask(env, model = 'claude-sonnet-4-5', headers = {}, prompt = 'hi') {
   const res = await fetch(`${env.url}/v1/messages`, {
     method: 'POST',
     headers: {
@@ -142,10 +143,15 @@ export async function ask(env, model = 'claude-sonnet-4-5', headers = {}) {
       'content-type': 'application/json',
       ...headers,
     },
-    body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+    body: JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content: prompt }] }),
   });
   const body = await res.json().catch(() => null);
-  return { status: res.status, text: body?.content?.[0]?.text ?? JSON.stringify(body), account: res.headers.get('x-keyway-account') };
+  return {
+    status: res.status,
+    text: body?.content?.[0]?.text ?? JSON.stringify(body),
+    account: res.headers.get('x-keyway-account'),
+    route: res.headers.get('x-keyway-route'),
+  };
 }
 
 /** An OpenAI chat request through the proxy; resolves to `{status, text}`. */
@@ -164,4 +170,15 @@ export function account(env, label) {
   const a = env.accounts.find((x) => x.label === label);
   if (!a) throw new Error(`no account ${label} in ${JSON.stringify(env.accounts)}`);
   return a;
+}
+
+/** A client key labelled `label`, made through the API, with `limits` when given: `{id, key}`. */
+export async function addClientKey(env, label, limits) {
+  const made = await api(env, 'POST', '/client-keys', { label });
+  if (made.status !== 201) throw new Error(`POST /api/client-keys: ${made.status} ${JSON.stringify(made.body)}`);
+  if (limits) {
+    const set = await api(env, 'PUT', `/client-keys/${made.body.id}/limits`, limits);
+    if (set.status !== 200) throw new Error(`PUT limits: ${set.status} ${JSON.stringify(set.body)}`);
+  }
+  return made.body;
 }

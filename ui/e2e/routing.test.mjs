@@ -1,5 +1,7 @@
 // The Routing screen: a policy changed and saved applies to the next requests; a policy the
-// API refuses shows the API's message next to the form and changes nothing.
+// API refuses shows the API's message next to the form and changes nothing; a fallback chain
+// edited as an ordered list; an alias added there routes the next request, and the route
+// preview says where a model goes.
 
 import assert from 'node:assert/strict';
 import { e2e, show } from './browser.mjs';
@@ -88,4 +90,71 @@ e2e('a policy the API refuses shows its message inline and changes nothing', TWO
 
   assert.deepEqual(await anthropicPolicy(env), before, 'GET /api/policies shows nothing changed');
   assert.equal((await page.getByTestId('policy-current-strategy-anthropic').textContent()).trim(), 'Round robin');
+});
+
+e2e('a fallback chain is edited as an ordered list and saved with the policy', TWO_ACCOUNTS, async ({ env, page }) => {
+  await show(page, 'routing');
+  await page.getByTestId('policy-edit-anthropic/sonnet').click();
+  await page.getByTestId('policy-step-target-anthropic/sonnet').fill('anthropic/haiku');
+  await page.getByTestId('policy-step-add-anthropic/sonnet').click();
+  await page.getByTestId('policy-step-target-anthropic/sonnet').fill('anthropic/opus:claude-opus-4-1');
+  await page.getByTestId('policy-step-kind-anthropic/sonnet').selectOption('context_window');
+  await page.getByTestId('policy-step-add-anthropic/sonnet').click();
+  // The second step first: the order is the order they are tried in.
+  await page.getByRole('button', { name: 'Move anthropic/opus:claude-opus-4-1 up' }).click();
+  await page.getByTestId('policy-save-anthropic/sonnet').click();
+  await page.getByTestId('policy-saved-anthropic/sonnet').waitFor();
+
+  const { body } = await api(env, 'GET', '/policies');
+  const sonnet = body.find((p) => p.key === 'anthropic/sonnet');
+  assert.deepEqual(sonnet.fallback, ['context_window=anthropic/opus:claude-opus-4-1', 'anthropic/haiku']);
+  assert.equal(
+    (await page.getByTestId('policy-fallback-anthropic/sonnet').textContent()).trim(),
+    'context_window=anthropic/opus:claude-opus-4-1, then anthropic/haiku',
+  );
+
+  // A step the API refuses (its own pool) shows the API's message and changes nothing.
+  await page.getByTestId('policy-edit-anthropic/sonnet').click();
+  await page.getByTestId('policy-edit-anthropic/sonnet').click();
+  await page.getByTestId('policy-step-target-anthropic/sonnet').fill('anthropic/sonnet');
+  await page.getByTestId('policy-step-add-anthropic/sonnet').click();
+  await page.getByTestId('policy-save-anthropic/sonnet').click();
+  const error = await page.getByTestId('policy-error-anthropic/sonnet').textContent();
+  assert.match(error, /anthropic\/sonnet/);
+  const again = (await api(env, 'GET', '/policies')).body.find((p) => p.key === 'anthropic/sonnet');
+  assert.deepEqual(again.fallback, sonnet.fallback);
+});
+
+e2e('an alias added on the Routing screen routes the next request, and the preview shows where', TWO_ACCOUNTS, async ({ env, page }) => {
+  const before = await ask(env, 'claude-haiku-4-5');
+  assert.equal(before.status, 200, before.text);
+  assert.equal(before.route, 'anthropic', 'no alias yet: the request went to its own pool');
+
+  await show(page, 'routing');
+  await page.getByTestId('alias-new-glob').fill('claude-haiku-*');
+  await page.getByTestId('alias-new-to').fill('anthropic/opus:claude-opus-4-1');
+  await page.getByTestId('alias-add').click();
+  await page.getByTestId('aliases-save').click();
+  await page.getByTestId('aliases-saved').waitFor();
+  assert.deepEqual((await api(env, 'GET', '/aliases')).body, [{ glob: 'claude-haiku-*', to: 'anthropic/opus:claude-opus-4-1' }]);
+
+  const after = await ask(env, 'claude-haiku-4-5');
+  assert.equal(after.status, 200, after.text);
+  // The opus family has no policy of its own: the provider's pool serves it, as the header says.
+  assert.equal(after.route, 'alias claude-haiku-*: anthropic:claude-opus-4-1');
+
+  await page.getByTestId('route-model').fill('claude-haiku-4-5');
+  await page.getByTestId('route-ask').click();
+  await page.getByTestId('route-result').waitFor();
+  assert.equal((await page.getByTestId('route-pool').textContent()).trim(), 'anthropic');
+  assert.equal((await page.getByTestId('route-model-sent').textContent()).trim(), 'claude-opus-4-1');
+
+  // A target Keyway does not know is refused, with the API's reason, and nothing changes.
+  await page.getByTestId('alias-new-glob').fill('claude-opus-*');
+  await page.getByTestId('alias-new-to').fill('nowhere:some-model');
+  await page.getByTestId('alias-add').click();
+  await page.getByTestId('aliases-save').click();
+  const error = await page.getByTestId('aliases-error').textContent();
+  assert.match(error, /nowhere/);
+  assert.equal((await api(env, 'GET', '/aliases')).body.length, 1);
 });

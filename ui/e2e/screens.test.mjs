@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { e2e, saveScreenshot, show, until } from './browser.mjs';
-import { account, api, ask, askOpenAi } from './env.mjs';
+import { account, addClientKey, api, ask, askOpenAi } from './env.mjs';
 
 e2e(
   'every screen, with accounts and traffic (screenshots)',
@@ -22,6 +22,9 @@ e2e(
     for (let i = 0; i < 4; i++) assert.equal((await ask(env)).status, 200);
     assert.equal((await ask(env, 'claude-opus-4-1')).status, 200);
     for (let i = 0; i < 2; i++) assert.equal((await askOpenAi(env)).status, 200);
+    // A key of its own for one tool, with limits.
+    const tool = await addClientKey(env, 'Claude Code', { rpm: 60, daily_usd: 5, warn_only: true });
+    for (let i = 0; i < 2; i++) assert.equal((await ask(env, 'claude-sonnet-4-5', { 'x-api-key': tool.key })).status, 200);
     // No Google account: Keyway answers this one itself, as a failure.
     const failed = await fetch(`${env.url}/v1beta/models/gemini-2.5-pro:generateContent`, {
       method: 'POST',
@@ -29,7 +32,7 @@ e2e(
       body: JSON.stringify({ contents: [{ parts: [{ text: 'hi' }] }] }),
     });
     assert.ok(failed.status >= 400, `no account for gemini: ${failed.status}`);
-    const total = 8;
+    const total = 10;
 
     await until(async () => (await page.locator('[data-testid="log-row"]').count()) === total, `${total} rows in the live log`);
     await page.getByTestId(`account-card-${work.id}`).waitFor();
@@ -47,6 +50,11 @@ e2e(
     await page.getByTestId('connect-claude-code').waitFor();
     await saveScreenshot(page, 'connect');
 
+    await show(page, 'keys');
+    await page.locator(`[data-testid="key-day-${tool.id}"]`, { hasText: '$' }).waitFor();
+    assert.equal((await page.getByTestId(`key-limits-${tool.id}`).textContent()).trim(), '60 rpm · $5.00/day (warn only)');
+    await saveScreenshot(page, 'keys');
+
     // The usage history is written as requests finish; wait until it has them all.
     await until(async () => {
       const { body } = await api(env, 'GET', '/usage?days=7');
@@ -59,6 +67,10 @@ e2e(
     await show(page, 'settings');
     await page.getByTestId('settings-config-path').waitFor();
     assert.equal(await page.getByTestId('settings-config-path').textContent(), env.config);
+    // The test instance keeps its secrets in the session's (throwaway) OS keyring.
+    await page.getByTestId('settings-secrets').waitFor();
+    assert.equal(await page.getByTestId('settings-secrets').getAttribute('data-kind'), 'os');
+    assert.match(await page.getByTestId('settings-secrets').textContent(), /In the OS keyring \(Secret Service\)/);
     await saveScreenshot(page, 'settings');
   },
 );

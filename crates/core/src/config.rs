@@ -1,7 +1,8 @@
 //! The config file: its typed model, parsing, and validation. Errors carry the file, line and
 //! column of the offending value so that a broken edit can be fixed at once.
 //!
-//! Config holds ids and metadata only. Secrets live in the keyring ([`crate::SecretStore`]).
+//! Config holds ids and metadata only. Secrets live in the OS keyring or Keyway's encrypted
+//! file ([`crate::SecretStore`]).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -16,9 +17,15 @@ use crate::client_key::{self, Limits as ClientKeyLimits};
 use crate::limits::AccountLimits;
 use crate::policy::PolicyKey;
 use crate::prices::{self, Rates};
-use crate::provider::{self, ProviderKind};
+use crate::provider::{self, AuthHeader, Format, Preset, ProviderKind};
 use crate::session::{Affinity, SessionPolicy, Spread};
 use crate::strategy::Strategy;
+use crate::target::{FallbackStep, Target};
+
+/// Most steps in one policy's fallback chain.
+pub const MAX_FALLBACK_STEPS: usize = 8;
+/// Most aliases.
+pub const MAX_ALIASES: usize = 1_000;
 
 /// The range `session_idle_secs` must be in: a minute to a week.
 const SESSION_IDLE_SECS: std::ops::RangeInclusive<u64> = 60..=7 * 24 * 3600;
@@ -41,6 +48,10 @@ pub struct Config {
     /// Days of per-request usage history kept in the data dir.
     #[serde(default = "default_retention")]
     pub usage_retention_days: u32,
+    /// Where secrets live: the OS keyring or Keyway's encrypted file (see
+    /// [`crate::secrets::choose`] for the default). Read at start.
+    #[serde(default)]
+    pub secrets: Option<crate::secrets::StoreKind>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -49,6 +60,9 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     #[serde(default)]
     pub policies: IndexMap<String, PolicyConfig>,
+    /// Model glob → where requests for matching models go instead (first match wins).
+    #[serde(default)]
+    pub aliases: IndexMap<String, Target>,
     /// Named client keys (the default key needs no entry; see [`crate::client_key`]).
     #[serde(default)]
     pub client_keys: Vec<ClientKeyConfig>,
@@ -69,7 +83,25 @@ pub struct Limits {
     pub drain_secs: u64,
     /// How often to ask providers for the quota of idle subscription accounts (0 = never).
     pub quota_poll_secs: u64,
+    /// Longest a client may take to send a request's headers: from the connection's opening,
+    /// or on a kept-alive connection from the request's first byte.
+    pub client_header_timeout_secs: u64,
+    /// Longest a client may pause between two pieces of a request body (then 408).
+    pub client_body_timeout_secs: u64,
+    /// A kept-alive client connection that sends no new request for this long is closed.
+    pub client_idle_timeout_secs: u64,
+    /// Longest an upstream may pause between two pieces of its response body. A stream that
+    /// keeps sending is never cut; a silent one ends with its surface's error event.
+    pub upstream_idle_timeout_secs: u64,
+    /// Most client connections open at once; more are refused at once, never queued. Also at
+    /// most half the process's open-file limit (each connection may need an upstream one).
+    pub max_connections: u32,
 }
+
+/// The range every `*_timeout_secs` limit must be in: a second to a day.
+const TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 1..=86_400;
+/// The range of `max_connections`.
+const MAX_CONNECTIONS: std::ops::RangeInclusive<u32> = 1..=1_000_000;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -80,6 +112,11 @@ impl Default for Limits {
             max_attempts: 4,
             drain_secs: 10,
             quota_poll_secs: 600,
+            client_header_timeout_secs: 30,
+            client_body_timeout_secs: 60,
+            client_idle_timeout_secs: 75,
+            upstream_idle_timeout_secs: 300,
+            max_connections: 4096,
         }
     }
 }
@@ -87,9 +124,15 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
-    /// For built-in providers the origin (`scheme://host[:port]`); for user-defined
-    /// OpenAI-compatible providers the base URL as the provider documents it (e.g. `.../v1`).
+    /// For built-in providers the origin (`scheme://host[:port]`); for presets and the user's
+    /// own providers the base URL as the provider documents it for its format's SDKs (e.g.
+    /// `https://api.deepseek.com/anthropic`, `https://openrouter.ai/api/v1`).
     pub base_url: Option<String>,
+    /// The wire format a provider of the user's own speaks [default: openai]. Built-ins and
+    /// presets have theirs.
+    pub format: Option<Format>,
+    /// Where the key goes [default: the format's own header].
+    pub auth: Option<AuthHeader>,
     /// Family name → model globs. Replaces a built-in family of the same name.
     #[serde(default)]
     pub families: IndexMap<String, Vec<String>>,
@@ -173,6 +216,9 @@ pub struct PolicyConfig {
     /// A session's binding is forgotten after this long without a request.
     #[serde(default = "default_session_idle")]
     pub session_idle_secs: u64,
+    /// Where requests go, in order, when this policy's accounts cannot serve them.
+    #[serde(default)]
+    pub fallback: Vec<FallbackStep>,
 }
 
 impl PolicyConfig {
@@ -185,6 +231,7 @@ impl PolicyConfig {
             spread: Spread::default(),
             affinity: Affinity::default(),
             session_idle_secs: default_session_idle(),
+            fallback: Vec::new(),
         }
     }
 
@@ -309,24 +356,77 @@ impl Config {
         Ok((config, text))
     }
 
+    /// The kind of provider `id`: a built-in, or custom (a preset, or defined in the config).
     pub fn provider_kind(&self, id: &str) -> Option<ProviderKind> {
         match provider::built_in(id) {
             Some(b) => Some(b.kind),
-            None => self
-                .providers
-                .contains_key(id)
-                .then_some(ProviderKind::OpenAiCompatible),
+            None => (self.providers.contains_key(id) || provider::preset(id).is_some())
+                .then_some(ProviderKind::Custom),
         }
     }
 
-    /// Every provider id: the built-ins, then user-defined ones in config order.
+    /// The preset provider `id` is, if it is one. A `[providers.<id>]` table that gives both a
+    /// base URL and families defines a provider of the user's own under that id (a config
+    /// written before presets existed keeps meaning what it meant); one that gives only some
+    /// fields adjusts the preset.
+    pub fn preset(&self, id: &str) -> Option<&'static Preset> {
+        let own = self
+            .providers
+            .get(id)
+            .is_some_and(|p| p.base_url.is_some() && !p.families.is_empty());
+        provider::preset(id).filter(|_| !own)
+    }
+
+    /// The wire format provider `id` speaks.
+    pub fn provider_format(&self, id: &str) -> Option<Format> {
+        if let Some(b) = provider::built_in(id) {
+            return Some(b.format());
+        }
+        let user = self.providers.get(id).and_then(|p| p.format);
+        let preset = self.preset(id).map(|p| p.format);
+        match (user, preset) {
+            (Some(f), _) | (None, Some(f)) => Some(f),
+            // A provider of the user's own without a format is OpenAI-compatible, as they
+            // were before formats existed.
+            (None, None) => self.providers.contains_key(id).then_some(Format::OpenAi),
+        }
+    }
+
+    /// Where provider `id`'s key goes.
+    pub fn provider_auth(&self, id: &str) -> Option<AuthHeader> {
+        let format = self.provider_format(id)?;
+        let user = self.providers.get(id).and_then(|p| p.auth);
+        let preset = self.preset(id).map(|p| p.auth);
+        Some(user.or(preset).unwrap_or(format.default_auth()))
+    }
+
+    /// Every provider id in use: the built-ins, the config's own, then the presets the config
+    /// mentions (an account, a policy, an alias or a fallback step), each once.
     pub fn provider_ids(&self) -> impl Iterator<Item = &str> {
-        provider::BUILT_INS.iter().map(|b| b.id).chain(
-            self.providers
-                .keys()
-                .map(String::as_str)
-                .filter(|id| provider::built_in(id).is_none()),
-        )
+        let mut ids: Vec<&str> = provider::BUILT_INS.iter().map(|b| b.id).collect();
+        let mentioned = self
+            .providers
+            .keys()
+            .map(String::as_str)
+            .chain(self.accounts.iter().map(|a| a.provider.as_str()))
+            .chain(
+                self.policies
+                    .keys()
+                    .map(|k| k.split_once('/').map_or(k.as_str(), |(p, _)| p)),
+            )
+            .chain(self.aliases.values().map(|t| t.provider.as_str()))
+            .chain(
+                self.policies
+                    .values()
+                    .flat_map(|p| p.fallback.iter().map(|s| s.to.provider.as_str())),
+            );
+        for id in mentioned {
+            let known = self.providers.contains_key(id) || provider::preset(id).is_some();
+            if known && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids.into_iter()
     }
 
     pub fn account(&self, id: &str) -> Option<&AccountConfig> {
@@ -345,7 +445,10 @@ impl Config {
             .is_some_and(|p| p.families.contains_key(family));
         let built_in = provider::built_in(provider)
             .is_some_and(|b| b.families.iter().any(|(name, _)| *name == family));
-        configured || built_in
+        let preset = self
+            .preset(provider)
+            .is_some_and(|p| p.families.contains_key(family));
+        configured || built_in || preset
     }
 
     /// Names of the families of `provider`, for error messages.
@@ -359,6 +462,13 @@ impl Config {
             for (name, _) in b.families {
                 if !names.iter().any(|n| n == name) {
                     names.push((*name).to_owned());
+                }
+            }
+        }
+        if let Some(p) = self.preset(provider) {
+            for name in p.families.keys() {
+                if !names.contains(name) {
+                    names.push(name.clone());
                 }
             }
         }
@@ -389,6 +499,36 @@ impl Config {
                 "max_attempts must be at least 1".to_owned(),
             ));
         }
+        let l = &self.limits;
+        for (name, secs) in [
+            ("first_byte_timeout_secs", l.first_byte_timeout_secs),
+            ("connect_timeout_secs", l.connect_timeout_secs),
+            ("client_header_timeout_secs", l.client_header_timeout_secs),
+            ("client_body_timeout_secs", l.client_body_timeout_secs),
+            ("client_idle_timeout_secs", l.client_idle_timeout_secs),
+            ("upstream_idle_timeout_secs", l.upstream_idle_timeout_secs),
+        ] {
+            if !TIMEOUT_SECS.contains(&secs) {
+                return Err((
+                    vec![key("limits"), key(name)],
+                    format!(
+                        "{name} must be between {} and {} seconds",
+                        TIMEOUT_SECS.start(),
+                        TIMEOUT_SECS.end()
+                    ),
+                ));
+            }
+        }
+        if !MAX_CONNECTIONS.contains(&l.max_connections) {
+            return Err((
+                vec![key("limits"), key("max_connections")],
+                format!(
+                    "max_connections must be between {} and {}",
+                    MAX_CONNECTIONS.start(),
+                    MAX_CONNECTIONS.end()
+                ),
+            ));
+        }
         for (id, p) in &self.providers {
             let at = |field: &str| vec![key("providers"), key(id), key(field)];
             if !provider::is_valid_id(id) {
@@ -400,19 +540,28 @@ impl Config {
                 ));
             }
             let built_in = provider::built_in(id).is_some();
+            let preset = self.preset(id).is_some();
+            if built_in && (p.format.is_some() || p.auth.is_some()) {
+                return Err((
+                    vec![key("providers"), key(id)],
+                    format!(
+                        "`{id}` is built in: its format and auth are fixed; to reach another endpoint of the same format, define a provider of your own (e.g. `[providers.my-{id}]` with format, base_url and families)"
+                    ),
+                ));
+            }
             match &p.base_url {
                 Some(url) => check_base_url(url, built_in).map_err(|m| (at("base_url"), m))?,
-                None if !built_in => {
+                None if !built_in && !preset => {
                     return Err((
                         vec![key("providers"), key(id)],
                         format!(
-                            "provider `{id}` is not built in, so it needs a `base_url` (e.g. \"https://openrouter.ai/api/v1\")"
+                            "provider `{id}` is not built in, so it needs a `base_url` as the provider documents it (e.g. \"https://openrouter.ai/api/v1\" for format openai)"
                         ),
                     ));
                 }
                 None => {}
             }
-            if !built_in && p.families.is_empty() {
+            if !built_in && !preset && p.families.is_empty() {
                 return Err((
                     vec![key("providers"), key(id)],
                     format!(
@@ -422,9 +571,7 @@ impl Config {
                 ));
             }
             if p.oauth.is_some() || p.oauth_terms_accepted {
-                let kind = self
-                    .provider_kind(id)
-                    .unwrap_or(ProviderKind::OpenAiCompatible);
+                let kind = self.provider_kind(id).unwrap_or(ProviderKind::Custom);
                 match provider::oauth_defaults(kind) {
                     None => {
                         return Err((
@@ -589,7 +736,80 @@ impl Config {
                 }
             }
         }
+        self.validate_routing()?;
         self.validate_client_keys()
+    }
+
+    /// Aliases and fallback chains name pools that exist, and a chain stays in one format.
+    fn validate_routing(&self) -> Result<(), (Vec<Seg>, String)> {
+        if self.aliases.len() > MAX_ALIASES {
+            return Err((
+                vec![key("aliases")],
+                format!("at most {MAX_ALIASES} aliases"),
+            ));
+        }
+        for (glob, target) in &self.aliases {
+            let at = || vec![key("aliases"), key(glob)];
+            if glob.is_empty() || glob.chars().count() > 200 {
+                return Err((
+                    at(),
+                    "an alias needs a model glob of 1 to 200 characters, e.g. \"claude-haiku-*\""
+                        .to_owned(),
+                ));
+            }
+            self.check_target(target)
+                .map_err(|m| (at(), format!("alias `{glob}`: {m}")))?;
+        }
+        for (k, policy) in &self.policies {
+            let at = || vec![key("policies"), key(k), key("fallback")];
+            if policy.fallback.len() > MAX_FALLBACK_STEPS {
+                return Err((
+                    at(),
+                    format!("policy `{k}` has more than {MAX_FALLBACK_STEPS} fallback steps"),
+                ));
+            }
+            let provider = k.split_once('/').map_or(k.as_str(), |(p, _)| p);
+            let format = self.provider_format(provider);
+            for step in &policy.fallback {
+                self.check_target(&step.to)
+                    .map_err(|m| (at(), format!("policy `{k}`, fallback `{step}`: {m}")))?;
+                if step.to.scope() == *k {
+                    return Err((
+                        at(),
+                        format!("policy `{k}` falls back to itself (`{step}`); name another pool"),
+                    ));
+                }
+                let theirs = self.provider_format(&step.to.provider);
+                if theirs != format {
+                    return Err((
+                        at(),
+                        format!(
+                            "policy `{k}` speaks the {} format, but fallback `{step}` speaks {}: a chain stays within one format, since Keyway forwards requests as they are",
+                            format.map_or("?", Format::as_str),
+                            theirs.map_or("?", Format::as_str),
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A target names a known provider and, if any, one of its families.
+    fn check_target(&self, target: &Target) -> Result<(), String> {
+        if self.provider_kind(&target.provider).is_none() {
+            return Err(unknown_provider(self, &target.provider));
+        }
+        if let Some(family) = &target.family
+            && !self.has_family(&target.provider, family)
+        {
+            return Err(format!(
+                "provider `{}` has no family `{family}`; its families are: {}",
+                target.provider,
+                self.family_names(&target.provider).join(", ")
+            ));
+        }
+        Ok(())
     }
 
     fn validate_client_keys(&self) -> Result<(), (Vec<Seg>, String)> {
@@ -693,9 +913,11 @@ fn check_prices(id: &str, overrides: &IndexMap<String, Rates>) -> Result<(), (Ve
 }
 
 fn unknown_provider(config: &Config, id: &str) -> String {
+    let presets: Vec<&str> = provider::presets().keys().map(String::as_str).collect();
     format!(
-        "unknown provider `{id}`; known providers: {} (add your own under [providers.{id}] with a base_url)",
-        config.provider_ids().collect::<Vec<_>>().join(", ")
+        "unknown provider `{id}`; known providers: {}; presets: {} (or add your own under [providers.{id}] with format, base_url and families)",
+        config.provider_ids().collect::<Vec<_>>().join(", "),
+        presets.join(", ")
     )
 }
 
@@ -901,6 +1123,31 @@ output = 15
         assert_eq!(e.line, Some(5), "{e}");
         let e = Config::parse(&with("{ burst = 3 }"), None).unwrap_err();
         assert!(e.message.contains("unknown field `burst`"), "{e}");
+    }
+
+    #[test]
+    fn limits_out_of_range_are_named() {
+        let e = Config::parse("[limits]\nclient_idle_timeout_secs = 0\n", None).unwrap_err();
+        assert!(e.message.contains("client_idle_timeout_secs"), "{e}");
+        assert_eq!(e.line, Some(2));
+        let e = Config::parse("[limits]\nmax_connections = 0\n", None).unwrap_err();
+        assert!(e.message.contains("max_connections"), "{e}");
+        let c = Config::parse("[limits]\nupstream_idle_timeout_secs = 1\n", None).unwrap();
+        assert_eq!(c.limits.upstream_idle_timeout_secs, 1);
+        assert_eq!(c.limits.max_connections, Limits::default().max_connections);
+    }
+
+    #[test]
+    fn the_secret_store_is_os_or_file() {
+        let c = Config::parse("secrets = \"file\"\n", None).expect("file");
+        assert_eq!(c.secrets, Some(crate::secrets::StoreKind::File));
+        assert_eq!(Config::parse("", None).expect("unset").secrets, None);
+        let e = Config::parse("secrets = \"plain\"\n", None).unwrap_err();
+        assert!(
+            e.message.contains("`os`") && e.message.contains("`file`"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(1));
     }
 
     #[test]

@@ -1,11 +1,20 @@
 //! Editing the config file: comment- and order-preserving changes (`toml_edit`) and atomic
 //! saves. Every edit is validated as a whole config before anything is written, so a change
 //! either fully applies or leaves the file as it was.
+//!
+//! One writer at a time: every Keyway process (each CLI command, the running instance) edits
+//! the file only while it holds [`ConfigLock`], from loading the file to saving it, so two
+//! edits never start from the same text and the second never overwrites the first.
+//!
+//! The user may write `accounts` and `policies` as inline arrays and tables (`accounts =
+//! [{...}]`, `policies = {...}`): valid TOML, turned into `[[accounts]]` and `[policies]`
+//! tables by the first edit.
 
-use std::fs::{self, File};
+use std::fs::{self, File, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
 
@@ -15,6 +24,7 @@ use crate::config::{
     AccountConfig, ClientKeyConfig, Config, ConfigError, DEFAULT_CONFIG, PolicyConfig,
 };
 use crate::policy::PolicyKey;
+use crate::target::Target;
 
 /// The config file as text the user wrote, ready for surgical edits.
 pub struct ConfigDocument {
@@ -39,12 +49,16 @@ impl ConfigDocument {
     }
 
     pub fn from_text(path: &Path, text: &str) -> Result<ConfigDocument, ConfigError> {
-        let doc = text.parse::<DocumentMut>().map_err(|e| ConfigError {
+        let fail = |message: String| ConfigError {
             path: Some(path.to_path_buf()),
             line: None,
             column: None,
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let mut doc = text
+            .parse::<DocumentMut>()
+            .map_err(|e| fail(e.to_string()))?;
+        normalise(&mut doc).map_err(fail)?;
         Ok(ConfigDocument {
             path: path.to_path_buf(),
             doc,
@@ -189,6 +203,13 @@ impl ConfigDocument {
             t["session_idle_secs"] =
                 value(i64::try_from(policy.session_idle_secs).unwrap_or(i64::MAX));
         }
+        if !policy.fallback.is_empty() {
+            let mut list = Array::new();
+            for step in &policy.fallback {
+                list.push(step.to_string());
+            }
+            t["fallback"] = value(list);
+        }
         let policies = self.policies_mut();
         match policies
             .get_mut(&key.to_string())
@@ -228,14 +249,67 @@ impl ConfigDocument {
             t.set_implicit(true);
             self.doc.insert("providers", Item::Table(t));
         }
-        let Some(providers) = self.doc["providers"].as_table_mut() else {
+        let Some(providers) = self.doc["providers"].as_table_like_mut() else {
             return;
         };
         if !providers.contains_key(provider) {
             providers.insert(provider, Item::Table(Table::new()));
         }
-        if let Some(t) = providers[provider].as_table_mut() {
-            t[field] = Item::Value(v);
+        if let Some(t) = providers
+            .get_mut(provider)
+            .and_then(Item::as_table_like_mut)
+        {
+            t.insert(field, Item::Value(v));
+        }
+    }
+
+    /// Send requests for models matching `glob` to `target`; an existing alias of the same
+    /// glob keeps its place.
+    pub fn set_alias(&mut self, glob: &str, target: &Target) {
+        let aliases = self.aliases_mut();
+        match aliases.get_mut(glob).and_then(Item::as_value_mut) {
+            Some(old) => {
+                let decor = old.decor().clone();
+                *old = target.to_string().into();
+                *old.decor_mut() = decor;
+            }
+            None => {
+                aliases.insert(glob, value(target.to_string()));
+            }
+        }
+    }
+
+    /// False when there was no such alias.
+    pub fn remove_alias(&mut self, glob: &str) -> bool {
+        self.doc
+            .get_mut("aliases")
+            .and_then(Item::as_table_like_mut)
+            .is_some_and(|a| a.remove(glob).is_some())
+    }
+
+    /// Replace every alias with `aliases`, in this order.
+    pub fn set_aliases<'a>(&mut self, aliases: impl IntoIterator<Item = (&'a str, &'a Target)>) {
+        let table = self.aliases_mut();
+        table.clear();
+        for (glob, target) in aliases {
+            table.insert(glob, value(target.to_string()));
+        }
+    }
+
+    fn aliases_mut(&mut self) -> &mut Table {
+        if !matches!(self.doc.get("aliases"), Some(Item::Table(_))) {
+            // An inline `aliases = { … }` becomes a table of its own, its entries kept.
+            let inline = self
+                .doc
+                .get("aliases")
+                .and_then(Item::as_inline_table)
+                .cloned();
+            let table = inline.map_or_else(Table::new, InlineTable::into_table);
+            self.doc.insert("aliases", Item::Table(table));
+        }
+        match self.doc.get_mut("aliases") {
+            Some(Item::Table(t)) => t,
+            _ => unreachable!("`aliases` was just made a table"),
         }
     }
 
@@ -298,24 +372,34 @@ impl ConfigDocument {
     }
 
     fn accounts_mut(&mut self) -> &mut ArrayOfTables {
-        if !self.doc.contains_key("accounts") {
-            self.doc
-                .insert("accounts", Item::ArrayOfTables(ArrayOfTables::new()));
+        let item = self
+            .doc
+            .entry("accounts")
+            .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()));
+        // `normalise` left only an array of tables here; anything else was refused on load.
+        if !item.is_array_of_tables() {
+            *item = Item::ArrayOfTables(ArrayOfTables::new());
         }
-        self.doc["accounts"]
-            .as_array_of_tables_mut()
-            .expect("`accounts` validated as an array of tables")
+        match item {
+            Item::ArrayOfTables(a) => a,
+            _ => unreachable!("just made an array of tables"),
+        }
     }
 
     fn policies_mut(&mut self) -> &mut Table {
-        if !self.doc.contains_key("policies") {
+        let item = self.doc.entry("policies").or_insert_with(|| {
             let mut t = Table::new();
             t.set_implicit(true);
-            self.doc.insert("policies", Item::Table(t));
+            Item::Table(t)
+        });
+        // `normalise` left only a table here; anything else was refused on load.
+        if !item.is_table() {
+            *item = Item::Table(Table::new());
         }
-        self.doc["policies"]
-            .as_table_mut()
-            .expect("`policies` validated as a table")
+        match item {
+            Item::Table(t) => t,
+            _ => unreachable!("just made a table"),
+        }
     }
 }
 
@@ -381,11 +465,114 @@ fn account_limits_table(limits: &AccountLimits) -> InlineTable {
     t
 }
 
+/// `accounts = [{...}, ...]` as `[[accounts]]` tables and `policies = {...}` /
+/// `providers = {...}` as tables, so that edits find the shapes they change. Any other shape
+/// of these keys is refused (the config would not validate either).
+fn normalise(doc: &mut DocumentMut) -> Result<(), String> {
+    if let Some(item) = doc.get_mut("accounts") {
+        let taken = std::mem::take(item);
+        *item = match taken {
+            Item::ArrayOfTables(_) => taken,
+            Item::Value(toml_edit::Value::Array(a)) if a.is_empty() => {
+                Item::ArrayOfTables(ArrayOfTables::new())
+            }
+            other => match other.into_array_of_tables() {
+                Ok(tables) => Item::ArrayOfTables(tables),
+                Err(other) => {
+                    *item = other;
+                    return Err(
+                        "`accounts` must be a list of account tables ([[accounts]] or accounts = [{...}])"
+                            .to_owned(),
+                    );
+                }
+            },
+        };
+    }
+    for key in ["policies", "providers"] {
+        if let Some(item) = doc.get_mut(key) {
+            let taken = std::mem::take(item);
+            *item = match taken.into_table() {
+                Ok(table) => Item::Table(table),
+                Err(other) => {
+                    *item = other;
+                    return Err(format!(
+                        "`{key}` must be a table ([{key}] or {key} = {{...}})"
+                    ));
+                }
+            };
+        }
+    }
+    Ok(())
+}
+
+/// How long an edit waits for another process's edit to finish.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The lock every Keyway process holds while it edits the config: an advisory lock
+/// (`flock`/`LockFileEx`) on `<config>.lock` beside the file, released when this is dropped
+/// or the process ends (a crash leaves no stale lock).
+pub struct ConfigLock {
+    _file: File,
+}
+
+impl ConfigLock {
+    /// Wait (at most [`LOCK_WAIT`]) until no other process edits the config at `config`.
+    /// Blocking.
+    pub fn acquire(config: &Path) -> io::Result<ConfigLock> {
+        let path = lock_path(config);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        let mut options = fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path)?;
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(ConfigLock { _file: file }),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "another Keyway process has been editing {} for {}s (it holds {}); try again",
+                            config.display(),
+                            LOCK_WAIT.as_secs(),
+                            path.display()
+                        ),
+                    ));
+                }
+                Err(TryLockError::Error(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+/// `<config>.lock`.
+fn lock_path(config: &Path) -> PathBuf {
+    let mut name = config.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    config.with_file_name(name)
+}
+
 /// Write beside, flush to disk, rename over. A crash or a full disk leaves either the old file
 /// or the new one, never a torn mix. The file keeps the permissions of the one it replaces; a
-/// new file is readable by its owner only (tools' config files written by Connect hold the
-/// client key).
+/// new file is readable by its owner only.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, bytes, false)
+}
+
+/// [`write_atomic`] for bytes that hold a secret (a tool's config file with the client key):
+/// the file is readable by its owner only, whatever it was before.
+pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, bytes, true)
+}
+
+fn write_atomic_with(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -401,7 +588,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
-    let kept = fs::metadata(path).ok().map(|m| m.permissions());
+    let kept = (!private)
+        .then(|| fs::metadata(path).ok().map(|m| m.permissions()))
+        .flatten();
     let result = (|| {
         let mut options = fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -423,6 +612,53 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// A temporary file of [`write_atomic`] left older than this is stray whoever wrote it.
+const STRAY_AFTER: Duration = Duration::from_secs(60);
+
+/// Remove the temporary files [`write_atomic`] leaves in `dir` when a process dies between
+/// writing one and renaming it (`.<name>.<pid>-<n>.tmp`): those of a process that is gone
+/// (Linux), and any older than a minute. Returns how many were removed.
+pub fn remove_stray_temps(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_pid) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let gone = cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age >= STRAY_AFTER);
+        if (gone || old) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a stray temporary file")
+                }
+            }
+        }
+    }
+    removed
+}
+
+/// The writer's pid in a [`write_atomic`] temporary file's name, `.<name>.<pid>-<n>.tmp`.
+fn temp_pid(name: &str) -> Option<u32> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (_, tail) = inner.rsplit_once('.')?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 #[cfg(test)]
@@ -581,5 +817,91 @@ weight = 3
         doc.set_account_field("anthropic-000001", "provider", "nope".into());
         assert!(matches!(doc.save(), Err(SaveError::Invalid(_))));
         assert_eq!(fs::read_to_string(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn inline_accounts_and_policies_are_edited_not_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = r#"# mine
+accounts = [{ id = "anthropic-00000a", provider = "anthropic", label = "Inline" }]
+policies = { anthropic = { strategy = "priority", accounts = ["anthropic-00000a"] } }
+providers = { anthropic = { base_url = "http://127.0.0.1:9" } }
+"#;
+        fs::write(&path, text).unwrap();
+        let mut doc = ConfigDocument::load(&path).expect("inline forms load");
+        doc.add_account(&account("anthropic-00000b"));
+        let key: PolicyKey = "anthropic/opus".parse().unwrap();
+        doc.set_policy(&key, &PolicyConfig::new(Strategy::Random));
+        doc.set_provider_field("anthropic", "oauth_terms_accepted", true.into());
+        let config = doc.save().expect("the edit saves");
+        assert_eq!(config.accounts.len(), 2);
+        assert_eq!(config.policies.len(), 2);
+        assert_eq!(
+            config.policies["anthropic"].accounts,
+            vec!["anthropic-00000a"]
+        );
+        assert!(config.providers["anthropic"].oauth_terms_accepted);
+        assert_eq!(
+            config.providers["anthropic"].base_url.as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(
+            doc.remove_account("anthropic-00000a"),
+            Some(vec!["anthropic".into()])
+        );
+        assert_eq!(doc.save().unwrap().accounts.len(), 1);
+        assert!(fs::read_to_string(&path).unwrap().starts_with("# mine"));
+
+        for empty in ["accounts = []\n", "policies = {}\n"] {
+            fs::write(&path, empty).unwrap();
+            let mut doc = ConfigDocument::load(&path).unwrap();
+            doc.add_account(&account("anthropic-00000c"));
+            doc.set_policy(&key, &PolicyConfig::new(Strategy::Random));
+            assert_eq!(doc.save().unwrap().accounts.len(), 1, "{empty}");
+        }
+        assert!(ConfigDocument::from_text(&path, "accounts = 5\n").is_err());
+    }
+
+    #[test]
+    fn a_second_editor_waits_for_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let first = ConfigLock::acquire(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let second_path = path.clone();
+        let second = std::thread::spawn(move || {
+            let lock = ConfigLock::acquire(&second_path);
+            tx.send(()).unwrap();
+            lock.map(drop)
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "the second editor waits while the first holds the lock"
+        );
+        drop(first);
+        rx.recv_timeout(LOCK_WAIT).expect("then it gets the lock");
+        second.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn stray_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let stray = dir.path().join(".config.toml.4000000000-3.tmp");
+        let mine = dir
+            .path()
+            .join(format!(".config.toml.{}-1.tmp", std::process::id()));
+        let other = dir.path().join("notes.tmp");
+        for f in [&stray, &mine, &other] {
+            fs::write(f, "x").unwrap();
+        }
+        let removed = remove_stray_temps(dir.path());
+        if cfg!(target_os = "linux") {
+            assert_eq!(removed, 1);
+            assert!(!stray.exists(), "a dead process's temporary file goes");
+        }
+        assert!(mine.exists() && other.exists(), "others stay");
+        assert_eq!(temp_pid(".state.json.123-0.tmp"), Some(123));
+        assert_eq!(temp_pid(".config.toml.lock"), None);
     }
 }

@@ -3,6 +3,9 @@
 
 use wildmatch::WildMatch;
 
+/// The longest model name matched against family globs, in bytes.
+pub const MAX_MODEL_BYTES: usize = 256;
+
 /// The families of one provider, in match order.
 #[derive(Debug, Clone)]
 pub struct FamilySet {
@@ -40,8 +43,13 @@ impl FamilySet {
         FamilySet { families }
     }
 
-    /// Index of the first family whose globs match `model`.
+    /// Index of the first family whose globs match `model`. A name longer than
+    /// [`MAX_MODEL_BYTES`] belongs to no family: no real model has one, and matching globs
+    /// against megabytes a client sent would cost more than the request is worth.
     pub fn resolve(&self, model: &str) -> Option<usize> {
+        if model.len() > MAX_MODEL_BYTES {
+            return None;
+        }
         self.families
             .iter()
             .position(|f| f.globs.iter().any(|g| g.matches(model)))
@@ -89,5 +97,13 @@ mod tests {
             set.resolve("claude-sonnet-4-5").map(|i| set.name(i)),
             Some("sonnet")
         );
+    }
+
+    #[test]
+    fn a_name_longer_than_any_model_matches_no_family() {
+        let set = FamilySet::new([], &[("sonnet", &["*sonnet*"])]);
+        let long = format!("claude-sonnet-{}", "x".repeat(MAX_MODEL_BYTES));
+        assert_eq!(set.resolve(&long), None);
+        assert_eq!(set.resolve(&long[..MAX_MODEL_BYTES]), Some(0));
     }
 }

@@ -25,6 +25,7 @@ pub mod session;
 pub mod snapshot;
 pub mod state;
 pub mod strategy;
+pub mod target;
 
 pub use account::AccountKind;
 pub use config::{Config, ConfigError};

@@ -1,7 +1,8 @@
 //! Every place Keyway keeps a file, from the platform's conventions (`directories`): the
 //! config, and the data dir with everything in it.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use directories::ProjectDirs;
 
@@ -54,6 +55,11 @@ pub fn history_file() -> PathBuf {
     data_dir().join("usage.sqlite3")
 }
 
+/// The encrypted file store's folder, for machines without an OS keyring.
+pub fn secrets_dir() -> PathBuf {
+    data_dir().join("secrets")
+}
+
 /// Where the originals of the tools' config files that Connect rewrote are kept.
 pub fn connect_backups_dir() -> PathBuf {
     data_dir().join("connect-backups")
@@ -64,4 +70,97 @@ pub fn home_dir() -> PathBuf {
     directories::BaseDirs::new()
         .map(|d| d.home_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Create `dir` (and missing parents) readable by its owner only, or make it so if it exists.
+/// For folders that are Keyway's alone (logs, Connect's backups).
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    set_mode(dir, 0o700)
+}
+
+/// Make the data dir and what Keyway keeps in it readable by its owner only: they say which
+/// accounts the user has, how they are used, and hold copies of tools' config files. The data
+/// dir itself is left alone when it is shared (sticky or writable by all, like `/tmp`, which
+/// only a `KEYWAY_DATA_DIR` can make it); its files are still made private. Also removes the
+/// temporary files an interrupted save left there (see [`crate::edit::remove_stray_temps`]).
+pub fn secure_data_dir() -> io::Result<()> {
+    let dir = data_dir();
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir)?;
+    if shared(&dir) {
+        tracing::warn!(dir = %dir.display(), "the data dir is shared with other users; only Keyway's files in it are made private");
+    } else {
+        set_mode(&dir, 0o700)?;
+    }
+    let db = history_file();
+    for file in [
+        state_file(),
+        sessions_file(),
+        instance_file(),
+        db.with_file_name("usage.sqlite3-wal"),
+        db.with_file_name("usage.sqlite3-shm"),
+        db,
+    ] {
+        if file.exists() {
+            set_mode(&file, 0o600)?;
+        }
+    }
+    for folder in [log_dir(), connect_backups_dir()] {
+        if folder.exists() {
+            private_tree(&folder)?;
+        }
+    }
+    crate::edit::remove_stray_temps(&dir);
+    Ok(())
+}
+
+/// `dir` and every folder in it 0700, every file 0600.
+fn private_tree(dir: &Path) -> io::Result<()> {
+    set_mode(dir, 0o700)?;
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            private_tree(&entry.path())?;
+        } else if kind.is_file() {
+            set_mode(&entry.path(), 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` is meant for several users: sticky, or writable by all.
+fn shared(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o1002 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
+/// Set `path`'s permission bits (Unix; elsewhere the platform's defaults apply).
+pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let current = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+        if current != mode {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }

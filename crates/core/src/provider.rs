@@ -1,9 +1,16 @@
 //! Provider definitions: the one place that knows each built-in provider's id, default base
-//! URL, auth header and default model families. Everything else asks this module.
+//! URL, auth header and default model families, and the presets (other vendors' endpoints
+//! that speak one of the formats, `data/presets.toml`). Everything else asks this module.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::LazyLock;
 
-/// How a provider is spoken to upstream.
+use serde::{Deserialize, Serialize};
+
+/// Which provider a provider is: one of the built-ins, whose logins, quota endpoints and
+/// error quirks Keyway knows, or a custom one (a preset or the user's own), known only by its
+/// format, base URL and auth header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
     /// Anthropic Messages API, `x-api-key` auth.
@@ -12,9 +19,9 @@ pub enum ProviderKind {
     OpenAi,
     /// Google Gemini generateContent, `x-goog-api-key` auth.
     Google,
-    /// A user-defined OpenAI-compatible service (OpenRouter, DeepSeek, Ollama, ...). Its base
-    /// URL is taken as the service documents it, usually ending in `/v1`.
-    OpenAiCompatible,
+    /// A preset or user-defined service speaking one of the [`Format`]s. Its base URL is
+    /// taken as the service documents it for that format's SDKs.
+    Custom,
 }
 
 impl ProviderKind {
@@ -23,14 +30,67 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::OpenAi => "openai",
             ProviderKind::Google => "google",
-            ProviderKind::OpenAiCompatible => "openai_compatible",
+            ProviderKind::Custom => "custom",
         }
+    }
+}
+
+/// The wire format a provider speaks: which client requests it can serve as they are.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Anthropic Messages.
+    Anthropic,
+    /// OpenAI Chat Completions and Responses.
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// Gemini generateContent.
+    Gemini,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Anthropic => "anthropic",
+            Format::OpenAi => "openai",
+            Format::Gemini => "gemini",
+        }
+    }
+
+    /// The format of a client request of `surface`.
+    pub fn of(surface: Surface) -> Format {
+        match surface {
+            Surface::AnthropicMessages => Format::Anthropic,
+            Surface::OpenAiChat | Surface::OpenAiResponses => Format::OpenAi,
+            Surface::Gemini => Format::Gemini,
+        }
+    }
+
+    /// Whether a request of `surface` can be served as it is by a provider of this format.
+    pub fn serves(self, surface: Surface) -> bool {
+        Format::of(surface) == self
+    }
+
+    /// Where the key goes, unless the provider says otherwise.
+    pub fn default_auth(self) -> AuthHeader {
+        match self {
+            Format::Anthropic => AuthHeader::XApiKey,
+            Format::OpenAi => AuthHeader::Bearer,
+            Format::Gemini => AuthHeader::XGoogApiKey,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 /// The client-facing API shape of a request.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Surface {
     AnthropicMessages,
@@ -60,14 +120,49 @@ impl fmt::Display for Surface {
 }
 
 /// Where a provider's secret goes on the upstream request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuthHeader {
     /// `x-api-key: <secret>`
+    #[serde(rename = "x-api-key")]
     XApiKey,
     /// `authorization: Bearer <secret>`
+    #[serde(rename = "bearer")]
     Bearer,
     /// `x-goog-api-key: <secret>`
+    #[serde(rename = "x-goog-api-key")]
     XGoogApiKey,
+}
+
+/// Another vendor's endpoint that speaks one of the formats, usable with only a key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// The vendor's name, for screens.
+    pub name: String,
+    pub format: Format,
+    pub base_url: String,
+    pub auth: AuthHeader,
+    /// The vendor's own documentation of this endpoint.
+    pub docs: String,
+    /// Family name → model globs, in match order.
+    pub families: BTreeMap<String, Vec<String>>,
+}
+
+/// The presets, parsed on first use. They are part of the program: a file that does not parse
+/// is a bug (a test parses it).
+static PRESETS: LazyLock<BTreeMap<String, Preset>> = LazyLock::new(|| {
+    toml::from_str(include_str!("../data/presets.toml"))
+        .expect("the embedded presets parse (see the provider tests)")
+});
+
+/// Every preset, by id.
+pub fn presets() -> &'static BTreeMap<String, Preset> {
+    &PRESETS
+}
+
+pub fn preset(id: &str) -> Option<&'static Preset> {
+    PRESETS.get(id)
 }
 
 /// A provider compiled into Keyway.
@@ -175,7 +270,7 @@ pub fn oauth_defaults(kind: ProviderKind) -> Option<&'static OAuthDefaults> {
     match kind {
         ProviderKind::Anthropic => Some(&CLAUDE_OAUTH),
         ProviderKind::OpenAi => Some(&CHATGPT_OAUTH),
-        ProviderKind::Google | ProviderKind::OpenAiCompatible => None,
+        ProviderKind::Google | ProviderKind::Custom => None,
     }
 }
 
@@ -183,23 +278,12 @@ pub fn built_in(id: &str) -> Option<&'static BuiltIn> {
     BUILT_INS.iter().find(|b| b.id == id)
 }
 
-impl ProviderKind {
-    pub fn auth_header(self) -> AuthHeader {
-        match self {
-            ProviderKind::Anthropic => AuthHeader::XApiKey,
-            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => AuthHeader::Bearer,
-            ProviderKind::Google => AuthHeader::XGoogApiKey,
-        }
-    }
-
-    /// Whether a request of this surface can be served by this kind of provider.
-    pub fn serves(self, surface: Surface) -> bool {
-        match self {
-            ProviderKind::Anthropic => surface == Surface::AnthropicMessages,
-            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {
-                matches!(surface, Surface::OpenAiChat | Surface::OpenAiResponses)
-            }
-            ProviderKind::Google => surface == Surface::Gemini,
+impl BuiltIn {
+    pub fn format(&self) -> Format {
+        match self.kind {
+            ProviderKind::Anthropic => Format::Anthropic,
+            ProviderKind::Google => Format::Gemini,
+            ProviderKind::OpenAi | ProviderKind::Custom => Format::OpenAi,
         }
     }
 }
@@ -211,4 +295,25 @@ pub fn is_valid_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_are_usable() {
+        assert!(presets().len() >= 5);
+        for (id, p) in presets() {
+            assert!(is_valid_id(id), "{id}");
+            assert!(built_in(id).is_none(), "{id} shadows a built-in");
+            assert!(p.base_url.starts_with("https://"), "{id}");
+            assert!(p.docs.starts_with("https://"), "{id}");
+            assert!(!p.families.is_empty(), "{id}");
+        }
+        assert_eq!(
+            preset("deepseek").map(|p| p.format),
+            Some(Format::Anthropic)
+        );
+    }
 }

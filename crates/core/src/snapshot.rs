@@ -5,16 +5,22 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::{Config, PolicyConfig};
-use crate::family::FamilySet;
+use crate::family::{FamilySet, MAX_MODEL_BYTES};
 use crate::pool::{Member, Pool};
 use crate::prices::Prices;
-use crate::provider::{self, ProviderKind, Surface};
+use crate::provider::{self, AuthHeader, Format, ProviderKind, Surface};
 use crate::state::{AccountState, StateRegistry};
 use crate::strategy::Strategy;
+use crate::target::{FallbackStep, Target};
+use wildmatch::WildMatch;
 
 pub struct ProviderRoute {
     pub id: String,
     pub kind: ProviderKind,
+    /// The wire format it speaks.
+    pub format: Format,
+    /// Where its keys go.
+    pub auth: AuthHeader,
     /// Without a trailing slash.
     pub base_url: String,
     /// Subscription login endpoints (anthropic and openai), with config overrides applied.
@@ -83,10 +89,22 @@ impl OAuthEndpoints {
 }
 
 /// Where one request goes.
+#[derive(Clone, Copy)]
 pub struct Route<'a> {
     pub provider: &'a ProviderRoute,
     pub family: Option<&'a str>,
     pub pool: &'a Arc<Pool>,
+    /// The model to send instead of the one asked for (an alias's or a fallback step's).
+    pub model: Option<&'a str>,
+    /// The alias (its model glob) that sent the request here.
+    pub alias: Option<&'a str>,
+}
+
+/// One `[aliases]` entry, its glob compiled.
+struct Alias {
+    glob: String,
+    pattern: WildMatch,
+    target: Target,
 }
 
 pub struct Snapshot {
@@ -94,6 +112,7 @@ pub struct Snapshot {
     /// What requests cost: the config's price overrides over the built-in table.
     pub prices: Arc<Prices>,
     providers: Vec<ProviderRoute>,
+    aliases: Vec<Alias>,
     states: HashMap<String, Arc<AccountState>>,
 }
 
@@ -155,10 +174,20 @@ impl Snapshot {
             .provider_ids()
             .map(|id| build_provider(&config, id, &states, previous.and_then(|p| p.provider(id))))
             .collect();
+        let aliases = config
+            .aliases
+            .iter()
+            .map(|(glob, target)| Alias {
+                glob: glob.clone(),
+                pattern: WildMatch::new(glob),
+                target: target.clone(),
+            })
+            .collect();
         Snapshot {
             prices: Arc::new(Prices::from_config(&config)),
             config,
             providers,
+            aliases,
             states,
         }
     }
@@ -186,24 +215,41 @@ impl Snapshot {
 
     /// The provider, family and pool for a request of `surface` asking for `model`.
     ///
-    /// Anthropic Messages go to `anthropic`, Gemini to `google`. OpenAI Chat and Responses
-    /// go to the first user-defined provider one of whose families matches the model, else
-    /// to `openai`.
+    /// The first alias whose glob matches the model and whose provider speaks the request's
+    /// format decides; else the first custom provider (preset or the user's own) of that
+    /// format one of whose families matches the model; else the built-in provider of the
+    /// format (`anthropic`, `openai`, `google`).
     pub fn route(&self, surface: Surface, model: Option<&str>) -> Option<Route<'_>> {
-        let (provider, family) = match surface {
-            Surface::AnthropicMessages => (self.provider(provider::ANTHROPIC)?, None),
-            Surface::Gemini => (self.provider(provider::GOOGLE)?, None),
-            Surface::OpenAiChat | Surface::OpenAiResponses => {
-                let custom = model.and_then(|m| {
-                    self.providers
-                        .iter()
-                        .filter(|p| p.kind == ProviderKind::OpenAiCompatible)
-                        .find_map(|p| p.families.resolve(m).map(|f| (p, Some(f))))
-                });
-                match custom {
-                    Some(found) => found,
-                    None => (self.provider(provider::OPENAI)?, None),
+        let format = Format::of(surface);
+        // As with families: a name no real model has matches no alias glob, so megabytes a
+        // client sent are never matched against them.
+        if let Some(m) = model.filter(|m| m.len() <= MAX_MODEL_BYTES) {
+            for alias in &self.aliases {
+                if !alias.pattern.matches(m) {
+                    continue;
                 }
+                match self.route_to(&alias.target, Some(m)) {
+                    Some(route) if route.provider.format == format => {
+                        return Some(Route {
+                            alias: Some(&alias.glob),
+                            ..route
+                        });
+                    }
+                    _ => continue,
+                }
+            }
+        }
+        let custom = model.and_then(|m| {
+            self.providers
+                .iter()
+                .filter(|p| p.kind == ProviderKind::Custom && p.format == format)
+                .find_map(|p| p.families.resolve(m).map(|f| (p, Some(f))))
+        });
+        let (provider, family) = match custom {
+            Some(found) => found,
+            None => {
+                let built_in = provider::BUILT_INS.iter().find(|b| b.format() == format)?;
+                (self.provider(built_in.id)?, None)
             }
         };
         let family = family.or_else(|| model.and_then(|m| provider.families.resolve(m)));
@@ -211,7 +257,46 @@ impl Snapshot {
             provider,
             family: family.map(|f| provider.families.name(f)),
             pool: provider.pool(family),
+            model: None,
+            alias: None,
         })
+    }
+
+    /// Where `target` sends a request for `requested` (an alias or a fallback step): its
+    /// provider, its family or the family the (rewritten) model falls in, that pool.
+    pub fn route_to<'a>(
+        &'a self,
+        target: &'a Target,
+        requested: Option<&str>,
+    ) -> Option<Route<'a>> {
+        let provider = self.provider(&target.provider)?;
+        let family = match &target.family {
+            Some(name) => Some(provider.families.index_of(name)?),
+            None => target
+                .model
+                .as_deref()
+                .or(requested)
+                .and_then(|m| provider.families.resolve(m)),
+        };
+        Some(Route {
+            provider,
+            family: family.map(|f| provider.families.name(f)),
+            pool: provider.pool(family),
+            model: target.model.as_deref(),
+            alias: None,
+        })
+    }
+
+    /// The fallback chain of the policy serving `route`, each step resolved, in order.
+    pub fn fallbacks<'a>(&'a self, route: &Route<'_>) -> Vec<(Route<'a>, &'a FallbackStep)> {
+        self.config
+            .policies
+            .get(&*route.pool.scope)
+            .map(|p| p.fallback.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|step| Some((self.route_to(&step.to, None)?, step)))
+            .collect()
     }
 }
 
@@ -222,6 +307,7 @@ fn build_provider(
     previous: Option<&ProviderRoute>,
 ) -> ProviderRoute {
     let built_in = provider::built_in(id);
+    let preset = config.preset(id);
     let user = config.providers.get(id);
     let kind = config
         .provider_kind(id)
@@ -229,13 +315,27 @@ fn build_provider(
     let base_url = user
         .and_then(|p| p.base_url.as_deref())
         .or(built_in.map(|b| b.default_base_url))
+        .or(preset.map(|p| p.base_url.as_str()))
         .unwrap_or_default()
         .trim_end_matches('/')
         .to_owned();
+    let preset_families: Vec<(&str, Vec<&str>)> = preset
+        .map(|p| {
+            p.families
+                .iter()
+                .map(|(n, g)| (n.as_str(), g.iter().map(String::as_str).collect()))
+                .collect()
+        })
+        .unwrap_or_default();
+    // A preset's families are its defaults, as a built-in's are.
+    let preset_families: Vec<(&str, &[&str])> = preset_families
+        .iter()
+        .map(|(n, g)| (*n, g.as_slice()))
+        .collect();
     let families = FamilySet::new(
         user.into_iter()
             .flat_map(|p| p.families.iter().map(|(n, g)| (n.as_str(), g.as_slice()))),
-        built_in.map_or(&[], |b| b.families),
+        built_in.map_or(preset_families.as_slice(), |b| b.families),
     );
 
     let reuse = |family: Option<&str>| {
@@ -272,6 +372,12 @@ fn build_provider(
     ProviderRoute {
         id: id.to_owned(),
         kind,
+        format: config
+            .provider_format(id)
+            .expect("provider ids come from the config"),
+        auth: config
+            .provider_auth(id)
+            .expect("provider ids come from the config"),
         base_url,
         oauth: OAuthEndpoints::resolve(kind, user),
         families,
@@ -364,6 +470,26 @@ accounts = ["a2", "a1"]
 
     fn snapshot(text: &str, registry: &StateRegistry, prev: Option<&Snapshot>) -> Snapshot {
         Snapshot::build(Arc::new(Config::parse(text, None).unwrap()), registry, prev)
+    }
+
+    #[test]
+    fn aliases_take_real_model_names_only() {
+        let text = format!(
+            "{CONFIG}\n[aliases]\n\"claude-haiku-*\" = \"anthropic/opus:claude-opus-4-1\"\n"
+        );
+        let reg = StateRegistry::default();
+        let s = snapshot(&text, &reg, None);
+        let r = s
+            .route(Surface::AnthropicMessages, Some("claude-haiku-4-5"))
+            .unwrap();
+        assert_eq!(r.alias, Some("claude-haiku-*"));
+        assert_eq!(r.model, Some("claude-opus-4-1"));
+        assert_eq!(r.family, Some("opus"));
+        // A name longer than any real model's is matched against no glob, an alias's neither.
+        let huge = format!("claude-haiku-{}", "x".repeat(MAX_MODEL_BYTES));
+        let r = s.route(Surface::AnthropicMessages, Some(&huge)).unwrap();
+        assert_eq!((r.alias, r.model, r.family), (None, None, None));
+        assert_eq!(r.provider.id, "anthropic");
     }
 
     #[test]

@@ -337,7 +337,8 @@ impl AccountState {
     pub fn record_cooldown(&self, until_ms: Option<u64>, reason: String, now: u64) -> u64 {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let streak = self.failures_in_row.fetch_add(1, Ordering::Relaxed) + 1;
-        let until = until_ms.unwrap_or_else(|| now + backoff(streak).as_millis() as u64);
+        let until =
+            until_ms.unwrap_or_else(|| now.saturating_add(backoff(streak).as_millis() as u64));
         self.cooldown_until_ms.fetch_max(until, Ordering::Relaxed);
         let mut d = self.detail();
         d.last_error = Some(reason.clone());

@@ -201,7 +201,7 @@ pub async fn poll_one(
         .await
         .map_err(|_| "usage endpoint sent no JSON".to_owned())?;
     let windows = match provider.kind {
-        ProviderKind::Anthropic => quota::from_anthropic_usage(&body),
+        ProviderKind::Anthropic => quota::from_anthropic_usage(&body, now_ms() / 1000),
         _ => quota::from_chatgpt_usage(&body, now_ms() / 1000),
     };
     state.record_quota(windows);

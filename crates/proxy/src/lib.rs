@@ -10,6 +10,7 @@
 mod background;
 mod blocking;
 mod client_keys;
+mod connection;
 mod engine;
 mod guard;
 mod management;
@@ -29,7 +30,7 @@ pub use management::{
     AccountChange, AccountView, ClientKeyView, Endpoint, Error, LogReloader, LoginState, LoginView,
     MANAGEMENT_TOKEN_PREFIX, Management, MemberView, PolicyView, SessionView, Snippet, Summary,
     Tool, account_views, change_account, check_new_account, check_secret, client_key_views,
-    label_usage, policy_views, set_strategy, settings_to_copy,
+    hello_proof, label_usage, policy_views, set_strategy, settings_to_copy,
 };
 pub use record::RequestRecord;
 pub use record::history::{History, Totals, Usage};

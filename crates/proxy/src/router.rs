@@ -41,7 +41,16 @@ pub fn router(management: Arc<Management>) -> Router {
         .route_layer(middleware::from_fn_with_state(
             management.clone(),
             guard::management,
-        ))
+        ));
+    // Added after the token guard, so only the site checks apply to them.
+    let api = management::public_routes()
+        .into_iter()
+        .fold(api, |api, (_, path, handler)| {
+            api.route(
+                path,
+                handler.route_layer(middleware::from_fn_with_state(server.clone(), guard::page)),
+            )
+        })
         .with_state(management);
 
     let page = Router::new()

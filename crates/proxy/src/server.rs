@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use axum::Router;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
+use crate::connection::{self, Slots};
 use crate::engine::Engine;
 
 /// The handle on a running server that the rest of Keyway may hold: its address, a way to
@@ -115,14 +115,26 @@ impl Server {
     /// Serve `app` until `shutdown` resolves, then give in-flight requests up to the
     /// configured drain time to finish. When the listen setting moves (see
     /// [`Server::move_listener`]), new connections go to the new listener while the old one
-    /// drains the same way.
+    /// drains the same way. Client connections are capped and timed as `[limits]` says (see
+    /// [`crate::connection`]); the soft open-file limit is raised first.
     pub async fn serve(
         &self,
         app: Router,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let drain = Duration::from_secs(self.engine.snapshot().config.limits.drain_secs);
+        let limits = self.engine.snapshot().config.limits.clone();
+        let drain = Duration::from_secs(limits.drain_secs);
+        let open_files = connection::raise_open_file_limit();
+        let cap = connection::cap(limits.max_connections, open_files);
+        if cap < limits.max_connections as usize {
+            tracing::warn!(
+                cap,
+                open_files,
+                "the open-file limit allows fewer client connections than limits.max_connections"
+            );
+        }
+        let slots = Arc::new(Slots::new(cap));
         let mut moves = self
             .moves_rx
             .lock()
@@ -132,15 +144,14 @@ impl Server {
         let mut listener = listener;
         loop {
             self.set_listen(listener.local_addr()?);
-            let (stop, stopped) = oneshot::channel::<()>();
-            // Small writes (an SSE event) must leave at once, not wait for the previous one's ACK.
-            let tapped = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let server = axum::serve(tapped, app.clone()).with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            });
-            let server = tokio::spawn(async move { server.await });
+            let (stop, stopped) = watch::channel(false);
+            let server = tokio::spawn(connection::accept_loop(
+                listener,
+                app.clone(),
+                self.engine.clone(),
+                slots.clone(),
+                stopped,
+            ));
             let next = async {
                 match moves.as_mut() {
                     Some(m) => m.recv().await,
@@ -150,11 +161,11 @@ impl Server {
             tokio::select! {
                 () = &mut shutdown => {
                     self.stopping.send_replace(true);
-                    let _ = stop.send(());
+                    stop.send_replace(true);
                     return drained(server, drain, Some(&self.engine)).await;
                 }
                 Some(next) = next => {
-                    let _ = stop.send(());
+                    stop.send_replace(true);
                     tokio::spawn(drained(server, drain, None));
                     tracing::info!(listen = ?next.local_addr().ok(), "moved to the new listen address");
                     listener = next;

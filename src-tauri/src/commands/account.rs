@@ -46,15 +46,14 @@ async fn set_limits(ctx: &Context, args: AccountLimitArgs) -> anyhow::Result<()>
     limits
         .check()
         .map_err(|(field, message)| anyhow!("--{}: {message}", field.replace('_', "-")))?;
-    match Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+    match Instance::find(ctx.instance_addr()?, ctx).await? {
         Some(instance) => {
             let path = format!("/accounts/{}/limits", super::keys::encode(&args.id));
             let body = serde_json::to_value(limits)?;
             let _: AccountView = instance.send(Method::PUT, &path, Some(&body)).await?;
         }
         None => {
-            let mut doc = ctx.document()?;
-            account::set_limits(&mut doc, &args.id, &limits)?;
+            ctx.edit(|doc| Ok(account::set_limits(doc, &args.id, &limits)?))?;
         }
     }
     println!("{}: {}", args.id, limits.describe());
@@ -102,16 +101,22 @@ async fn add_account(ctx: &Context, add: AddAccount) -> anyhow::Result<()> {
 /// Add an account to the config file and its secret to the keyring (see
 /// [`keyway_core::account::add`]); a running instance picks the edit up. Returns the new id.
 pub async fn store_account(ctx: &Context, new: NewAccount) -> anyhow::Result<String> {
-    let mut doc = ctx.document()?;
-    let store = ctx.secrets.clone();
-    let (id, _) =
-        tokio::task::spawn_blocking(move || account::add(&mut doc, &store, new)).await??;
+    let path = ctx.config_path.clone();
+    let store = ctx.secrets().await?;
+    let id = tokio::task::spawn_blocking(move || {
+        // Locked from loading the file to saving it: an edit of the running instance (or of
+        // another command) cannot slip in between and be overwritten, or overwrite this one.
+        let _lock = super::lock(&path)?;
+        let mut doc = super::document(&path)?;
+        anyhow::Ok(account::add(&mut doc, &store, new)?.0)
+    })
+    .await??;
     Ok(id)
 }
 
 /// Accounts with live state from a running instance, or from the config alone.
 pub async fn views(ctx: &Context) -> anyhow::Result<Vec<AccountView>> {
-    if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+    if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
         return instance.get("/accounts").await;
     }
     let config = ctx.load()?;
@@ -195,17 +200,19 @@ async fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
 }
 
 async fn remove(ctx: &Context, id: &str) -> anyhow::Result<()> {
-    let mut doc = ctx.document()?;
-    let Some(removed_policies) = doc.remove_account(id) else {
-        bail!("no account `{id}`; see `keyway account list`");
-    };
-    save(&doc)?;
+    let removed_policies = ctx.edit(|doc| {
+        let Some(removed) = doc.remove_account(id) else {
+            bail!("no account `{id}`; see `keyway account list`");
+        };
+        save(doc)?;
+        Ok(removed)
+    })?;
     for key in removed_policies {
         eprintln!(
             "policy `{key}` named only this account and was removed; its requests now follow the provider's policy"
         );
     }
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     let entry = secrets::account_entry(id);
     tokio::task::spawn_blocking(move || store.delete(&entry)).await??;
     println!("removed {id}");
@@ -219,7 +226,7 @@ async fn set_enabled(ctx: &Context, id: &str, enabled: bool) -> anyhow::Result<(
     }
     // Through a running instance, so that enabling also clears the account's cooldown or
     // "needs attention" at once; otherwise in the file.
-    if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+    if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
         let _: AccountView = instance
             .patch(
                 &format!("/accounts/{id}"),
@@ -227,9 +234,12 @@ async fn set_enabled(ctx: &Context, id: &str, enabled: bool) -> anyhow::Result<(
             )
             .await?;
     } else {
-        let mut doc = ctx.document()?;
-        doc.set_account_field(id, "enabled", enabled.into());
-        save(&doc)?;
+        ctx.edit(|doc| {
+            if !doc.set_account_field(id, "enabled", enabled.into()) {
+                bail!("no account `{id}`; see `keyway account list`");
+            }
+            save(doc).map(drop)
+        })?;
     }
     println!("{} {id}", if enabled { "enabled" } else { "disabled" });
     Ok(())

@@ -1,5 +1,7 @@
 //! `keyway client-key` and `keyway management-token`: print only the value, so that
-//! `$(keyway client-key)` works in scripts; and the named client keys.
+//! `$(keyway client-key)` works in scripts; `--rotate` replaces it first (through a running
+//! instance when there is one, so that it takes effect there at once); and the named client
+//! keys.
 
 use anyhow::anyhow;
 use keyway_core::Config;
@@ -17,7 +19,7 @@ use crate::instance::Instance;
 pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
     if rotate {
         // A running instance must learn the new key at once, so it rotates it itself.
-        if let Some(instance) = Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+        if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
             let answer: Value = instance.post("/client-key/rotate").await?;
             let key = answer.get("key").and_then(Value::as_str).ok_or_else(|| {
                 anyhow::anyhow!("the running instance did not return the new key")
@@ -26,7 +28,7 @@ pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     let key = tokio::task::spawn_blocking(move || {
         if rotate {
             store.rotate(secrets::CLIENT_KEY, client_key::PREFIX)
@@ -39,29 +41,54 @@ pub async fn client_key(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn management_token(ctx: &Context) -> anyhow::Result<()> {
+pub async fn management_token(ctx: &Context, rotate: bool) -> anyhow::Result<()> {
+    if rotate {
+        // A running instance must stop accepting the old token at once: it rotates it.
+        if let Some(instance) = Instance::find(ctx.instance_addr()?, ctx).await? {
+            let answer: Value = instance.post("/management-token/rotate").await?;
+            let token = answer.get("token").and_then(Value::as_str).ok_or_else(|| {
+                anyhow::anyhow!("the running instance did not return the new token")
+            })?;
+            println!("{token}");
+            return Ok(());
+        }
+        let store = ctx.secrets().await?;
+        let token = tokio::task::spawn_blocking(move || {
+            store.rotate(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX)
+        })
+        .await??;
+        println!("{}", token.expose());
+        return Ok(());
+    }
     println!("{}", read_management_token(ctx).await?.expose());
     Ok(())
 }
 
 async fn read_management_token(ctx: &Context) -> anyhow::Result<keyway_core::Secret> {
-    let store = ctx.secrets.clone();
+    let store = ctx.secrets().await?;
     Ok(tokio::task::spawn_blocking(move || {
         store.get_or_create(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX)
     })
     .await??)
 }
 
-/// The dashboard of the running instance; with none running, say how to start one.
-pub async fn dashboard_url(ctx: &Context) -> anyhow::Result<()> {
+/// The dashboard of the running instance (opened in the browser with `open`); with none
+/// running, say how to start one.
+pub async fn dashboard_url(ctx: &Context, open: bool) -> anyhow::Result<()> {
     let addr = ctx.instance_addr()?;
-    if Instance::find(addr, &ctx.secrets).await?.is_none() {
+    if Instance::find(addr, ctx).await?.is_none() {
         anyhow::bail!(
             "Keyway is not running at {addr}; start it with `keyway --headless`, which prints the dashboard address"
         );
     }
     let token = read_management_token(ctx).await?;
-    println!("{}", crate::run::dashboard_url(addr, token.expose()));
+    let url = crate::run::dashboard_url(addr, token.expose());
+    println!("{url}");
+    if open {
+        open::that_detached(&url).map_err(|e| {
+            anyhow::anyhow!("cannot open a browser here ({e}); open the address above")
+        })?;
+    }
     Ok(())
 }
 
@@ -69,7 +96,7 @@ pub async fn dashboard_url(ctx: &Context) -> anyhow::Result<()> {
 /// (it starts or stops accepting the key at once); otherwise the config file and the keyring
 /// are edited here.
 pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()> {
-    let instance = Instance::find(ctx.instance_addr()?, &ctx.secrets).await?;
+    let instance = Instance::find(ctx.instance_addr()?, ctx).await?;
     match command {
         ClientKeyCommand::Add { label } => {
             let key = match &instance {
@@ -82,10 +109,12 @@ pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()>
                         .to_owned()
                 }
                 None => {
-                    let mut doc = ctx.document()?;
-                    let store = ctx.secrets.clone();
+                    let path = ctx.config_path.clone();
+                    let store = ctx.secrets().await?;
                     let (_, secret, _) = tokio::task::spawn_blocking(move || {
-                        client_key::add(&mut doc, &store, &label, now_ms())
+                        let _lock = super::lock(&path)?;
+                        let mut doc = super::document(&path)?;
+                        anyhow::Ok(client_key::add(&mut doc, &store, &label, now_ms())?)
                     })
                     .await??;
                     secret.expose().to_owned()
@@ -107,11 +136,15 @@ pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()>
                     i.send::<Value>(Method::DELETE, &path, None).await?;
                 }
                 None => {
-                    let mut doc = ctx.document()?;
-                    let store = ctx.secrets.clone();
+                    let path = ctx.config_path.clone();
+                    let store = ctx.secrets().await?;
                     let key = id.clone();
-                    tokio::task::spawn_blocking(move || client_key::revoke(&mut doc, &store, &key))
-                        .await??;
+                    tokio::task::spawn_blocking(move || {
+                        let _lock = super::lock(&path)?;
+                        let mut doc = super::document(&path)?;
+                        anyhow::Ok(client_key::revoke(&mut doc, &store, &key)?)
+                    })
+                    .await??;
                 }
             }
             println!("revoked {id}");
@@ -140,8 +173,7 @@ pub async fn run(ctx: &Context, command: ClientKeyCommand) -> anyhow::Result<()>
                     i.send::<Value>(Method::PUT, &path, Some(&body)).await?;
                 }
                 None => {
-                    let mut doc = ctx.document()?;
-                    client_key::set_limits(&mut doc, &args.id, &limits)?;
+                    ctx.edit(|doc| Ok(client_key::set_limits(doc, &args.id, &limits)?))?;
                 }
             }
             println!("{}: {}", args.id, describe_limits(&limits));

@@ -4,6 +4,7 @@ use anyhow::{anyhow, bail};
 use indexmap::IndexMap;
 use keyway_core::config::PolicyConfig;
 use keyway_core::session::{Affinity, Spread};
+use keyway_core::target::FallbackStep;
 use keyway_core::{PolicyKey, Snapshot, StateRegistry, Strategy};
 use keyway_proxy::policy_views;
 
@@ -32,6 +33,19 @@ fn parse_weights(raw: &[String]) -> anyhow::Result<IndexMap<String, u32>> {
         .collect()
 }
 
+/// `--fallback` steps in order; `none` alone means no chain.
+fn parse_fallback(raw: &[String]) -> anyhow::Result<Vec<FallbackStep>> {
+    if raw.iter().any(|s| s == "none") {
+        if raw.len() > 1 {
+            bail!("--fallback none clears the chain; give it alone");
+        }
+        return Ok(Vec::new());
+    }
+    raw.iter()
+        .map(|s| s.parse().map_err(|e: String| anyhow!("--fallback: {e}")))
+        .collect()
+}
+
 fn set_policy(ctx: &Context, set: SetPolicy) -> anyhow::Result<()> {
     let key: PolicyKey = set.key.parse()?;
     let strategy: Strategy = set.strategy.parse()?;
@@ -44,14 +58,22 @@ fn set_policy(ctx: &Context, set: SetPolicy) -> anyhow::Result<()> {
             _ => Affinity::Client,
         },
         session_idle_secs: set.session_idle_secs,
+        fallback: parse_fallback(&set.fallback)?,
         ..PolicyConfig::new(strategy)
     };
-    let mut doc = ctx.document()?;
-    doc.set_policy(&key, &policy);
-    save(&doc)?;
-    match policy.spread {
-        Spread::Session => println!("{key}: {strategy}"),
-        Spread::Request => println!("{key}: {strategy}, every request picked on its own"),
+    ctx.edit(|doc| {
+        doc.set_policy(&key, &policy);
+        save(doc).map(drop)
+    })?;
+    let spread = match policy.spread {
+        Spread::Session => "",
+        Spread::Request => ", every request picked on its own",
+    };
+    let chain: Vec<String> = policy.fallback.iter().map(ToString::to_string).collect();
+    if chain.is_empty() {
+        println!("{key}: {strategy}{spread}");
+    } else {
+        println!("{key}: {strategy}{spread}, then {}", chain.join(", then "));
     }
     Ok(())
 }
@@ -88,18 +110,24 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
         } else {
             members.join(", ")
         };
-        println!("{:<24} {:<22} {members}", v.key, strategy);
+        let chain = if v.fallback.is_empty() {
+            String::new()
+        } else {
+            format!("  → {}", v.fallback.join(" → "))
+        };
+        println!("{:<24} {:<22} {members}{chain}", v.key, strategy);
     }
     Ok(())
 }
 
 fn remove(ctx: &Context, key: &str) -> anyhow::Result<()> {
     let key: PolicyKey = key.parse()?;
-    let mut doc = ctx.document()?;
-    if !doc.remove_policy(&key) {
-        bail!("no policy `{key}` is configured; see `keyway policy list`");
-    }
-    save(&doc)?;
+    ctx.edit(|doc| {
+        if !doc.remove_policy(&key) {
+            bail!("no policy `{key}` is configured; see `keyway policy list`");
+        }
+        save(doc).map(drop)
+    })?;
     println!("removed {key}");
     Ok(())
 }

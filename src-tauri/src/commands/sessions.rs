@@ -9,7 +9,7 @@ use crate::instance::Instance;
 
 pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let listen = ctx.instance_addr()?;
-    let Some(instance) = Instance::find(listen, &ctx.secrets).await? else {
+    let Some(instance) = Instance::find(listen, ctx).await? else {
         bail!(
             "Keyway is not running at {listen}; sessions exist only in a running instance (start it with `keyway --headless`)"
         );

@@ -10,7 +10,7 @@ use keyway_proxy::AccountView;
 
 pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let listen = ctx.instance_addr()?;
-    let Some(instance) = Instance::find(listen, &ctx.secrets).await? else {
+    let Some(instance) = Instance::find(listen, ctx).await? else {
         // Not running: a broken config is the more useful thing to report.
         ctx.load()?;
         bail!("Keyway is not running at {listen}; start it with `keyway --headless`");
@@ -33,6 +33,17 @@ pub async fn run(ctx: &Context, json: bool) -> anyhow::Result<()> {
             e.get("column").and_then(Value::as_u64).unwrap_or(0),
             e.get("message").and_then(Value::as_str).unwrap_or("?")
         ),
+    }
+    match status["secrets"]["kind"].as_str() {
+        Some("file") => println!(
+            "secrets: the encrypted file {}",
+            status["secrets"]["location"].as_str().unwrap_or("?")
+        ),
+        Some(_) => println!(
+            "secrets: the OS keyring ({})",
+            status["secrets"]["location"].as_str().unwrap_or("?")
+        ),
+        None => {}
     }
     if let Some(n) = status["live_sessions"].as_u64().filter(|n| *n > 0) {
         println!("{n} live session(s) bound to accounts (`keyway sessions` lists them)");

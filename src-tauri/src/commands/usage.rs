@@ -15,7 +15,7 @@ const MAX_DAYS: u32 = 3650;
 
 pub async fn run(ctx: &Context, args: UsageArgs) -> anyhow::Result<()> {
     let days = parse_since(&args.since)?;
-    let usage: Usage = match Instance::find(ctx.instance_addr()?, &ctx.secrets).await? {
+    let usage: Usage = match Instance::find(ctx.instance_addr()?, ctx).await? {
         Some(instance) => instance.get(&format!("/usage?days={days}")).await?,
         None => {
             let config = ctx.load()?;

@@ -136,6 +136,7 @@ mod tests {
             policies: Vec::new(),
             autostart: false,
             utc_offset_secs: 0,
+            secrets: None,
         }
     }
 

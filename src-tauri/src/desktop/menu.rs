@@ -15,6 +15,8 @@ pub struct TrayState {
     pub autostart: bool,
     /// Local time zone offset, for "resets 14:10".
     pub utc_offset_secs: i32,
+    /// Where the secrets are, once the engine runs: "Secrets in the OS keyring", ….
+    pub secrets: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +142,9 @@ pub fn menu(state: &TrayState) -> Vec<Item> {
         Server::Paused(addr) => format!("Keyway — paused ({addr})"),
         Server::Stopped(error) => format!("Keyway — stopped: {error}"),
     })];
+    if let Some(secrets) = &state.secrets {
+        items.push(label(secrets.clone()));
+    }
     items.push(Item::Separator);
 
     let mut providers: Vec<&str> = Vec::new();
@@ -390,6 +395,7 @@ mod tests {
             spread: Default::default(),
             affinity: Default::default(),
             session_idle_secs: keyway_core::session::DEFAULT_IDLE_SECS,
+            fallback: Vec::new(),
             members: vec![MemberView {
                 id: "a".into(),
                 weight: 1,
@@ -408,6 +414,7 @@ mod tests {
             ],
             autostart: false,
             utc_offset_secs: 3600,
+            secrets: Some("Secrets in the OS keyring".into()),
         }
     }
 
@@ -438,6 +445,7 @@ mod tests {
     fn the_status_line_says_where_it_listens_or_why_not() {
         let m = menu(&listening(vec![]));
         assert_eq!(m[0], label("Keyway — listening on 127.0.0.1:8765"));
+        assert_eq!(m[1], label("Secrets in the OS keyring"));
         let m = menu(&state(Server::Paused("127.0.0.1:8765".into()), vec![]));
         assert_eq!(m[0], label("Keyway — paused (127.0.0.1:8765)"));
         let m = menu(&state(

@@ -158,6 +158,7 @@ fn tray_state(app: &AppHandle) -> TrayState {
             policies: Vec::new(),
             autostart,
             utc_offset_secs,
+            secrets: None,
         };
     };
     let engine = management.engine();
@@ -177,6 +178,15 @@ fn tray_state(app: &AppHandle) -> TrayState {
         policies: policy_views(&snapshot),
         autostart,
         utc_offset_secs,
+        secrets: Some(secrets_line(engine.secrets())),
+    }
+}
+
+/// The tray's line about where the secrets are.
+fn secrets_line(store: &keyway_core::SecretStore) -> String {
+    match store.kind() {
+        keyway_core::secrets::StoreKind::Os => "Secrets in the OS keyring".to_owned(),
+        keyway_core::secrets::StoreKind::File => "Secrets in Keyway's encrypted file".to_owned(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Runs the fake upstream standalone, for the Python SDK test and benchmarks.
 //!
 //! `fake-upstream [--listen 127.0.0.1:0] [--key PROVIDER:KEY]... [--no-record]
-//! [--stream-events N] [--stream-interval-ms MS] [--stamp]` prints
+//! [--stream-events N] [--stream-interval-ms MS] [--stamp] [--fault KIND:PERMILLE]...` prints
 //! `listening on http://127.0.0.1:PORT` once ready, then serves until killed. The API keys
 //! given with `--key` are valid (any other gets the provider's invalid-key answer, as in the
 //! tests) and answered `Ok` (streams: 3 events at once) unless the stream options ask for
@@ -10,18 +10,20 @@
 //! measure how late it arrives; `--cache-ttl-secs` sets the prompt caches' lifetime;
 //! `--dump FILE` writes every request it received to FILE as JSON when interrupted (SIGINT),
 //! for capturing what real clients send (`tests/clients/capture`); `--exhaust KEY@N` makes a
-//! key run out of quota after N requests (the session replay benchmark).
+//! key run out of quota after N requests (the session replay benchmark); `--fault` injects
+//! failures at random for soak runs.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use keyway_tests::{Behaviour, FakeConfig, FakeUpstream, Provider, RateLimit};
+use keyway_tests::{Behaviour, FakeConfig, FakeUpstream, Fault, Provider, RateLimit};
 
 const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--key PROVIDER:KEY]... [--no-record]\n\
     \x20                    [--stream-events N] [--stream-interval-ms MS] [--stamp]\n\
     \x20                    [--cache-ttl-secs N] [--dump FILE] [--exhaust KEY@N]...\n\
+    \x20                    [--fault KIND:PERMILLE]...\n\
     \n\
     Serves fake Anthropic, OpenAI and Gemini APIs on ADDR (default 127.0.0.1:0),\n\
     prints `listening on http://ADDR` and runs until killed.\n\
@@ -39,7 +41,11 @@ const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--key PROVIDER:KEY]..
     --dump FILE              on SIGINT, write every request received to FILE as JSON\n\
     \x20                        (method, path, headers, body), then exit\n\
     --exhaust KEY@N          KEY serves N requests, then answers every request with 429\n\
-    \x20                        and `retry-after: 3600` (its quota ran out)";
+    \x20                        and `retry-after: 3600` (its quota ran out)\n\
+    --fault KIND:PERMILLE    answer that many requests in a thousand with KIND: 429 (with\n\
+    \x20                        retry-after: 2), 500, 529 (overloaded), reset (one event,\n\
+    \x20                        then the connection aborts), stall (one event, then\n\
+    \x20                        silence), hang (no answer at all); repeatable";
 
 /// How long an `--exhaust`ed key asks to be left alone: longer than any benchmark runs.
 const EXHAUSTED_SECS: u64 = 3600;
@@ -170,6 +176,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
                     .map_err(|e| format!("bad --exhaust `{spec}`: {e}"))?;
                 exhaust.push((key.to_owned(), served));
             }
+            "--fault" => {
+                let spec = value("--fault")?;
+                config.faults.push(parse_fault(&spec)?);
+            }
             "--cache-ttl-secs" => {
                 let secs = value("--cache-ttl-secs")?;
                 let secs: u64 = secs
@@ -206,9 +216,42 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
             interval: interval.unwrap_or(Duration::ZERO),
         };
     }
+    let injected: u32 = config.faults.iter().map(|f| f.per_mille).sum();
+    if injected > 1000 {
+        return Err(format!(
+            "the --fault chances add up to {injected} in a thousand; at most 1000"
+        ));
+    }
     Ok(Some(Options {
         config,
         dump,
         exhaust,
     }))
+}
+
+/// `KIND:PERMILLE`, e.g. `429:20`.
+fn parse_fault(spec: &str) -> Result<Fault, String> {
+    let (kind, per_mille) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("bad --fault `{spec}`: KIND:PERMILLE"))?;
+    let per_mille: u32 = per_mille
+        .parse()
+        .map_err(|e| format!("bad --fault `{spec}`: {e}"))?;
+    let behaviour = match kind {
+        "429" => Behaviour::RateLimited(RateLimit::RetryAfter(2)),
+        "500" => Behaviour::ServerError(500),
+        "529" => Behaviour::Overloaded,
+        "reset" => Behaviour::StreamThenDrop { events: 1 },
+        "stall" => Behaviour::StreamThenStall { events: 1 },
+        "hang" => Behaviour::Hang,
+        other => {
+            return Err(format!(
+                "bad --fault kind `{other}`: 429, 500, 529, reset, stall or hang"
+            ));
+        }
+    };
+    Ok(Fault {
+        per_mille,
+        behaviour,
+    })
 }

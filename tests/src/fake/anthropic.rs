@@ -74,6 +74,17 @@ pub(crate) fn answer(endpoint: Endpoint, call: &Call, events: usize) -> Answer {
             Err(message) => failure(Failure::BadRequest(message)),
         },
         Endpoint::Messages => match call.json() {
+            // What the real API says of an empty conversation.
+            Ok(request)
+                if request
+                    .get("messages")
+                    .and_then(Value::as_array)
+                    .is_some_and(Vec::is_empty) =>
+            {
+                failure(Failure::BadRequest(
+                    "messages: at least one message is required".to_owned(),
+                ))
+            }
             Ok(request) => {
                 let model = request
                     .get("model")
@@ -256,6 +267,11 @@ pub(crate) fn failure(f: Failure<'_>) -> Answer {
             super::wire::status(code),
             "api_error",
             "Internal server error".to_owned(),
+        ),
+        Failure::ContextTooLong => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "prompt is too long: 208913 tokens > 200000 maximum".to_owned(),
         ),
         Failure::BadRequest(message) => (StatusCode::BAD_REQUEST, "invalid_request_error", message),
         Failure::NotFound(message) => (StatusCode::NOT_FOUND, "not_found_error", message),

@@ -220,6 +220,12 @@ pub(crate) fn failure(f: Failure<'_>) -> Answer {
             };
             error(status, "An internal error has occurred.", kind, None)
         }
+        Failure::ContextTooLong => error(
+            StatusCode::BAD_REQUEST,
+            "The input token count (1100000) exceeds the maximum number of tokens allowed (1048576).",
+            "INVALID_ARGUMENT",
+            None,
+        ),
         Failure::BadRequest(message) => {
             error(StatusCode::BAD_REQUEST, &message, "INVALID_ARGUMENT", None)
         }

@@ -124,6 +124,11 @@ pub enum Behaviour {
     Overloaded,
     /// The given status (meant for 5xx) with the provider's error JSON.
     ServerError(u16),
+    /// The prompt is longer than the model's context window: Anthropic 400
+    /// `invalid_request_error` "prompt is too long: … tokens > … maximum", OpenAI 400
+    /// `context_length_exceeded`, Gemini 400 `INVALID_ARGUMENT` "The input token count … exceeds
+    /// the maximum number of tokens allowed …".
+    ContextTooLong,
     /// The provider's invalid-key answer: Anthropic 401 `authentication_error`, OpenAI 401
     /// `invalid_api_key`, Gemini 400 `INVALID_ARGUMENT` with reason `API_KEY_INVALID` (that
     /// is what Gemini really sends for a bad key). Unregistered keys get it without a script;
@@ -137,6 +142,14 @@ pub enum Behaviour {
     /// first half of its JSON body before the abort.
     StreamThenDrop {
         /// Content events sent before the connection is aborted.
+        events: usize,
+    },
+    /// Send response headers and the stream's opening events, then `events` content events,
+    /// then nothing more, ever: the connection stays open and silent (a stalled upstream) until
+    /// the client goes away. A non-streaming request gets the first half of its JSON body, then
+    /// the same silence.
+    StreamThenStall {
+        /// Content events sent before the stream falls silent.
         events: usize,
     },
     /// Like `Stream` without pacing, with every content event's text padded to about `bytes`
@@ -302,6 +315,33 @@ pub struct FakeConfig {
     /// How long an unused prompt cache entry lives (default 5 minutes, as Anthropic's and
     /// OpenAI's default caches; a hit refreshes it).
     pub cache_ttl: Duration,
+    /// Act as another vendor's endpoint of one of the formats (default: the providers
+    /// themselves). See [`Vendor`].
+    pub vendor: Option<Vendor>,
+    /// Failures injected into the answers of keys with no script (the standalone fake's
+    /// `--fault`, for soak runs): each request draws one at most, each with its chance.
+    pub faults: Vec<Fault>,
+}
+
+/// Another vendor's endpoint speaking a provider's format, as DeepSeek, Moonshot or Zhipu
+/// serve the Anthropic format: the API lives under a path (`https://api.deepseek.com/anthropic`
+/// then `/v1/messages`), and API keys may come as `Authorization: Bearer` (what Claude Code
+/// sends from `ANTHROPIC_AUTH_TOKEN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vendor {
+    /// Where the API lives, e.g. `/anthropic`; requests outside it get 404.
+    pub path_prefix: String,
+    /// Registered Anthropic API keys are accepted as bearer tokens too.
+    pub bearer_keys: bool,
+}
+
+/// A failure the fake injects at random ([`FakeConfig::faults`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Chance per request, in thousandths.
+    pub per_mille: u32,
+    /// What the request gets instead of the unscripted answer.
+    pub behaviour: Behaviour,
 }
 
 impl Default for FakeConfig {
@@ -313,6 +353,8 @@ impl Default for FakeConfig {
             stamp: false,
             keys: Vec::new(),
             cache_ttl: Duration::from_secs(300),
+            vendor: None,
+            faults: Vec::new(),
         }
     }
 }
@@ -356,10 +398,12 @@ impl FakeUpstream {
             config.unscripted,
             config.stamp,
             config.cache_ttl,
+            config.vendor.clone(),
         ));
         for (provider, key) in &config.keys {
             shared.register_key(*provider, key);
         }
+        shared.set_faults(config.faults.clone());
         let app = server::router(Arc::clone(&shared));
         let server = tokio::spawn(async move {
             // axum's accept loop only ends on listener errors it can't recover from; the fake

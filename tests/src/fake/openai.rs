@@ -485,6 +485,12 @@ pub(crate) fn failure(f: Failure<'_>) -> Answer {
             "server_error",
             Value::Null,
         ),
+        Failure::ContextTooLong => error(
+            StatusCode::BAD_REQUEST,
+            "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens. Please reduce the length of the messages.",
+            "invalid_request_error",
+            json!("context_length_exceeded"),
+        ),
         Failure::BadRequest(message) => error(
             StatusCode::BAD_REQUEST,
             &message,

@@ -34,7 +34,7 @@ type AppState = State<Arc<Shared>>;
 
 /// All three providers' routes on one router, plus the subscription (OAuth) services.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/v1/messages",
             post(|State(s): AppState, req: Request| handle(s, Route::Messages, req)),
@@ -73,8 +73,20 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .merge(codex::routes())
         .fallback(unmatched)
         .method_not_allowed_fallback(wrong_method)
-        .layer(middleware::from_fn_with_state(shared.clone(), site))
-        .with_state(shared)
+        .layer(middleware::from_fn_with_state(shared.clone(), site));
+    // A vendor's API lives under its path prefix (nesting strips it); outside it, 404.
+    match shared.vendor.as_ref().map(|v| v.path_prefix.clone()) {
+        None => routes.with_state(shared),
+        Some(prefix) => {
+            let outside = shared.clone();
+            Router::new()
+                .nest(&prefix, routes.with_state(shared))
+                .fallback(move |req: Request| {
+                    let shared = outside.clone();
+                    async move { not_routed(&shared, &req, StatusCode::NOT_FOUND) }
+                })
+        }
+    }
 }
 
 /// Every request, before anything else: the `Host` must be the fake's own address, as it is
@@ -291,6 +303,14 @@ impl Endpoint {
     /// accounts are checked (and may be answered) before scripts; everything else is a key.
     fn gate(&self, shared: &Shared, headers: &HeaderMap) -> Gate {
         match self {
+            // A vendor that takes API keys as bearers (`ANTHROPIC_AUTH_TOKEN`).
+            Self::Anthropic(_)
+                if shared.vendor.as_ref().is_some_and(|v| v.bearer_keys)
+                    && super::wire::bearer(headers)
+                        .is_some_and(|t| shared.key_valid(Provider::Anthropic, &t)) =>
+            {
+                Gate::ApiKey
+            }
             Self::Anthropic(_) => shared.claude.gate(headers),
             Self::Codex => shared.codex.gate(&shared.openai_auth.issuer, headers),
             Self::OpenAi(_) | Self::Google(_) => Gate::ApiKey,
@@ -314,12 +334,16 @@ pub(crate) struct Pace {
     pub(crate) abort: bool,
     /// Filler bytes each content event gets as it is sent ([`Behaviour::Bulk`]).
     pub(crate) pad: usize,
+    /// Fall silent instead of finishing, like `abort` but keeping the connection open
+    /// ([`Behaviour::StreamThenStall`]).
+    pub(crate) stall: bool,
 }
 
 const IMMEDIATE: Pace = Pace {
     interval: Duration::ZERO,
     abort: false,
     pad: 0,
+    stall: false,
 };
 
 /// The pipeline for every provider endpoint.
@@ -470,11 +494,19 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
                 ..IMMEDIATE
             },
         ),
+        Behaviour::StreamThenStall { events } => (
+            endpoint.answer(&call, events),
+            Pace {
+                stall: true,
+                ..IMMEDIATE
+            },
+        ),
         Behaviour::RateLimited(limit) => {
             (endpoint.failure(Failure::RateLimited(&limit)), IMMEDIATE)
         }
         Behaviour::Overloaded => (endpoint.failure(Failure::Overloaded), IMMEDIATE),
         Behaviour::ServerError(code) => (endpoint.failure(Failure::Server(code)), IMMEDIATE),
+        Behaviour::ContextTooLong => (endpoint.failure(Failure::ContextTooLong), IMMEDIATE),
         Behaviour::Unauthorized => (
             endpoint.failure(Failure::Unauthorized(&call.key)),
             IMMEDIATE,
@@ -524,13 +556,14 @@ impl Out<'_> {
                 }
                 let body = Bytes::from(body.to_string());
                 let content_type = self.endpoint.json_content_type();
-                if !(pace.abort && status.is_success()) {
+                if !((pace.abort || pace.stall) && status.is_success()) {
                     guard.finish();
                     return response(status, Some(content_type), headers, Body::from(body));
                 }
-                // A scripted drop of a non-streamed answer: half the JSON, then abort.
+                // A scripted drop or stall of a non-streamed answer: half the JSON, then the
+                // abort or the silence.
                 steps.push_back(Step::Frame(body.slice(..body.len() / 2)));
-                steps.push_back(Step::Abort);
+                steps.push_back(if pace.stall { Step::Stall } else { Step::Abort });
                 (status, content_type, headers)
             }
             Answer::Stream {
@@ -543,6 +576,8 @@ impl Out<'_> {
                 steps.extend(content.into_iter().map(Step::Content));
                 if pace.abort {
                     steps.push_back(Step::Abort);
+                } else if pace.stall {
+                    steps.push_back(Step::Stall);
                 } else {
                     steps.extend(tail.into_iter().map(Step::Frame));
                 }

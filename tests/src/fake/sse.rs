@@ -51,6 +51,8 @@ pub(crate) enum Step {
     Content(Bytes),
     /// Fail the body, which makes hyper abort the connection mid-message.
     Abort,
+    /// Send nothing more, ever (a stalled upstream); ends only when the client goes away.
+    Stall,
 }
 
 /// A streaming body that emits `steps` in order, waiting `pace.interval` before each content
@@ -109,6 +111,12 @@ pub(crate) fn body(
                     bytes
                 };
                 Ok(if em.stamp { stamped(bytes) } else { bytes })
+            }
+            Step::Stall => {
+                // Hyper flushes what came before once the body is pending, and this one
+                // stays pending.
+                let never: std::convert::Infallible = std::future::pending().await;
+                match never {}
             }
             Step::Abort => {
                 // Hyper flushes only when the body is pending; without this yield the bytes

@@ -87,6 +87,11 @@ pub(crate) struct Shared {
     pub(crate) caches: PromptCaches,
     /// Which credential produced which Responses id and encrypted reasoning item.
     pub(crate) responses: ResponsesState,
+    /// Serving as another vendor's endpoint ([`super::FakeConfig::vendor`]).
+    pub(crate) vendor: Option<super::Vendor>,
+    /// Failures injected into unscripted answers, and the state of their draw.
+    faults: std::sync::OnceLock<Vec<super::Fault>>,
+    fault_seed: AtomicU64,
 }
 
 impl Shared {
@@ -96,6 +101,7 @@ impl Shared {
         unscripted: Behaviour,
         stamp: bool,
         cache_ttl: std::time::Duration,
+        vendor: Option<super::Vendor>,
     ) -> Self {
         Self {
             addr,
@@ -118,6 +124,9 @@ impl Shared {
             codex: Codex::new(),
             caches: PromptCaches::new(cache_ttl),
             responses: ResponsesState::default(),
+            vendor,
+            faults: std::sync::OnceLock::new(),
+            fault_seed: AtomicU64::new(0x2545_F491_4F6C_DD1D),
         }
     }
 
@@ -186,15 +195,41 @@ impl Shared {
     /// Pops the next behaviour for `key`, or its default.
     pub(crate) fn next_behaviour(&self, key: &str) -> Behaviour {
         if !self.scripted.load(Ordering::Acquire) {
-            return self.unscripted.clone();
+            return self.unscripted();
         }
         match self.scripts().get_mut(key) {
             Some(script) => script
                 .queue
                 .pop_front()
                 .unwrap_or_else(|| script.default.clone()),
-            None => self.unscripted.clone(),
+            None => self.unscripted(),
         }
+    }
+
+    /// The answer of a key with no script: the configured one, or an injected fault.
+    fn unscripted(&self) -> Behaviour {
+        if let Some(faults) = self.faults.get().filter(|f| !f.is_empty()) {
+            // xorshift over a shared counter: cheap, and random enough to spread faults.
+            let mut x = self
+                .fault_seed
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            x ^= x >> 33;
+            let mut roll = (x % 1000) as u32;
+            for fault in faults {
+                if roll < fault.per_mille {
+                    return fault.behaviour.clone();
+                }
+                roll -= fault.per_mille;
+            }
+        }
+        self.unscripted.clone()
+    }
+
+    /// Failures to inject into unscripted answers ([`super::FakeConfig::faults`]).
+    pub(crate) fn set_faults(&self, faults: Vec<super::Fault>) {
+        let _ = self.faults.set(faults);
     }
 
     /// Whether streamed pieces carry their emission time.

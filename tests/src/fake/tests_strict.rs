@@ -189,6 +189,25 @@ async fn anthropic_requires_anthropic_version() {
 }
 
 #[tokio::test]
+async fn anthropic_refuses_an_empty_conversation() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant-api03-good");
+    let (status, body) = send(
+        client()
+            .post(fake.url("/v1/messages"))
+            .header("x-api-key", "sk-ant-api03-good")
+            .header("anthropic-version", "2023-06-01")
+            .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": []})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"type": "error", "error": {"type": "invalid_request_error", "message": "messages: at least one message is required"}})
+    );
+}
+
+#[tokio::test]
 async fn openai_requires_a_json_content_type_on_bodies() {
     let fake = FakeUpstream::start().await;
     fake.register_key(Provider::OpenAi, "sk-proj-good");

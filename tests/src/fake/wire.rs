@@ -127,6 +127,7 @@ pub(crate) enum Failure<'a> {
     RateLimited(&'a RateLimit),
     Overloaded,
     Server(u16),
+    ContextTooLong,
     BadRequest(String),
     NotFound(String),
 }

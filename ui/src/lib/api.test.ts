@@ -124,6 +124,29 @@ describe('api client', () => {
     ]);
   });
 
+  it('calls the client key endpoints and passes a chosen key to connect', async () => {
+    const m = mockFetch((c) => (c.init.method === 'DELETE' ? new Response(null, { status: 204 }) : json({})));
+    const api = createApi({ token: () => 't', fetch: m.fetch });
+    await api.clientKeys();
+    await api.addClientKey('Claude Code');
+    await api.setKeyLimits('ck-1a2b3c', { rpm: 2 });
+    await api.revokeClientKey('ck-1a2b3c');
+    await api.connectTools('ck-1a2b3c');
+    await api.connectTools();
+    await api.connectPreview('claude-code', 'ck-1a2b3c');
+    await api.connect('claude-code', 'ck 1');
+    expect(m.calls.map((c) => `${c.init.method} ${c.url} ${c.init.body ?? ''}`.trim())).toEqual([
+      'GET /api/client-keys',
+      'POST /api/client-keys {"label":"Claude Code"}',
+      'PUT /api/client-keys/ck-1a2b3c/limits {"rpm":2}',
+      'DELETE /api/client-keys/ck-1a2b3c',
+      'GET /api/connect?key=ck-1a2b3c',
+      'GET /api/connect',
+      'POST /api/connect/claude-code/preview?key=ck-1a2b3c {}',
+      'POST /api/connect/claude-code?key=ck%201 {}',
+    ]);
+  });
+
   it('downloads the CSV as a blob with the auth header', async () => {
     const m = mockFetch(() => new Response('time,surface\n1,anthropic\n', { status: 200, headers: { 'content-type': 'text/csv' } }));
     const api = createApi({ token: () => 't', fetch: m.fetch });

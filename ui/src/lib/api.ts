@@ -1,14 +1,20 @@
 import type {
+  AliasView,
+  RouteView,
+  Surface,
   AccountChange,
   AccountView,
-  ClientKey,
+  ClientKeyView,
   Connected,
+  DefaultKey,
   Disconnected,
   ImportResult,
+  Limits,
   LoginView,
   LogsOpened,
   NewAccount,
   NewImport,
+  NewKey,
   NewLogin,
   Paused,
   Picks,
@@ -75,6 +81,11 @@ export async function errorMessage(res: Response): Promise<string> {
 /** `anthropic/opus` → `/api/policies/anthropic/opus`, each segment escaped. */
 export function policyPath(key: string): string {
   return '/api/policies/' + key.split('/').map(encodeURIComponent).join('/');
+}
+
+/** `?key=<id>` for the connect calls; empty for the default key. */
+export function keyQuery(key: string | null | undefined): string {
+  return key ? `?key=${encodeURIComponent(key)}` : '';
 }
 
 function isAbort(err: unknown): boolean {
@@ -152,21 +163,30 @@ export function createApi(opts: ApiOptions) {
     putPolicy: (key: string, body: PolicyBody) => call<PolicyView>('PUT', policyPath(key), body),
     deletePolicy: (key: string) => call<void>('DELETE', policyPath(key)),
     previewPolicy: (body: PreviewBody) => call<Picks>('POST', '/api/policies/preview', body),
+    aliases: () => get<AliasView[]>('/api/aliases'),
+    putAliases: (list: AliasView[]) => call<AliasView[]>('PUT', '/api/aliases', list),
+    route: (surface: Surface, model: string) =>
+      get<RouteView>(`/api/route?surface=${encodeURIComponent(surface)}&model=${encodeURIComponent(model)}`),
 
     sessions: () => get<SessionView[]>('/api/sessions'),
     usage: (days: number) => get<Usage>(`/api/usage?days=${days}`),
     usageCsv: async (days: number) => (await send('GET', `/api/usage.csv?days=${days}`)).blob(),
 
-    connectTools: () => get<ToolView[]>('/api/connect'),
-    connectPreview: (tool: string) => call<Plan>('POST', `/api/connect/${enc(tool)}/preview`, {}),
-    connect: (tool: string) => call<Connected>('POST', `/api/connect/${enc(tool)}`, {}),
+    /** `key`: the id of the client key the snippets and files carry; the default key when absent. */
+    connectTools: (key?: string) => get<ToolView[]>(`/api/connect${keyQuery(key)}`),
+    connectPreview: (tool: string, key?: string) => call<Plan>('POST', `/api/connect/${enc(tool)}/preview${keyQuery(key)}`, {}),
+    connect: (tool: string, key?: string) => call<Connected>('POST', `/api/connect/${enc(tool)}${keyQuery(key)}`, {}),
     disconnect: (tool: string) => call<Disconnected>('DELETE', `/api/connect/${enc(tool)}`),
 
     pause: () => call<Paused>('POST', '/api/pause', {}),
     resume: () => call<Paused>('POST', '/api/resume', {}),
 
-    clientKey: () => get<ClientKey>('/api/client-key'),
-    rotateClientKey: () => call<ClientKey>('POST', '/api/client-key/rotate', {}),
+    clientKey: () => get<DefaultKey>('/api/client-key'),
+    rotateClientKey: () => call<DefaultKey>('POST', '/api/client-key/rotate', {}),
+    clientKeys: () => get<ClientKeyView[]>('/api/client-keys'),
+    addClientKey: (label: string) => call<NewKey>('POST', '/api/client-keys', { label }),
+    revokeClientKey: (id: string) => call<void>('DELETE', `/api/client-keys/${enc(id)}`),
+    setKeyLimits: (id: string, limits: Limits) => call<ClientKeyView>('PUT', `/api/client-keys/${enc(id)}/limits`, limits),
     settings: () => get<SettingsView>('/api/settings'),
     patchSettings: (body: SettingsChange) => call<SettingsView>('PATCH', '/api/settings', body),
     openLogs: () => call<LogsOpened>('POST', '/api/logs/open', {}),

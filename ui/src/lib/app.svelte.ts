@@ -2,8 +2,18 @@ import { ApiError, createApi, describeError } from './api';
 import { consumeToken, splitTokenFragment, storeToken } from './auth';
 import { debounce } from './debounce';
 import { startEventStream, type EventStream, type StreamState } from './events';
+import {
+  dismissalKey,
+  heldAfterKeys,
+  holdAlert,
+  loadDismissed,
+  parseBudgetEvent,
+  saveDismissed,
+  shownAlerts,
+  type HeldAlert,
+} from './keys';
 import { LOG_LIMIT, mergeLoaded, prependRecord } from './log';
-import type { RequestRecord, StatusView } from './types';
+import type { ClientKeyView, RequestRecord, StatusView } from './types';
 
 export interface Banner {
   id: number;
@@ -12,7 +22,7 @@ export interface Banner {
   key?: string;
 }
 
-/** Shared state of the dashboard: the token, live status, the request log and banners. */
+/** Shared state of the dashboard: the token, live status, the request log, client keys and banners. */
 class App {
   token = $state<string | null>(null);
   /** Set when there is no token or Keyway refused it; the token screen is shown. */
@@ -27,7 +37,15 @@ class App {
   /** Bumped after each (coalesced) `state` event so screens can reload what they show. */
   stateVersion = $state(0);
   clientKey = $state<string | null>(null);
+  /** `GET /api/client-keys`: every key, the default first. */
+  clientKeys = $state.raw<ClientKeyView[]>([]);
+  clientKeysLoaded = $state(false);
+  clientKeysError = $state<string | null>(null);
   banners = $state<Banner[]>([]);
+  /** Client keys over a budget, from `budget` events and the keys list. */
+  budgetAlerts = $state.raw<HeldAlert[]>([]);
+  /** Dismissed budget alerts (`dismissalKey`), kept for the tab. */
+  dismissedBudgets = $state.raw<string[]>([]);
   /** Ticks every few seconds so relative times ("resets 14:05") stay right. */
   now = $state(new Date());
 
@@ -42,11 +60,14 @@ class App {
   private wasLive = false;
   private nextBanner = 1;
   private statusSeq = 0;
+  private keysSeq = 0;
+  private alertSeq = 0;
   private ticker: ReturnType<typeof setInterval> | undefined;
 
   private readonly stateChanged = debounce(() => {
     void this.refreshStatus();
     void this.loadClientKey();
+    void this.loadClientKeys();
     this.stateVersion++;
   }, 250);
 
@@ -85,9 +106,11 @@ class App {
   private start(): void {
     this.stop();
     this.wasLive = false;
+    this.dismissedBudgets = loadDismissed(sessionStorage);
     void this.refreshStatus();
     void this.loadLog();
     void this.loadClientKey();
+    void this.loadClientKeys();
     this.ticker = setInterval(() => this.tick(), 5_000);
     this.events = startEventStream({
       open: (signal) => this.api.events(signal),
@@ -100,6 +123,7 @@ class App {
         if (this.wasLive) {
           void this.refreshStatus();
           void this.loadLog();
+          void this.loadClientKeys();
           this.stateVersion++;
         }
         this.wasLive = true;
@@ -107,6 +131,7 @@ class App {
       onEvent: (ev) => {
         if (ev.event === 'state') this.stateChanged();
         else if (ev.event === 'request') this.addRecord(ev.data);
+        else if (ev.event === 'budget') this.addBudgetAlert(ev.data);
       },
     });
   }
@@ -182,6 +207,43 @@ class App {
     } catch {
       this.clientKey = null;
     }
+  }
+
+  /** Only the newest of overlapping loads is applied. */
+  async loadClientKeys(): Promise<void> {
+    const seq = ++this.keysSeq;
+    const since = this.alertSeq;
+    try {
+      const keys = await this.api.clientKeys();
+      if (seq !== this.keysSeq) return;
+      this.clientKeys = keys;
+      this.clientKeysError = null;
+      this.budgetAlerts = heldAfterKeys(this.budgetAlerts, keys, since, new Date(), ++this.alertSeq);
+    } catch (err) {
+      if (seq !== this.keysSeq) return;
+      this.clientKeysError = describeError(err);
+    } finally {
+      if (seq === this.keysSeq) this.clientKeysLoaded = true;
+    }
+  }
+
+  private addBudgetAlert(data: string): void {
+    const alert = parseBudgetEvent(data);
+    if (!alert) return;
+    this.budgetAlerts = holdAlert(this.budgetAlerts, alert, new Date(), ++this.alertSeq);
+    void this.loadClientKeys();
+  }
+
+  /** Budget alerts of the current day or month that were not dismissed in this tab. */
+  get shownBudgetAlerts(): HeldAlert[] {
+    return shownAlerts(this.budgetAlerts, this.dismissedBudgets, this.now);
+  }
+
+  dismissBudget(h: HeldAlert): void {
+    const key = dismissalKey(h);
+    if (this.dismissedBudgets.includes(key)) return;
+    this.dismissedBudgets = [...this.dismissedBudgets, key];
+    saveDismissed(sessionStorage, this.dismissedBudgets);
   }
 
   notify(message: string, key?: string): void {

@@ -6,6 +6,7 @@ import {
   clock,
   clockSeconds,
   compact,
+  costText,
   errorRate,
   latency,
   quotaTone,
@@ -13,6 +14,9 @@ import {
   routeName,
   surfaceName,
   surfaceShort,
+  unpricedNote,
+  usd,
+  usdShort,
   when,
 } from './format';
 import type { AccountStatus } from './types';
@@ -172,5 +176,48 @@ describe('names', () => {
     expect(surfaceName('other')).toBe('other');
     expect(routeName({ provider: 'anthropic', family: 'sonnet' })).toBe('anthropic/sonnet');
     expect(routeName({ provider: 'anthropic', family: null })).toBe('anthropic');
+  });
+});
+
+describe('money', () => {
+  it('gives cents from a dollar up', () => {
+    expect(usd(412)).toBe('$412.00');
+    expect(usd(1234.567)).toBe('$1,234.57');
+    expect(usd(5)).toBe('$5.00');
+    expect(usd(1)).toBe('$1.00');
+    expect(usd(0.999)).toBe('$1.00');
+  });
+
+  it('gives tiny amounts two significant digits, never $0.00', () => {
+    expect(usd(0.41)).toBe('$0.41');
+    expect(usd(0.5)).toBe('$0.50');
+    expect(usd(0.0071)).toBe('$0.0071');
+    expect(usd(0.00712)).toBe('$0.0071');
+    expect(usd(0.001)).toBe('$0.001');
+    expect(usd(0.015)).toBe('$0.015');
+    expect(usd(0.000043)).toBe('$0.000043');
+    expect(usd(3e-8)).toBe('<$0.000001');
+    expect(usd(0)).toBe('$0.00');
+  });
+
+  it('has no amount for no number', () => {
+    expect(usd(null)).toBe('–');
+    expect(usd(undefined)).toBe('–');
+    expect(usd(Number.NaN)).toBe('–');
+  });
+
+  it('shortens amounts on an axis', () => {
+    expect([0, 0.005, 0.5, 50, 500, 1200].map(usdShort)).toEqual(['$0.00', '$0.005', '$0.50', '$50.00', '$500', '$1.2k']);
+  });
+
+  it('says no price rather than $0.00, and marks a sum that leaves requests out', () => {
+    expect(costText({ cost_usd: null, unpriced: 3 })).toBe('no price');
+    expect(costText({ cost_usd: null, unpriced: 0 })).toBe('–');
+    expect(costText({ cost_usd: 1.42, unpriced: 0 })).toBe('$1.42');
+    expect(costText({ cost_usd: 1.42, unpriced: 2 })).toBe('$1.42+');
+    expect(costText({ cost_usd: 0, unpriced: 0 })).toBe('$0.00');
+    expect(unpricedNote(0)).toBe('');
+    expect(unpricedNote(1)).toBe('1 request for models without a price is not counted');
+    expect(unpricedNote(1200)).toBe('1,200 requests for models without a price are not counted');
   });
 });

@@ -165,3 +165,52 @@ export function cacheShare(cacheRead: number, input: number): string {
   if (!(input > 0)) return '';
   return `(${percent((Math.min(cacheRead, input) / input) * 100)})`;
 }
+
+/**
+ * US dollars: cents from a dollar up (`$412.00`, `$1,234.56`); below, two significant digits
+ * and no trailing zero past the cents (`$0.41`, `$0.0071`, `$0.001`), so a single request's
+ * cost does not read as `$0.00`.
+ */
+export function usd(value: number | null | undefined): string {
+  if (value == null || !Number.isFinite(value)) return '–';
+  const sign = value < 0 ? '-' : '';
+  const abs = Math.abs(value);
+  if (abs === 0) return '$0.00';
+  if (abs < 0.000001) return `${sign}<$0.000001`;
+  if (abs >= 0.995) {
+    return `${sign}$${abs.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  }
+  const [whole, fraction = ''] = abs.toPrecision(2).split('.');
+  const digits = fraction.replace(/0+$/, '').padEnd(2, '0');
+  return `${sign}$${whole}.${digits}`;
+}
+
+/** Dollars where room is short (a chart's axis): `$0.005`, `$50.00`, `$500`, `$1.2k`. */
+export function usdShort(value: number): string {
+  if (Math.abs(value) >= 100) return `${value < 0 ? '-' : ''}$${compact(Math.abs(value))}`;
+  return usd(value);
+}
+
+/** What a group of requests cost, as usage totals carry it. */
+export interface Cost {
+  /** Null when no request of the group had a price. */
+  cost_usd: number | null;
+  /** Requests that reported tokens for a model without a price. */
+  unpriced: number;
+}
+
+/**
+ * `$1.42`; `$1.42+` when some requests had no price (their cost is not in the sum); `no price`
+ * when none had one; `–` when no request reported any usage.
+ */
+export function costText(c: Cost): string {
+  if (c.cost_usd == null) return c.unpriced > 0 ? 'no price' : '–';
+  return c.unpriced > 0 ? `${usd(c.cost_usd)}+` : usd(c.cost_usd);
+}
+
+/** Why a cost is marked, for its title: how many requests it leaves out. Empty when none. */
+export function unpricedNote(unpriced: number): string {
+  if (!(unpriced > 0)) return '';
+  const n = unpriced === 1 ? '1 request' : `${unpriced.toLocaleString('en-US')} requests`;
+  return `${n} for models without a price ${unpriced === 1 ? 'is' : 'are'} not counted`;
+}

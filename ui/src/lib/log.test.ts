@@ -8,6 +8,7 @@ function rec(over: Partial<RequestRecord>): RequestRecord {
     time_ms: 1_764_120_000_000,
     surface: 'anthropic_messages',
     model: 'claude-sonnet-4-5',
+    requested_model: null,
     provider: 'anthropic',
     family: 'sonnet',
     account: 'acc_x1',
@@ -23,12 +24,26 @@ function rec(over: Partial<RequestRecord>): RequestRecord {
     session: null,
     session_source: null,
     placement: null,
+    client_key: 'default',
+    client_key_label: 'Default',
+    cost_usd: null,
+    saved_usd: null,
+    route: null,
     ...over,
   };
 }
 
 const rows = [
-  rec({ id: 3, time_ms: 3000, model: 'gpt-5-codex', surface: 'openai_responses', account: 'acc_o', account_label: 'Codex' }),
+  rec({
+    id: 3,
+    time_ms: 3000,
+    model: 'gpt-5-codex',
+    surface: 'openai_responses',
+    account: 'acc_o',
+    account_label: 'Codex',
+    client_key: 'ck-1a2b3c',
+    client_key_label: 'Codex CLI',
+  }),
   rec({ id: 2, time_ms: 2000, status: 429 }),
   rec({ id: 1, time_ms: 1000, surface: 'gemini', model: 'gemini-2.5-pro', account: null, account_label: null, status: 502 }),
 ];
@@ -44,7 +59,7 @@ describe('isErrorRecord', () => {
 });
 
 describe('filterLog', () => {
-  it('matches free text over model, account, surface and status', () => {
+  it('matches free text over model, account, client key, surface and status', () => {
     const ids = (text: string, errorsOnly = false) => filterLog(rows, { text, errorsOnly }).map((r) => r.id);
     expect(ids('')).toEqual([3, 2, 1]);
     expect(ids('codex')).toEqual([3]);
@@ -55,6 +70,9 @@ describe('filterLog', () => {
     expect(ids('429')).toEqual([2]);
     expect(ids('sonnet 429')).toEqual([2]);
     expect(ids('sonnet 502')).toEqual([]);
+    expect(ids('ck-1a2b3c')).toEqual([3]);
+    expect(ids('cli')).toEqual([3]);
+    expect(ids('default')).toEqual([2, 1]);
   });
 
   it('keeps only failures with errors only', () => {

@@ -13,9 +13,18 @@ export interface LogFilter {
   errorsOnly: boolean;
 }
 
-/** The text a filter word is matched against: model, account, surface and status. */
+/** The text a filter word is matched against: model, account, client key, surface and status. */
 function haystack(r: RequestRecord): string {
-  return [r.model ?? '', r.account_label ?? '', r.account ?? '', r.surface, surfaceName(r.surface), String(r.status)]
+  return [
+    r.model ?? '',
+    r.account_label ?? '',
+    r.account ?? '',
+    r.client_key_label ?? '',
+    r.client_key ?? '',
+    r.surface,
+    surfaceName(r.surface),
+    String(r.status),
+  ]
     .join('\u0000')
     .toLowerCase();
 }

@@ -3,7 +3,18 @@ import { debounce } from './debounce';
 import { IMPORT_SOURCES, isFinished, loginProviders, offersDeviceCode, pollLogin, termsFor } from './login';
 import { parseRoute, routeHref } from './router';
 import type { LoginState, LoginView, ProviderView } from './types';
-import { csvFileName, dayKey, dayLabel, fillDays, niceMax } from './usage';
+import {
+  cacheHit,
+  csvFileName,
+  dayKey,
+  dayLabel,
+  emptyTotals,
+  fillDays,
+  isSubscription,
+  niceMax,
+  subscriptionValues,
+  sumTotals,
+} from './usage';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -15,6 +26,7 @@ describe('router', () => {
     expect(parseRoute('#/Routing')).toBe('routing');
     expect(parseRoute('#/usage?days=7')).toBe('usage');
     expect(parseRoute('#settings')).toBe('settings');
+    expect(parseRoute('#/keys')).toBe('keys');
     expect(parseRoute('')).toBe('overview');
     expect(parseRoute('#/nope')).toBe('overview');
     expect(parseRoute('#token=abc')).toBe('overview');
@@ -26,7 +38,7 @@ describe('usage', () => {
   const today = new Date(2026, 10, 26, 15, 0);
 
   it('fills the window with empty days, oldest first', () => {
-    const filled = fillDays([{ key: '2026-11-25', requests: 4, errors: 1, input_tokens: 10, output_tokens: 2, cache_read_tokens: 0, cache_write_tokens: 0 }], 3, today);
+    const filled = fillDays([{ ...emptyTotals('2026-11-25'), requests: 4, errors: 1, input_tokens: 10, output_tokens: 2 }], 3, today);
     expect(filled.map((d) => [d.key, d.requests])).toEqual([
       ['2026-11-24', 0],
       ['2026-11-25', 4],
@@ -35,8 +47,53 @@ describe('usage', () => {
   });
 
   it('crosses month boundaries and keeps days outside the window', () => {
-    const filled = fillDays([{ key: '2026-10-01', requests: 1, errors: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0 }], 2, new Date(2026, 11, 1));
+    const filled = fillDays([{ ...emptyTotals('2026-10-01'), requests: 1 }], 2, new Date(2026, 11, 1));
     expect(filled.map((d) => d.key)).toEqual(['2026-10-01', '2026-11-30', '2026-12-01']);
+  });
+
+  it('fills empty days without a cost', () => {
+    const [day] = fillDays([], 1, today);
+    expect(day).toMatchObject({ key: '2026-11-26', requests: 0, cost_usd: null, saved_usd: 0, unpriced: 0 });
+  });
+
+  it('sums cost, savings and unpriced requests, a sum of no prices staying without one', () => {
+    const priced = { ...emptyTotals('a'), requests: 3, input_tokens: 100, cache_read_tokens: 60, cost_usd: 0.41, saved_usd: 0.19 };
+    const other = { ...emptyTotals('b'), requests: 2, errors: 1, input_tokens: 50, output_tokens: 7, cost_usd: 0.0071, saved_usd: 0.001, unpriced: 1 };
+    const none = { ...emptyTotals('c'), requests: 4, input_tokens: 10, unpriced: 4 };
+    const sum = sumTotals([priced, other, none]);
+    expect(sum).toMatchObject({ requests: 9, errors: 1, input_tokens: 160, output_tokens: 7, cache_read_tokens: 60, unpriced: 5 });
+    expect(sum.cost_usd).toBeCloseTo(0.4171, 10);
+    expect(sum.saved_usd).toBeCloseTo(0.191, 10);
+    expect(sumTotals([none, emptyTotals('d')]).cost_usd).toBeNull();
+    expect(sumTotals([]).cost_usd).toBeNull();
+  });
+
+  it('gives the cache hit ratio', () => {
+    expect(cacheHit({ input_tokens: 200, cache_read_tokens: 150 })).toBe(75);
+    expect(cacheHit({ input_tokens: 0, cache_read_tokens: 0 })).toBeNull();
+    expect(cacheHit({ input_tokens: 10, cache_read_tokens: 20 })).toBe(100);
+  });
+
+  it('values subscription use at API prices', () => {
+    const accounts = [
+      { id: 'max', kind: 'oauth' as const, label: 'Claude Max' },
+      { id: 'plus', kind: 'oauth' as const, label: 'ChatGPT' },
+      { id: 'work', kind: 'api_key' as const, label: 'Work' },
+    ];
+    const rows = [
+      { ...emptyTotals('work'), label: 'Work', cost_usd: 3 },
+      { ...emptyTotals('plus'), label: 'ChatGPT', cost_usd: 12.5 },
+      { ...emptyTotals('max'), label: 'Claude Max', cost_usd: 412 },
+      { ...emptyTotals('gone'), cost_usd: 1 },
+    ];
+    expect(subscriptionValues(rows, accounts)).toEqual([
+      { id: 'max', label: 'Claude Max', usd: 412 },
+      { id: 'plus', label: 'ChatGPT', usd: 12.5 },
+    ]);
+    expect(subscriptionValues([{ ...emptyTotals('max'), unpriced: 3 }], accounts)).toEqual([]);
+    expect(isSubscription('max', accounts)).toBe(true);
+    expect(isSubscription('work', accounts)).toBe(false);
+    expect(isSubscription('gone', accounts)).toBe(false);
   });
 
   it('rounds axis maxima', () => {
@@ -53,9 +110,9 @@ describe('usage', () => {
 
 describe('login helpers', () => {
   const providers: ProviderView[] = [
-    { id: 'anthropic', kind: 'anthropic', base_url: '', login: true, terms: 'Risky.', terms_accepted: false, families: [] },
-    { id: 'openai', kind: 'openai', base_url: '', login: true, terms: null, terms_accepted: true, families: [] },
-    { id: 'google', kind: 'google', base_url: '', login: false, terms: null, terms_accepted: false, families: [] },
+    { id: 'anthropic', name: 'anthropic', kind: 'anthropic', format: 'anthropic', base_url: '', docs: null, in_use: true, login: true, terms: 'Risky.', terms_accepted: false, families: [] },
+    { id: 'openai', name: 'openai', kind: 'openai', format: 'openai', base_url: '', docs: null, in_use: true, login: true, terms: null, terms_accepted: true, families: [] },
+    { id: 'google', name: 'google', kind: 'google', format: 'gemini', base_url: '', docs: null, in_use: true, login: false, terms: null, terms_accepted: false, families: [] },
   ];
 
   it('offers logins, device codes and terms per provider', () => {

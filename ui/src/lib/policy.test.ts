@@ -3,11 +3,14 @@ import {
   draftFromPolicy,
   draftProblem,
   draftToBody,
+  fallbackStep,
   groupPolicies,
   isDirty,
   isWeighted,
   labelOf,
   move,
+  moveAt,
+  splitStep,
   strategyLabel,
 } from './policy';
 import type { AccountView, PolicyView } from './types';
@@ -30,6 +33,7 @@ function policy(over: Partial<PolicyView>): PolicyView {
     spread: 'session',
     affinity: 'client',
     session_idle_secs: 3600,
+    fallback: [],
     members: [
       { id: 'a', weight: 1 },
       { id: 'b', weight: 2 },
@@ -60,8 +64,8 @@ describe('draftFromPolicy', () => {
   });
 });
 
-/** The session settings every body carries, as the fixture policy has them. */
-const SESSIONS = { spread: 'session', affinity: 'client', session_idle_secs: 3600 } as const;
+/** The session settings and the (empty) chain every body carries, as the fixture policy has them. */
+const SESSIONS = { spread: 'session', affinity: 'client', session_idle_secs: 3600, fallback: [] } as const;
 
 describe('draftToBody', () => {
   it('sends the checked accounts in order and only weights that differ from the account', () => {
@@ -97,6 +101,20 @@ describe('draftToBody', () => {
     expect(isDirty(d, p, accounts)).toBe(false);
     d.spread = 'session';
     expect(isDirty(d, p, accounts)).toBe(true);
+  });
+
+  it('sends the fallback chain in its order, without blank steps, and sees a changed one', () => {
+    const p = policy({ configured: true, fallback: ['rate_limit=deepseek', 'anthropic/opus'] });
+    const d = draftFromPolicy(p, accounts);
+    expect(isDirty(d, p, accounts)).toBe(false);
+    d.fallback = moveAt(d.fallback, 1, -1);
+    d.fallback.push('  ');
+    expect(draftToBody(d, accounts).fallback).toEqual(['anthropic/opus', 'rate_limit=deepseek']);
+    expect(isDirty(d, p, accounts)).toBe(true);
+    expect(fallbackStep('context_window', ' anthropic/opus:claude-opus-4-1 ')).toBe('context_window=anthropic/opus:claude-opus-4-1');
+    expect(fallbackStep('', 'deepseek')).toBe('deepseek');
+    expect(splitStep('rate_limit=deepseek')).toEqual({ kind: 'rate_limit', target: 'deepseek' });
+    expect(splitStep('openrouter:anthropic/claude-sonnet-4.5')).toEqual({ kind: '', target: 'openrouter:anthropic/claude-sonnet-4.5' });
     expect(draftToBody(d, accounts).spread).toBe('session');
   });
 });

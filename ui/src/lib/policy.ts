@@ -31,6 +31,8 @@ export interface PolicyDraft {
   order: string[];
   checked: Record<string, boolean>;
   weights: Record<string, number>;
+  /** The fallback chain, in order: `[kind=]provider[/family][:model]` steps. */
+  fallback: string[];
 }
 
 export function providerAccounts(accounts: AccountView[], provider: string): AccountView[] {
@@ -57,6 +59,7 @@ export function draftFromPolicy(policy: PolicyView, accounts: AccountView[]): Po
     order,
     checked,
     weights,
+    fallback: [...policy.fallback],
   };
 }
 
@@ -77,6 +80,7 @@ export function draftToBody(draft: PolicyDraft, accounts: AccountView[]): Requir
     spread: draft.spread,
     affinity: draft.affinity,
     session_idle_secs: draft.session_idle_secs,
+    fallback: draft.fallback.map((s) => s.trim()).filter((s) => s !== ''),
   };
 }
 
@@ -84,6 +88,7 @@ function sameBody(a: Required<PolicyBody>, b: Required<PolicyBody>): boolean {
   if (a.strategy !== b.strategy || a.spread !== b.spread) return false;
   if (a.affinity !== b.affinity || a.session_idle_secs !== b.session_idle_secs) return false;
   if (a.accounts.join('\n') !== b.accounts.join('\n')) return false;
+  if (a.fallback.join('\n') !== b.fallback.join('\n')) return false;
   const ka = Object.keys(a.weights).sort();
   const kb = Object.keys(b.weights).sort();
   return ka.join('\n') === kb.join('\n') && ka.every((k) => a.weights[k] === b.weights[k]);
@@ -106,6 +111,35 @@ export function draftProblem(draft: PolicyDraft): string | null {
     }
   }
   return null;
+}
+
+/** The kinds of failure a fallback step may take alone (`kind=target`). */
+export const FAILURE_KINDS: { id: string; label: string }[] = [
+  { id: '', label: 'any failure' },
+  { id: 'rate_limit', label: 'rate limited or overloaded' },
+  { id: 'context_window', label: 'too long for the model' },
+  { id: 'server_error', label: 'other server errors' },
+];
+
+/** A chain step from its parts: `kind=target`, or `target` for any failure. */
+export function fallbackStep(kind: string, target: string): string {
+  const t = target.trim();
+  return kind ? `${kind}=${t}` : t;
+}
+
+/** The kind and the target of a chain step. */
+export function splitStep(step: string): { kind: string; target: string } {
+  const i = step.indexOf('=');
+  return i < 0 ? { kind: '', target: step } : { kind: step.slice(0, i), target: step.slice(i + 1) };
+}
+
+/** Moves the item at `i` one place up (-1) or down (+1). */
+export function moveAt<T>(list: T[], i: number, delta: -1 | 1): T[] {
+  const j = i + delta;
+  if (i < 0 || j < 0 || j >= list.length) return list;
+  const next = [...list];
+  [next[i], next[j]] = [next[j], next[i]];
+  return next;
 }
 
 /** Moves `id` one place up (-1) or down (+1) in the order. */

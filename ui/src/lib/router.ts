@@ -3,6 +3,7 @@ export const SCREENS = [
   { id: 'accounts', title: 'Accounts' },
   { id: 'routing', title: 'Routing' },
   { id: 'connect', title: 'Connect' },
+  { id: 'keys', title: 'Keys' },
   { id: 'usage', title: 'Usage' },
   { id: 'settings', title: 'Settings' },
 ] as const;

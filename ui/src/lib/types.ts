@@ -124,19 +124,65 @@ export type RemovedAccount = { removed: string,
  */
 removed_policies: Array<string>, };
 
-export type ProviderView = { id: string, kind: string, base_url: string, login: boolean, 
+export type Format = "anthropic" | "openai" | "gemini";
+
+export type ProviderView = { id: string, 
+/**
+ * The vendor's name for presets, else the id.
+ */
+name: string, 
+/**
+ * `anthropic`, `openai`, `google` (built in) or `custom` (a preset or the user's own).
+ */
+kind: string, format: Format, base_url: string, 
+/**
+ * The vendor's documentation of the endpoint, for presets.
+ */
+docs: string | null, 
+/**
+ * Whether the config uses it (a preset nothing mentions yet is listed to be offered).
+ */
+in_use: boolean, login: boolean, 
 /**
  * The statement to confirm before a login or import; `None` once accepted.
  */
 terms: string | null, terms_accepted: boolean, families: Array<string>, };
 
+export type AliasView = { glob: string, 
+/**
+ * `provider[/family][:model]`.
+ */
+to: string, };
+
+export type RouteView = { provider: string, family: string | null, 
+/**
+ * The policy key of the pool that serves it.
+ */
+pool: string, 
+/**
+ * The model sent there, when not the one asked for.
+ */
+model: string | null, 
+/**
+ * The alias glob that routes it.
+ */
+alias: string | null, 
+/**
+ * The fallback chain after that pool, as configured.
+ */
+fallback: Array<string>, };
+
 export type ConfigError = { path: string | null, line: number | null, column: number | null, message: string, };
 
 export type ConfigHealth = { path: string, ok: boolean, error: ConfigError | null, };
 
+export type StoreKind = "os" | "file";
+
+export type SecretsView = { kind: StoreKind, location: string, };
+
 export type LastMinute = { requests_last_minute: number, errors_last_minute: number, };
 
-export type StatusView = { version: string, listen: string | null, paused: boolean, config: ConfigHealth, traffic: LastMinute, accounts: Array<AccountView>, 
+export type StatusView = { version: string, listen: string | null, paused: boolean, config: ConfigHealth, secrets: SecretsView, traffic: LastMinute, accounts: Array<AccountView>, 
 /**
  * Conversations bound to accounts now (`GET /api/sessions` lists them).
  */
@@ -152,7 +198,15 @@ export type RequestRecord = { id: number,
 /**
  * When the request arrived.
  */
-time_ms: number, surface: Surface, model: string | null, provider: string, family: string | null, 
+time_ms: number, surface: Surface, 
+/**
+ * The model sent upstream (what the answer is priced as).
+ */
+model: string | null, 
+/**
+ * The model the client asked for, when an alias or a fallback step sent another.
+ */
+requested_model: string | null, provider: string, family: string | null, 
 /**
  * The account that answered (or was tried last); `None` when none could be tried.
  */
@@ -189,7 +243,12 @@ cost_usd: number | null,
 /**
  * What the prompt cache saved: cache reads at the input price minus at the cache price.
  */
-saved_usd: number | null, };
+saved_usd: number | null, 
+/**
+ * Where the request went when an alias or a fallback step took it elsewhere (as in
+ * `x-keyway-route`); `None` when it went where its model led.
+ */
+route: string | null, };
 
 export type SessionView = { 
 /**
@@ -278,13 +337,22 @@ spread: Spread, affinity: Affinity,
  */
 session_idle_secs: number, 
 /**
+ * Where requests go, in order, when these accounts cannot serve them: `provider[/family]
+ * [:model]`, or `kind=…` for a step that takes only that kind of failure.
+ */
+fallback: Array<string>, 
+/**
  * The accounts actually taking part now, in order, with their effective weights.
  */
 members: Array<MemberView>, };
 
-export type PolicyBody = { strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, };
+export type PolicyBody = { strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, fallback?: Array<string>, };
 
-export type PreviewBody = { provider: string, family?: string, strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, count?: number, };
+export type PreviewBody = { provider: string, family?: string, strategy: Strategy, accounts?: Array<string>, weights?: { [key in string]: number }, spread?: Spread, affinity?: Affinity, session_idle_secs?: number, 
+/**
+ * Checked with the rest of the policy; the picks are the pool's own.
+ */
+fallback?: Array<string>, count?: number, };
 
 export type Picks = { picks: Array<string>, };
 
@@ -383,3 +451,19 @@ export type BudgetAlert = { key: string, label: string, period: BudgetPeriod, bu
 warn_only: boolean, };
 
 export type LogsOpened = { path: string, opened: boolean, };
+
+export type Hello = { 
+/**
+ * Keyway's version.
+ */
+keyway: string, 
+/**
+ * Where this instance listens, as signed.
+ */
+listen: string, 
+/**
+ * [`hello_proof`] of the nonce and `listen`.
+ */
+proof: string, };
+
+export type ManagementToken = { token: string, };

@@ -10,9 +10,10 @@ use axum::http::StatusCode;
 use keyway_core::account::{AccountKind, NewAccount as Added};
 use keyway_core::config::{AccountConfig, Config};
 use keyway_core::limits::AccountLimits;
+use keyway_core::provider::{self, Format};
 use keyway_core::quota::QuotaWindow;
 use keyway_core::state::{AccountStatus, LiveState, now_ms};
-use keyway_core::{Credential, Secret, Snapshot};
+use keyway_core::{Credential, ProviderKind, Secret, Snapshot};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiJson, Error, Result};
@@ -170,8 +171,16 @@ pub async fn accounts_with_today(engine: &Engine) -> Vec<AccountView> {
 #[derive(Serialize)]
 pub struct ProviderView {
     id: String,
+    /// The vendor's name for presets, else the id.
+    name: String,
+    /// `anthropic`, `openai`, `google` (built in) or `custom` (a preset or the user's own).
     kind: &'static str,
+    format: Format,
     base_url: String,
+    /// The vendor's documentation of the endpoint, for presets.
+    docs: Option<String>,
+    /// Whether the config uses it (a preset nothing mentions yet is listed to be offered).
+    in_use: bool,
     login: bool,
     /// The statement to confirm before a login or import; `None` once accepted.
     terms: Option<&'static str>,
@@ -179,23 +188,45 @@ pub struct ProviderView {
     families: Vec<String>,
 }
 
+/// The providers in use, then the presets not used yet.
 pub async fn list_providers(State(management): State<Arc<Management>>) -> Json<Vec<ProviderView>> {
     let snapshot = management.engine().snapshot();
-    Json(
-        snapshot
-            .providers()
-            .iter()
-            .map(|p| ProviderView {
-                id: p.id.clone(),
-                kind: p.kind.as_str(),
+    let preset = |id: &str| snapshot.config.preset(id);
+    let mut list: Vec<ProviderView> = snapshot
+        .providers()
+        .iter()
+        .map(|p| ProviderView {
+            id: p.id.clone(),
+            name: preset(&p.id).map_or_else(|| p.id.clone(), |x| x.name.clone()),
+            kind: p.kind.as_str(),
+            format: p.format,
+            base_url: p.base_url.clone(),
+            docs: preset(&p.id).map(|x| x.docs.clone()),
+            in_use: true,
+            login: p.oauth.is_some(),
+            terms: p.unconfirmed_terms(false),
+            terms_accepted: p.oauth.is_some() && p.unconfirmed_terms(false).is_none(),
+            families: p.families.names().map(str::to_owned).collect(),
+        })
+        .collect();
+    for (id, p) in provider::presets() {
+        if snapshot.provider(id).is_none() {
+            list.push(ProviderView {
+                id: id.clone(),
+                name: p.name.clone(),
+                kind: ProviderKind::Custom.as_str(),
+                format: p.format,
                 base_url: p.base_url.clone(),
-                login: p.oauth.is_some(),
-                terms: p.unconfirmed_terms(false),
-                terms_accepted: p.oauth.is_some() && p.unconfirmed_terms(false).is_none(),
-                families: p.families.names().map(str::to_owned).collect(),
-            })
-            .collect(),
-    )
+                docs: Some(p.docs.clone()),
+                in_use: false,
+                login: false,
+                terms: None,
+                terms_accepted: false,
+                families: p.families.keys().cloned().collect(),
+            });
+        }
+    }
+    Json(list)
 }
 
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -227,8 +258,16 @@ pub fn check_new_account(config: &Config, provider: &str, label: &str) -> Result
             "the label is empty; give the account a name you will recognise".to_owned(),
         ));
     }
+    if label.trim().chars().count() > MAX_LABEL_CHARS {
+        return Err(Error::BadRequest(format!(
+            "the label is longer than {MAX_LABEL_CHARS} characters; give a shorter name"
+        )));
+    }
     Ok(())
 }
+
+/// The longest account label: it is shown in the tray, the dashboard and every record.
+const MAX_LABEL_CHARS: usize = 100;
 
 /// Checks shared by the CLI and the API for a new account's secret.
 pub fn check_secret(secret: &str) -> Result<()> {
@@ -309,6 +348,11 @@ pub async fn change_account(
             if let Some(label) = &change.label {
                 if label.trim().is_empty() {
                     return Err(Error::BadRequest("the label is empty".to_owned()));
+                }
+                if label.trim().chars().count() > MAX_LABEL_CHARS {
+                    return Err(Error::BadRequest(format!(
+                        "the label is longer than {MAX_LABEL_CHARS} characters"
+                    )));
                 }
                 doc.set_account_field(id, "label", label.trim().into());
             }

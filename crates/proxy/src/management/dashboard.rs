@@ -2,7 +2,7 @@
 //! builds and read from the source tree in debug builds.
 
 use axum::extract::Path;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use rust_embed::RustEmbed;
 
@@ -19,7 +19,7 @@ rebuild Keyway (<code>scripts/run</code> does both). The proxy and the managemen
 without it.</p>";
 
 pub async fn index() -> Response {
-    match Files::get("index.html") {
+    unframed(match Files::get("index.html") {
         Some(file) => (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -29,12 +29,12 @@ pub async fn index() -> Response {
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, Html(NOT_BUILT)).into_response(),
-    }
+    })
 }
 
 /// `/assets/{file}`: Vite names them by content hash, so they may be cached for good.
 pub async fn asset(Path(file): Path<String>) -> Response {
-    match Files::get(&format!("assets/{file}")) {
+    unframed(match Files::get(&format!("assets/{file}")) {
         Some(f) => (
             [
                 (header::CONTENT_TYPE, f.metadata.mimetype().to_owned()),
@@ -47,5 +47,17 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such dashboard file").into_response(),
-    }
+    })
+}
+
+/// No other page may show the dashboard in a frame (clickjacking): CSP `frame-ancestors`,
+/// and `X-Frame-Options` for browsers that predate it.
+fn unframed(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
 }

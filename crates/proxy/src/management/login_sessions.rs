@@ -101,32 +101,63 @@ pub enum CancelError {
     Finished(LoginState),
 }
 
-/// Every login of this run, by id. Logins start only from the management API, one per user
-/// action, so the map stays small without a cap of its own.
+/// Most logins waiting for the user at once; more are refused until one ends.
+pub const MAX_PENDING: usize = 16;
+/// Most logins kept in all: the oldest finished ones go first.
+pub const MAX_KEPT: usize = 64;
+
+/// The logins of this run, by id, in the order they started: at most [`MAX_PENDING`]
+/// waiting and [`MAX_KEPT`] in all, so a client looping on `POST /api/logins` cannot grow
+/// them without bound.
 #[derive(Default)]
 pub struct LoginSessions {
-    sessions: Mutex<HashMap<String, Arc<LoginSession>>>,
+    sessions: Mutex<Sessions>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    by_id: HashMap<String, Arc<LoginSession>>,
+    order: std::collections::VecDeque<String>,
 }
 
 impl LoginSessions {
-    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Arc<LoginSession>>> {
+    fn sessions(&self) -> MutexGuard<'_, Sessions> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Keep a new pending login; returns it and the receiving end of its pasted codes.
-    pub fn insert(&self, view: LoginView) -> (Arc<LoginSession>, mpsc::Receiver<String>) {
+    /// Keep a new pending login; returns it and the receiving end of its pasted codes, or
+    /// `None` when [`MAX_PENDING`] logins are waiting already.
+    pub fn insert(&self, view: LoginView) -> Option<(Arc<LoginSession>, mpsc::Receiver<String>)> {
+        let mut sessions = self.sessions();
+        let pending = |s: &Arc<LoginSession>| s.view().state == LoginState::Pending;
+        if sessions.by_id.values().filter(|s| pending(s)).count() >= MAX_PENDING {
+            return None;
+        }
+        while sessions.by_id.len() >= MAX_KEPT {
+            let Sessions { by_id, order } = &mut *sessions;
+            let Some(at) = order
+                .iter()
+                .position(|id| by_id.get(id).is_none_or(|s| !pending(s)))
+            else {
+                break;
+            };
+            if let Some(id) = order.remove(at) {
+                by_id.remove(&id);
+            }
+        }
         let (paste, pasted) = mpsc::channel(1);
         let session = Arc::new(LoginSession {
             view: Mutex::new(view.clone()),
             paste,
             task: Mutex::new(None),
         });
-        self.sessions().insert(view.id, session.clone());
-        (session, pasted)
+        sessions.order.push_back(view.id.clone());
+        sessions.by_id.insert(view.id, session.clone());
+        Some((session, pasted))
     }
 
     fn get(&self, id: &str) -> Option<Arc<LoginSession>> {
-        self.sessions().get(id).cloned()
+        self.sessions().by_id.get(id).cloned()
     }
 
     pub fn view(&self, id: &str) -> Option<LoginView> {
@@ -182,5 +213,46 @@ impl LoginSession {
                 view.error = Some(e.to_string());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(n: usize) -> LoginView {
+        LoginView::pending(
+            format!("login_{n}"),
+            "anthropic",
+            "Max",
+            &Prompt::OpenUrl("https://example.invalid/".into()),
+        )
+    }
+
+    #[test]
+    fn logins_are_bounded() {
+        let logins = LoginSessions::default();
+        let mut held = Vec::new();
+        for n in 0..MAX_PENDING {
+            held.push(logins.insert(view(n)).expect("room for a pending login"));
+        }
+        assert!(logins.insert(view(99)).is_none(), "too many pending");
+        for (session, _) in &held {
+            session.finish(Ok::<_, String>("acc".into()));
+        }
+        for n in 100..100 + 3 * MAX_KEPT {
+            let (session, _) = logins.insert(view(n)).expect("finished ones make room");
+            session.finish(Err("no"));
+        }
+        assert!(logins.sessions().by_id.len() <= MAX_KEPT);
+        assert!(
+            logins.view("login_0").is_none(),
+            "the oldest finished went first"
+        );
+        assert!(
+            logins
+                .view(&format!("login_{}", 99 + 3 * MAX_KEPT))
+                .is_some()
+        );
     }
 }

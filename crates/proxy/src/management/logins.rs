@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::accounts::{AccountView, account_views};
 use super::error::{ApiJson, Error, Result};
-use super::login_sessions::{CancelError, LoginView};
+use super::login_sessions::{self, CancelError, LoginView};
 use super::state::Management;
 use crate::oauth::flow::{self, Method};
 use crate::oauth::{import, pkce};
@@ -96,7 +96,12 @@ pub async fn start_login(
         &label,
         pending.prompt(),
     );
-    let (session, pasted) = management.logins().insert(view.clone());
+    let Some((session, pasted)) = management.logins().insert(view.clone()) else {
+        return Err(Error::Conflict(format!(
+            "{} logins are waiting already; finish or cancel one (DELETE /api/logins/{{id}}) first",
+            login_sessions::MAX_PENDING
+        )));
+    };
     let waiting = session.clone();
     let provider = body.provider;
     let m = management.clone();

@@ -12,15 +12,18 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::routing::MethodRouter;
 use keyway_core::ConfigError;
+use keyway_core::secrets::StoreKind;
 use keyway_core::state::now_ms;
 use serde::Serialize;
 
 use crate::record::traffic::LastMinute;
 
 mod accounts;
+mod aliases;
 mod connect;
 mod dashboard;
 mod error;
+mod hello;
 mod keys;
 mod login_sessions;
 mod logins;
@@ -38,6 +41,7 @@ pub use accounts::{
 pub use connect::settings_to_copy;
 pub use dashboard::{asset as dashboard_asset, index as dashboard_index};
 pub use error::{Error, refusal};
+pub use hello::hello_proof;
 pub use keys::{ClientKeyView, views as client_key_views};
 pub use login_sessions::{LoginState, LoginView};
 pub use policies::{MemberView, PolicyView, policy_views, set_strategy};
@@ -107,6 +111,9 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
             "/policies/preview",
             post(policies::preview_policy),
         ),
+        (Method::GET, "/aliases", get(aliases::list)),
+        (Method::PUT, "/aliases", put(aliases::replace)),
+        (Method::GET, "/route", get(aliases::route)),
         (Method::GET, "/sessions", get(sessions::list_sessions)),
         (Method::GET, "/usage", get(traffic::usage)),
         (Method::GET, "/usage.csv", get(traffic::usage_csv)),
@@ -141,7 +148,19 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
         (Method::GET, "/settings", get(settings::get_settings)),
         (Method::PATCH, "/settings", patch(settings::patch_settings)),
         (Method::POST, "/logs/open", post(settings::open_logs)),
+        (
+            Method::POST,
+            "/management-token/rotate",
+            post(hello::rotate_token),
+        ),
     ]
+}
+
+/// The management routes that need no token (the router puts them behind the site checks
+/// only): [`hello::hello`], which proves to a command that it reached this Keyway before it
+/// sends the token.
+pub fn public_routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
+    vec![(Method::GET, "/hello", axum::routing::get(hello::hello))]
 }
 
 /// `GET /api/status`: whether Keyway runs, its config's health and every account.
@@ -152,10 +171,20 @@ pub struct StatusView {
     listen: Option<String>,
     paused: bool,
     config: ConfigHealth,
+    secrets: SecretsView,
     traffic: LastMinute,
     accounts: Vec<AccountView>,
     /// Conversations bound to accounts now (`GET /api/sessions` lists them).
     live_sessions: usize,
+}
+
+/// Where the secrets are kept: the OS keyring (`location` is its name) or Keyway's encrypted
+/// file (`location` is its path).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Serialize)]
+pub struct SecretsView {
+    kind: StoreKind,
+    location: String,
 }
 
 /// The config file, and the last edit of it that was rejected, if it is broken now.
@@ -178,6 +207,10 @@ pub async fn status(State(management): State<Arc<Management>>) -> Json<StatusVie
             path: management.config_path().display().to_string(),
             ok: rejected.is_none(),
             error: rejected,
+        },
+        secrets: SecretsView {
+            kind: engine.secrets().kind(),
+            location: engine.secrets().location().to_owned(),
         },
         traffic: engine.traffic().last_minute(now_ms()),
         accounts: accounts::accounts_with_today(engine).await,
@@ -206,6 +239,7 @@ mod reference {
         );
         let served: BTreeSet<String> = super::routes()
             .iter()
+            .chain(super::public_routes().iter())
             .map(|(method, path, _)| format!("{method} /api{path}"))
             .collect();
         let documented: BTreeSet<String> = unique.into_iter().map(str::to_owned).collect();
@@ -228,14 +262,18 @@ mod reference {
 /// `KEYWAY_WRITE_TYPES=1` to write it.
 #[cfg(test)]
 mod api_types {
+    use keyway_core::provider::Format;
     use keyway_core::quota::QuotaWindow;
+    use keyway_core::secrets::StoreKind;
     use keyway_core::session::{Affinity, KeySource, MoveReason, Placement, Spread};
     use keyway_core::state::{AccountStatus, LiveState};
     use keyway_core::{AccountKind, ConfigError, Strategy, Surface};
     use ts_rs::{Config, TS};
 
     use super::accounts::{AccountChange, AccountView, NewAccount, ProviderView, RemovedAccount};
+    use super::aliases::{AliasView, RouteView};
     use super::connect::{Disconnected, ToolView};
+    use super::hello::{Hello, ManagementToken};
     use super::keys::{ClientKeyView, DefaultKey, KeyRequest, NewKey};
     use super::login_sessions::{LoginState, LoginView};
     use super::logins::{ImportResult, NewImport, NewLogin, PastedCode};
@@ -243,7 +281,7 @@ mod api_types {
     use super::sessions::SessionView;
     use super::settings::{LogsOpened, Paused, SettingsChange, SettingsView};
     use super::tools::{Connected, DiffKind, DiffLine, Plan, Snippet};
-    use super::{ConfigHealth, StatusView};
+    use super::{ConfigHealth, SecretsView, StatusView};
     use crate::oauth::import::Source;
     use crate::record::RequestRecord;
     use crate::record::history::{Totals, Usage};
@@ -268,9 +306,14 @@ mod api_types {
             NewAccount::decl(&cfg),
             AccountChange::decl(&cfg),
             RemovedAccount::decl(&cfg),
+            Format::decl(&cfg),
             ProviderView::decl(&cfg),
+            AliasView::decl(&cfg),
+            RouteView::decl(&cfg),
             ConfigError::decl(&cfg),
             ConfigHealth::decl(&cfg),
+            StoreKind::decl(&cfg),
+            SecretsView::decl(&cfg),
             LastMinute::decl(&cfg),
             StatusView::decl(&cfg),
             KeySource::decl(&cfg),
@@ -312,6 +355,8 @@ mod api_types {
             ClientKeyView::decl(&cfg),
             BudgetAlert::decl(&cfg),
             LogsOpened::decl(&cfg),
+            Hello::decl(&cfg),
+            ManagementToken::decl(&cfg),
         ];
         let mut out = String::from(
             "// The management API's shapes (docs/API.md), generated from Keyway's Rust types by\n\

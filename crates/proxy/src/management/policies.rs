@@ -11,6 +11,7 @@ use keyway_core::config::PolicyConfig;
 use keyway_core::edit::ConfigDocument;
 use keyway_core::session::{Affinity, Spread};
 use keyway_core::state::now_ms;
+use keyway_core::target::FallbackStep;
 use keyway_core::{PolicyKey, Snapshot, Strategy};
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,9 @@ pub struct PolicyView {
     pub affinity: Affinity,
     /// A session's binding is forgotten after this long without a request.
     pub session_idle_secs: u64,
+    /// Where requests go, in order, when these accounts cannot serve them: `provider[/family]
+    /// [:model]`, or `kind=…` for a step that takes only that kind of failure.
+    pub fallback: Vec<String>,
     /// The accounts actually taking part now, in order, with their effective weights.
     pub members: Vec<MemberView>,
 }
@@ -67,6 +71,9 @@ pub fn policy_views(snapshot: &Snapshot) -> Vec<PolicyView> {
                 spread: pool.sessions.spread,
                 affinity: pool.sessions.affinity,
                 session_idle_secs: pool.sessions.idle_ms / 1000,
+                fallback: policy
+                    .map(|p| p.fallback.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
                 members: pool
                     .members
                     .iter()
@@ -104,6 +111,9 @@ pub struct PolicyBody {
     affinity: Option<Affinity>,
     #[cfg_attr(test, ts(optional))]
     session_idle_secs: Option<u64>,
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<Vec<String>>"))]
+    fallback: Vec<String>,
 }
 
 fn policy_key(provider: &str, family: Option<&str>) -> Result<PolicyKey> {
@@ -128,7 +138,14 @@ impl PolicyBody {
                     Error::BadRequest(e.to_string())
                 })?;
         let defaults = PolicyConfig::new(strategy);
+        let fallback = self
+            .fallback
+            .iter()
+            .map(|s| s.parse::<FallbackStep>())
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map_err(Error::BadRequest)?;
         Ok(PolicyConfig {
+            fallback,
             accounts: self.accounts,
             weights: self.weights,
             spread: self.spread.unwrap_or(defaults.spread),
@@ -214,6 +231,10 @@ pub struct PreviewBody {
     affinity: Option<Affinity>,
     #[cfg_attr(test, ts(optional))]
     session_idle_secs: Option<u64>,
+    /// Checked with the rest of the policy; the picks are the pool's own.
+    #[serde(default)]
+    #[cfg_attr(test, ts(optional, as = "Option<Vec<String>>"))]
+    fallback: Vec<String>,
     #[cfg_attr(test, ts(optional))]
     count: Option<usize>,
 }
@@ -240,6 +261,7 @@ pub async fn preview_policy(
         spread: body.spread,
         affinity: body.affinity,
         session_idle_secs: body.session_idle_secs,
+        fallback: body.fallback,
     }
     .into_policy()?;
     let path = management.config_path();

@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use keyway_core::account::{self, NewAccount};
 use keyway_core::client_key::{self, Limits};
-use keyway_core::edit::ConfigDocument;
+use keyway_core::edit::{ConfigDocument, ConfigLock};
 use keyway_core::secrets::{self, SecretError};
 use keyway_core::state::now_ms;
 use keyway_core::{Config, ConfigError, Secret};
@@ -28,7 +29,8 @@ pub struct Management {
     engine: Arc<Engine>,
     server: Arc<Server>,
     config_path: PathBuf,
-    token: Secret,
+    /// The management token; [`Management::rotate_token`] replaces it.
+    token: ArcSwap<Secret>,
     /// Serialises config edits and reloads. A Tokio mutex: an edit holds it across the
     /// keyring and file work it awaits. Never taken on the request path.
     edits: tokio::sync::Mutex<()>,
@@ -56,7 +58,7 @@ impl Management {
             engine,
             server,
             config_path,
-            token,
+            token: ArcSwap::from_pointee(token),
             edits: tokio::sync::Mutex::new(()),
             rejected: Mutex::new(None),
             logins: LoginSessions::default(),
@@ -76,8 +78,20 @@ impl Management {
         &self.config_path
     }
 
-    pub fn token(&self) -> &Secret {
-        &self.token
+    pub fn token(&self) -> Arc<Secret> {
+        self.token.load_full()
+    }
+
+    /// A new management token, in the keyring first, then in force: the old one stops working
+    /// at once (the dashboard needs the new address, `keyway dashboard-url`).
+    pub async fn rotate_token(&self) -> Result<Arc<Secret>> {
+        let store = self.engine.secrets().clone();
+        let token =
+            run_blocking(move || store.rotate(secrets::MANAGEMENT_TOKEN, MANAGEMENT_TOKEN_PREFIX))
+                .await?;
+        self.token.store(Arc::new(token));
+        tracing::info!("management token rotated");
+        Ok(self.token())
     }
 
     pub fn logins(&self) -> &LoginSessions {
@@ -104,26 +118,30 @@ impl Management {
         }
     }
 
-    /// The config file ready for editing (the embedded default when there is none yet).
-    fn document(&self) -> Result<ConfigDocument> {
-        if self.config_path.exists() {
-            ConfigDocument::load(&self.config_path).map_err(Error::BrokenConfig)
-        } else {
-            Ok(ConfigDocument::default_at(&self.config_path))
-        }
+    /// The lock every Keyway process holds while it edits the config file (the CLI too), so
+    /// that an edit here and one from `keyway account add` never overwrite each other.
+    async fn lock_file(&self) -> Result<ConfigLock> {
+        let path = self.config_path.clone();
+        run_blocking(move || ConfigLock::acquire(&path))
+            .await
+            .map_err(|e| Error::Conflict(format!("cannot edit the config now: {e}")))
     }
 
-    /// Apply `change` to the config file, validate the result as a whole, save it atomically
-    /// and swap in its snapshot. Either all of that happens or none of it.
+    /// Apply `change` to the config file as it is on disk (with the config it describes),
+    /// validate the result as a whole, save it atomically and swap in its snapshot. Either
+    /// all of that happens or none of it. The file is locked from loading to saving.
     pub async fn edit<T>(
         &self,
         change: impl FnOnce(&mut ConfigDocument, &Config) -> Result<T>,
     ) -> Result<T> {
         let _edit = self.edits.lock().await;
-        let mut doc = self.document()?;
-        let current = self.engine.snapshot();
-        let out = change(&mut doc, &current.config)?;
-        let config = doc.save()?;
+        let (out, config) = {
+            let _file = self.lock_file().await?;
+            let mut doc = document(&self.config_path)?;
+            let current = doc.validate().map_err(Error::BrokenConfig)?;
+            let out = change(&mut doc, &current)?;
+            (out, doc.save()?)
+        };
         self.set_rejected(None);
         self.engine.install(config).await?;
         Ok(out)
@@ -133,9 +151,11 @@ impl Management {
     /// [`keyway_core::account::add`]) and swap in the snapshot that serves it. Returns the id.
     pub async fn add_account(&self, new: NewAccount) -> Result<String> {
         let _edit = self.edits.lock().await;
-        let mut doc = self.document()?;
+        let lock = self.lock_file().await?;
+        let mut doc = document(&self.config_path)?;
         let store = self.engine.secrets().clone();
         let (id, config) = run_blocking(move || account::add(&mut doc, &store, new)).await?;
+        drop(lock);
         self.set_rejected(None);
         self.engine.install(config).await?;
         Ok(id)
@@ -145,11 +165,13 @@ impl Management {
     /// [`keyway_core::client_key::add`]) and start accepting it. Returns its id and secret.
     pub async fn add_client_key(&self, label: &str) -> Result<(String, Secret)> {
         let _edit = self.edits.lock().await;
-        let mut doc = self.document()?;
+        let lock = self.lock_file().await?;
+        let mut doc = document(&self.config_path)?;
         let store = self.engine.secrets().clone();
         let label = label.to_owned();
         let (id, secret, config) =
             run_blocking(move || client_key::add(&mut doc, &store, &label, now_ms())).await?;
+        drop(lock);
         self.set_rejected(None);
         self.engine.install(config).await?;
         Ok((id, secret))
@@ -158,10 +180,12 @@ impl Management {
     /// Stop accepting client key `id` and remove it from the config and the keyring.
     pub async fn revoke_client_key(&self, id: &str) -> Result<()> {
         let _edit = self.edits.lock().await;
-        let mut doc = self.document()?;
+        let lock = self.lock_file().await?;
+        let mut doc = document(&self.config_path)?;
         let store = self.engine.secrets().clone();
         let key = id.to_owned();
         let config = run_blocking(move || client_key::revoke(&mut doc, &store, &key)).await?;
+        drop(lock);
         self.set_rejected(None);
         self.engine.install(config).await?;
         Ok(())
@@ -173,8 +197,11 @@ impl Management {
             return Err(Error::BadRequest(format!("{field}: {message}")));
         }
         let _edit = self.edits.lock().await;
-        let mut doc = self.document()?;
-        let config = client_key::set_limits(&mut doc, id, &limits)?;
+        let lock = self.lock_file().await?;
+        let mut doc = document(&self.config_path)?;
+        let key = id.to_owned();
+        let config = run_blocking(move || client_key::set_limits(&mut doc, &key, &limits)).await?;
+        drop(lock);
         self.set_rejected(None);
         self.engine.install(config).await?;
         Ok(())
@@ -199,6 +226,15 @@ impl Management {
     /// config keeps serving.
     pub async fn reload_from_disk(&self) {
         let _edit = self.edits.lock().await;
+        // Read what the last edit saved, not a file another process is between loading and
+        // saving (its save is atomic either way; the lock keeps the order).
+        let lock = match self.lock_file().await {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::warn!(error = %e, "the config file changed but stays locked; the last good config keeps serving");
+                return;
+            }
+        };
         let text = match tokio::fs::read_to_string(&self.config_path).await {
             Ok(text) => text,
             Err(e) => {
@@ -206,6 +242,7 @@ impl Management {
                 return;
             }
         };
+        drop(lock);
         let config = match Config::parse(&text, Some(&self.config_path)) {
             Ok(config) => config,
             Err(e) => {
@@ -237,6 +274,15 @@ impl Management {
     }
 }
 
+/// The config file at `path` ready for editing (the embedded default when there is none yet).
+fn document(path: &Path) -> Result<ConfigDocument> {
+    if path.exists() {
+        ConfigDocument::load(path).map_err(Error::BrokenConfig)
+    } else {
+        Ok(ConfigDocument::default_at(path))
+    }
+}
+
 /// The error for an account id that is not in the config.
 pub fn unknown_account(id: &str) -> Error {
     Error::NotFound(format!(
@@ -256,6 +302,12 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if old.limits.drain_secs != new.limits.drain_secs {
         changed.push("limits.drain_secs");
+    }
+    if old.limits.max_connections != new.limits.max_connections {
+        changed.push("limits.max_connections");
+    }
+    if old.secrets != new.secrets {
+        changed.push("secrets");
     }
     changed
 }

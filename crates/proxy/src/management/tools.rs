@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use keyway_core::edit::write_atomic;
+use keyway_core::edit::{write_atomic, write_atomic_private};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use similar::{ChangeTag, TextDiff};
@@ -112,6 +112,12 @@ impl Tool {
             | Tool::Opencode
             | Tool::Cursor => None,
         }
+    }
+
+    /// Whether the file Keyway writes for this tool holds the client key (Codex reads it
+    /// from the environment instead).
+    pub fn holds_key(self) -> bool {
+        matches!(self, Tool::ClaudeCode | Tool::GeminiCli)
     }
 
     /// What the user must know beyond the file or the snippets.
@@ -236,6 +242,8 @@ pub enum ToolError {
 
 /// Backup of the original file's exact bytes.
 const ORIGINAL: &str = "original";
+/// The original file's permission bits, in octal, restored with its bytes.
+const MODE: &str = "mode";
 /// Marker saying the tool had no file before Keyway wrote one.
 const ABSENT: &str = "absent";
 
@@ -397,20 +405,34 @@ pub fn connect(
         None => dir.join(ABSENT),
     };
     let backup_bytes = change.original.as_deref().unwrap_or("").as_bytes();
-    write_atomic(&backup, backup_bytes).map_err(|source| ToolError::Io {
+    let kept = |what: &str, source| ToolError::Io {
         what: format!(
-            "could not keep a backup of {} in {}",
+            "could not keep a backup of {} ({what}) in {}",
             change.shown,
             dir.display()
         ),
         source,
-    })?;
-    // A file that existed keeps its permissions; a new one holds the key, so only its owner
-    // may read it (both are `write_atomic`'s rules).
-    if let Err(source) = write_atomic(&change.target, change.after.as_bytes()) {
+    };
+    // The backups are copies of the user's files: owner-only, like the files Keyway writes.
+    keyway_core::paths::private_dir(&dir).map_err(|e| kept("its folder", e))?;
+    write_atomic(&backup, backup_bytes).map_err(|e| kept("its bytes", e))?;
+    if change.original.is_some()
+        && let Some(mode) = file_mode(&change.target)
+    {
+        write_atomic(&dir.join(MODE), format!("{mode:o}").as_bytes())
+            .map_err(|e| kept("its permissions", e))?;
+    }
+    // A file that now holds the client key is readable by its owner only, whatever it was.
+    let written = if tool.holds_key() {
+        write_atomic_private(&change.target, change.after.as_bytes())
+    } else {
+        write_atomic(&change.target, change.after.as_bytes())
+    };
+    if let Err(source) = written {
         // Without the new file there is nothing to undo: drop the backup so that the tool
         // does not look connected.
         let _ = fs::remove_file(&backup);
+        let _ = fs::remove_file(dir.join(MODE));
         let _ = fs::remove_dir(&dir);
         return Err(ToolError::Io {
             what: format!("could not write {}", change.shown),
@@ -446,6 +468,15 @@ pub fn disconnect(tool: Tool, home: &Path, backups: &Path) -> Result<PathBuf, To
             what: format!("could not restore {shown}"),
             source,
         })?;
+        // Its permissions too, which connecting may have narrowed.
+        let mode = dir.join(MODE);
+        if let Some(bits) = fs::read_to_string(&mode)
+            .ok()
+            .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+        {
+            let _ = keyway_core::paths::set_mode(&target, bits & 0o7777);
+        }
+        let _ = fs::remove_file(&mode);
         remove_backup(&original, &dir)?;
     } else if absent.exists() {
         match fs::remove_file(&target) {
@@ -704,6 +735,22 @@ fn real_path(file: &Path) -> PathBuf {
     }
 }
 
+/// The permission bits of the file at `path` (Unix).
+fn file_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 fn remove_backup(marker: &Path, dir: &Path) -> Result<(), ToolError> {
     fs::remove_file(marker).map_err(|source| ToolError::Io {
         what: format!(
@@ -875,8 +922,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&file).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o640);
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&file), 0o600, "it holds the client key now");
+            assert_eq!(mode(&d.backups.join("claude-code")), 0o700);
+            assert_eq!(mode(&d.backups.join("claude-code/original")), 0o600);
         }
         assert_eq!(
             fs::read_to_string(d.backups.join("claude-code/original")).unwrap(),
@@ -885,7 +934,18 @@ mod tests {
 
         disconnect(Tool::ClaudeCode, &d.home, &d.backups).unwrap();
         assert_eq!(fs::read_to_string(&file).unwrap(), original);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o640,
+                "its own permissions come back with its bytes"
+            );
+        }
         assert!(!is_connected(Tool::ClaudeCode, &d.backups));
+        assert!(!d.backups.join("claude-code").exists());
     }
 
     #[test]

@@ -4,10 +4,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use keyway_core::state::now_ms;
 use keyway_core::{OAuthTokens, ProviderKind, Secret};
 use serde_json::Value;
 
-use super::token::{chatgpt_account_id, jwt_claims};
+use super::token::{bounded_expiry, chatgpt_account_id, jwt_claims};
 
 /// The largest credentials file read: the CLIs' own are a few KB.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -149,7 +150,7 @@ fn parse(source: Source, v: &Value) -> Option<OAuthTokens> {
             Some(OAuthTokens {
                 access: Secret::new(o.get("accessToken")?.as_str()?),
                 refresh: Secret::new(o.get("refreshToken")?.as_str()?),
-                expires_at_ms: o.get("expiresAt")?.as_u64()?,
+                expires_at_ms: bounded_expiry(o.get("expiresAt")?.as_u64()?, now_ms()),
                 account_id: None,
             })
         }
@@ -158,7 +159,7 @@ fn parse(source: Source, v: &Value) -> Option<OAuthTokens> {
             let access = t.get("access_token")?.as_str()?;
             let expires_at_ms = jwt_claims(access)
                 .and_then(|c| c["exp"].as_u64())
-                .map_or(0, |exp| exp.saturating_mul(1000));
+                .map_or(0, |exp| bounded_expiry(exp.saturating_mul(1000), now_ms()));
             let account_id = t
                 .get("account_id")
                 .and_then(Value::as_str)

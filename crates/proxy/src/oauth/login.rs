@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
 use keyway_core::ProviderKind;
@@ -182,22 +183,32 @@ impl Callback {
     }
 }
 
+/// The browser's redirect. Only a callback carrying this login's `state` ends it, with its
+/// code or the provider's refusal; any other (a page probing the port, a stale tab, another
+/// login) is answered with an error page and the login keeps waiting.
 async fn callback(
     State((tx, expected)): State<(mpsc::Sender<Result<String, LoginError>>, String)>,
     Query(q): Query<CallbackQuery>,
-) -> Html<&'static str> {
-    let result = match (q.code, q.state, q.error) {
-        (_, _, Some(e)) => Err(err(format!(
+) -> (StatusCode, Html<&'static str>) {
+    let ours = q.state.as_deref().is_some_and(|s| same_state(s, &expected));
+    if !ours {
+        tracing::warn!("a login callback without this login's state was ignored");
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(
+                "<!doctype html><title>Keyway</title><p>Keyway: this address does not belong to the login in progress; it keeps waiting. Use the link Keyway gave you.</p>",
+            ),
+        );
+    }
+    let result = match (q.code, q.error) {
+        (_, Some(e)) => Err(err(format!(
             "the provider refused the login: {e}{}",
             q.error_description
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default()
         ))),
-        (Some(code), Some(state), None) if state == expected => Ok(code),
-        (Some(_), _, None) => Err(err(
-            "the login callback carried another login's state; start again",
-        )),
-        (None, _, None) => Err(err("the login callback carried no code")),
+        (Some(code), None) => Ok(code),
+        (None, None) => Err(err("the login callback carried no code")),
     };
     let page = if result.is_ok() {
         "<!doctype html><title>Keyway</title><p>Keyway: login complete. You can close this tab.</p>"
@@ -205,7 +216,16 @@ async fn callback(
         "<!doctype html><title>Keyway</title><p>Keyway: the login failed. See the terminal or the dashboard.</p>"
     };
     let _ = tx.try_send(result);
-    Html(page)
+    (StatusCode::OK, Html(page))
+}
+
+/// Equal-time comparison, so a wrong state's timing says nothing about the right one.
+fn same_state(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// ChatGPT's device-code login: the user types `user_code` at `verification_url` on any
@@ -262,7 +282,8 @@ pub async fn device_start(
         user_code: field("user_code")?,
         device_auth_id: field("device_auth_id")?,
         verification_url: format!("{base}/codex/device"),
-        interval: Duration::from_secs(interval.max(1)),
+        // The server's pace, within reason: a bogus interval must not stall the login.
+        interval: Duration::from_secs(interval.clamp(1, 30)),
     })
 }
 

@@ -139,12 +139,16 @@ fn tokens(r: TokenResponse, old: Option<&OAuthTokens>) -> Result<OAuthTokens, To
         .ok_or_else(|| {
             TokenError::Transient("the token endpoint returned no refresh token".into())
         })?;
+    let now = now_ms();
     let expires_at_ms = match r.expires_in {
-        Some(secs) => now_ms() + secs * 1000,
+        Some(secs) => now.saturating_add(secs.saturating_mul(1000)),
         None => jwt_claims(&r.access_token)
             .and_then(|c| c["exp"].as_u64())
-            .map_or(now_ms() + 3_600_000, |exp| exp * 1000),
+            .map_or(now.saturating_add(3_600_000), |exp| {
+                exp.saturating_mul(1000)
+            }),
     };
+    let expires_at_ms = bounded_expiry(expires_at_ms, now);
     let account_id = r
         .id_token
         .as_deref()
@@ -157,6 +161,16 @@ fn tokens(r: TokenResponse, old: Option<&OAuthTokens>) -> Result<OAuthTokens, To
         expires_at_ms,
         account_id,
     })
+}
+
+/// Longest a token is believed to live: a bogus `expires_in` or `exp` (`u64::MAX`) must not
+/// keep a dead token in use for ever. Refreshing early costs one token call.
+const MAX_TOKEN_LIFETIME_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// An expiry an endpoint reported (ms since the epoch), at most [`MAX_TOKEN_LIFETIME_MS`]
+/// from `now`.
+pub fn bounded_expiry(at_ms: u64, now: u64) -> u64 {
+    at_ms.min(now.saturating_add(MAX_TOKEN_LIFETIME_MS))
 }
 
 /// The payload of a JWT, unverified: we only read our own login's claims from the provider
@@ -172,4 +186,32 @@ pub fn chatgpt_account_id(token: &str) -> Option<String> {
     jwt_claims(token)?["https://api.openai.com/auth"]["chatgpt_account_id"]
         .as_str()
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(expires_in: Option<u64>, access: &str) -> TokenResponse {
+        TokenResponse {
+            access_token: access.to_owned(),
+            refresh_token: Some("r".to_owned()),
+            expires_in,
+            id_token: None,
+        }
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_bounded() {
+        let before = now_ms();
+        let t = tokens(response(Some(u64::MAX), "a"), None).unwrap();
+        assert!(t.expires_at_ms <= now_ms() + MAX_TOKEN_LIFETIME_MS);
+        assert!(t.expires_at_ms >= before + MAX_TOKEN_LIFETIME_MS);
+        // A JWT whose `exp` is u64::MAX: {"exp":18446744073709551615}
+        let payload = URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{}}}"#, u64::MAX));
+        let t = tokens(response(None, &format!("h.{payload}.s")), None).unwrap();
+        assert!(t.expires_at_ms <= now_ms() + MAX_TOKEN_LIFETIME_MS);
+        let t = tokens(response(Some(3600), "a"), None).unwrap();
+        assert!(t.expires_at_ms >= before + 3_600_000);
+    }
 }

@@ -18,9 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::RequestRecord;
 
-/// Records waiting to be written before new ones are dropped (with a warning): a few seconds
-/// of the heaviest load, should the disk stall.
-const QUEUE: usize = 100_000;
+/// Records waiting to be written before new ones are dropped (with a warning): two seconds of
+/// the heaviest load, should the disk stall. A record is under 2 KiB (the strings a client
+/// chose are cut, see [`super::MAX_CLIENT_CHARS`]), so the queue stays under 40 MiB.
+const QUEUE: usize = 20_000;
 /// How long the writer lets records gather after the first one, before writing them: long
 /// enough that a transaction carries many rows under load, short enough that a batch (about
 /// a microsecond a row) never holds the CPU the requests share for long.
@@ -50,7 +51,9 @@ CREATE TABLE IF NOT EXISTS requests (
     placement TEXT,
     client_key TEXT,
     cost_usd REAL,
-    saved_usd REAL
+    saved_usd REAL,
+    requested_model TEXT,
+    route TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests (time_ms);
 ";
@@ -62,7 +65,7 @@ const KEY_INDEX: &str =
 
 /// Columns added since the first schema, with their types: a history written by an older
 /// Keyway gains them when opened (as NULL for its old rows).
-const ADDED_COLUMNS: [(&str, &str); 7] = [
+const ADDED_COLUMNS: [(&str, &str); 9] = [
     ("cache_read_tokens", "INTEGER"),
     ("cache_write_tokens", "INTEGER"),
     ("session", "TEXT"),
@@ -70,6 +73,8 @@ const ADDED_COLUMNS: [(&str, &str); 7] = [
     ("client_key", "TEXT"),
     ("cost_usd", "REAL"),
     ("saved_usd", "REAL"),
+    ("requested_model", "TEXT"),
+    ("route", "TEXT"),
 ];
 
 /// Add the columns of [`ADDED_COLUMNS`] that `db` lacks.
@@ -200,6 +205,18 @@ impl History {
                 source,
             })?;
         }
+        // Owner-only from the start: SQLite gives its write-ahead log and shared-memory files
+        // the database file's permissions.
+        let mut create = std::fs::OpenOptions::new();
+        create.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+        create
+            .open(path)
+            .map_err(|source| HistoryError::CreateDir {
+                dir: path.to_owned(),
+                source,
+            })?;
         let writer = Connection::open(path).map_err(fail)?;
         writer
             .pragma_update(None, "journal_mode", "WAL")
@@ -313,11 +330,11 @@ impl History {
         self.read(move |db| {
             let since = since_ms(db, days)?;
             let mut out = String::from(
-                "time,surface,model,provider,family,account,attempts,status,latency_ms,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,session,placement,client_key,cost_usd,saved_usd\n",
+                "time,surface,model,provider,family,account,attempts,status,latency_ms,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,session,placement,client_key,cost_usd,saved_usd,requested_model,route\n",
             );
             let mut stmt = db.prepare(
                 "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', time_ms / 1000.0, 'unixepoch'), surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens,
-                        cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd
+                        cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd, requested_model, route
                  FROM requests WHERE time_ms >= ?1 ORDER BY time_ms",
             )?;
             let mut rows = stmt.query(params![since])?;
@@ -341,6 +358,8 @@ impl History {
                     row.get::<_, Option<String>>(15)?.unwrap_or_default(),
                     dollars(row.get::<_, Option<f64>>(16)?),
                     dollars(row.get::<_, Option<f64>>(17)?),
+                    row.get::<_, Option<String>>(18)?.unwrap_or_default(),
+                    row.get::<_, Option<String>>(19)?.unwrap_or_default(),
                 ];
                 let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
                 out.push_str(&line.join(","));
@@ -414,12 +433,20 @@ fn optional(v: Option<i64>) -> String {
     v.map(|n| n.to_string()).unwrap_or_default()
 }
 
-/// Quote a CSV field when it holds a comma, quote or line break (model names are user input).
+/// Quote a CSV field when it holds a comma, quote or line break (model names are user input),
+/// and neutralise one a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return) with a leading `'`, as OWASP recommends against CSV
+/// injection.
 fn csv_field(f: &str) -> String {
+    let f = if f.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{f}"))
+    } else {
+        std::borrow::Cow::Borrowed(f)
+    };
     if f.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", f.replace('"', "\"\""))
     } else {
-        f.to_owned()
+        f.into_owned()
     }
 }
 
@@ -508,8 +535,8 @@ fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO requests (time_ms, surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens,
-                                   cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                                   cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd, requested_model, route)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )?;
         for r in batch {
             stmt.execute(params![
@@ -531,6 +558,8 @@ fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result
                 r.client_key.as_deref(),
                 r.cost_usd,
                 r.saved_usd,
+                r.requested_model,
+                r.route,
             ])?;
         }
     }
@@ -576,6 +605,8 @@ mod tests {
             client_key_label: None,
             cost_usd: None,
             saved_usd: None,
+            requested_model: None,
+            route: None,
         }
     }
 
@@ -605,7 +636,7 @@ mod tests {
         let csv = history.csv(1).await.expect("csv");
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert!(lines[2].ends_with(",a,1,429,12,,,,,,,,,"), "{}", lines[2]);
+        assert!(lines[2].ends_with(",a,1,429,12,,,,,,,,,,,"), "{}", lines[2]);
     }
 
     #[tokio::test]
@@ -655,7 +686,7 @@ mod tests {
 
         let csv = history.csv(1).await.expect("csv");
         let first = csv.lines().nth(1).expect("a row");
-        assert!(first.ends_with(",ck-1,0.250000,0.050000"), "{first}");
+        assert!(first.ends_with(",ck-1,0.250000,0.050000,,"), "{first}");
     }
 
     #[tokio::test]
@@ -788,5 +819,15 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+        );
+        for formula in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(
+                csv_field(formula).trim_start_matches('"').starts_with('\''),
+                "{formula:?}"
+            );
+        }
     }
 }

@@ -15,6 +15,24 @@ pub mod history;
 pub mod tokens;
 pub mod traffic;
 
+/// The most characters a record keeps of a string the client chose (the model name): the
+/// live log, the event stream, the usage history and the logs hold this much at most.
+pub const MAX_CLIENT_CHARS: usize = 256;
+
+/// `s` as a record keeps it: whole when it is at most [`MAX_CLIENT_CHARS`] characters,
+/// otherwise its first ones and `…`.
+pub fn clipped(s: &str) -> String {
+    match s.char_indices().nth(MAX_CLIENT_CHARS - 1) {
+        Some((cut, _)) if s.len() > cut + s[cut..].chars().next().map_or(0, char::len_utf8) => {
+            let mut out = String::with_capacity(cut + '…'.len_utf8());
+            out.push_str(&s[..cut]);
+            out.push('…');
+            out
+        }
+        _ => s.to_owned(),
+    }
+}
+
 /// One finished request. Holds no secret: the account is named by id and label.
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
@@ -23,7 +41,10 @@ pub struct RequestRecord {
     /// When the request arrived.
     pub time_ms: u64,
     pub surface: Surface,
+    /// The model sent upstream (what the answer is priced as).
     pub model: Option<String>,
+    /// The model the client asked for, when an alias or a fallback step sent another.
+    pub requested_model: Option<String>,
     pub provider: String,
     pub family: Option<String>,
     /// The account that answered (or was tried last); `None` when none could be tried.
@@ -57,6 +78,9 @@ pub struct RequestRecord {
     pub cost_usd: Option<f64>,
     /// What the prompt cache saved: cache reads at the input price minus at the cache price.
     pub saved_usd: Option<f64>,
+    /// Where the request went when an alias or a fallback step took it elsewhere (as in
+    /// `x-keyway-route`); `None` when it went where its model led.
+    pub route: Option<String>,
 }
 
 impl RequestRecord {
@@ -92,5 +116,21 @@ impl RequestRecord {
 
     pub fn failed(&self) -> bool {
         self.status >= 400
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_strings_are_clipped_with_a_marker() {
+        assert_eq!(clipped("claude-sonnet-4-5"), "claude-sonnet-4-5");
+        let exact = "é".repeat(MAX_CLIENT_CHARS);
+        assert_eq!(clipped(&exact), exact);
+        let long = "é".repeat(8 * 1024 * 1024);
+        let cut = clipped(&long);
+        assert_eq!(cut.chars().count(), MAX_CLIENT_CHARS);
+        assert!(cut.ends_with('…') && cut.starts_with("éé"));
     }
 }

@@ -4,7 +4,7 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use keyway_core::provider::ANTHROPIC_OAUTH_BETA;
-use keyway_core::provider::AuthHeader;
+use keyway_core::provider::{AuthHeader, Format};
 use keyway_core::snapshot::ProviderRoute;
 use keyway_core::{Credential, ProviderKind};
 
@@ -50,17 +50,17 @@ pub fn upstream(
     let mut headers = forwarded_headers(client);
     let url = match credential {
         Credential::ApiKey(key) => {
-            let value = match provider.kind.auth_header() {
+            let value = match provider.auth {
                 AuthHeader::Bearer => format!("Bearer {}", key.expose()),
                 AuthHeader::XApiKey | AuthHeader::XGoogApiKey => key.expose().to_owned(),
             };
-            let name = match provider.kind.auth_header() {
+            let name = match provider.auth {
                 AuthHeader::XApiKey => HeaderName::from_static("x-api-key"),
                 AuthHeader::Bearer => header::AUTHORIZATION,
                 AuthHeader::XGoogApiKey => HeaderName::from_static("x-goog-api-key"),
             };
             headers.insert(name, sensitive(&value)?);
-            join(&provider.base_url, api_path(provider.kind, path), query)
+            join(&provider.base_url, api_path(provider, path), query)
         }
         Credential::OAuth(tokens) => {
             headers.insert(
@@ -95,10 +95,13 @@ pub fn upstream(
     Ok(Upstream { url, headers })
 }
 
-/// A user-defined provider's base URL already ends where its docs put `/v1`.
-fn api_path(kind: ProviderKind, path: &str) -> &str {
-    match kind {
-        ProviderKind::OpenAiCompatible => path.strip_prefix("/v1").unwrap_or(path),
+/// The path under a provider's base URL. A custom provider's base URL is the one its docs
+/// give its format's SDKs: an OpenAI SDK's already ends in `/v1` (the client's `/v1/chat/…`
+/// loses that prefix), an Anthropic or Gemini SDK's does not (`/v1/messages` and
+/// `/v1beta/models/…` are appended whole).
+fn api_path<'a>(provider: &ProviderRoute, path: &'a str) -> &'a str {
+    match (provider.kind, provider.format) {
+        (ProviderKind::Custom, Format::OpenAi) => path.strip_prefix("/v1").unwrap_or(path),
         _ => path,
     }
 }
@@ -188,6 +191,15 @@ pub fn client_headers(upstream: &HeaderMap) -> HeaderMap {
             out.append(name.clone(), value.clone());
         }
     }
+    out
+}
+
+/// The headers for an upstream answer whose body Keyway read (an error body, perhaps cut
+/// short) and sends itself: [`client_headers`] without the upstream's `content-length`, which
+/// describes the upstream's body, not the one sent. The server frames what is sent.
+pub fn resent_headers(upstream: &HeaderMap) -> HeaderMap {
+    let mut out = client_headers(upstream);
+    out.remove(header::CONTENT_LENGTH);
     out
 }
 

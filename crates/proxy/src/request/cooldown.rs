@@ -1,6 +1,10 @@
 //! Reading an upstream's own word on when an account may be used again: `retry-after`,
 //! Anthropic's unified rate-limit headers, OpenAI's `usage_limit_reached` body and Gemini's
 //! `RetryInfo`. When there is none, the account state falls back to capped backoff.
+//!
+//! Every number here comes from an upstream and may be absurd (`1e300s`, `u64::MAX`, `NaN`,
+//! negative): each is bounded and every sum saturates, so no value can panic, wrap around to
+//! "ready now" or bench an account for longer than [`MAX_COOLDOWN`].
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -9,7 +13,8 @@ use serde_json::Value;
 
 /// No upstream reset is believed beyond this: a bogus header must not bench an account for
 /// a year.
-const MAX_COOLDOWN: Duration = Duration::from_secs(8 * 24 * 3600);
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(8 * 24 * 3600);
+const MAX_COOLDOWN_MS: u64 = MAX_COOLDOWN.as_millis() as u64;
 
 /// Up to this much is added to a usage window's reset time.
 const WINDOW_JITTER_MS: u64 = 1500;
@@ -21,7 +26,24 @@ pub fn reset_at(headers: &HeaderMap, body: &[u8], now_ms: u64) -> Option<u64> {
         .map(|t| t.saturating_add(rand::random_range(0..WINDOW_JITTER_MS)))
         .or_else(|| retry_after(headers, now_ms))
         .or_else(|| from_body(body, now_ms))?;
-    Some(at.clamp(now_ms, now_ms + MAX_COOLDOWN.as_millis() as u64))
+    Some(bounded(at, now_ms))
+}
+
+/// `at` (ms since the epoch) within `[now_ms, now_ms + MAX_COOLDOWN]`.
+pub(crate) fn bounded(at: u64, now_ms: u64) -> u64 {
+    at.clamp(now_ms, now_ms.saturating_add(MAX_COOLDOWN_MS))
+}
+
+/// `secs` seconds (any float an upstream sent) as milliseconds, at most [`MAX_COOLDOWN`];
+/// `None` for NaN and negative values.
+fn delay_ms(secs: f64) -> Option<u64> {
+    if secs.is_nan() || secs < 0.0 {
+        None
+    } else if secs * 1000.0 >= MAX_COOLDOWN_MS as f64 {
+        Some(MAX_COOLDOWN_MS)
+    } else {
+        Some((secs * 1000.0) as u64)
+    }
 }
 
 /// A header's value as trimmed text, if present and readable.
@@ -36,9 +58,7 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 fn retry_after(headers: &HeaderMap, now_ms: u64) -> Option<u64> {
     let v = header(headers, "retry-after")?;
     if let Ok(secs) = v.parse::<f64>() {
-        // `as` saturates a float too large for u64.
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| now_ms.saturating_add((secs * 1000.0) as u64));
+        return delay_ms(secs).map(|ms| now_ms.saturating_add(ms));
     }
     let when = httpdate::parse_http_date(v).ok()?;
     Some(when.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
@@ -93,15 +113,14 @@ fn from_body(body: &[u8], now_ms: u64) -> Option<u64> {
                 .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"))
         })
         .find_map(|d| d.get("retryDelay")?.as_str().and_then(parse_seconds))
-        .map(|delay| now_ms.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)))
+        .map(|delay| now_ms.saturating_add(delay))
 }
 
-/// A protobuf JSON duration such as `"30s"` or `"1.5s"`.
-fn parse_seconds(s: &str) -> Option<Duration> {
+/// A protobuf JSON duration such as `"30s"` or `"1.5s"`, in milliseconds, at most
+/// [`MAX_COOLDOWN`]. `"1e300s"` is the cap, not a panic; `"NaNs"` and `"-5s"` are nothing.
+fn parse_seconds(s: &str) -> Option<u64> {
     let secs: f64 = s.strip_suffix('s')?.parse().ok()?;
-    // Too large for a `Duration` (`1e300s`): the longest one; `reset_at` caps it anyway.
-    (secs.is_finite() && secs >= 0.0)
-        .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+    delay_ms(secs)
 }
 
 #[cfg(test)]
@@ -161,24 +180,56 @@ mod tests {
     }
 
     #[test]
-    fn hostile_reset_values_are_capped_never_a_panic() {
-        let cap = Some(NOW + MAX_COOLDOWN.as_millis() as u64);
-        let body = br#"{"error":{"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1e300s"}]}}"#;
-        assert_eq!(reset_at(&HeaderMap::new(), body, NOW), cap);
-        let body = br#"{"error":{"type":"usage_limit_reached","resets_at":18446744073709551615}}"#;
-        assert_eq!(reset_at(&HeaderMap::new(), body, NOW), cap);
-        let body = br#"{"error":{"resets_in_seconds":18446744073709551615}}"#;
-        assert_eq!(reset_at(&HeaderMap::new(), body, NOW), cap);
-        let h = headers(&[
-            ("anthropic-ratelimit-unified-status", "rejected"),
-            ("anthropic-ratelimit-unified-reset", "18446744073709551615"),
-        ]);
-        assert_eq!(reset_at(&h, b"", NOW), cap);
-        for v in ["1e300", "-5", "NaN", "garbage"] {
-            let h = headers(&[("retry-after", v)]);
-            let at = reset_at(&h, b"", NOW);
-            assert!(at.is_none() || at == cap, "{v}: {at:?}");
+    fn absurd_upstream_numbers_are_bounded_never_a_panic_or_ready_now() {
+        let cap = NOW + MAX_COOLDOWN.as_millis() as u64;
+        let gemini = |delay: &str| {
+            let body = format!(
+                r#"{{"error":{{"details":[{{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"{delay}"}}]}}}}"#
+            );
+            reset_at(&HeaderMap::new(), body.as_bytes(), NOW)
+        };
+        assert_eq!(gemini("1e300s"), Some(cap));
+        assert_eq!(gemini("inf s"), None);
+        assert_eq!(gemini("infs"), Some(cap));
+        assert_eq!(gemini("NaNs"), None);
+        assert_eq!(gemini("-5s"), None);
+        assert_eq!(gemini("18446744073709551615s"), Some(cap));
+        for v in ["1e300", "inf", "18446744073709551615"] {
+            assert_eq!(
+                reset_at(&headers(&[("retry-after", v)]), b"", NOW),
+                Some(cap),
+                "{v}"
+            );
         }
+        for v in ["NaN", "-1"] {
+            assert_eq!(
+                reset_at(&headers(&[("retry-after", v)]), b"", NOW),
+                None,
+                "{v}"
+            );
+        }
+        let max = u64::MAX.to_string();
+        let unified = headers(&[
+            ("anthropic-ratelimit-unified-status", "rejected"),
+            ("anthropic-ratelimit-unified-reset", &max),
+        ]);
+        assert_eq!(reset_at(&unified, b"", NOW), Some(cap));
+        let window = headers(&[
+            ("anthropic-ratelimit-unified-5h-status", "rejected"),
+            ("anthropic-ratelimit-unified-5h-reset", &max),
+        ]);
+        assert_eq!(reset_at(&window, b"", NOW), Some(cap));
+        for body in [
+            format!(r#"{{"error":{{"type":"usage_limit_reached","resets_at":{max}}}}}"#),
+            format!(r#"{{"error":{{"type":"usage_limit_reached","resets_in_seconds":{max}}}}}"#),
+        ] {
+            assert_eq!(reset_at(&HeaderMap::new(), body.as_bytes(), NOW), Some(cap));
+        }
+        // Even "now" at the end of time saturates instead of wrapping.
+        assert_eq!(
+            reset_at(&headers(&[("retry-after", "30")]), b"", u64::MAX),
+            Some(u64::MAX)
+        );
     }
 
     #[test]

@@ -9,9 +9,11 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use keyway_core::provider::Format;
 use keyway_core::session::{Choice, MoveReason, Placement, SessionKey, Spread};
 use keyway_core::snapshot::Route;
 use keyway_core::state::{Attention, InFlight, now_ms};
+use keyway_core::target::FailureKind;
 use keyway_core::{AccountKind, Member, Pool, ProviderKind, Snapshot, Surface};
 use tracing::{Span, debug, info, warn};
 
@@ -41,6 +43,26 @@ pub struct Outgoing<'a> {
     pub session: Option<SessionKey>,
     /// The Responses `previous_response_id` the request continues, if any.
     pub previous_response_id: Option<&'a str>,
+    /// Tell a context-window error apart from other client errors (a fallback step would
+    /// take it): its body is then read before the answer is passed on.
+    pub detect_context_window: bool,
+}
+
+/// Why no account of a pool answered, and what the client would get.
+pub struct GiveUp {
+    pub response: Response,
+    /// The kind of failure a fallback step could take over; `None` when nothing else should
+    /// be tried (a client error, a conversation bound to its account).
+    pub kind: Option<FailureKind>,
+}
+
+impl GiveUp {
+    fn last(response: Response) -> GiveUp {
+        GiveUp {
+            response,
+            kind: None,
+        }
+    }
 }
 
 /// Which accounts a request went through, for its record.
@@ -80,6 +102,8 @@ enum Outcome {
     Answer(Answer),
     /// Answer the client with this, and stop (a client error, not the account's).
     Final(Response),
+    /// The prompt is too long for the model: no account of this pool can serve it.
+    ContextWindow(Response),
     /// The account failed; try the next.
     Failed(Failure),
 }
@@ -91,7 +115,7 @@ pub async fn send(
     route: &Route<'_>,
     out: &Outgoing<'_>,
     trail: &mut Trail,
-) -> Result<Answer, Response> {
+) -> Result<Answer, GiveUp> {
     let limits = &snapshot.config.limits;
     let max_attempts = limits.max_attempts as usize;
     let first_byte_timeout = Duration::from_secs(limits.first_byte_timeout_secs);
@@ -116,7 +140,7 @@ pub async fn send(
     {
         Some(owner) => match chain_member(pool, &owner, &tried) {
             Ok(member) => Some(member),
-            Err(stop) => return Err(chain_stopped(route, stop, out.surface)),
+            Err(stop) => return Err(GiveUp::last(chain_stopped(route, stop, out.surface))),
         },
         None => None,
     };
@@ -208,24 +232,40 @@ pub async fn send(
                 }
                 return Ok(answer);
             }
-            Outcome::Final(response) => return Err(response),
+            Outcome::Final(response) => return Err(GiveUp::last(response)),
+            Outcome::ContextWindow(response) => {
+                return Err(GiveUp {
+                    response,
+                    kind: Some(FailureKind::ContextWindow),
+                });
+            }
             Outcome::Failed(failure) => last = Some(failure),
         }
     }
     if let Some(member) = chain {
-        return Err(chain_stopped(
+        return Err(GiveUp::last(chain_stopped(
             route,
             ChainStop::CannotServe(member),
             out.surface,
-        ));
+        )));
     }
-    Err(give_up(
-        route,
-        out.surface,
-        last,
-        tried.len() - skipped,
-        skipped,
-    ))
+    let kind = failure_kind(last.as_ref(), route.pool);
+    Err(GiveUp {
+        response: give_up(route, out.surface, last, tried.len() - skipped, skipped),
+        kind: Some(kind),
+    })
+}
+
+/// What kind of failure ended a pool's attempts: rate limits (429, Anthropic's 529
+/// overloaded, or every account cooling down) or the upstream failing in any other way.
+fn failure_kind(last: Option<&Failure>, pool: &Pool) -> FailureKind {
+    match last {
+        Some(Failure::Upstream { status, .. }) if matches!(status.as_u16(), 429 | 529) => {
+            FailureKind::RateLimit
+        }
+        None if pool.soonest_ready(now_ms()).is_some() => FailureKind::RateLimit,
+        _ => FailureKind::ServerError,
+    }
 }
 
 /// Why a Responses chain cannot go on.
@@ -361,15 +401,30 @@ async fn try_account(
             .state
             .record_quota(quota::from_headers(response.headers(), now_ms()));
         // Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
-        if route.provider.kind == ProviderKind::Google && status == StatusCode::BAD_REQUEST {
+        if route.provider.format == Format::Gemini && status == StatusCode::BAD_REQUEST {
             let headers = response.headers().clone();
             let body = read_limited(response).await;
             if !contains_bytes(&body, b"API_KEY_INVALID") {
                 return Outcome::Final(
-                    (status, adapter::client_headers(&headers), body).into_response(),
+                    (status, adapter::resent_headers(&headers), body).into_response(),
                 );
             }
             return refused(member, attempt, status, " API_KEY_INVALID");
+        }
+        if out.detect_context_window
+            && matches!(
+                status,
+                StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE
+            )
+        {
+            let headers = response.headers().clone();
+            let body = read_limited(response).await;
+            let answer = (status, adapter::client_headers(&headers), body.clone()).into_response();
+            if is_context_window(&body) {
+                debug!(account = %account, "the prompt is longer than the model's context window");
+                return Outcome::ContextWindow(answer);
+            }
+            return Outcome::Final(answer);
         }
         if !is_account_failure(status) {
             if status.is_success() {
@@ -474,7 +529,7 @@ fn give_up(
             body,
         }) => {
             span.record("status", status.as_u16());
-            let mut response = (status, adapter::client_headers(&headers), body).into_response();
+            let mut response = (status, adapter::resent_headers(&headers), body).into_response();
             // The last account's own wait may be longer than another's: tell the soonest.
             if status == StatusCode::TOO_MANY_REQUESTS
                 && let Some(secs) = retry_after
@@ -607,6 +662,21 @@ fn error_kind(body: &[u8]) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// What the providers say when a prompt is longer than the model's context window: Anthropic
+/// "prompt is too long", OpenAI `context_length_exceeded`, Gemini "exceeds the maximum
+/// number of tokens".
+const CONTEXT_WINDOW_MARKERS: [&[u8]; 3] = [
+    b"prompt is too long",
+    b"context_length_exceeded",
+    b"exceeds the maximum number of tokens",
+];
+
+fn is_context_window(body: &[u8]) -> bool {
+    CONTEXT_WINDOW_MARKERS
+        .iter()
+        .any(|marker| contains_bytes(body, marker))
 }
 
 fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {

@@ -5,12 +5,14 @@
 //! the merged model list ([`models`]).
 
 pub mod adapter;
+pub mod chain;
 pub mod classify;
 pub mod cooldown;
 pub mod forward;
 pub mod models;
 pub mod quota;
 pub mod relay;
+pub mod rewrite;
 pub mod routes;
 pub mod sessions;
 pub mod surface;

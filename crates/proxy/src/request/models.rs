@@ -4,7 +4,8 @@
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use keyway_core::{ProviderKind, Surface};
+use keyway_core::Surface;
+use keyway_core::provider::Format;
 use serde_json::{Value, json};
 
 use super::forward::{self, Outgoing};
@@ -15,12 +16,10 @@ pub async fn merged_openai(engine: &Engine, request: Request) -> Response {
     let headers = request.headers().clone();
     let mut data: Vec<Value> = Vec::new();
     let mut failures = Vec::new();
-    let providers = snapshot.providers().iter().filter(|p| {
-        matches!(
-            p.kind,
-            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible
-        )
-    });
+    let providers = snapshot
+        .providers()
+        .iter()
+        .filter(|p| p.format == Format::OpenAi);
     for provider in providers {
         let pool = provider.pool(None);
         if pool.members.is_empty() {
@@ -30,6 +29,8 @@ pub async fn merged_openai(engine: &Engine, request: Request) -> Response {
             provider,
             family: None,
             pool,
+            model: None,
+            alias: None,
         };
         let out = Outgoing {
             surface: Surface::OpenAiChat,
@@ -40,6 +41,7 @@ pub async fn merged_openai(engine: &Engine, request: Request) -> Response {
             body: bytes::Bytes::new(),
             session: None,
             previous_response_id: None,
+            detect_context_window: false,
         };
         let answer = match forward::send(
             engine,

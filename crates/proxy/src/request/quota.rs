@@ -15,7 +15,18 @@ use http::HeaderMap;
 use keyway_core::quota::QuotaWindow;
 use serde_json::Value;
 
-use super::cooldown::header;
+use super::cooldown::{MAX_COOLDOWN, header};
+
+/// A reset time (Unix seconds) an upstream reported, at most [`MAX_COOLDOWN`] ahead: a bogus
+/// `u64::MAX` must neither overflow later arithmetic nor bench an account for ever.
+fn bounded_reset(at: u64, now_secs: u64) -> u64 {
+    at.min(now_secs.saturating_add(MAX_COOLDOWN.as_secs()))
+}
+
+/// A used percentage an upstream reported, as a finite number in 0..=100 (NaN is unknown).
+fn bounded_percent(used: f64) -> Option<f64> {
+    (!used.is_nan()).then(|| used.clamp(0.0, 100.0))
+}
 
 /// The furthest ahead an API key's rate-limit reset is believed. The headers describe
 /// per-minute limits (a daily one at most); a key they hold back is tried again at the latest
@@ -123,7 +134,7 @@ pub fn from_headers(headers: &HeaderMap, now_ms: u64) -> Vec<QuotaWindow> {
     for (name, utilization, status, reset) in ANTHROPIC_WINDOWS {
         let utilization = header(headers, utilization)
             .and_then(|v| v.parse::<f64>().ok())
-            .and_then(|u| percent(u * 100.0));
+            .and_then(|u| bounded_percent(u * 100.0));
         let status = header(headers, status);
         if utilization.is_none() && status.is_none() {
             continue;
@@ -136,7 +147,9 @@ pub fn from_headers(headers: &HeaderMap, now_ms: u64) -> Vec<QuotaWindow> {
             } else {
                 utilization.unwrap_or(0.0)
             },
-            resets_at: header(headers, reset).and_then(|v| v.parse().ok()),
+            resets_at: header(headers, reset)
+                .and_then(|v| v.parse().ok())
+                .map(|at| bounded_reset(at, now_secs)),
             rejected,
         });
     }
@@ -144,7 +157,7 @@ pub fn from_headers(headers: &HeaderMap, now_ms: u64) -> Vec<QuotaWindow> {
     for (name, used, reset_at, reset_after) in CODEX_WINDOWS {
         let Some(used) = header(headers, used)
             .and_then(|v| v.parse::<f64>().ok())
-            .and_then(percent)
+            .and_then(bounded_percent)
         else {
             continue;
         };
@@ -154,7 +167,8 @@ pub fn from_headers(headers: &HeaderMap, now_ms: u64) -> Vec<QuotaWindow> {
                 header(headers, reset_after)
                     .and_then(|v| v.parse::<u64>().ok())
                     .map(|s| now_secs.saturating_add(s))
-            });
+            })
+            .map(|at| bounded_reset(at, now_secs));
         out.push(QuotaWindow {
             name: name.to_owned(),
             used_percent: used,
@@ -173,11 +187,6 @@ pub fn from_headers(headers: &HeaderMap, now_ms: u64) -> Vec<QuotaWindow> {
         out.extend(rate_window(headers, name, limit, remaining, reset, now_ms));
     }
     out
-}
-
-/// A used share in percent, clamped to 0–100; `None` when not a number.
-fn percent(used: f64) -> Option<f64> {
-    (!used.is_nan()).then(|| used.clamp(0.0, 100.0))
 }
 
 /// One API-key rate limit as a window, when its limit and remaining count are readable: the
@@ -272,7 +281,7 @@ fn go_duration_ms(v: &str) -> Option<u64> {
 
 /// Anthropic `GET /api/oauth/usage`: `{"five_hour":{"utilization":42,"resets_at":"RFC 3339"},…}`
 /// with utilization in percent.
-pub fn from_anthropic_usage(body: &Value) -> Vec<QuotaWindow> {
+pub fn from_anthropic_usage(body: &Value, now_secs: u64) -> Vec<QuotaWindow> {
     [
         ("5h", "five_hour"),
         ("7d", "seven_day"),
@@ -281,14 +290,15 @@ pub fn from_anthropic_usage(body: &Value) -> Vec<QuotaWindow> {
     .into_iter()
     .filter_map(|(name, key)| {
         let w = body.get(key)?;
-        let used = w.get("utilization")?.as_f64()?;
+        let used = bounded_percent(w.get("utilization")?.as_f64()?)?;
         Some(QuotaWindow {
             name: name.to_owned(),
             used_percent: used,
             resets_at: w
                 .get("resets_at")
                 .and_then(Value::as_str)
-                .and_then(rfc3339_secs),
+                .and_then(rfc3339_secs)
+                .map(|at| bounded_reset(at, now_secs)),
             rejected: used >= 100.0,
         })
     })
@@ -305,12 +315,16 @@ pub fn from_chatgpt_usage(body: &Value, now_secs: u64) -> Vec<QuotaWindow> {
     .into_iter()
     .filter_map(|(name, key)| {
         let w = body.get("rate_limit")?.get(key)?;
-        let used = w.get("used_percent")?.as_f64()?;
-        let resets_at = w.get("reset_at").and_then(Value::as_u64).or_else(|| {
-            w.get("reset_after_seconds")
-                .and_then(Value::as_u64)
-                .map(|s| now_secs.saturating_add(s))
-        });
+        let used = bounded_percent(w.get("used_percent")?.as_f64()?)?;
+        let resets_at = w
+            .get("reset_at")
+            .and_then(Value::as_u64)
+            .or_else(|| {
+                w.get("reset_after_seconds")
+                    .and_then(Value::as_u64)
+                    .map(|s| now_secs.saturating_add(s))
+            })
+            .map(|at| bounded_reset(at, now_secs));
         Some(QuotaWindow {
             name: name.to_owned(),
             used_percent: used,
@@ -548,6 +562,7 @@ mod tests {
     fn usage_endpoints() {
         let a = from_anthropic_usage(
             &json!({"five_hour": {"utilization": 12.5, "resets_at": "2026-11-26T08:00:00+00:00"}}),
+            1_795_000_000,
         );
         assert_eq!(a[0].resets_at, Some(1_795_680_000));
         let c = from_chatgpt_usage(
@@ -555,5 +570,31 @@ mod tests {
             100,
         );
         assert_eq!((c[0].used_percent, c[0].resets_at), (80.0, Some(110)));
+    }
+
+    #[test]
+    fn absurd_reports_are_bounded() {
+        let now = 1_700_000_000;
+        let cap = now + MAX_COOLDOWN.as_secs();
+        let max = u64::MAX.to_string();
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("anthropic-ratelimit-unified-5h-utilization", "1e300"),
+            ("anthropic-ratelimit-unified-5h-reset", max.as_str()),
+            ("x-codex-primary-used-percent", "NaN"),
+            ("x-codex-secondary-used-percent", "-7"),
+            ("x-codex-secondary-reset-after-seconds", max.as_str()),
+        ] {
+            h.insert(k, HeaderValue::from_str(v).unwrap());
+        }
+        let w = from_headers(&h, now);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!((w[0].used_percent, w[0].resets_at), (100.0, Some(cap)));
+        assert_eq!((w[1].used_percent, w[1].resets_at), (0.0, Some(cap)));
+        let c = from_chatgpt_usage(
+            &json!({"rate_limit": {"primary_window": {"used_percent": 1e300, "reset_at": u64::MAX}}}),
+            now,
+        );
+        assert_eq!((c[0].used_percent, c[0].resets_at), (100.0, Some(cap)));
     }
 }

@@ -1,14 +1,15 @@
 //! The response body relay: passes upstream chunks through untouched and in order, keeps the
 //! account's in-flight count until the body ends, turns a mid-stream upstream failure of an
-//! SSE response — or a shutdown whose drain time ran out — into a final error event instead of
-//! a silent truncation, and records the request (with the token counts seen in passing) when
+//! SSE response — a shutdown whose drain time ran out, or an upstream silent for longer than
+//! `limits.upstream_idle_timeout_secs` — into a final error event instead of a silent
+//! truncation (or a hang), and records the request (with the token counts seen in passing) when
 //! the body ends or the client leaves.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -27,6 +28,12 @@ pub struct Relay {
     upstream: Upstream,
     /// Resolves when Keyway's shutdown drain is over and open bodies must end.
     ending: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// The longest the upstream may stay silent (`limits.upstream_idle_timeout_secs`), when
+    /// the last piece came, and a timer armed for `last_piece + idle_limit` (re-armed lazily,
+    /// so a busy stream costs a clock read per piece, not a timer update).
+    idle_limit: Duration,
+    last_piece: Instant,
+    idle: Pin<Box<tokio::time::Sleep>>,
     /// The surface whose error event ends a broken SSE stream; `None` for other bodies,
     /// which end with a transport error so the client sees an incomplete response.
     sse: Option<Surface>,
@@ -88,9 +95,20 @@ impl Relay {
         sse: Option<Surface>,
         open: Open,
     ) -> Relay {
+        let idle_limit = Duration::from_secs(
+            open.engine
+                .snapshot()
+                .config
+                .limits
+                .upstream_idle_timeout_secs,
+        );
+        let now = Instant::now();
         Relay {
             upstream: Box::pin(upstream),
             ending: Box::pin(open.engine.streams_ending()),
+            idle_limit,
+            last_piece: now,
+            idle: Box::pin(tokio::time::sleep_until((now + idle_limit).into())),
             sse,
             open: Some(open),
         }
@@ -118,17 +136,29 @@ impl Stream for Relay {
             return Poll::Ready(None);
         }
         match self.upstream.as_mut().poll_next(cx) {
-            Poll::Pending => match self.ending.as_mut().poll(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(()) => {
+            Poll::Pending => {
+                if self.ending.as_mut().poll(cx).is_ready() {
                     self.finish();
                     tracing::warn!("stream ended: Keyway is shutting down");
-                    Poll::Ready(Some(self.end(
+                    return Poll::Ready(Some(self.end(
                         "Keyway is shutting down and ended this stream (limits.drain_secs)",
-                    )))
+                    )));
                 }
-            },
+                if self.upstream_silent(cx) {
+                    self.finish();
+                    let secs = self.idle_limit.as_secs();
+                    tracing::warn!(
+                        silent_s = secs,
+                        "upstream stalled mid-answer; ending it (limits.upstream_idle_timeout_secs)"
+                    );
+                    return Poll::Ready(Some(self.end(&format!(
+                        "the upstream sent nothing for {secs}s and the answer was ended (limits.upstream_idle_timeout_secs)"
+                    ))));
+                }
+                Poll::Pending
+            }
             Poll::Ready(Some(Ok(chunk))) => {
+                self.last_piece = Instant::now();
                 if let Some(open) = self.open.as_mut() {
                     open.tokens.feed(&chunk);
                 }
@@ -148,6 +178,22 @@ impl Stream for Relay {
 }
 
 impl Relay {
+    /// Whether the upstream has been silent for the whole idle limit; otherwise the timer is
+    /// armed to wake this task when it would be.
+    fn upstream_silent(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.idle.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let due = self.last_piece + self.idle_limit;
+            if Instant::now() >= due {
+                return true;
+            }
+            // A piece came since the timer was armed: count from it.
+            self.idle.as_mut().reset(due.into());
+        }
+    }
+
     /// The last item of a body that cannot go on: the surface's error event for SSE, a
     /// transport error (an incomplete response) for other bodies.
     fn end(&self, why: &str) -> Result<Bytes, std::io::Error> {

@@ -2,21 +2,25 @@
 //! picks the route from the current snapshot and hands over to the attempt loop.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use axum::body::{Body, HttpBody};
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use keyway_core::Surface;
 use keyway_core::state::now_ms;
 use tracing::Instrument;
 
+use super::chain;
 use super::forward::{self, Outgoing, Trail};
 use super::surface::{self, SurfaceError};
 use super::{adapter, classify, models, sessions};
 use crate::client_keys::ClientKey;
 use crate::engine::Engine;
-use crate::record::RequestRecord;
+use crate::record::{self, RequestRecord};
 
 pub async fn anthropic(State(engine): State<Arc<Engine>>, request: Request) -> Response {
     handle(engine, Surface::AnthropicMessages, None, request).await
@@ -88,26 +92,38 @@ async fn handle(
     let (parts, body) = request.into_parts();
     // Set by the guard: the key the request came with.
     let key = parts.extensions.get::<Arc<ClientKey>>().cloned();
-    let limit = snapshot.config.limits.max_body_mib as usize * 1024 * 1024;
-    let body = match axum::body::to_bytes(body, limit).await {
+    let limits = &snapshot.config.limits;
+    let limit = limits.max_body_mib as usize * 1024 * 1024;
+    let pause = Duration::from_secs(limits.client_body_timeout_secs);
+    let body = match read_body(body, limit, pause).await {
         Ok(b) => b,
-        Err(_) => {
-            return surface::closing(
-                SurfaceError::new(
-                    surface,
+        Err(e) => {
+            let (status, message) = match e {
+                BodyError::TooLarge => (
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
-                        "request body larger than {} MiB (limits.max_body_mib in the config) or unreadable",
-                        snapshot.config.limits.max_body_mib
+                        "request body larger than {} MiB (limits.max_body_mib in the config)",
+                        limits.max_body_mib
                     ),
-                )
-                .into_response(),
-            );
+                ),
+                BodyError::Slow => (
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body paused for more than {}s (limits.client_body_timeout_secs in the config)",
+                        limits.client_body_timeout_secs
+                    ),
+                ),
+                BodyError::Broken => (
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read".to_owned(),
+                ),
+            };
+            return surface::closing(SurfaceError::new(surface, status, message).into_response());
         }
     };
     let fields = classify::fields_of_body(&body);
-    let model = model.or_else(|| fields.model.as_deref().map(str::to_owned));
-    let Some(route) = snapshot.route(surface, model.as_deref()) else {
+    let full_model = model.as_deref().or(fields.model.as_deref());
+    let Some(route) = snapshot.route(surface, full_model) else {
         return SurfaceError::new(
             surface,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -116,6 +132,8 @@ async fn handle(
         .into_response();
     };
     let session = sessions::identify(&parts.headers, &fields, route.pool.sessions.affinity, &body);
+    // What the records keep of the client's model name: a bounded copy.
+    let model = full_model.map(record::clipped);
     let previous_response_id = fields
         .previous_response_id
         .filter(|_| surface == Surface::OpenAiResponses)
@@ -141,17 +159,32 @@ async fn handle(
         body: body.clone(),
         session,
         previous_response_id: previous_response_id.as_deref(),
+        detect_context_window: false,
     };
     async {
         let mut trail = Trail::default();
-        let result = forward::send(&engine, &snapshot, &route, &out, &mut trail).await;
+        let mut path = chain::Path::default();
+        let result = chain::send(
+            &engine,
+            &snapshot,
+            route,
+            &out,
+            model.as_deref(),
+            &mut trail,
+            &mut path,
+        )
+        .await;
+        // The pool that answered (or was tried last) and the model it was sent.
+        let last = path.hops.last();
+        let sent_model = path.last_model().map(str::to_owned);
         let record = RequestRecord {
             id,
             time_ms,
             surface,
-            model,
-            provider: route.provider.id.clone(),
-            family: route.family.map(str::to_owned),
+            requested_model: sent_model.as_ref().and(model.clone()),
+            model: sent_model.or(model),
+            provider: last.map_or_else(|| route.provider.id.clone(), |h| h.provider.clone()),
+            family: last.map_or(route.family.map(str::to_owned), |h| h.family.clone()),
             account_label: trail
                 .account
                 .as_deref()
@@ -173,18 +206,22 @@ async fn handle(
             client_key_label: key.as_ref().map(|k| k.label.clone()),
             cost_usd: None,
             saved_usd: None,
+            route: path.is_rerouted().then(|| path.describe()),
         };
-        match result {
+        let route_header = header::HeaderValue::from_str(&path.describe()).ok();
+        let mut response = match result {
             Ok(answer) => {
                 tracing::debug!("forwarded");
+                let scope = last.map_or_else(|| route.pool.scope.clone(), |h| h.scope.clone());
                 let session = out
                     .session
                     .clone()
                     .filter(|_| trail.placement.is_some())
-                    .map(|key| (route.pool.scope.clone(), key));
+                    .map(|key| (scope, key));
                 forward::relay(engine.clone(), answer, surface, record, started, session)
             }
-            Err(response) => {
+            Err(give_up) => {
+                let response = give_up.response;
                 engine.finish(RequestRecord {
                     status: response.status().as_u16(),
                     latency_ms: started.elapsed().as_millis() as u64,
@@ -192,10 +229,66 @@ async fn handle(
                 });
                 with_request_id(response, id)
             }
+        };
+        if let Some(v) = route_header {
+            response.headers_mut().insert(ROUTE_HEADER, v);
         }
+        response
     }
     .instrument(span)
     .await
+}
+
+/// Where a request went: its pools in turn, the model each was sent, the alias that routed
+/// it (see [`chain::Path::describe`]).
+const ROUTE_HEADER: &str = "x-keyway-route";
+
+/// Why a request body was not read.
+enum BodyError {
+    TooLarge,
+    /// No piece of it came for the allowed pause.
+    Slow,
+    Broken,
+}
+
+/// The most of a request body's buffer reserved ahead of its bytes.
+const PRESIZE_MAX: usize = 1024 * 1024;
+
+/// The whole body, at most `limit` bytes, with at most `pause` between two pieces of it.
+async fn read_body(body: Body, limit: usize, pause: Duration) -> Result<Bytes, BodyError> {
+    // The declared length (content-length) sizes the buffer, up to a point: a client that
+    // declares 32 MiB and sends two bytes gets no 32 MiB buffer.
+    let declared = (body.size_hint().lower() as usize).min(limit.min(PRESIZE_MAX));
+    let mut body = Limited::new(body, limit);
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout(pause, body.frame()).await {
+            Err(_) => return Err(BodyError::Slow),
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(e))) if e.is::<LengthLimitError>() => return Err(BodyError::TooLarge),
+            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match &first {
+            // Most bodies arrive in one piece: keep it without a copy.
+            None if rest.is_empty() => first = Some(data),
+            _ => {
+                if let Some(first) = first.take() {
+                    rest.reserve(declared.max(first.len() + data.len()));
+                    rest.extend_from_slice(&first);
+                }
+                rest.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(match first {
+        Some(only) => only,
+        None => Bytes::from(rest),
+    })
 }
 
 fn with_request_id(mut response: Response, id: u64) -> Response {
