@@ -141,10 +141,13 @@ async fn max_concurrent_holds_under_load_and_every_account_busy_is_a_429_with_re
     // 16 at once, every stream staying open: 4 per account are served, the other 8 are told
     // to come back.
     let answers = join_all((0..16).map(|_| open_stream(&keyway))).await;
-    let (served, refused): (Vec<_>, Vec<_>) =
-        answers.into_iter().partition(|r| r.status() == 200);
+    let (served, refused): (Vec<_>, Vec<_>) = answers.into_iter().partition(|r| r.status() == 200);
     assert_eq!((served.len(), refused.len()), (8, 8));
-    assert_eq!(fake.requests().len(), 8, "the refused ones never went upstream");
+    assert_eq!(
+        fake.requests().len(),
+        8,
+        "the refused ones never went upstream"
+    );
     assert_eq!(fake.peak_in_flight("sk-a"), 4);
     assert_eq!(fake.peak_in_flight("sk-b"), 4);
     for r in refused {
@@ -198,7 +201,9 @@ async fn an_rpm_ceiling_passes_traffic_to_the_next_account_without_a_failure() {
 
     // Set on the running instance: it applies at once.
     let out = keyway
-        .cli(&["account", "limit", &ids[0], "--rpm", "2", "--tpm", "1000000"])
+        .cli(&[
+            "account", "limit", &ids[0], "--rpm", "2", "--tpm", "1000000",
+        ])
         .await;
     assert_eq!(out.ok(), format!("{}: 2 rpm, 1000000 tpm", ids[0]));
     let mut keys = Vec::new();
@@ -235,7 +240,9 @@ async fn an_rpm_ceiling_passes_traffic_to_the_next_account_without_a_failure() {
     );
 
     // Only the given option changes; `--clear` removes them all, at once.
-    let out = keyway.cli(&["account", "limit", &ids[0], "--tpm", "5000"]).await;
+    let out = keyway
+        .cli(&["account", "limit", &ids[0], "--tpm", "5000"])
+        .await;
     assert_eq!(out.ok(), format!("{}: 2 rpm, 5000 tpm", ids[0]));
     let out = keyway.cli(&["account", "limit", &ids[0], "--clear"]).await;
     assert_eq!(out.ok(), format!("{}: no limits", ids[0]));
@@ -243,14 +250,25 @@ async fn an_rpm_ceiling_passes_traffic_to_the_next_account_without_a_failure() {
         served_by(&fake, keyway.anthropic("claude-sonnet-4-5")).await,
         "sk-a"
     );
-    let out = keyway.cli(&["account", "limit", &ids[0], "--rpm", "0"]).await;
-    assert!(out.err().contains("--rpm: rpm must be between 1"), "{}", out.err());
-    let out = keyway.cli(&["account", "limit", "nope", "--rpm", "5"]).await;
+    let out = keyway
+        .cli(&["account", "limit", &ids[0], "--rpm", "0"])
+        .await;
+    assert!(
+        out.err().contains("--rpm: rpm must be between 1"),
+        "{}",
+        out.err()
+    );
+    let out = keyway
+        .cli(&["account", "limit", "nope", "--rpm", "5"])
+        .await;
     assert!(out.err().contains("no account `nope`"), "{}", out.err());
 
     // The API refuses out-of-range values and names the field.
     let r = keyway
-        .api(reqwest::Method::PUT, &format!("/accounts/{}/limits", ids[0]))
+        .api(
+            reqwest::Method::PUT,
+            &format!("/accounts/{}/limits", ids[0]),
+        )
         .json(&json!({"max_concurrent": 0}))
         .send()
         .await
@@ -259,7 +277,10 @@ async fn an_rpm_ceiling_passes_traffic_to_the_next_account_without_a_failure() {
     let text = r.text().await.unwrap_or_default();
     assert!(text.contains("max_concurrent"), "{text}");
     let r = keyway
-        .api(reqwest::Method::PUT, &format!("/accounts/{}/limits", ids[1]))
+        .api(
+            reqwest::Method::PUT,
+            &format!("/accounts/{}/limits", ids[1]),
+        )
         .json(&json!({"rpm": 7}))
         .send()
         .await
@@ -393,7 +414,10 @@ async fn most_available_prefers_the_api_key_with_more_left() {
     }
     let low = account(&keyway, &ids[0]).await;
     assert_eq!(window(&low, "requests")["used_percent"], 90.0, "{low}");
-    assert_eq!(low["live"]["state"], "serving", "10 left is not none: {low}");
+    assert_eq!(
+        low["live"]["state"], "serving",
+        "10 left is not none: {low}"
+    );
 }
 
 #[tokio::test]
@@ -413,7 +437,10 @@ async fn absurd_rate_limit_headers_are_clamped_and_break_nothing() {
         ("anthropic-ratelimit-requests-limit", "1e300"),
         ("anthropic-ratelimit-requests-remaining", "-5"),
         ("anthropic-ratelimit-requests-reset", "garbage"),
-        ("anthropic-ratelimit-tokens-limit", "99999999999999999999999"),
+        (
+            "anthropic-ratelimit-tokens-limit",
+            "99999999999999999999999",
+        ),
         ("anthropic-ratelimit-tokens-remaining", "0"),
         ("anthropic-ratelimit-tokens-reset", "9999-12-31T23:59:59Z"),
         ("anthropic-ratelimit-input-tokens-limit", "NaN"),
@@ -426,7 +453,10 @@ async fn absurd_rate_limit_headers_are_clamped_and_break_nothing() {
         ("x-ratelimit-reset-requests", "99999999999999h"),
         ("anthropic-ratelimit-unified-5h-utilization", "1e308"),
         ("x-codex-primary-used-percent", "-1e300"),
-        ("x-codex-primary-reset-after-seconds", "18446744073709551615"),
+        (
+            "x-codex-primary-reset-after-seconds",
+            "18446744073709551615",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -449,7 +479,10 @@ async fn absurd_rate_limit_headers_are_clamped_and_break_nothing() {
     // The tokens window: 0 of a clamped limit left, until an hour from now at the latest.
     let tokens = window(&a, "tokens");
     assert_eq!(tokens["rejected"], true, "{a}");
-    assert!(tokens["resets_at"].as_u64().unwrap_or(u64::MAX) <= latest, "{a}");
+    assert!(
+        tokens["resets_at"].as_u64().unwrap_or(u64::MAX) <= latest,
+        "{a}"
+    );
     // An unreadable reset counts as a minute; an unreadable count drops its window.
     assert_eq!(window(&a, "output_tokens")["used_percent"], 50.0, "{a}");
     let names: Vec<&str> = a["live"]["quota"]
@@ -470,4 +503,80 @@ async fn absurd_rate_limit_headers_are_clamped_and_break_nothing() {
         "sk-b"
     );
     assert_eq!(keyway.stop().await, Some(0), "no panic, a clean exit");
+}
+
+/// Two editors at once: `keyway account limit` from the CLI on six accounts while the
+/// dashboard changes the same accounts' weights again and again. Every limit and the last
+/// weight of every account are kept, in the running instance and in the file.
+#[tokio::test]
+async fn limits_from_the_cli_while_the_dashboard_edits_weights_are_all_kept() {
+    const ACCOUNTS: usize = 6;
+    const ROUNDS: u32 = 30;
+    let fake = FakeUpstream::start().await;
+    let setup = Setup::new(&fake.base_url(), "");
+    let secrets: Vec<String> = (0..ACCOUNTS).map(|i| format!("sk-{i}")).collect();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let ids = add_accounts(&fake, &setup, "anthropic", &secrets).await;
+    let keyway = setup.start().await;
+
+    let limits = join_all(ids.iter().enumerate().map(|(i, id)| {
+        let keyway = &keyway;
+        async move {
+            let rpm = (10 + i).to_string();
+            keyway
+                .cli(&[
+                    "account",
+                    "limit",
+                    id,
+                    "--rpm",
+                    &rpm,
+                    "--max-concurrent",
+                    "3",
+                ])
+                .await
+                .ok()
+                .to_owned()
+        }
+    }));
+    let weights = async {
+        for round in 1..=ROUNDS {
+            for id in &ids {
+                let r = keyway
+                    .api(reqwest::Method::PATCH, &format!("/accounts/{id}"))
+                    .json(&json!({ "weight": round }))
+                    .send()
+                    .await
+                    .expect("PATCH");
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+            }
+        }
+    };
+    let (said, ()) = tokio::join!(limits, weights);
+    for (i, (id, out)) in ids.iter().zip(&said).enumerate() {
+        assert_eq!(out, &format!("{id}: at most 3 in flight, {} rpm", 10 + i));
+    }
+
+    let check = |accounts: &Value, whence: &str| {
+        for (i, id) in ids.iter().enumerate() {
+            let a = accounts
+                .as_array()
+                .expect("a list")
+                .iter()
+                .find(|a| a["id"] == id.as_str())
+                .unwrap_or_else(|| panic!("{whence}: {id} is missing"));
+            assert_eq!(
+                a["limits"],
+                json!({"max_concurrent": 3, "rpm": 10 + i}),
+                "{whence}: {a}"
+            );
+            assert_eq!(a["weight"], ROUNDS, "{whence}: {a}");
+        }
+    };
+    check(&keyway.api_get("/accounts").await, "the running instance");
+    let setup = keyway.stop_keeping_setup().await;
+    let listed = setup.cli(&["account", "list", "--json"]).await;
+    check(
+        &serde_json::from_str(listed.ok()).expect("JSON"),
+        "the config file",
+    );
 }

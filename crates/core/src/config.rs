@@ -1092,11 +1092,8 @@ output = 15
                 "[[accounts]]\nid = \"anthropic-000001\"\nprovider = \"anthropic\"\nlabel = \"a\"\nlimits = {limits}\n"
             )
         };
-        let c = Config::parse(
-            &with("{ max_concurrent = 4, rpm = 50, tpm = 40000 }"),
-            None,
-        )
-        .unwrap();
+        let c =
+            Config::parse(&with("{ max_concurrent = 4, rpm = 50, tpm = 40000 }"), None).unwrap();
         assert_eq!(
             c.accounts[0].limits,
             AccountLimits {
@@ -1115,7 +1112,10 @@ output = 15
         ] {
             let e = Config::parse(&with(limits), None).unwrap_err();
             assert!(e.message.starts_with("account `anthropic-000001`: "), "{e}");
-            assert!(e.message.contains(&format!("{field} must be between")), "{e}");
+            assert!(
+                e.message.contains(&format!("{field} must be between")),
+                "{e}"
+            );
             assert!(e.message.contains("leave it out for no limit"), "{e}");
             assert_eq!(e.line, Some(5), "{e}");
         }

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant, SystemTime};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
 
 use crate::client_key::{self, Limits as ClientKeyLimits};
-use crate::limits::AccountLimits;
 use crate::config::{
     AccountConfig, ClientKeyConfig, Config, ConfigError, DEFAULT_CONFIG, PolicyConfig,
 };
+use crate::limits::AccountLimits;
 use crate::policy::PolicyKey;
 use crate::target::Target;
 
@@ -779,7 +779,10 @@ weight = 3
         assert_eq!(config.accounts[0].limits, limits);
         assert_eq!(config.accounts[0].weight, 3);
         let saved = fs::read_to_string(&path).unwrap();
-        assert!(saved.contains("label = \"Work\" # the team's key"), "{saved}");
+        assert!(
+            saved.contains("label = \"Work\" # the team's key"),
+            "{saved}"
+        );
         assert!(
             saved.contains("limits = { max_concurrent = 4, rpm = 50 }"),
             "{saved}"

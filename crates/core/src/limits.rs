@@ -175,7 +175,10 @@ impl MinuteWindow {
     /// The counts of the window holding `now`, without starting a new one: a window that has
     /// ended counts nothing.
     pub fn counts(&self, now: u64) -> MinuteCounts {
-        let ends_ms = self.start_ms.load(Ordering::Acquire).saturating_add(MINUTE_MS);
+        let ends_ms = self
+            .start_ms
+            .load(Ordering::Acquire)
+            .saturating_add(MINUTE_MS);
         if now >= ends_ms {
             return MinuteCounts {
                 requests: 0,
@@ -194,7 +197,10 @@ impl MinuteWindow {
     /// then the window's end (ms), and nothing is counted.
     pub fn admit(&self, now: u64, rpm: Option<u32>) -> Result<(), u64> {
         self.roll(now);
-        let count = self.requests.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+        let count = self
+            .requests
+            .fetch_add(1, Ordering::AcqRel)
+            .saturating_add(1);
         match rpm {
             Some(rpm) if count > u64::from(rpm) => {
                 self.requests.fetch_sub(1, Ordering::AcqRel);
@@ -248,7 +254,11 @@ mod tests {
         assert_eq!(w.counts(T0 + 20).requests, 2);
         assert_eq!(w.admit(T0 + MINUTE_MS - 1, Some(2)), Err(T0 + MINUTE_MS));
         // The next minute starts with the first request after the last one ended.
-        assert_eq!(w.counts(T0 + MINUTE_MS).requests, 0, "an ended window counts nothing");
+        assert_eq!(
+            w.counts(T0 + MINUTE_MS).requests,
+            0,
+            "an ended window counts nothing"
+        );
         assert_eq!(w.admit(T0 + MINUTE_MS + 5, Some(2)), Ok(()));
         let c = w.counts(T0 + MINUTE_MS + 5);
         assert_eq!((c.requests, c.ends_ms), (1, T0 + 2 * MINUTE_MS + 5));

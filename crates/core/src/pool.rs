@@ -212,7 +212,7 @@ impl Pool {
         }
         let fastest = LeastLoad.select(&candidates, &SelectionContext::default())?;
         if candidates.len() > 1
-            && (picks.fetch_add(1, Ordering::Relaxed) + 1) % FASTEST_PROBE_EVERY == 0
+            && (picks.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(FASTEST_PROBE_EVERY)
         {
             let stalest = candidates
                 .iter()
@@ -458,9 +458,17 @@ mod tests {
         let s = AccountState::default();
         assert_eq!(s.ttfb_us(), None);
         s.record_latency(Duration::from_millis(100), 1);
-        assert_eq!(s.ttfb_us(), Some(100_000), "the first sample is the average");
+        assert_eq!(
+            s.ttfb_us(),
+            Some(100_000),
+            "the first sample is the average"
+        );
         s.record_latency(Duration::from_millis(200), 2);
-        assert_eq!(s.ttfb_us(), Some(120_000), "a fifth of the way to the new sample");
+        assert_eq!(
+            s.ttfb_us(),
+            Some(120_000),
+            "a fifth of the way to the new sample"
+        );
         s.record_latency(Duration::MAX, 3);
         assert_eq!(s.ttfb_us(), Some((4 * 120_000 + 600_000_000) / 5));
         s.record_latency(Duration::ZERO, 4);
@@ -542,7 +550,11 @@ mod tests {
         assert_eq!(p.pick(t0 + MINUTE_MS, &[]), Some(0), "a new minute");
         // tpm: counted when answers end.
         let t1 = t0 + MINUTE_MS;
-        p.members[0].state.try_begin(t1).unwrap().finish(1000, t1 + 1);
+        p.members[0]
+            .state
+            .try_begin(t1)
+            .unwrap()
+            .finish(1000, t1 + 1);
         assert!(matches!(
             p.members[0].state.hold(t1 + 2),
             Some(Hold::Tpm { tpm: 1000, .. })

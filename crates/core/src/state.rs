@@ -627,7 +627,12 @@ mod tests {
                                 drop(slot);
                             }
                             Err(hold) => {
-                                assert_eq!(hold, Hold::Busy { max_concurrent: CAP });
+                                assert_eq!(
+                                    hold,
+                                    Hold::Busy {
+                                        max_concurrent: CAP
+                                    }
+                                );
                                 refused.fetch_add(1, Ordering::SeqCst);
                             }
                         }

@@ -22,11 +22,7 @@ fn state_of(a: &AccountView) -> Option<LiveState> {
 
 /// In rotation: serving, or held for a moment by one of its limits (not worth an alert).
 fn serving(a: &AccountView) -> bool {
-    a.enabled
-        && matches!(
-            state_of(a),
-            Some(LiveState::Serving | LiveState::Limited)
-        )
+    a.enabled && matches!(state_of(a), Some(LiveState::Serving | LiveState::Limited))
 }
 
 /// The alerts for going from `before` to `after` at `now` (Unix seconds).

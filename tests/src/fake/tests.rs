@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::{
-    Behaviour, FakeConfig, FakeUpstream, Provider, RateBudget, RateLimit, RateLimits,
-    STAMP_DIGITS, STAMP_MARKER,
+    Behaviour, FakeConfig, FakeUpstream, Provider, RateBudget, RateLimit, RateLimits, STAMP_DIGITS,
+    STAMP_MARKER,
 };
 
 /// Bounds every wait so a broken fake fails the test instead of hanging it.
@@ -790,7 +790,9 @@ async fn bulk_streams_carry_large_events_filled_as_they_are_sent() {
 }
 
 fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    resp.headers().get(name).map(|v| v.to_str().expect("ascii header"))
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().expect("ascii header"))
 }
 
 #[tokio::test]
@@ -819,22 +821,40 @@ async fn rate_limit_headers_are_in_each_providers_format() {
         .as_secs();
     let resp = anthropic(&fake, "ant", false).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(header(&resp, "anthropic-ratelimit-requests-limit"), Some("50"));
-    assert_eq!(header(&resp, "anthropic-ratelimit-requests-remaining"), Some("0"));
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-requests-limit"),
+        Some("50")
+    );
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-requests-remaining"),
+        Some("0")
+    );
     let reset = header(&resp, "anthropic-ratelimit-requests-reset").expect("reset");
     // RFC 3339, UTC, whole seconds: `2026-01-02T03:04:05Z`.
     let at: jiff::Timestamp = reset.parse().expect("an RFC 3339 time");
     assert!(reset.ends_with('Z') && reset.len() == 20, "{reset}");
     let ahead = at.as_second() - i64::try_from(before).unwrap();
     assert!((29..=31).contains(&ahead), "{reset} is {ahead}s ahead");
-    assert_eq!(header(&resp, "anthropic-ratelimit-tokens-remaining"), Some("75000"));
-    assert_eq!(header(&resp, "anthropic-ratelimit-input-tokens-limit"), Some("80000"));
-    assert_eq!(header(&resp, "anthropic-ratelimit-output-tokens-remaining"), Some("15000"));
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-tokens-remaining"),
+        Some("75000")
+    );
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-input-tokens-limit"),
+        Some("80000")
+    );
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-output-tokens-remaining"),
+        Some("15000")
+    );
     assert!(header(&resp, "x-ratelimit-limit-requests").is_none());
 
     // Streams carry them too.
     let resp = anthropic(&fake, "ant", true).await;
-    assert_eq!(header(&resp, "anthropic-ratelimit-tokens-limit"), Some("100000"));
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-tokens-limit"),
+        Some("100000")
+    );
 
     let resp = within(
         client()

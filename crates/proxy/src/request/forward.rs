@@ -597,9 +597,7 @@ fn give_up(
                 error(
                     surface,
                     StatusCode::TOO_MANY_REQUESTS,
-                    format!(
-                        "every {what} account is {why}; the first is ready again in {secs}s"
-                    ),
+                    format!("every {what} account is {why}; the first is ready again in {secs}s"),
                     Some(secs),
                 )
             }

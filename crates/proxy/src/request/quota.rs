@@ -270,13 +270,8 @@ fn go_duration_ms(v: &str) -> Option<u64> {
         rest = tail;
     }
     let ms = (total_ns / 1e6).ceil();
-    (ms.is_finite() && ms >= 0.0).then(|| {
-        if ms >= u64::MAX as f64 {
-            u64::MAX
-        } else {
-            ms as u64
-        }
-    })
+    // NaN is unreadable; `as` saturates what is too large for u64.
+    (ms >= 0.0).then_some(ms as u64)
 }
 
 /// Anthropic `GET /api/oauth/usage`: `{"five_hour":{"utilization":42,"resets_at":"RFC 3339"},…}`
@@ -399,10 +394,7 @@ mod tests {
         let h = headers(&[
             ("anthropic-ratelimit-requests-limit", "50"),
             ("anthropic-ratelimit-requests-remaining", "0"),
-            (
-                "anthropic-ratelimit-requests-reset",
-                "2023-11-14T22:13:50Z",
-            ),
+            ("anthropic-ratelimit-requests-reset", "2023-11-14T22:13:50Z"),
             ("anthropic-ratelimit-tokens-limit", "100000"),
             ("anthropic-ratelimit-tokens-remaining", "75000"),
             (
@@ -488,10 +480,7 @@ mod tests {
         let h = headers(&[
             ("anthropic-ratelimit-requests-limit", "1e300"),
             ("anthropic-ratelimit-requests-remaining", "0"),
-            (
-                "anthropic-ratelimit-requests-reset",
-                "9999-12-31T23:59:59Z",
-            ),
+            ("anthropic-ratelimit-requests-reset", "9999-12-31T23:59:59Z"),
             ("x-ratelimit-limit-tokens", "100"),
             ("x-ratelimit-remaining-tokens", "5000"),
             ("x-ratelimit-reset-tokens", "99999999999h"),
@@ -527,7 +516,12 @@ mod tests {
             ]);
             assert_eq!(from_headers(&h, NOW_MS), [], "{limit} / {remaining}");
         }
-        for reset in ["garbage", "-1000-01-01T00:00:00Z", "1969-01-01T00:00:00Z", "🦀"] {
+        for reset in [
+            "garbage",
+            "-1000-01-01T00:00:00Z",
+            "1969-01-01T00:00:00Z",
+            "🦀",
+        ] {
             let h = headers(&[
                 ("anthropic-ratelimit-requests-limit", "50"),
                 ("anthropic-ratelimit-requests-remaining", "0"),
@@ -587,7 +581,7 @@ mod tests {
         ] {
             h.insert(k, HeaderValue::from_str(v).unwrap());
         }
-        let w = from_headers(&h, now);
+        let w = from_headers(&h, now * 1000);
         assert_eq!(w.len(), 2, "{w:?}");
         assert_eq!((w[0].used_percent, w[0].resets_at), (100.0, Some(cap)));
         assert_eq!((w[1].used_percent, w[1].resets_at), (0.0, Some(cap)));
