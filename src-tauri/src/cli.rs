@@ -218,6 +218,27 @@ pub enum AccountCommand {
     Enable { id: String },
     /// Take an account out of rotation.
     Disable { id: String },
+    /// Set or clear what the account's tier allows; the options given change, the others stay.
+    /// At a limit the account is skipped (the others serve) until the limit frees.
+    Limit(AccountLimitArgs),
+}
+
+#[derive(Args)]
+pub struct AccountLimitArgs {
+    /// The account's id (`keyway account list` shows them).
+    pub id: String,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<u32>,
+    /// Requests sent per minute.
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u32>,
+    /// Tokens (input and output) per minute.
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u64>,
+    /// Remove every limit of the account.
+    #[arg(long, conflicts_with_all = ["max_concurrent", "rpm", "tpm"])]
+    pub clear: bool,
 }
 
 #[derive(Args)]
@@ -280,7 +301,8 @@ pub enum PolicyCommand {
 pub struct SetPolicy {
     /// `provider` or `provider/family`, e.g. `anthropic/opus`.
     pub key: String,
-    /// round_robin, weighted_round_robin, random, weighted_random, priority or most_available.
+    /// round_robin, weighted_round_robin, random, weighted_random, priority, most_available,
+    /// least_busy or fastest.
     #[arg(long)]
     pub strategy: String,
     /// Member accounts in order, comma-separated [default: all enabled accounts of the provider]

@@ -1,5 +1,6 @@
 // The Accounts screen: adding an API key, a subscription login through the browser, and
-// disabling an account, each checked where it matters: requests through the proxy.
+// disabling an account, each checked where it matters: requests through the proxy; an
+// account's limits set, refused and removed, checked against the API.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -108,5 +109,74 @@ e2e(
     await toggle.check();
     await page.locator(`[data-testid="account-state-${work.id}"][data-state="serving"]`).waitFor();
     assert.deepEqual(new Set(await servedBy(env, 2)), new Set(['served by sk-ant-work', 'served by sk-ant-home']), 'both serve again');
+  },
+);
+
+e2e(
+  "an account's limits are set, refused when out of range, and removed on the Accounts screen",
+  {
+    accounts: [
+      { provider: 'anthropic', label: 'Work', secret: 'sk-ant-work' },
+      { provider: 'anthropic', label: 'Home', secret: 'sk-ant-home' },
+    ],
+  },
+  async ({ env, page }) => {
+    const work = account(env, 'Work');
+    const limitsOf = async () => (await api(env, 'GET', '/accounts')).body.find((a) => a.id === work.id).limits;
+    const form = page.getByTestId(`account-limits-form-${work.id}`);
+    const text = page.getByTestId(`account-limits-text-${work.id}`);
+    const rpm = page.getByTestId(`account-limits-rpm-${work.id}`);
+    const save = page.getByTestId(`account-limits-save-${work.id}`);
+
+    await show(page, 'accounts');
+    await page.getByTestId(`account-row-${work.id}`).waitFor();
+    assert.equal(await text.count(), 0, 'no limits at first');
+    await page.getByTestId(`account-limits-${work.id}`).click();
+    await form.waitFor();
+    await page.getByTestId(`account-limits-concurrent-${work.id}`).fill('2');
+    await rpm.fill('30');
+    await save.click();
+    await form.waitFor({ state: 'detached' });
+    assert.equal((await text.textContent()).trim(), 'at most 2 in flight · 30 rpm');
+    assert.deepEqual(await limitsOf(), { max_concurrent: 2, rpm: 30 });
+    const r = await ask(env);
+    assert.equal(r.status, 200, r.text);
+
+    // The form opens with the saved limits; an rpm of 0 is caught before anything is sent.
+    await page.getByTestId(`account-limits-${work.id}`).click();
+    await form.waitFor();
+    assert.equal(await page.getByTestId(`account-limits-concurrent-${work.id}`).inputValue(), '2');
+    assert.equal(await rpm.inputValue(), '30');
+    await rpm.fill('0');
+    const problem = page.getByTestId(`account-limits-rpm-${work.id}-problem`);
+    await problem.waitFor();
+    assert.match(await problem.textContent(), /Requests per minute: a whole number from 1 to 1,000,000/);
+    assert.equal(await rpm.getAttribute('aria-invalid'), 'true');
+    assert.ok(await save.isDisabled(), 'no saving an rpm of 0');
+
+    // Keyway refuses it too, naming the field; its message shows in the row and the form stays
+    // open. The form never sends an rpm of 0, so the request is changed on its way.
+    const refused = await api(env, 'PUT', `/accounts/${work.id}/limits`, { rpm: 0 });
+    assert.equal(refused.status, 400, JSON.stringify(refused.body));
+    assert.match(JSON.stringify(refused.body), /rpm/);
+    await rpm.fill('31');
+    await page.route('**/api/accounts/*/limits', (route) => route.continue({ postData: JSON.stringify({ rpm: 0 }) }));
+    await save.click();
+    const error = page.getByTestId(`account-error-${work.id}`);
+    await error.waitFor();
+    assert.match(await error.textContent(), /rpm/);
+    await page.unroute('**/api/accounts/*/limits');
+    await form.waitFor();
+    assert.deepEqual(await limitsOf(), { max_concurrent: 2, rpm: 30 }, 'nothing changed');
+    assert.equal((await text.textContent()).trim(), 'at most 2 in flight · 30 rpm');
+
+    // Empty fields remove every limit.
+    await page.getByTestId(`account-limits-concurrent-${work.id}`).fill('');
+    await rpm.fill('');
+    await save.click();
+    await form.waitFor({ state: 'detached' });
+    await text.waitFor({ state: 'detached' });
+    assert.equal(await error.count(), 0, 'the earlier error is gone');
+    assert.deepEqual(await limitsOf(), {});
   },
 );

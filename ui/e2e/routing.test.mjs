@@ -1,5 +1,6 @@
-// The Routing screen: a policy changed and saved applies to the next requests; a policy the
-// API refuses shows the API's message next to the form and changes nothing; a fallback chain
+// The Routing screen: a policy changed and saved applies to the next requests; least busy
+// takes weights; a policy the API refuses shows the API's message next to the form and changes
+// nothing; a fallback chain
 // edited as an ordered list; an alias added there routes the next request, and the route
 // preview says where a model goes.
 
@@ -56,6 +57,35 @@ e2e('round-robin changed to priority, second account first, serves from that acc
     assert.equal(r.status, 200, r.text);
     assert.equal(r.text, 'served by sk-ant-home', `request ${i + 1}`);
   }
+});
+
+e2e('least busy shows the weight inputs and is saved with its weights', TWO_ACCOUNTS, async ({ env, page }) => {
+  const work = account(env, 'Work');
+  const home = account(env, 'Home');
+
+  await show(page, 'routing');
+  await page.getByTestId('policy-edit-anthropic').click();
+  const strategy = page.getByTestId('policy-strategy-anthropic');
+  const homeWeight = page.getByTestId(`policy-weight-anthropic-${home.id}`);
+  await homeWeight.waitFor({ state: 'detached' });
+  await strategy.selectOption('fastest');
+  await page.getByTestId('policy-member-anthropic-' + home.id).waitFor();
+  assert.equal(await homeWeight.count(), 0, 'fastest takes no weights');
+
+  await strategy.selectOption('least_busy');
+  await page.getByTestId(`policy-weight-anthropic-${work.id}`).waitFor();
+  await homeWeight.waitFor();
+  await homeWeight.fill('3');
+  await page.getByTestId('policy-save-anthropic').click();
+  await page.getByTestId('policy-saved-anthropic').waitFor();
+  assert.equal((await page.getByTestId('policy-current-strategy-anthropic').textContent()).trim(), 'Least busy');
+
+  const after = await anthropicPolicy(env);
+  assert.equal(after.strategy, 'least_busy');
+  assert.deepEqual(after.weights, { [home.id]: 3 });
+  assert.deepEqual(Object.fromEntries(after.members.map((m) => [m.id, m.weight])), { [work.id]: 1, [home.id]: 3 });
+  const r = await ask(env);
+  assert.equal(r.status, 200, r.text);
 });
 
 e2e('a policy the API refuses shows its message inline and changes nothing', TWO_ACCOUNTS, async ({ env, page }) => {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{AccountConfig, Config, ConfigError};
 use crate::credential::Credential;
 use crate::edit::{ConfigDocument, SaveError};
+use crate::limits::AccountLimits;
 use crate::secrets::{self, SecretError, SecretStore};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -58,6 +59,36 @@ pub struct NewAccount {
     pub confirm_terms: bool,
 }
 
+/// Why an account's limits were not set. In every case the config file is as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    #[error("no account `{0}`; see `keyway account list`")]
+    Unknown(String),
+    #[error("{}", .0.message)]
+    Invalid(ConfigError),
+    #[error(transparent)]
+    Save(#[from] SaveError),
+}
+
+/// Set (or with `AccountLimits::default()`, clear) account `id`'s limits; returns the saved
+/// config. The CLI (with no instance running) and the running instance both come here.
+pub fn set_limits(
+    doc: &mut ConfigDocument,
+    id: &str,
+    limits: &AccountLimits,
+) -> Result<Config, LimitError> {
+    let current = doc.validate().map_err(LimitError::Invalid)?;
+    if current.account(id).is_none() {
+        return Err(LimitError::Unknown(id.to_owned()));
+    }
+    doc.set_account_limits(id, limits);
+    match doc.save() {
+        Ok(config) => Ok(config),
+        Err(SaveError::Invalid(e)) => Err(LimitError::Invalid(e)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Why an account was not added. In every case the config file and the keyring are as they
 /// were.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +124,7 @@ pub fn add(
         kind: new.credential.kind(),
         weight: new.weight,
         enabled: true,
+        limits: Default::default(),
     });
     if new.confirm_terms {
         doc.set_provider_field(&new.provider, "oauth_terms_accepted", true.into());

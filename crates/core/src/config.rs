@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::account::AccountKind;
 use crate::client_key::{self, Limits as ClientKeyLimits};
+use crate::limits::AccountLimits;
 use crate::policy::PolicyKey;
 use crate::prices::{self, Rates};
 use crate::provider::{self, AuthHeader, Format, Preset, ProviderKind};
@@ -176,6 +177,9 @@ pub struct AccountConfig {
     pub weight: u32,
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// What the account's tier allows: requests in flight, requests and tokens per minute.
+    #[serde(default)]
+    pub limits: AccountLimits,
 }
 
 /// A client key's config entry: its id, label and limits. Its secret is in the keyring.
@@ -642,6 +646,12 @@ impl Config {
                     "weight must be at least 1 (disable the account to stop using it)".to_owned(),
                 ));
             }
+            a.limits.check().map_err(|(field, message)| {
+                (
+                    vec![key("accounts"), Seg::Index(i), key("limits"), key(field)],
+                    format!("account `{}`: {message}", a.id),
+                )
+            })?;
         }
         for (k, policy) in &self.policies {
             let at = |field: &str| vec![key("policies"), key(k), key(field)];
@@ -1003,7 +1013,7 @@ accounts = ["anthropic-000001", "nope"]
 
     #[test]
     fn bad_strategy_lists_the_valid_ones() {
-        let e = Config::parse("[policies.anthropic]\nstrategy = \"fastest\"\n", None).unwrap_err();
+        let e = Config::parse("[policies.anthropic]\nstrategy = \"slowest\"\n", None).unwrap_err();
         assert!(e.message.contains("round_robin"), "{e}");
         assert_eq!(e.line, Some(2));
     }
@@ -1073,6 +1083,46 @@ output = 15
         }
         let e = Config::parse(&many, None).unwrap_err();
         assert!(e.message.contains("more than the 1000 allowed"), "{e}");
+    }
+
+    #[test]
+    fn account_limits_parse_and_bad_ones_name_the_account_and_the_fix() {
+        let with = |limits: &str| {
+            format!(
+                "[[accounts]]\nid = \"anthropic-000001\"\nprovider = \"anthropic\"\nlabel = \"a\"\nlimits = {limits}\n"
+            )
+        };
+        let c =
+            Config::parse(&with("{ max_concurrent = 4, rpm = 50, tpm = 40000 }"), None).unwrap();
+        assert_eq!(
+            c.accounts[0].limits,
+            AccountLimits {
+                max_concurrent: Some(4),
+                rpm: Some(50),
+                tpm: Some(40_000)
+            }
+        );
+        let c = Config::parse(&with("{ rpm = 5 }"), None).unwrap();
+        assert_eq!(c.accounts[0].limits.max_concurrent, None);
+        for (limits, field) in [
+            ("{ max_concurrent = 0 }", "max_concurrent"),
+            ("{ max_concurrent = 10001 }", "max_concurrent"),
+            ("{ rpm = 0 }", "rpm"),
+            ("{ tpm = 0 }", "tpm"),
+        ] {
+            let e = Config::parse(&with(limits), None).unwrap_err();
+            assert!(e.message.starts_with("account `anthropic-000001`: "), "{e}");
+            assert!(
+                e.message.contains(&format!("{field} must be between")),
+                "{e}"
+            );
+            assert!(e.message.contains("leave it out for no limit"), "{e}");
+            assert_eq!(e.line, Some(5), "{e}");
+        }
+        let e = Config::parse(&with("{ rpm = -1 }"), None).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        let e = Config::parse(&with("{ burst = 3 }"), None).unwrap_err();
+        assert!(e.message.contains("unknown field `burst`"), "{e}");
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::client_key::{self, Limits as ClientKeyLimits};
 use crate::config::{
     AccountConfig, ClientKeyConfig, Config, ConfigError, DEFAULT_CONFIG, PolicyConfig,
 };
+use crate::limits::AccountLimits;
 use crate::policy::PolicyKey;
 use crate::target::Target;
 
@@ -96,7 +97,30 @@ impl ConfigDocument {
         t["kind"] = value(account.kind.as_str());
         t["weight"] = value(i64::from(account.weight));
         t["enabled"] = value(account.enabled);
+        if !account.limits.is_empty() {
+            t["limits"] = value(account_limits_table(&account.limits));
+        }
         self.accounts_mut().push(t);
+    }
+
+    /// Set account `id`'s limits (none: remove them), keeping the rest of its table as it
+    /// is. False when there is no such account.
+    pub fn set_account_limits(&mut self, id: &str, limits: &AccountLimits) -> bool {
+        match self
+            .accounts_mut()
+            .iter_mut()
+            .find(|t| t.get("id").and_then(Item::as_str) == Some(id))
+        {
+            Some(t) => {
+                if limits.is_empty() {
+                    t.remove("limits");
+                } else {
+                    t["limits"] = value(account_limits_table(limits));
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// Remove the account and every mention of it in policies. A policy that listed only this
@@ -426,6 +450,21 @@ fn limits_table(limits: &ClientKeyLimits) -> InlineTable {
     t
 }
 
+/// An account's limits as an inline table, only the ones set.
+fn account_limits_table(limits: &AccountLimits) -> InlineTable {
+    let mut t = InlineTable::new();
+    if let Some(n) = limits.max_concurrent {
+        t.insert("max_concurrent", i64::from(n).into());
+    }
+    if let Some(n) = limits.rpm {
+        t.insert("rpm", i64::from(n).into());
+    }
+    if let Some(n) = limits.tpm {
+        t.insert("tpm", i64::try_from(n).unwrap_or(i64::MAX).into());
+    }
+    t
+}
+
 /// `accounts = [{...}, ...]` as `[[accounts]]` tables and `policies = {...}` /
 /// `providers = {...}` as tables, so that edits find the shapes they change. Any other shape
 /// of these keys is refused (the config would not validate either).
@@ -636,6 +675,7 @@ mod tests {
             kind: AccountKind::ApiKey,
             weight: 2,
             enabled: true,
+            limits: AccountLimits::default(),
         }
     }
 
@@ -713,6 +753,60 @@ output = 75.0
             config,
             "the file reads back as saved"
         );
+    }
+
+    #[test]
+    fn account_limits_are_set_changed_and_removed_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = format!(
+            "{DEFAULT_CONFIG}
+[[accounts]]
+id = \"anthropic-000001\"
+provider = \"anthropic\"
+label = \"Work\" # the team's key
+weight = 3
+"
+        );
+        let mut doc = ConfigDocument::from_text(&path, &text).unwrap();
+        let limits = AccountLimits {
+            max_concurrent: Some(4),
+            rpm: Some(50),
+            tpm: None,
+        };
+        assert!(doc.set_account_limits("anthropic-000001", &limits));
+        let config = doc.save().unwrap();
+        assert_eq!(config.accounts[0].limits, limits);
+        assert_eq!(config.accounts[0].weight, 3);
+        let saved = fs::read_to_string(&path).unwrap();
+        assert!(
+            saved.contains("label = \"Work\" # the team's key"),
+            "{saved}"
+        );
+        assert!(
+            saved.contains("limits = { max_concurrent = 4, rpm = 50 }"),
+            "{saved}"
+        );
+
+        assert!(doc.set_account_limits("anthropic-000001", &AccountLimits::default()));
+        let config = doc.save().unwrap();
+        assert!(config.accounts[0].limits.is_empty());
+        let saved = fs::read_to_string(&path).unwrap();
+        assert!(!saved.contains("max_concurrent"), "{saved}");
+        assert!(!doc.set_account_limits("nope", &limits));
+
+        // Out of range: refused whole, the file as it was.
+        let before = fs::read_to_string(&path).unwrap();
+        doc.set_account_limits(
+            "anthropic-000001",
+            &AccountLimits {
+                rpm: Some(0),
+                ..limits
+            },
+        );
+        let e = doc.save().unwrap_err().to_string();
+        assert!(e.contains("account `anthropic-000001`: rpm must be"), "{e}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), before);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod credential;
 pub mod edit;
 pub mod family;
+pub mod limits;
 pub mod meter;
 pub mod paths;
 pub mod policy;

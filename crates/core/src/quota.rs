@@ -1,6 +1,8 @@
 //! Quota windows: what a provider reports about an account's usage limits (Anthropic's
-//! unified 5-hour and 7-day windows, ChatGPT's primary and secondary windows), kept per
-//! account and shown to the user, and the "remaining" figure `most_available` ranks by.
+//! unified 5-hour and 7-day windows, ChatGPT's primary and secondary windows, and an API
+//! key's rate limits: `requests`, `tokens`, `input_tokens`, `output_tokens`), kept per account
+//! and shown to the user, the "remaining" figure `most_available` ranks by, and until when a
+//! window with nothing left keeps the account out of rotation.
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +48,18 @@ pub fn remaining_ratio(windows: &[QuotaWindow], now_secs: u64) -> f64 {
         .fold(1.0, f64::min)
 }
 
+/// Until when (Unix seconds) a window that has nothing left (`rejected`) and has not reset
+/// yet keeps the account out of rotation: the latest such reset. A rejected window with no
+/// reset time is left to the provider's 429, which says how long.
+pub fn exhausted_until(windows: &[QuotaWindow], now_secs: u64) -> Option<u64> {
+    windows
+        .iter()
+        .filter(|w| w.rejected)
+        .filter_map(|w| w.resets_at)
+        .filter(|&r| r > now_secs)
+        .max()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +86,16 @@ mod tests {
         merge(&mut known, vec![w("5h", 10.0, Some(3000))]);
         assert_eq!(known.len(), 2);
         assert_eq!(known[0].used_percent, 10.0);
+    }
+
+    #[test]
+    fn an_exhausted_window_holds_until_its_reset() {
+        let mut spent = w("requests", 100.0, Some(1060));
+        spent.rejected = true;
+        let windows = vec![w("tokens", 50.0, Some(2000)), spent];
+        assert_eq!(exhausted_until(&windows, 1000), Some(1060));
+        assert_eq!(exhausted_until(&windows, 1060), None, "reset has come");
+        assert_eq!(remaining_ratio(&windows, 1000), 0.0);
+        assert_eq!(remaining_ratio(&windows, 1060), 0.5);
     }
 }

@@ -192,6 +192,9 @@ fn hash_of(value: impl Hash) -> u64 {
 pub enum MoveReason {
     /// Its account is cooling down (rate-limited, out of quota, failing).
     Cooling,
+    /// Its account is at one of its limits (`max_concurrent`, `rpm`, `tpm`), or out of what its
+    /// provider's rate-limit headers allow.
+    AtLimit,
     /// Its account's login must be renewed.
     NeedsLogin,
     /// Its account's key was refused, or it has no secret.
@@ -225,6 +228,7 @@ impl Placement {
             Placement::Stuck => "stuck",
             Placement::Moved { reason } => match reason {
                 MoveReason::Cooling => "moved:cooling",
+                MoveReason::AtLimit => "moved:at_limit",
                 MoveReason::NeedsLogin => "moved:needs_login",
                 MoveReason::NeedsAttention => "moved:needs_attention",
                 MoveReason::Left => "moved:left",
@@ -330,6 +334,7 @@ impl Sessions {
                 Some(crate::state::Attention::NeedsLogin) => MoveReason::NeedsLogin,
                 Some(crate::state::Attention::NeedsAttention) => MoveReason::NeedsAttention,
                 None if state.cooling_until(now).is_some() => MoveReason::Cooling,
+                None if state.hold(now).is_some() => MoveReason::AtLimit,
                 None if tried.contains(&index) => MoveReason::Failover,
                 None => MoveReason::NeedsAttention,
             };

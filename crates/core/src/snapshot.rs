@@ -165,6 +165,8 @@ impl Snapshot {
             if was_disabled && a.enabled {
                 state.reset();
             }
+            // Limits are config, checked against counters that live in the state.
+            state.set_limits(&a.limits);
             states.insert(a.id.clone(), state);
         }
 

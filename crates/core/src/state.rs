@@ -1,8 +1,9 @@
 //! Runtime facts about accounts that must outlive a snapshot swap: cooldowns, failure counts,
-//! "needs attention", quota windows, request counters and the cached credential. Keyed by
-//! account id in the [`StateRegistry`]; pools hold `Arc`s to them directly, so the request
-//! path never looks an account up by name. Cooldowns, problems and quota windows also outlive
-//! a restart: the registry saves them to the data dir.
+//! "needs attention", quota windows, request counters, the account's limits with the minute
+//! they are counted in, its time to first byte, and the cached credential. Keyed by account id
+//! in the [`StateRegistry`]; pools hold `Arc`s to them directly, so the request path never
+//! looks an account up by name. Cooldowns, problems and quota windows also outlive a restart:
+//! the registry saves them to the data dir.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,6 +15,7 @@ use arc_swap::ArcSwapOption;
 use serde::{Deserialize, Serialize};
 
 use crate::credential::Credential;
+use crate::limits::{AccountLimits, Hold, MinuteWindow};
 use crate::quota::{self, QuotaWindow};
 
 /// Milliseconds since the Unix epoch.
@@ -31,6 +33,14 @@ pub fn backoff(n: u32) -> Duration {
     let exp = n.saturating_sub(1).min(16);
     Duration::from_secs((BASE_SECS << exp).min(CAP_SECS))
 }
+
+/// Weight of a new time-to-first-byte sample in the account's average (an EWMA): a fifth, so
+/// one slow answer moves the average a little and five in a row move it most of the way.
+const TTFB_NEW_SAMPLE: (u64, u64) = (1, 5);
+
+/// No time to first byte above this is believed (10 minutes, in µs): it bounds the average's
+/// arithmetic, and no first-byte timeout is longer.
+const TTFB_MAX_US: u64 = 600_000_000;
 
 /// Why an account is out of rotation until the user acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +62,22 @@ pub struct AccountState {
     remaining_bits: AtomicU64,
     /// When the next known window resets (ms): the ratio is recomputed from then on.
     remaining_stale_at_ms: AtomicU64,
+    /// Until when (ms) a window the provider reported is exhausted (`rejected`, e.g. an API
+    /// key's rate-limit headers announcing 0 remaining): the account is skipped until then,
+    /// without waiting for the 429. 0 when none is.
+    exhausted_until_ms: AtomicU64,
     in_flight: AtomicU32,
+    /// The user's limits (config), applied at every snapshot build; 0 = none.
+    max_concurrent: AtomicU32,
+    rpm: AtomicU32,
+    tpm: AtomicU64,
+    /// Requests sent and tokens used in the current minute, for `rpm` and `tpm`.
+    minute: MinuteWindow,
+    /// Time to first byte (response headers) of successful answers, an EWMA in µs; 0 before
+    /// the first sample.
+    ttfb_us: AtomicU64,
+    /// When the last time-to-first-byte sample was taken (ms; 0 = never).
+    ttfb_at_ms: AtomicU64,
     requests: AtomicU64,
     failures: AtomicU64,
     /// When a request last started on this account (ms), so quota polls skip busy accounts.
@@ -72,7 +97,14 @@ impl Default for AccountState {
             has_credential: AtomicBool::new(false),
             remaining_bits: AtomicU64::new(1.0f64.to_bits()),
             remaining_stale_at_ms: AtomicU64::new(u64::MAX),
+            exhausted_until_ms: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
+            max_concurrent: AtomicU32::new(0),
+            rpm: AtomicU32::new(0),
+            tpm: AtomicU64::new(0),
+            minute: MinuteWindow::default(),
+            ttfb_us: AtomicU64::new(0),
+            ttfb_at_ms: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             last_used_ms: AtomicU64::new(0),
@@ -100,6 +132,9 @@ pub enum LiveState {
     Serving,
     /// Rate-limited or failing: back at `cooling_until`.
     Cooling,
+    /// At its `rpm` or `tpm` limit, or out of what the provider's rate-limit headers allow:
+    /// skipped until `limited_until`, without a failure.
+    Limited,
     /// The provider refused the API key: the user must replace it or re-enable the account.
     NeedsAttention,
     /// The login cannot be renewed: the user must log in again.
@@ -120,6 +155,14 @@ pub struct AccountStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub cooling_reason: Option<String>,
+    /// Unix seconds when a limit stops holding the account (state `limited`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub limited_until: Option<u64>,
+    /// Which limit holds it, e.g. `rpm: 50 requests this minute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub limited_reason: Option<String>,
     /// Why the account needs the user (a refused key, or a login to renew).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -134,6 +177,16 @@ pub struct AccountStatus {
     pub requests: u64,
     pub failures: u64,
     pub in_flight: u32,
+    /// Requests sent and tokens used in the current minute (what `rpm` and `tpm` count).
+    #[serde(default)]
+    pub minute_requests: u64,
+    #[serde(default)]
+    pub minute_tokens: u64,
+    /// Average time to the upstream's response headers of recent successful answers (ms), as
+    /// `fastest` ranks accounts; none before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub ttfb_ms: Option<u64>,
 }
 
 impl AccountState {
@@ -146,11 +199,63 @@ impl AccountState {
     }
 
     /// Whether the account may be picked at `now` (ms): it has a credential, is not waiting
-    /// for the user, and is not cooling down.
+    /// for the user, is not cooling down, and no limit holds it.
     pub fn is_eligible(&self, now: u64) -> bool {
         !self.needs_attention.load(Ordering::Relaxed)
             && self.cooldown_until_ms.load(Ordering::Relaxed) <= now
             && self.has_credential.load(Ordering::Relaxed)
+            && self.hold(now).is_none()
+    }
+
+    /// The limit that holds the account at `now`, if one does: a window the provider said is
+    /// exhausted, `max_concurrent` requests in flight, or the minute's `rpm` or `tpm` used up.
+    /// Atomics only.
+    pub fn hold(&self, now: u64) -> Option<Hold> {
+        let exhausted = self.exhausted_until_ms.load(Ordering::Relaxed);
+        if exhausted > now {
+            return Some(Hold::Exhausted {
+                until_ms: exhausted,
+            });
+        }
+        let max_concurrent = self.max_concurrent.load(Ordering::Relaxed);
+        if max_concurrent > 0 && self.in_flight.load(Ordering::Relaxed) >= max_concurrent {
+            return Some(Hold::Busy { max_concurrent });
+        }
+        let rpm = self.rpm.load(Ordering::Relaxed);
+        let tpm = self.tpm.load(Ordering::Relaxed);
+        if rpm == 0 && tpm == 0 {
+            return None;
+        }
+        let minute = self.minute.counts(now);
+        if rpm > 0 && minute.requests >= u64::from(rpm) {
+            return Some(Hold::Rpm {
+                rpm,
+                until_ms: minute.ends_ms,
+            });
+        }
+        if tpm > 0 && minute.tokens >= tpm {
+            return Some(Hold::Tpm {
+                tpm,
+                until_ms: minute.ends_ms,
+            });
+        }
+        None
+    }
+
+    /// Until when (ms) the account waits, if it is only waiting (cooling down, or held by a
+    /// limit) and not for the user.
+    pub fn waits_until(&self, now: u64) -> Option<u64> {
+        let cooling = self.cooling_until(now);
+        let held = self.hold(now).map(|h| h.until_ms(now));
+        cooling.max(held)
+    }
+
+    /// Apply the user's limits (from the config; none = no limit).
+    pub fn set_limits(&self, limits: &AccountLimits) {
+        self.max_concurrent
+            .store(limits.max_concurrent.unwrap_or(0), Ordering::Relaxed);
+        self.rpm.store(limits.rpm.unwrap_or(0), Ordering::Relaxed);
+        self.tpm.store(limits.tpm.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Cooling until this instant (ms), if it is in the future.
@@ -169,12 +274,56 @@ impl AccountState {
         self.credential.store(credential.map(Arc::new));
     }
 
-    /// Counts a request as started; the guard counts it finished when dropped.
-    pub fn begin(self: &Arc<Self>) -> InFlight {
+    /// Counts a request as started at `now` (ms), within the account's limits: a slot under
+    /// `max_concurrent` is taken with a compare-and-swap, so concurrent requests never exceed
+    /// it, and the request counts against `rpm`. The guard counts it finished when dropped.
+    /// The limit that refused it otherwise (nothing is counted then).
+    pub fn try_begin(self: &Arc<Self>, now: u64) -> Result<InFlight, Hold> {
+        let max_concurrent = self.max_concurrent.load(Ordering::Relaxed);
+        let took = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (max_concurrent == 0 || n < max_concurrent).then(|| n.saturating_add(1))
+            });
+        if took.is_err() {
+            return Err(Hold::Busy { max_concurrent });
+        }
+        let rpm = self.rpm.load(Ordering::Relaxed);
+        if let Err(until_ms) = self.minute.admit(now, (rpm > 0).then_some(rpm)) {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Hold::Rpm { rpm, until_ms });
+        }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.last_used_ms.store(now_ms(), Ordering::Relaxed);
-        InFlight(self.clone())
+        self.last_used_ms.store(now, Ordering::Relaxed);
+        Ok(InFlight(self.clone()))
+    }
+
+    /// Take in how long a successful answer took to its response headers.
+    pub fn record_latency(&self, ttfb: Duration, now: u64) {
+        let sample = u64::try_from(ttfb.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, TTFB_MAX_US);
+        let (new, of) = TTFB_NEW_SAMPLE;
+        let _ = self
+            .ttfb_us
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                Some(if old == 0 {
+                    sample
+                } else {
+                    ((of - new) * old.min(TTFB_MAX_US) + new * sample) / of
+                })
+            });
+        self.ttfb_at_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// The average time to first byte in µs, `None` before the first sample.
+    pub fn ttfb_us(&self) -> Option<u64> {
+        Some(self.ttfb_us.load(Ordering::Relaxed)).filter(|&us| us > 0)
+    }
+
+    /// When the last time-to-first-byte sample was taken (ms; 0 = never).
+    pub fn ttfb_sampled_at(&self) -> u64 {
+        self.ttfb_at_ms.load(Ordering::Relaxed)
     }
 
     pub fn record_success(&self) {
@@ -244,6 +393,15 @@ impl AccountState {
             .store(remaining.to_bits(), Ordering::Relaxed);
         self.remaining_stale_at_ms
             .store(next_reset, Ordering::Relaxed);
+        self.exhausted_until_ms.store(
+            quota::exhausted_until(windows, now_secs).map_or(0, |s| s.saturating_mul(1000)),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Requests in flight on this account now.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// When a request last started on this account (ms since the epoch; 0 = never).
@@ -279,23 +437,32 @@ impl AccountState {
     pub fn status(&self, now: u64) -> AccountStatus {
         let d = self.detail();
         let cooling = self.cooling_until(now);
+        // A busy account is serving, at full capacity; a spent window is worth telling.
+        let limited = self.hold(now).filter(|h| h.is_window());
         let state = match &d.attention {
             Some((Attention::NeedsLogin, _)) => LiveState::NeedsLogin,
             Some((Attention::NeedsAttention, _)) => LiveState::NeedsAttention,
             None if !self.has_credential.load(Ordering::Relaxed) => LiveState::NoSecret,
             None if cooling.is_some() => LiveState::Cooling,
+            None if limited.is_some() => LiveState::Limited,
             None => LiveState::Serving,
         };
+        let minute = self.minute.counts(now);
         AccountStatus {
             state,
             cooling_until: cooling.map(|ms| ms.div_ceil(1000)),
             cooling_reason: cooling.and(d.cooldown_reason.clone()),
+            limited_until: limited.map(|h| h.until_ms(now).div_ceil(1000)),
+            limited_reason: limited.map(Hold::describe),
             needs_attention: d.attention.as_ref().map(|(_, r)| r.clone()),
             last_error: d.last_error.clone(),
             quota: d.quota.clone(),
             requests: self.requests.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
+            minute_requests: minute.requests,
+            minute_tokens: minute.tokens,
+            ttfb_ms: self.ttfb_us().map(|us| us.div_ceil(1000)),
         }
     }
 
@@ -324,6 +491,14 @@ impl AccountState {
 
 /// Marks one request as in flight on an account for as long as it lives.
 pub struct InFlight(Arc<AccountState>);
+
+impl InFlight {
+    /// The request's answer ended at `now` (ms) having used `tokens`: they count against the
+    /// account's `tpm`, and the request is no longer in flight.
+    pub fn finish(self, tokens: u64, now: u64) {
+        self.0.minute.add_tokens(now, tokens);
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -424,6 +599,50 @@ mod tests {
         assert!(!s.is_eligible(now + 59_999));
         assert!(s.is_eligible(now + 60_000));
         assert_eq!(s.status(now).state, LiveState::Cooling);
+    }
+
+    #[test]
+    fn max_concurrent_holds_when_threads_race_for_the_last_slot() {
+        use crate::limits::{AccountLimits, Hold};
+        use std::sync::atomic::AtomicUsize;
+        const CAP: u32 = 3;
+        let s = Arc::new(AccountState::default());
+        s.set_limits(&AccountLimits {
+            max_concurrent: Some(CAP),
+            ..AccountLimits::default()
+        });
+        let held = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let refused = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..2_000 {
+                        match s.try_begin(1) {
+                            Ok(slot) => {
+                                let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+                                peak.fetch_max(now, Ordering::SeqCst);
+                                std::thread::yield_now();
+                                held.fetch_sub(1, Ordering::SeqCst);
+                                drop(slot);
+                            }
+                            Err(hold) => {
+                                assert_eq!(
+                                    hold,
+                                    Hold::Busy {
+                                        max_concurrent: CAP
+                                    }
+                                );
+                                refused.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert!(peak.load(Ordering::SeqCst) <= CAP as usize);
+        assert!(refused.load(Ordering::SeqCst) > 0, "8 threads for 3 slots");
+        assert_eq!(s.in_flight(), 0);
     }
 
     #[test]

@@ -14,18 +14,25 @@ pub enum Strategy {
     Random,
     WeightedRandom,
     Priority,
-    /// The account with the most quota left in its tightest window (subscriptions).
+    /// The account with the most quota left in its tightest window: a subscription's usage
+    /// windows, an API key's rate-limit headers.
     MostAvailable,
+    /// The account with the fewest requests in flight for its weight.
+    LeastBusy,
+    /// The account whose recent answers started soonest; the others are probed now and then.
+    Fastest,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 6] = [
+    pub const ALL: [Strategy; 8] = [
         Strategy::RoundRobin,
         Strategy::WeightedRoundRobin,
         Strategy::Random,
         Strategy::WeightedRandom,
         Strategy::Priority,
         Strategy::MostAvailable,
+        Strategy::LeastBusy,
+        Strategy::Fastest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,13 +43,15 @@ impl Strategy {
             Strategy::WeightedRandom => "weighted_random",
             Strategy::Priority => "priority",
             Strategy::MostAvailable => "most_available",
+            Strategy::LeastBusy => "least_busy",
+            Strategy::Fastest => "fastest",
         }
     }
 
     pub fn uses_weights(self) -> bool {
         matches!(
             self,
-            Strategy::WeightedRoundRobin | Strategy::WeightedRandom
+            Strategy::WeightedRoundRobin | Strategy::WeightedRandom | Strategy::LeastBusy
         )
     }
 }
@@ -53,11 +62,21 @@ impl fmt::Display for Strategy {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "unknown strategy `{0}`; use one of: round_robin, weighted_round_robin, random, weighted_random, priority, most_available"
-)]
+#[derive(Debug)]
 pub struct UnknownStrategy(pub String);
+
+impl fmt::Display for UnknownStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown strategy `{}`; use one of: ", self.0)?;
+        for (i, s) in Strategy::ALL.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownStrategy {}
 
 impl FromStr for Strategy {
     type Err = UnknownStrategy;

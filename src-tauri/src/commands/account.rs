@@ -5,11 +5,13 @@ use std::io::{IsTerminal, Read};
 use anyhow::{Context as _, anyhow, bail};
 use keyway_core::Credential;
 use keyway_core::account::{self, NewAccount};
+use keyway_core::limits::AccountLimits;
 use keyway_core::secrets::{self, Secret};
 use keyway_proxy::{AccountView, Summary, check_new_account, check_secret};
+use reqwest::Method;
 
 use super::{Context, clock, save};
-use crate::cli::{AccountCommand, AddAccount};
+use crate::cli::{AccountCommand, AccountLimitArgs, AddAccount};
 use crate::instance::Instance;
 
 pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<()> {
@@ -21,7 +23,41 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<()> {
         AccountCommand::Remove { id } => remove(ctx, &id).await,
         AccountCommand::Enable { id } => set_enabled(ctx, &id, true).await,
         AccountCommand::Disable { id } => set_enabled(ctx, &id, false).await,
+        AccountCommand::Limit(args) => set_limits(ctx, args).await,
     }
+}
+
+/// `keyway account limit`: through a running instance (which applies the limits at once),
+/// otherwise in the file.
+async fn set_limits(ctx: &Context, args: AccountLimitArgs) -> anyhow::Result<()> {
+    let config = ctx.load()?;
+    let Some(current) = config.account(&args.id).map(|a| a.limits) else {
+        bail!("no account `{}`; see `keyway account list`", args.id);
+    };
+    let limits = if args.clear {
+        AccountLimits::default()
+    } else {
+        AccountLimits {
+            max_concurrent: args.max_concurrent.or(current.max_concurrent),
+            rpm: args.rpm.or(current.rpm),
+            tpm: args.tpm.or(current.tpm),
+        }
+    };
+    limits
+        .check()
+        .map_err(|(field, message)| anyhow!("--{}: {message}", field.replace('_', "-")))?;
+    match Instance::find(ctx.instance_addr()?, ctx).await? {
+        Some(instance) => {
+            let path = format!("/accounts/{}/limits", super::keys::encode(&args.id));
+            let body = serde_json::to_value(limits)?;
+            let _: AccountView = instance.send(Method::PUT, &path, Some(&body)).await?;
+        }
+        None => {
+            ctx.edit(|doc| Ok(account::set_limits(doc, &args.id, &limits)?))?;
+        }
+    }
+    println!("{}: {}", args.id, limits.describe());
+    Ok(())
 }
 
 /// The secret from stdin: prompted without echo on a terminal, read whole from a pipe.
@@ -104,6 +140,11 @@ pub fn describe(view: &AccountView) -> String {
             until.map(clock).unwrap_or_default(),
             reason(r)
         ),
+        Summary::Limited { until, reason: r } => format!(
+            "at its limit until {} ({})",
+            until.map(clock).unwrap_or_default(),
+            reason(r)
+        ),
         Summary::NeedsAttention(r) => format!("needs attention: {}", reason(r)),
         Summary::NeedsLogin(r) => format!("needs login: {}", reason(r)),
         Summary::NoSecret => "no secret in keyring".into(),
@@ -140,8 +181,13 @@ async fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
         "ID", "PROVIDER", "LABEL", "KIND", "WEIGHT"
     );
     for v in &views {
+        let limits = if v.limits.is_empty() {
+            String::new()
+        } else {
+            format!("; limits: {}", v.limits.describe())
+        };
         println!(
-            "{:<20} {:<10} {:<20} {:<8} {:>6}  {}",
+            "{:<20} {:<10} {:<20} {:<8} {:>6}  {}{limits}",
             v.id,
             v.provider,
             v.label,

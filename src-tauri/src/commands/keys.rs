@@ -309,7 +309,7 @@ fn date(ms: u64) -> String {
 }
 
 /// A key id as a path segment: ids are `[a-z0-9_-]`, anything else is refused by the server.
-fn encode(id: &str) -> String {
+pub(super) fn encode(id: &str) -> String {
     id.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()

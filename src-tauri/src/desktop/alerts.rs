@@ -20,8 +20,9 @@ fn state_of(a: &AccountView) -> Option<LiveState> {
     a.live.as_ref().map(|l| l.state)
 }
 
+/// In rotation: serving, or held for a moment by one of its limits (not worth an alert).
 fn serving(a: &AccountView) -> bool {
-    a.enabled && state_of(a) == Some(LiveState::Serving)
+    a.enabled && matches!(state_of(a), Some(LiveState::Serving | LiveState::Limited))
 }
 
 /// The alerts for going from `before` to `after` at `now` (Unix seconds).
@@ -51,6 +52,7 @@ pub fn alerts(before: &TrayState, after: &TrayState, now: u64) -> Vec<Alert> {
                 body: "Open the Keyway dashboard to log in again; until then its requests go to your other accounts.".into(),
             }),
             LiveState::Serving
+            | LiveState::Limited
             | LiveState::Cooling
             | LiveState::NeedsLogin
             | LiveState::NeedsAttention
@@ -113,6 +115,7 @@ mod tests {
             kind: AccountKind::OAuth,
             enabled: true,
             weight: 1,
+            limits: Default::default(),
             live: Some(AccountStatus {
                 state,
                 cooling_until,

@@ -271,10 +271,12 @@ pub fn tooltip(state: &TrayState) -> String {
     }
 }
 
+/// Serving, or held for a moment by one of its limits (a minute's `rpm`, say): either way
+/// the account is in rotation.
 fn is_serving(a: &AccountView) -> bool {
     a.live
         .as_ref()
-        .is_some_and(|l| l.state == LiveState::Serving)
+        .is_some_and(|l| matches!(l.state, LiveState::Serving | LiveState::Limited))
 }
 
 /// "Work — 42% of 5h, resets 14:10", "Max #2 — cooling until 16:00", "Home — needs login".
@@ -285,6 +287,8 @@ pub fn account_line(a: &AccountView, utc_offset_secs: i32) -> String {
         Summary::NotRunning => "starting".to_owned(),
         Summary::Cooling { until: Some(t), .. } => format!("cooling until {}", at(t)),
         Summary::Cooling { until: None, .. } => "cooling down".to_owned(),
+        Summary::Limited { until: Some(t), .. } => format!("at its limit until {}", at(t)),
+        Summary::Limited { until: None, .. } => "at its limit".to_owned(),
         Summary::NeedsLogin(_) => "needs login".to_owned(),
         Summary::NeedsAttention(_) => "needs attention".to_owned(),
         Summary::NoSecret => "no secret in the keyring".to_owned(),
@@ -333,6 +337,8 @@ fn strategy_name(s: Strategy) -> &'static str {
         Strategy::WeightedRandom => "Weighted random",
         Strategy::Priority => "Priority (first that can serve)",
         Strategy::MostAvailable => "Most quota left",
+        Strategy::LeastBusy => "Least busy (fewest in flight)",
+        Strategy::Fastest => "Fastest (first byte soonest)",
     }
 }
 
@@ -368,6 +374,7 @@ mod tests {
             kind: AccountKind::ApiKey,
             enabled: true,
             weight: 1,
+            limits: Default::default(),
             live: status,
             today: None,
         }

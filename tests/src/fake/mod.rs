@@ -219,6 +219,42 @@ pub enum RateLimit {
     Plain,
 }
 
+/// One rate limit as a provider reports it in the headers of an API key's answers: how many
+/// requests (or tokens) the key's tier allows, how many are left, and how long until the limit
+/// is full again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateBudget {
+    /// `…-limit`.
+    pub limit: u64,
+    /// `…-remaining`.
+    pub remaining: u64,
+    /// `…-reset`, from the moment of each answer: Anthropic sends that instant as an RFC 3339
+    /// time (`2026-01-02T03:04:05Z`), OpenAI as a Go duration (`6m0s`, `1s`, `20ms`).
+    pub reset_in: Duration,
+}
+
+/// The rate-limit headers a key's answers carry ([`FakeUpstream::set_rate_limits`]), in the
+/// provider's own names and formats:
+///
+/// - Anthropic: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,
+///   remaining,reset}`;
+/// - OpenAI: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (no input/output split);
+/// - Gemini sends none.
+///
+/// The values are reported as set, on every answer (success or error) until changed: the fake
+/// does not count requests down itself, so a test decides exactly what Keyway is told.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Requests per minute.
+    pub requests: Option<RateBudget>,
+    /// Tokens per minute (input and output together).
+    pub tokens: Option<RateBudget>,
+    /// Anthropic only.
+    pub input_tokens: Option<RateBudget>,
+    /// Anthropic only.
+    pub output_tokens: Option<RateBudget>,
+}
+
 /// One request as the fake received it, for assertions on what Keyway forwarded.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -525,6 +561,19 @@ impl FakeUpstream {
     /// Requests currently being handled (including streams still being sent).
     pub fn in_flight(&self) -> usize {
         self.shared.in_flight()
+    }
+
+    /// The most requests authenticated with API key `key` that the fake was handling at once
+    /// (a streamed answer counts until its last byte is sent), since the last
+    /// [`FakeUpstream::clear`]. Counts only keys the provider accepts.
+    pub fn peak_in_flight(&self, key: &str) -> usize {
+        self.shared.peak_in_flight(key)
+    }
+
+    /// Makes every answer to API key `key` carry `limits` in the provider's rate-limit headers
+    /// (see [`RateLimits`]); `RateLimits::default()` stops them.
+    pub fn set_rate_limits(&self, key: &str, limits: RateLimits) {
+        self.shared.set_rate_limits(key, limits);
     }
 }
 

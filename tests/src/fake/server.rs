@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::oauth::Gate;
 use super::sse::{self, Step};
 use super::state::{EventTimes, Inflight, Shared};
-use super::wire::{Answer, Call, Facts, Failure, status};
+use super::wire::{Answer, Call, Facts, Failure, rate_budget_headers, status};
 use super::{
     Behaviour, Provider, Recorded, anthropic, claude, codex, gemini, oauth, openai, openai_oauth,
 };
@@ -418,6 +418,17 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
         }
         let answer = endpoint.failure(Failure::Unauthorized(&key));
         return out.render(answer, IMMEDIATE, guard);
+    }
+    let mut out = out;
+    if api_key {
+        guard.count_key(&key);
+        if let Some(limits) = shared.rate_limits(&key) {
+            out.extra.extend(rate_budget_headers(
+                endpoint.provider(),
+                &limits,
+                std::time::SystemTime::now(),
+            ));
+        }
     }
     if let Some(refusal) = endpoint.required_headers(&parts) {
         return out.render(refusal, IMMEDIATE, guard);

@@ -12,7 +12,7 @@ use super::cache::{PromptCaches, ResponsesState};
 use super::claude::Claude;
 use super::codex::Codex;
 use super::openai_oauth::OpenAiAuth;
-use super::{Behaviour, Provider, Recorded};
+use super::{Behaviour, Provider, RateLimits, Recorded};
 
 /// Instants at which one streamed answer's content events were emitted; shared between the
 /// recorder and the stream that fills it.
@@ -72,6 +72,10 @@ pub(crate) struct Shared {
     /// Requests whose client went away before the answer was complete.
     disconnected: watch::Sender<usize>,
     in_flight: AtomicUsize,
+    /// Per accepted API key: requests being handled now, and the most at once.
+    key_flights: Mutex<HashMap<String, KeyFlight>>,
+    /// What each key's answers report in their rate-limit headers.
+    rate_limits: Mutex<HashMap<String, RateLimits>>,
     next_id: AtomicU64,
     /// Claude subscription services: OAuth server, usage poll, per-account limits.
     pub(crate) claude: Claude,
@@ -112,6 +116,8 @@ impl Shared {
             received: watch::Sender::new(0),
             disconnected: watch::Sender::new(0),
             in_flight: AtomicUsize::new(0),
+            key_flights: Mutex::new(HashMap::new()),
+            rate_limits: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             claude: Claude::new(),
             openai_auth: OpenAiAuth::new(),
@@ -286,6 +292,10 @@ impl Shared {
         let mut log = self.log();
         log.entries.clear();
         log.unmatched.clear();
+        self.key_flights.lock().expect(POISONED).retain(|_, f| {
+            f.peak = f.now;
+            f.now > 0
+        });
         self.received.send_replace(0);
         self.disconnected.send_replace(0);
     }
@@ -305,6 +315,34 @@ impl Shared {
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
     }
+
+    pub(crate) fn peak_in_flight(&self, key: &str) -> usize {
+        self.key_flights
+            .lock()
+            .expect(POISONED)
+            .get(key)
+            .map_or(0, |f| f.peak)
+    }
+
+    pub(crate) fn set_rate_limits(&self, key: &str, limits: RateLimits) {
+        let mut all = self.rate_limits.lock().expect(POISONED);
+        if limits == RateLimits::default() {
+            all.remove(key);
+        } else {
+            all.insert(key.to_owned(), limits);
+        }
+    }
+
+    pub(crate) fn rate_limits(&self, key: &str) -> Option<RateLimits> {
+        self.rate_limits.lock().expect(POISONED).get(key).cloned()
+    }
+}
+
+/// One key's requests in flight.
+#[derive(Default)]
+struct KeyFlight {
+    now: usize,
+    peak: usize,
 }
 
 async fn wait_for(counter: &watch::Sender<usize>, n: usize) {
@@ -321,6 +359,8 @@ async fn wait_for(counter: &watch::Sender<usize>, n: usize) {
 pub(crate) struct Inflight {
     shared: Arc<Shared>,
     finished: bool,
+    /// The accepted API key it counts against, once known.
+    key: Option<String>,
 }
 
 impl Inflight {
@@ -329,7 +369,20 @@ impl Inflight {
         Self {
             shared,
             finished: false,
+            key: None,
         }
+    }
+
+    /// Count the request against API key `key` too, until it is dropped.
+    pub(crate) fn count_key(&mut self, key: &str) {
+        if self.key.is_some() {
+            return;
+        }
+        let mut flights = self.shared.key_flights.lock().expect(POISONED);
+        let f = flights.entry(key.to_owned()).or_default();
+        f.now += 1;
+        f.peak = f.peak.max(f.now);
+        self.key = Some(key.to_owned());
     }
 
     /// The answer is complete (or deliberately aborted): dropping is no longer a disconnect.
@@ -340,6 +393,11 @@ impl Inflight {
 
 impl Drop for Inflight {
     fn drop(&mut self) {
+        if let Some(key) = &self.key
+            && let Some(f) = self.shared.key_flights.lock().expect(POISONED).get_mut(key)
+        {
+            f.now = f.now.saturating_sub(1);
+        }
         self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         if !self.finished {
             self.shared.disconnected.send_modify(|n| *n += 1);

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Behaviour, FakeConfig, FakeUpstream, Provider, RateLimit, STAMP_DIGITS, STAMP_MARKER};
+use super::{
+    Behaviour, FakeConfig, FakeUpstream, Provider, RateBudget, RateLimit, RateLimits, STAMP_DIGITS,
+    STAMP_MARKER,
+};
 
 /// Bounds every wait so a broken fake fails the test instead of hanging it.
 async fn within<T>(fut: impl Future<Output = T>) -> T {
@@ -784,4 +787,176 @@ async fn bulk_streams_carry_large_events_filled_as_they_are_sent() {
     assert!(texts[0].starts_with("served by k1 "));
     assert_eq!(names(&events).last(), Some(&"message_stop"));
     assert_eq!(fake.stream_event_times()[0].len(), 3);
+}
+
+fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().expect("ascii header"))
+}
+
+#[tokio::test]
+async fn rate_limit_headers_are_in_each_providers_format() {
+    let fake = start().await;
+    let budget = |limit, remaining, reset_secs| {
+        Some(RateBudget {
+            limit,
+            remaining,
+            reset_in: Duration::from_secs(reset_secs),
+        })
+    };
+    let limits = RateLimits {
+        requests: budget(50, 0, 30),
+        tokens: budget(100_000, 75_000, 360),
+        input_tokens: budget(80_000, 60_000, 2),
+        output_tokens: budget(16_000, 15_000, 1),
+    };
+    fake.set_rate_limits("ant", limits.clone());
+    fake.set_rate_limits("oai", limits.clone());
+    fake.set_rate_limits("gem", limits);
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let resp = anthropic(&fake, "ant", false).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-requests-limit"),
+        Some("50")
+    );
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-requests-remaining"),
+        Some("0")
+    );
+    let reset = header(&resp, "anthropic-ratelimit-requests-reset").expect("reset");
+    // RFC 3339, UTC, whole seconds: `2026-01-02T03:04:05Z`.
+    let at: jiff::Timestamp = reset.parse().expect("an RFC 3339 time");
+    assert!(reset.ends_with('Z') && reset.len() == 20, "{reset}");
+    let ahead = at.as_second() - i64::try_from(before).unwrap();
+    assert!((29..=31).contains(&ahead), "{reset} is {ahead}s ahead");
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-tokens-remaining"),
+        Some("75000")
+    );
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-input-tokens-limit"),
+        Some("80000")
+    );
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-output-tokens-remaining"),
+        Some("15000")
+    );
+    assert!(header(&resp, "x-ratelimit-limit-requests").is_none());
+
+    // Streams carry them too.
+    let resp = anthropic(&fake, "ant", true).await;
+    assert_eq!(
+        header(&resp, "anthropic-ratelimit-tokens-limit"),
+        Some("100000")
+    );
+
+    let resp = within(
+        client()
+            .post(fake.url("/v1/chat/completions"))
+            .bearer_auth("oai")
+            .json(&json!({ "model": "gpt-5", "messages": [{ "role": "user", "content": "hi" }] }))
+            .send(),
+    )
+    .await
+    .expect("request");
+    assert_eq!(resp.status(), 200);
+    for (name, value) in [
+        ("x-ratelimit-limit-requests", "50"),
+        ("x-ratelimit-remaining-requests", "0"),
+        ("x-ratelimit-reset-requests", "30s"),
+        ("x-ratelimit-limit-tokens", "100000"),
+        ("x-ratelimit-remaining-tokens", "75000"),
+        ("x-ratelimit-reset-tokens", "6m0s"),
+    ] {
+        assert_eq!(header(&resp, name), Some(value), "{name}");
+    }
+    assert!(header(&resp, "anthropic-ratelimit-requests-limit").is_none());
+
+    // Errors carry them; Gemini sends none.
+    fake.push("oai", Behaviour::ServerError(500));
+    let resp = within(
+        client()
+            .post(fake.url("/v1/responses"))
+            .bearer_auth("oai")
+            .json(&json!({ "model": "gpt-5", "input": "hi" }))
+            .send(),
+    )
+    .await
+    .expect("request");
+    assert_eq!(resp.status(), 500);
+    assert_eq!(header(&resp, "x-ratelimit-remaining-tokens"), Some("75000"));
+    let resp = within(
+        client()
+            .post(fake.url("/v1beta/models/gemini-2.5-pro:generateContent"))
+            .header("x-goog-api-key", "gem")
+            .json(&json!({ "contents": [{ "parts": [{ "text": "hi" }] }] }))
+            .send(),
+    )
+    .await
+    .expect("request");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        !resp
+            .headers()
+            .keys()
+            .any(|k| k.as_str().contains("ratelimit")),
+        "{:?}",
+        resp.headers()
+    );
+
+    // Cleared: gone.
+    fake.set_rate_limits("ant", RateLimits::default());
+    let resp = anthropic(&fake, "ant", false).await;
+    assert!(header(&resp, "anthropic-ratelimit-requests-limit").is_none());
+}
+
+#[test]
+fn go_durations_read_as_openai_writes_them() {
+    use super::wire::go_duration;
+    for (ms, text) in [
+        (20, "20ms"),
+        (0, "0ms"),
+        (1_000, "1s"),
+        (1_500, "1.5s"),
+        (360_000, "6m0s"),
+        (3_723_000, "1h2m3s"),
+        (7_200_250, "2h0m0.25s"),
+    ] {
+        assert_eq!(go_duration(Duration::from_millis(ms)), text);
+    }
+}
+
+#[tokio::test]
+async fn peak_in_flight_is_kept_per_key() {
+    let fake = start().await;
+    let slow = Behaviour::Stream {
+        events: 2,
+        interval: Duration::from_millis(200),
+    };
+    fake.set_default("k1", slow.clone());
+    fake.set_default("k2", slow);
+    let streams: Vec<_> = ["k1", "k1", "k1", "k2"]
+        .into_iter()
+        .map(|key| {
+            let fake = &fake;
+            async move {
+                let resp = anthropic(fake, key, true).await;
+                read_sse(resp).await
+            }
+        })
+        .collect();
+    // Each stream lasts 400 ms after its opening events: the four overlap.
+    let first = within(futures_util::future::join_all(streams)).await;
+    assert_eq!(first.len(), 4);
+    assert_eq!(fake.peak_in_flight("k1"), 3);
+    assert_eq!(fake.peak_in_flight("k2"), 1);
+    assert_eq!(fake.peak_in_flight("nobody"), 0);
+    fake.clear();
+    assert_eq!(fake.peak_in_flight("k1"), 0, "clear starts over");
 }

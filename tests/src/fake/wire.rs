@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use super::RateLimit;
+use super::{Provider, RateBudget, RateLimit, RateLimits};
 
 /// The parts of an authenticated request that an answer is built from.
 pub(crate) struct Call {
@@ -171,6 +171,117 @@ pub(crate) fn rate_limit_headers(limit: &RateLimit) -> Vec<(&'static str, String
         | RateLimit::OpenAiUsageLimitIn { .. }
         | RateLimit::GeminiRetryInfo { .. }
         | RateLimit::Plain => Vec::new(),
+    }
+}
+
+/// The rate-limit headers an API key's answer carries at `now`, in `provider`'s names and
+/// formats (see [`RateLimits`]).
+pub(crate) fn rate_budget_headers(
+    provider: Provider,
+    limits: &RateLimits,
+    now: SystemTime,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let mut report = |budget: Option<RateBudget>,
+                      names: (&'static str, &'static str, &'static str),
+                      reset: &dyn Fn(std::time::Duration) -> String| {
+        if let Some(b) = budget {
+            out.push((names.0, b.limit.to_string()));
+            out.push((names.1, b.remaining.to_string()));
+            out.push((names.2, reset(b.reset_in)));
+        }
+    };
+    match provider {
+        Provider::Anthropic => {
+            let rfc3339 = |after: std::time::Duration| {
+                let at = now + after;
+                let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX))
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            };
+            for (budget, names) in [
+                (
+                    limits.requests,
+                    (
+                        "anthropic-ratelimit-requests-limit",
+                        "anthropic-ratelimit-requests-remaining",
+                        "anthropic-ratelimit-requests-reset",
+                    ),
+                ),
+                (
+                    limits.tokens,
+                    (
+                        "anthropic-ratelimit-tokens-limit",
+                        "anthropic-ratelimit-tokens-remaining",
+                        "anthropic-ratelimit-tokens-reset",
+                    ),
+                ),
+                (
+                    limits.input_tokens,
+                    (
+                        "anthropic-ratelimit-input-tokens-limit",
+                        "anthropic-ratelimit-input-tokens-remaining",
+                        "anthropic-ratelimit-input-tokens-reset",
+                    ),
+                ),
+                (
+                    limits.output_tokens,
+                    (
+                        "anthropic-ratelimit-output-tokens-limit",
+                        "anthropic-ratelimit-output-tokens-remaining",
+                        "anthropic-ratelimit-output-tokens-reset",
+                    ),
+                ),
+            ] {
+                report(budget, names, &rfc3339);
+            }
+        }
+        Provider::OpenAi => {
+            for (budget, names) in [
+                (
+                    limits.requests,
+                    (
+                        "x-ratelimit-limit-requests",
+                        "x-ratelimit-remaining-requests",
+                        "x-ratelimit-reset-requests",
+                    ),
+                ),
+                (
+                    limits.tokens,
+                    (
+                        "x-ratelimit-limit-tokens",
+                        "x-ratelimit-remaining-tokens",
+                        "x-ratelimit-reset-tokens",
+                    ),
+                ),
+            ] {
+                report(budget, names, &go_duration);
+            }
+        }
+        Provider::Google => {}
+    }
+    out
+}
+
+/// A duration as Go's `time.Duration.String` writes it, which OpenAI's reset headers use:
+/// `20ms` under a second, else `1s`, `1.5s`, `6m0s`, `1h2m3s`.
+pub(crate) fn go_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let seconds = if frac == 0 {
+        format!("{s}s")
+    } else {
+        let frac = format!("{frac:03}");
+        format!("{s}.{}s", frac.trim_end_matches('0'))
+    };
+    match (h, m) {
+        (0, 0) => seconds,
+        (0, m) => format!("{m}m{seconds}"),
+        (h, m) => format!("{h}h{m}m{seconds}"),
     }
 }
 

@@ -147,6 +147,17 @@ describe('api client', () => {
     ]);
   });
 
+  it('puts an account\'s limits, and an empty body to remove them', async () => {
+    const m = mockFetch(() => json({}));
+    const api = createApi({ token: () => 't', fetch: m.fetch });
+    await api.setAccountLimits('acc_x1', { max_concurrent: 4, rpm: 50, tpm: 40_000 });
+    await api.setAccountLimits('acc/2', {});
+    expect(m.calls.map((c) => `${c.init.method} ${c.url} ${c.init.body ?? ''}`.trim())).toEqual([
+      'PUT /api/accounts/acc_x1/limits {"max_concurrent":4,"rpm":50,"tpm":40000}',
+      'PUT /api/accounts/acc%2F2/limits {}',
+    ]);
+  });
+
   it('downloads the CSV as a blob with the auth header', async () => {
     const m = mockFetch(() => new Response('time,surface\n1,anthropic\n', { status: 200, headers: { 'content-type': 'text/csv' } }));
     const api = createApi({ token: () => 't', fetch: m.fetch });

@@ -3,6 +3,7 @@ import type {
   RouteView,
   Surface,
   AccountChange,
+  AccountLimits,
   AccountView,
   ClientKeyView,
   Connected,
@@ -151,6 +152,8 @@ export function createApi(opts: ApiOptions) {
     addAccount: (body: NewAccount) => call<AccountView>('POST', '/api/accounts', body),
     patchAccount: (id: string, body: AccountChange) => call<AccountView>('PATCH', `/api/accounts/${enc(id)}`, body),
     removeAccount: (id: string) => call<RemovedAccount>('DELETE', `/api/accounts/${enc(id)}`),
+    /** `{}` removes every limit. */
+    setAccountLimits: (id: string, limits: AccountLimits) => call<AccountView>('PUT', `/api/accounts/${enc(id)}/limits`, limits),
     providers: () => get<ProviderView[]>('/api/providers'),
 
     startLogin: (body: NewLogin) => call<LoginView>('POST', '/api/logins', body),

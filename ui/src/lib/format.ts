@@ -58,6 +58,10 @@ export function accountState(account: Pick<AccountView, 'enabled' | 'live'>, now
       const label = live.cooling_until != null ? `cooling until ${when(live.cooling_until, now)}` : 'cooling';
       return { label, tone: 'warn', detail: live.cooling_reason || null };
     }
+    case 'limited': {
+      const label = live.limited_until != null ? `at its limit until ${when(live.limited_until, now)}` : 'at its limit';
+      return { label, tone: 'warn', detail: live.limited_reason || null };
+    }
     case 'needs_login':
       return {
         label: 'needs login',

@@ -1,10 +1,9 @@
 import { compact, usd } from './format';
+import { readRate } from './limits';
 import type { BudgetAlert, BudgetPeriod, ClientKeyView, Limits } from './types';
 import { dayKey } from './usage';
 
-/** The ranges Keyway accepts (`PUT /api/client-keys/{id}/limits`). */
-export const RPM_MAX = 1_000_000;
-export const TPM_MAX = 10_000_000_000;
+/** The largest budget Keyway accepts (`PUT /api/client-keys/{id}/limits`); rates are in limits.ts. */
 export const USD_MAX = 1_000_000;
 
 /** `60 rpm · 200k tpm · $5.00/day · $50.00/month (warn only)`; `none` without limits. */
@@ -48,12 +47,6 @@ export interface ParsedLimits {
   problems: Partial<Record<LimitField, string>>;
 }
 
-/** A whole number, with `,`, `_` or spaces between digit groups allowed; null when it is not one. */
-function wholeNumber(text: string): number | null {
-  const t = text.trim().replace(/[,_\s]/g, '');
-  return /^\d+$/.test(t) ? Number(t) : null;
-}
-
 /** Dollars, with an optional leading `$`; null when not a plain decimal number. */
 function dollars(text: string): number | null {
   const t = text.trim().replace(/^\$\s*/, '');
@@ -65,14 +58,8 @@ export function parseLimits(d: LimitsDraft): ParsedLimits {
   const limits: Limits = {};
   const problems: ParsedLimits['problems'] = {};
 
-  const whole = (field: 'rpm' | 'tpm', max: number, message: string) => {
-    if (!d[field].trim()) return;
-    const n = wholeNumber(d[field]);
-    if (n == null || n < 1 || n > max) problems[field] = message;
-    else limits[field] = n;
-  };
-  whole('rpm', RPM_MAX, 'Requests per minute: a whole number from 1 to 1,000,000.');
-  whole('tpm', TPM_MAX, 'Tokens per minute: a whole number from 1 to 10,000,000,000.');
+  readRate('rpm', d.rpm, limits, problems);
+  readRate('tpm', d.tpm, limits, problems);
 
   const money = (field: 'daily_usd' | 'monthly_usd', name: string) => {
     if (!d[field].trim()) return;

@@ -11,12 +11,13 @@ import {
   move,
   moveAt,
   splitStep,
+  STRATEGIES,
   strategyLabel,
 } from './policy';
 import type { AccountView, PolicyView } from './types';
 
 function account(id: string, provider = 'anthropic', weight = 1, enabled = true): AccountView {
-  return { id, label: id.toUpperCase(), provider, kind: 'api_key', enabled, weight, live: null };
+  return { id, label: id.toUpperCase(), provider, kind: 'api_key', enabled, weight, limits: {}, live: null };
 }
 
 const accounts = [account('a'), account('b', 'anthropic', 2), account('c'), account('o', 'openai')];
@@ -76,6 +77,13 @@ describe('draftToBody', () => {
     d.checked.c = true;
     d.order = move(d.order, 'c', -1);
     expect(draftToBody(d, accounts)).toEqual({ strategy: 'weighted_random', accounts: ['b', 'c', 'a'], weights: { a: 3 }, ...SESSIONS });
+  });
+
+  it('sends the weights of a least-busy policy', () => {
+    const d = draftFromPolicy(policy({}), accounts);
+    d.strategy = 'least_busy';
+    d.weights.c = 4;
+    expect(draftToBody(d, accounts)).toEqual({ strategy: 'least_busy', accounts: [], weights: { c: 4 }, ...SESSIONS });
   });
 
   it('sends an empty list for all accounts', () => {
@@ -165,6 +173,11 @@ describe('draftProblem', () => {
     expect(draftProblem(d)).toMatch(/Weights/);
     d.weights.a = 2;
     expect(draftProblem(d)).toBeNull();
+    d.weights.a = 0;
+    d.strategy = 'least_busy';
+    expect(draftProblem(d)).toMatch(/Weights/);
+    d.strategy = 'fastest';
+    expect(draftProblem(d)).toBeNull();
   });
 });
 
@@ -179,10 +192,30 @@ describe('helpers', () => {
 
   it('knows weighted strategies and labels', () => {
     expect(isWeighted('weighted_random')).toBe(true);
+    expect(isWeighted('weighted_round_robin')).toBe(true);
+    expect(isWeighted('least_busy')).toBe(true);
     expect(isWeighted('priority')).toBe(false);
+    expect(isWeighted('fastest')).toBe(false);
     expect(strategyLabel('most_available')).toBe('Most available');
+    expect(strategyLabel('least_busy')).toBe('Least busy');
+    expect(strategyLabel('fastest')).toBe('Fastest');
     expect(labelOf('b', accounts)).toBe('B');
     expect(labelOf('gone', accounts)).toBe('gone');
+  });
+
+  it('offers every strategy once, with a hint', () => {
+    const ids = STRATEGIES.map((s) => s.id);
+    expect(ids).toEqual([
+      'round_robin',
+      'weighted_round_robin',
+      'random',
+      'weighted_random',
+      'priority',
+      'most_available',
+      'least_busy',
+      'fastest',
+    ]);
+    expect(STRATEGIES.every((s) => s.hint.length > 0)).toBe(true);
   });
 
   it('groups policies by provider with the provider policy first', () => {

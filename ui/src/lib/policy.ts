@@ -7,6 +7,8 @@ export const STRATEGIES: { id: Strategy; label: string; hint: string }[] = [
   { id: 'weighted_random', label: 'Weighted random', hint: 'Random, in proportion to the weights.' },
   { id: 'priority', label: 'Priority', hint: 'The first account in the list that can serve.' },
   { id: 'most_available', label: 'Most available', hint: 'The account with the most quota left.' },
+  { id: 'least_busy', label: 'Least busy', hint: 'The account with the fewest requests in flight for its weight.' },
+  { id: 'fastest', label: 'Fastest', hint: 'The account that has answered soonest lately; the others are tried now and then.' },
 ];
 
 export function strategyLabel(s: string): string {
@@ -14,7 +16,7 @@ export function strategyLabel(s: string): string {
 }
 
 export function isWeighted(s: string): boolean {
-  return s === 'weighted_round_robin' || s === 'weighted_random';
+  return s === 'weighted_round_robin' || s === 'weighted_random' || s === 'least_busy';
 }
 
 /** The editable form of a policy. */

@@ -5,7 +5,7 @@ export type Surface = "anthropic_messages" | "openai_chat" | "openai_responses" 
 
 export type AccountKind = "api_key" | "oauth";
 
-export type LiveState = "serving" | "cooling" | "needs_attention" | "needs_login" | "no_secret";
+export type LiveState = "serving" | "cooling" | "limited" | "needs_attention" | "needs_login" | "no_secret";
 
 export type QuotaWindow = { 
 /**
@@ -31,13 +31,44 @@ export type AccountStatus = { state: LiveState,
  */
 cooling_until?: number, cooling_reason?: string, 
 /**
+ * Unix seconds when a limit stops holding the account (state `limited`).
+ */
+limited_until?: number, 
+/**
+ * Which limit holds it, e.g. `rpm: 50 requests this minute`.
+ */
+limited_reason?: string, 
+/**
  * Why the account needs the user (a refused key, or a login to renew).
  */
 needs_attention?: string, last_error?: string, 
 /**
  * The provider's reported usage windows.
  */
-quota?: Array<QuotaWindow>, requests: number, failures: number, in_flight: number, };
+quota?: Array<QuotaWindow>, requests: number, failures: number, in_flight: number, 
+/**
+ * Requests sent and tokens used in the current minute (what `rpm` and `tpm` count).
+ */
+minute_requests: number, minute_tokens: number, 
+/**
+ * Average time to the upstream's response headers of recent successful answers (ms), as
+ * `fastest` ranks accounts; none before the first.
+ */
+ttfb_ms?: number, };
+
+export type AccountLimits = { 
+/**
+ * Requests in flight at once.
+ */
+max_concurrent?: number, 
+/**
+ * Requests sent per minute.
+ */
+rpm?: number, 
+/**
+ * Tokens (input and output) per minute, counted when each answer ends.
+ */
+tpm?: number, };
 
 export type Totals = { 
 /**
@@ -70,6 +101,10 @@ saved_usd: number,
 unpriced: number, };
 
 export type AccountView = { id: string, label: string, provider: string, kind: AccountKind, enabled: boolean, weight: number, 
+/**
+ * The limits the user set (`keyway account limit`).
+ */
+limits: AccountLimits, 
 /**
  * `None` when no instance is running (CLI only).
  */
@@ -155,7 +190,7 @@ live_sessions: number, };
 
 export type KeySource = "x-claude-code-session-id" | "session-id" | "thread-id" | "x-codex-window-id" | "x-session-id" | "metadata.user_id" | "prompt_cache_key" | "user" | "previous_response_id" | "prefix";
 
-export type MoveReason = "cooling" | "needs_login" | "needs_attention" | "left" | "failover" | "rebalanced";
+export type MoveReason = "cooling" | "at_limit" | "needs_login" | "needs_attention" | "left" | "failover" | "rebalanced";
 
 export type Placement = { "kind": "placed" } | { "kind": "stuck" } | { "kind": "moved", reason: MoveReason, };
 
@@ -271,7 +306,7 @@ path?: string, label?: string, accept_terms_risk?: boolean, };
 
 export type ImportResult = { account: AccountView | null, warning: string, };
 
-export type Strategy = "round_robin" | "weighted_round_robin" | "random" | "weighted_random" | "priority" | "most_available";
+export type Strategy = "round_robin" | "weighted_round_robin" | "random" | "weighted_random" | "priority" | "most_available" | "least_busy" | "fastest";
 
 export type Spread = "session" | "request";
 

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use keyway_core::account::{AccountKind, NewAccount as Added};
 use keyway_core::config::{AccountConfig, Config};
+use keyway_core::limits::AccountLimits;
 use keyway_core::provider::{self, Format};
 use keyway_core::quota::QuotaWindow;
 use keyway_core::state::{AccountStatus, LiveState, now_ms};
@@ -30,6 +31,9 @@ pub struct AccountView {
     pub kind: AccountKind,
     pub enabled: bool,
     pub weight: u32,
+    /// The limits the user set (`keyway account limit`).
+    #[serde(default)]
+    pub limits: AccountLimits,
     /// `None` when no instance is running (CLI only).
     pub live: Option<AccountStatus>,
     /// Requests and tokens since local midnight, from the usage history.
@@ -47,6 +51,7 @@ impl AccountView {
             kind: a.kind,
             enabled: a.enabled,
             weight: a.weight,
+            limits: a.limits,
             live,
             today: None,
         }
@@ -61,6 +66,12 @@ pub enum Summary<'a> {
     /// Keyway is not running, so nothing live is known (the CLI reading the config alone).
     NotRunning,
     Cooling {
+        /// Unix seconds.
+        until: Option<u64>,
+        reason: Option<&'a str>,
+    },
+    /// Held by one of its limits until a window ends.
+    Limited {
         /// Unix seconds.
         until: Option<u64>,
         reason: Option<&'a str>,
@@ -84,6 +95,10 @@ impl AccountView {
             LiveState::Cooling => Summary::Cooling {
                 until: live.cooling_until,
                 reason: live.cooling_reason.as_deref(),
+            },
+            LiveState::Limited => Summary::Limited {
+                until: live.limited_until,
+                reason: live.limited_reason.as_deref(),
             },
             LiveState::NeedsLogin => Summary::NeedsLogin(reason),
             LiveState::NeedsAttention => Summary::NeedsAttention(reason),
@@ -358,6 +373,28 @@ pub async fn change_account(
         state.reset();
     }
     account_with_today(engine, id).await
+}
+
+/// `PUT /api/accounts/{id}/limits`: replace the account's limits (an empty object removes
+/// them). The CLI's `keyway account limit` comes here when an instance runs.
+pub async fn set_limits(
+    State(management): State<Arc<Management>>,
+    Path(id): Path<String>,
+    ApiJson(limits): ApiJson<AccountLimits>,
+) -> Result<Json<AccountView>> {
+    if let Err((field, message)) = limits.check() {
+        return Err(Error::BadRequest(format!("{field}: {message}")));
+    }
+    management
+        .edit(|doc, config| {
+            if config.account(&id).is_none() {
+                return Err(unknown_account(&id));
+            }
+            doc.set_account_limits(&id, &limits);
+            Ok(())
+        })
+        .await?;
+    account_with_today(management.engine(), &id).await.map(Json)
 }
 
 pub async fn remove_account(

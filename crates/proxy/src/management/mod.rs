@@ -70,6 +70,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
             "/accounts/{id}",
             delete(accounts::remove_account),
         ),
+        (
+            Method::PUT,
+            "/accounts/{id}/limits",
+            put(accounts::set_limits),
+        ),
         (Method::GET, "/providers", get(accounts::list_providers)),
         (Method::POST, "/logins", post(logins::start_login)),
         (Method::GET, "/logins/{id}", get(logins::login_status)),
@@ -282,6 +287,7 @@ mod api_types {
     use crate::record::history::{Totals, Usage};
     use crate::record::traffic::{BudgetAlert, BudgetPeriod, LastMinute};
     use keyway_core::client_key::Limits as ClientKeyLimits;
+    use keyway_core::limits::AccountLimits;
 
     const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/src/lib/types.ts");
 
@@ -294,6 +300,7 @@ mod api_types {
             LiveState::decl(&cfg),
             QuotaWindow::decl(&cfg),
             AccountStatus::decl(&cfg),
+            AccountLimits::decl(&cfg),
             Totals::decl(&cfg),
             AccountView::decl(&cfg),
             NewAccount::decl(&cfg),

@@ -186,6 +186,16 @@ pub async fn send(
         tried.push(index);
         let attempt = (tried.len() - skipped) as u32;
         let member = &pool.members[index];
+        // The account's slot (within `max_concurrent`, counted against `rpm`) is taken as it
+        // is picked, so concurrent requests see it busy at once.
+        let in_flight = match member.state.try_begin(now_ms()) {
+            Ok(in_flight) => in_flight,
+            Err(hold) => {
+                // Another request took its last slot since it was picked.
+                debug!(account = %member.id, "skipped: {}", hold.describe());
+                continue;
+            }
+        };
         trail.attempts = attempt;
         trail.account = Some(member.id.clone());
         if session.is_some() {
@@ -208,6 +218,7 @@ pub async fn send(
             out,
             body,
             member,
+            in_flight,
             first_byte_timeout,
             attempt,
         )
@@ -326,12 +337,15 @@ fn serves(route: &Route<'_>, member: &Member, surface: Surface) -> bool {
 
 /// One account: get a usable credential (refreshing a login that is about to expire), send,
 /// and classify the answer. A login refused with 401 is refreshed and tried once more.
+/// `in_flight` is the account's slot, kept by the answer until its body ends.
+#[allow(clippy::too_many_arguments)]
 async fn try_account(
     engine: &Engine,
     route: &Route<'_>,
     out: &Outgoing<'_>,
     body: &Bytes,
     member: &Member,
+    in_flight: InFlight,
     first_byte_timeout: Duration,
     attempt: u32,
 ) -> Outcome {
@@ -358,7 +372,6 @@ async fn try_account(
                 return Outcome::Failed(Failure::Transport(reason));
             }
         };
-        let in_flight = member.state.begin();
         let started = Instant::now();
         let request = engine
             .http()
@@ -383,11 +396,10 @@ async fn try_account(
             }
         };
         let status = response.status();
-        if member.kind == AccountKind::OAuth {
-            member
-                .state
-                .record_quota(quota::from_headers(response.headers(), now_ms() / 1000));
-        }
+        // Subscriptions' usage windows, API keys' rate-limit headers.
+        member
+            .state
+            .record_quota(quota::from_headers(response.headers(), now_ms()));
         // Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
         if route.provider.format == Format::Gemini && status == StatusCode::BAD_REQUEST {
             let headers = response.headers().clone();
@@ -417,6 +429,7 @@ async fn try_account(
         if !is_account_failure(status) {
             if status.is_success() {
                 member.state.record_success();
+                member.state.record_latency(started.elapsed(), now_ms());
             }
             let span = Span::current();
             span.record("account", &**account);
@@ -569,15 +582,25 @@ fn give_up(
             ),
             None,
         ),
+        // Accounts at their limits are answered like cooling ones: 429 with the soonest time
+        // one is free (a second for `max_concurrent`, the window's end for the others).
         None => match retry_after {
-            Some(secs) => error(
-                surface,
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "every {what} account is cooling down; the first is ready again in {secs}s"
-                ),
-                Some(secs),
-            ),
+            Some(secs) => {
+                let why = match pool.held(now) {
+                    Some((member, hold)) => format!(
+                        "busy or at one of its limits (account {}: {})",
+                        member.id,
+                        hold.describe()
+                    ),
+                    None => "cooling down".to_owned(),
+                };
+                error(
+                    surface,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("every {what} account is {why}; the first is ready again in {secs}s"),
+                    Some(secs),
+                )
+            }
             None => error(
                 surface,
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use keyway_core::Surface;
 use keyway_core::session::{CacheTokens, SessionKey};
-use keyway_core::state::InFlight;
+use keyway_core::state::{InFlight, now_ms};
 
 use super::surface;
 use crate::engine::Engine;
@@ -62,7 +62,6 @@ impl Open {
             tokens,
             session,
         } = self;
-        drop(in_flight);
         record.latency_ms = started.elapsed().as_millis() as u64;
         let seen = tokens.finish();
         if let Some(account) = &record.account {
@@ -84,6 +83,8 @@ impl Open {
             engine.sessions().record_tokens(&scope, &key, cache);
         }
         record.set_tokens(seen.tokens, &engine.snapshot().prices);
+        // The tokens count against the account's `tpm`, and the account has a slot free again.
+        in_flight.finish(record.total_tokens(), now_ms());
         engine.finish(record);
     }
 }
