@@ -298,6 +298,23 @@ impl Setup {
             .to_owned()
     }
 
+    /// Adds one `provider` API-key account per secret, labelled `L0`, `L1`, …, each a key
+    /// `fake` accepts; their ids in order.
+    pub async fn add_accounts(
+        &self,
+        fake: &crate::FakeUpstream,
+        provider: &str,
+        secrets: &[&str],
+    ) -> Vec<String> {
+        let upstream: crate::Provider = provider.parse().expect("a built-in provider");
+        let mut ids = Vec::new();
+        for (i, secret) in secrets.iter().enumerate() {
+            fake.register_key(upstream, secret);
+            ids.push(self.add_account(provider, &format!("L{i}"), secret).await);
+        }
+        ids
+    }
+
     /// Start `keyway --headless --listen 127.0.0.1:0` and wait until it listens.
     pub async fn start(self) -> Keyway {
         let mut child = self
@@ -417,6 +434,20 @@ impl Keyway {
         self.post(
             "/v1/messages",
             &serde_json::json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .expect("request to keyway")
+    }
+
+    /// A streamed Anthropic request; the response as soon as its headers are in (the stream
+    /// stays open, and in flight, until the response is dropped or read to the end).
+    pub async fn anthropic_stream(&self, model: &str) -> reqwest::Response {
+        self.post(
+            "/v1/messages",
+            &serde_json::json!({"model": model, "max_tokens": 16, "stream": true,
+                                "messages": [{"role": "user", "content": "hi"}]}),
         )
         .header("anthropic-version", "2023-06-01")
         .send()

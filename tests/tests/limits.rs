@@ -7,7 +7,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
-use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, RateBudget, RateLimits, Setup};
+use keyway_tests::{Behaviour, FakeUpstream, Keyway, RateBudget, RateLimits, Setup};
 use serde_json::{Value, json};
 
 /// How long a state the test waits for may take to show (bounded polls).
@@ -17,38 +17,6 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Adds one `provider` account per secret, each a key the fake accepts; their ids in order.
-async fn add_accounts(
-    fake: &FakeUpstream,
-    setup: &Setup,
-    provider: &str,
-    secrets: &[&str],
-) -> Vec<String> {
-    let upstream: Provider = provider.parse().expect("a built-in provider");
-    let mut ids = Vec::new();
-    for (i, secret) in secrets.iter().enumerate() {
-        fake.register_key(upstream, secret);
-        ids.push(setup.add_account(provider, &format!("L{i}"), secret).await);
-    }
-    ids
-}
-
-/// A streamed Anthropic request, returned as soon as its headers are in.
-async fn open_stream(keyway: &Keyway) -> reqwest::Response {
-    keyway
-        .post(
-            "/v1/messages",
-            &json!({
-                "model": "claude-sonnet-4-5", "max_tokens": 16, "stream": true,
-                "messages": [{"role": "user", "content": "hi"}],
-            }),
-        )
-        .header("anthropic-version", "2023-06-01")
-        .send()
-        .await
-        .expect("request to keyway")
 }
 
 /// An OpenAI Chat request; the response.
@@ -116,7 +84,9 @@ fn window<'a>(account: &'a Value, name: &str) -> &'a Value {
 async fn max_concurrent_holds_under_load_and_every_account_busy_is_a_429_with_retry_after() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-a", "sk-b"])
+        .await;
     // With no instance running, the CLI writes the file.
     for id in &ids {
         let out = setup
@@ -140,7 +110,7 @@ async fn max_concurrent_holds_under_load_and_every_account_busy_is_a_429_with_re
 
     // 16 at once, every stream staying open: 4 per account are served, the other 8 are told
     // to come back.
-    let answers = join_all((0..16).map(|_| open_stream(&keyway))).await;
+    let answers = join_all((0..16).map(|_| keyway.anthropic_stream("claude-sonnet-4-5"))).await;
     let (served, refused): (Vec<_>, Vec<_>) = answers.into_iter().partition(|r| r.status() == 200);
     assert_eq!((served.len(), refused.len()), (8, 8));
     assert_eq!(
@@ -183,7 +153,9 @@ async fn max_concurrent_holds_under_load_and_every_account_busy_is_a_429_with_re
 async fn an_rpm_ceiling_passes_traffic_to_the_next_account_without_a_failure() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-a", "sk-b"])
+        .await;
     let order = format!("{},{}", ids[0], ids[1]);
     setup
         .cli(&[
@@ -302,8 +274,12 @@ fn budget(limit: u64, remaining: u64, reset_in: Duration) -> Option<RateBudget> 
 async fn a_key_that_announces_nothing_left_is_skipped_until_its_reset_without_a_429() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let anthropic = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b"]).await;
-    let openai = add_accounts(&fake, &setup, "openai", &["sk-oa", "sk-ob"]).await;
+    let anthropic = setup
+        .add_accounts(&fake, "anthropic", &["sk-a", "sk-b"])
+        .await;
+    let openai = setup
+        .add_accounts(&fake, "openai", &["sk-oa", "sk-ob"])
+        .await;
     let order = format!("{},{}", openai[1], openai[0]);
     setup
         .cli(&[
@@ -373,7 +349,9 @@ async fn a_key_that_announces_nothing_left_is_skipped_until_its_reset_without_a_
 async fn most_available_prefers_the_api_key_with_more_left() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-low", "sk-high"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-low", "sk-high"])
+        .await;
     let minute = Duration::from_secs(60);
     fake.set_rate_limits(
         "sk-low",
@@ -424,7 +402,9 @@ async fn most_available_prefers_the_api_key_with_more_left() {
 async fn absurd_rate_limit_headers_are_clamped_and_break_nothing() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-a", "sk-b"])
+        .await;
     let keyway = setup.start().await;
 
     let message = json!({
@@ -516,7 +496,7 @@ async fn limits_from_the_cli_while_the_dashboard_edits_weights_are_all_kept() {
     let setup = Setup::new(&fake.base_url(), "");
     let secrets: Vec<String> = (0..ACCOUNTS).map(|i| format!("sk-{i}")).collect();
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let ids = add_accounts(&fake, &setup, "anthropic", &secrets).await;
+    let ids = setup.add_accounts(&fake, "anthropic", &secrets).await;
     let keyway = setup.start().await;
 
     let limits = join_all(ids.iter().enumerate().map(|(i, id)| {

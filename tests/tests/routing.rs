@@ -7,22 +7,6 @@ use std::collections::HashMap;
 use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, Setup};
 use serde_json::{Value, json};
 
-/// Adds one `provider` account per secret, labelled `L0`, `L1`…, each a key the fake accepts;
-/// their ids in that order.
-async fn add_accounts(
-    fake: &FakeUpstream,
-    setup: &Setup,
-    provider: &str,
-    secrets: &[&str],
-) -> Vec<String> {
-    let mut ids = Vec::new();
-    for (i, secret) in secrets.iter().enumerate() {
-        fake.register_key(provider.parse().expect("a built-in provider"), secret);
-        ids.push(setup.add_account(provider, &format!("L{i}"), secret).await);
-    }
-    ids
-}
-
 /// Sends one Anthropic request for `model`, asserts it succeeded through exactly one upstream
 /// request, and returns the key that upstream request used.
 async fn served_by(keyway: &Keyway, fake: &FakeUpstream, model: &str) -> String {
@@ -65,7 +49,9 @@ fn counts(keys: &[String]) -> HashMap<&str, usize> {
 async fn default_policy_is_round_robin_in_configured_order() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-a", "sk-b", "sk-c"])
+        .await;
     let keyway = setup.start().await;
 
     // The account header names the account the request used, in the same rotation.
@@ -90,7 +76,9 @@ async fn default_policy_is_round_robin_in_configured_order() {
 async fn smooth_weighted_round_robin_follows_nginx_sequence() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-a", "sk-b", "sk-c"])
+        .await;
     let weights = format!("{}=5,{}=1,{}=1", ids[0], ids[1], ids[2]);
     let out = setup
         .cli(&[
@@ -117,7 +105,9 @@ async fn smooth_weighted_round_robin_follows_nginx_sequence() {
 async fn priority_uses_the_first_listed_account_and_the_next_when_it_is_disabled() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-a", "sk-b", "sk-c"])
+        .await;
     // Listed order B, C, A: the policy's order counts, not the accounts' order in the file.
     let order = format!("{},{},{}", ids[1], ids[2], ids[0]);
     setup
@@ -165,7 +155,9 @@ async fn priority_uses_the_first_listed_account_and_the_next_when_it_is_disabled
 async fn weighted_random_follows_the_weights() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-heavy", "sk-light"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-heavy", "sk-light"])
+        .await;
     let weights = format!("{}=3,{}=1", ids[0], ids[1]);
     setup
         .cli(&[
@@ -211,7 +203,9 @@ async fn weighted_random_follows_the_weights() {
 async fn random_spreads_evenly() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b", "sk-c"]).await;
+    setup
+        .add_accounts(&fake, "anthropic", &["sk-a", "sk-b", "sk-c"])
+        .await;
     setup
         .cli(&["policy", "set", "anthropic", "--strategy", "random"])
         .await
@@ -239,7 +233,9 @@ async fn random_spreads_evenly() {
 async fn family_policy_wins_over_the_provider_policy() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&fake, &setup, "anthropic", &["sk-a", "sk-b"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-a", "sk-b"])
+        .await;
     let order = format!("{},{}", ids[1], ids[0]);
     setup
         .cli(&[

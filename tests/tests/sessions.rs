@@ -18,21 +18,6 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(15);
 const CLAUDE_CODE: &str = "claude-cli/2.1.332 (external, cli)";
 
-/// Adds one `provider` API-key account per secret, each registered with the fake; their ids.
-async fn add_accounts(
-    fake: &FakeUpstream,
-    setup: &Setup,
-    provider: &str,
-    secrets: &[&str],
-) -> Vec<String> {
-    let mut ids = Vec::new();
-    for (i, secret) in secrets.iter().enumerate() {
-        fake.register_key(provider.parse().expect("a built-in provider"), secret);
-        ids.push(setup.add_account(provider, &format!("L{i}"), secret).await);
-    }
-    ids
-}
-
 /// Claude Code's system prompt: long enough for the providers to cache (over 1,024 tokens).
 fn system() -> Value {
     json!([{ "type": "text", "text": "You are Claude Code, a careful coding assistant. ".repeat(120),
@@ -128,7 +113,9 @@ fn session<'a>(list: &'a [Value], key: &str) -> &'a Value {
 async fn sessions_stay_on_their_accounts_and_read_their_cache_every_turn() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    add_accounts(&fake, &setup, "anthropic", &["sk-ant-a", "sk-ant-b"]).await;
+    setup
+        .add_accounts(&fake, "anthropic", &["sk-ant-a", "sk-ant-b"])
+        .await;
     let keyway = setup.start().await;
 
     let mut keys: HashMap<&str, Vec<String>> = HashMap::new();
@@ -206,7 +193,9 @@ async fn sessions_stay_on_their_accounts_and_read_their_cache_every_turn() {
 async fn with_spread_request_a_session_rotates_like_any_request() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    add_accounts(&fake, &setup, "anthropic", &["sk-ant-a", "sk-ant-b"]).await;
+    setup
+        .add_accounts(&fake, "anthropic", &["sk-ant-a", "sk-ant-b"])
+        .await;
     setup
         .cli(&[
             "policy",
@@ -237,13 +226,9 @@ async fn with_spread_request_a_session_rotates_like_any_request() {
 async fn an_account_that_cannot_serve_moves_only_its_sessions_once_each_and_nothing_fails() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    add_accounts(
-        &fake,
-        &setup,
-        "anthropic",
-        &["sk-ant-a", "sk-ant-b", "sk-ant-c"],
-    )
-    .await;
+    setup
+        .add_accounts(&fake, "anthropic", &["sk-ant-a", "sk-ant-b", "sk-ant-c"])
+        .await;
     let keyway = setup.start().await;
 
     let names: Vec<String> = (0..6).map(|i| format!("s{i}")).collect();
@@ -317,7 +302,9 @@ async fn an_account_that_cannot_serve_moves_only_its_sessions_once_each_and_noth
 async fn bindings_survive_a_restart() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    add_accounts(&fake, &setup, "anthropic", &["sk-ant-a", "sk-ant-b"]).await;
+    setup
+        .add_accounts(&fake, "anthropic", &["sk-ant-a", "sk-ant-b"])
+        .await;
     let keyway = setup.start().await;
     let first = claude(&keyway, "one", 0).await.key;
     let second = claude(&keyway, "two", 0).await.key;
@@ -474,7 +461,9 @@ async fn responses(keyway: &Keyway, body: Value, session: Option<&str>) -> (u16,
 async fn a_previous_response_id_chain_never_leaves_its_account() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    add_accounts(&fake, &setup, "openai", &["sk-oa-x", "sk-oa-y"]).await;
+    setup
+        .add_accounts(&fake, "openai", &["sk-oa-x", "sk-oa-y"])
+        .await;
     let keyway = setup.start().await;
 
     let (status, first) = responses(&keyway, json!({"model": "gpt-5", "input": "hi"}), None).await;
@@ -532,7 +521,9 @@ async fn a_previous_response_id_chain_never_leaves_its_account() {
 async fn a_store_false_conversation_moves_without_the_reasoning_the_new_account_cannot_read() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    add_accounts(&fake, &setup, "openai", &["sk-oa-x", "sk-oa-y"]).await;
+    setup
+        .add_accounts(&fake, "openai", &["sk-oa-x", "sk-oa-y"])
+        .await;
     let keyway = setup.start().await;
 
     // Codex with `store: false` sends its whole conversation every turn, reasoning included.
@@ -594,7 +585,9 @@ async fn a_store_false_conversation_moves_without_the_reasoning_the_new_account_
 async fn session_fields_from_the_body_identify_a_conversation_too() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    add_accounts(&fake, &setup, "openai", &["sk-oa-x", "sk-oa-y"]).await;
+    setup
+        .add_accounts(&fake, "openai", &["sk-oa-x", "sk-oa-y"])
+        .await;
     let keyway = setup.start().await;
     let first = chat_as(&keyway, "dev@example.com").await;
     for _ in 0..3 {

@@ -5,39 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use keyway_tests::{Behaviour, FakeUpstream, Keyway, Provider, Setup};
-use serde_json::{Value, json};
-
-/// Adds one Anthropic account per secret, each a key the fake accepts; their ids in order.
-async fn add_accounts(fake: &FakeUpstream, setup: &Setup, secrets: &[&str]) -> Vec<String> {
-    let mut ids = Vec::new();
-    for (i, secret) in secrets.iter().enumerate() {
-        fake.register_key(Provider::Anthropic, secret);
-        ids.push(
-            setup
-                .add_account("anthropic", &format!("L{i}"), secret)
-                .await,
-        );
-    }
-    ids
-}
-
-/// A streamed Anthropic request; the response as soon as its headers are in (the stream
-/// stays open, and in flight, until the response is dropped or read to the end).
-async fn open_stream(keyway: &Keyway) -> reqwest::Response {
-    keyway
-        .post(
-            "/v1/messages",
-            &json!({
-                "model": "claude-sonnet-4-5", "max_tokens": 16, "stream": true,
-                "messages": [{"role": "user", "content": "hi"}],
-            }),
-        )
-        .header("anthropic-version", "2023-06-01")
-        .send()
-        .await
-        .expect("request to keyway")
-}
+use keyway_tests::{Behaviour, FakeUpstream, Keyway, Setup};
+use serde_json::Value;
 
 fn counts(keys: &[String]) -> HashMap<&str, usize> {
     let mut out = HashMap::new();
@@ -61,7 +30,9 @@ async fn least_busy_spreads_concurrent_streams_by_weight() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
     // The light account is listed first: only the tie-break puts the heavy one first.
-    let ids = add_accounts(&fake, &setup, &["sk-light", "sk-heavy"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-light", "sk-heavy"])
+        .await;
     fake.set_default("sk-heavy", endless());
     fake.set_default("sk-light", endless());
     let weights = format!("{}=1,{}=3", ids[0], ids[1]);
@@ -80,11 +51,11 @@ async fn least_busy_spreads_concurrent_streams_by_weight() {
     let keyway = setup.start().await;
 
     // Both idle: a tie, which the heavier account wins although it is listed second.
-    let first = open_stream(&keyway).await;
+    let first = keyway.anthropic_stream("claude-sonnet-4-5").await;
     assert_eq!(first.status(), 200);
     assert_eq!(fake.keys_used(), ["sk-heavy"]);
     // 15 more at once; each stays in flight (its stream open) while the others are placed.
-    let mut streams = join_all((0..15).map(|_| open_stream(&keyway))).await;
+    let mut streams = join_all((0..15).map(|_| keyway.anthropic_stream("claude-sonnet-4-5"))).await;
     streams.push(first);
     for s in &streams {
         assert_eq!(s.status(), 200);
@@ -140,7 +111,9 @@ async fn sequence(keyway: &Keyway, fake: &FakeUpstream, n: usize) -> Vec<String>
 async fn fastest_prefers_the_faster_key_and_still_probes_the_slower() {
     let fake = FakeUpstream::start().await;
     let setup = Setup::new(&fake.base_url(), "");
-    let ids = add_accounts(&fake, &setup, &["sk-slow", "sk-fast"]).await;
+    let ids = setup
+        .add_accounts(&fake, "anthropic", &["sk-slow", "sk-fast"])
+        .await;
     // The slow key takes 600 ms to its response headers; the fast one answers at once.
     fake.set_default("sk-slow", Behaviour::Delayed(Duration::from_millis(600)));
     setup
