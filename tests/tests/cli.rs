@@ -82,9 +82,9 @@ async fn account_add_prints_only_the_id_and_list_shows_accounts_with_live_state(
         offline,
         [
             json!({"id": work, "label": "Work", "provider": "anthropic", "kind": "api_key",
-                   "enabled": true, "weight": 3, "live": null}),
+                   "enabled": true, "weight": 3, "limits": {}, "live": null}),
             json!({"id": home, "label": "Home", "provider": "anthropic", "kind": "api_key",
-                   "enabled": true, "weight": 1, "live": null}),
+                   "enabled": true, "weight": 1, "limits": {}, "live": null}),
         ]
     );
 
@@ -265,9 +265,9 @@ async fn cli_errors_name_the_problem_and_change_nothing() {
             "no account `anthropic-ffffff`".into(),
         ),
         (
-            vec!["policy", "set", "anthropic", "--strategy", "fastest"],
+            vec!["policy", "set", "anthropic", "--strategy", "quickest"],
             "",
-            "unknown strategy `fastest`".into(),
+            "unknown strategy `quickest`".into(),
         ),
         (
             vec!["policy", "set", "Anthropic", "--strategy", "priority"],

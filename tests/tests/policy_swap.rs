@@ -240,8 +240,8 @@ async fn a_swap_applies_to_the_next_request_and_an_invalid_one_changes_nothing()
         ),
         (
             "anthropic",
-            json!({"strategy": "fastest"}),
-            "unknown strategy `fastest`",
+            json!({"strategy": "quickest"}),
+            "unknown strategy `quickest`",
         ),
         (
             "anthropic/gpt",

@@ -42,12 +42,12 @@ describe('api client', () => {
   });
 
   it("throws the API's error message with the status", async () => {
-    const m = mockFetch(() => json({ error: { message: 'unknown strategy "fastest"' } }, 400));
+    const m = mockFetch(() => json({ error: { message: 'unknown strategy "quickest"' } }, 400));
     const api = createApi({ token: () => 't', fetch: m.fetch });
     const err = await api.putPolicy('anthropic/opus', { strategy: 'priority', accounts: [], weights: {} }).catch((e) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err.status).toBe(400);
-    expect(err.message).toBe('unknown strategy "fastest"');
+    expect(err.message).toBe('unknown strategy "quickest"');
     expect(m.calls[0].url).toBe('/api/policies/anthropic/opus');
     expect(m.calls[0].init.method).toBe('PUT');
   });
