@@ -119,9 +119,10 @@ pub struct Args {
     #[arg(long)]
     pub no_nginx: bool,
 
-    /// Also measure the floor target in the small-request scenarios (c1, c16, c64):
+    /// Also measure the floor targets in the small-request scenarios (c1, c16, c64):
     /// `floor-proxy`, the same HTTP stack as Keyway (axum server, reqwest client) passing bytes
-    /// through with no engine, placed like Keyway. Shows what the stack alone costs.
+    /// through with no engine, placed like Keyway, and `floor-proxy --stack hyper`, bare hyper
+    /// with the body streamed. Shows what the stack alone costs, and a leaner one.
     #[arg(long)]
     pub floor: bool,
 

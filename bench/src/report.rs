@@ -27,6 +27,10 @@ pub enum Target {
     /// `floor-proxy` (with `--floor`): Keyway's HTTP stack passing bytes through with no
     /// engine, placed like Keyway; what the stack alone costs, small-request scenarios only.
     Floor,
+    /// `floor-proxy --stack hyper` (with `--floor`): bare hyper server and pooled client, the
+    /// body streamed; whether a leaner stack would lift the floor.
+    #[serde(rename = "floor_hyper")]
+    FloorHyper,
 }
 
 impl Target {
@@ -36,7 +40,13 @@ impl Target {
             Target::Nginx => "nginx",
             Target::Keyway => "keyway",
             Target::Floor => "floor",
+            Target::FloorHyper => "floor (hyper)",
         }
+    }
+
+    /// One of the floor targets, which run in the small-request scenarios only.
+    pub fn is_floor(self) -> bool {
+        matches!(self, Target::Floor | Target::FloorHyper)
     }
 }
 
@@ -607,7 +617,7 @@ impl Report {
             m.target_cpus,
             m.target_cpus,
             if self.has_floor() {
-                ", the floor as many"
+                ", the floors as many"
             } else {
                 ""
             },
@@ -674,7 +684,9 @@ impl Report {
             let _ = writeln!(
                 md,
                 "floor = the same HTTP stack as Keyway (axum server, reqwest client) passing \
-                 bytes through with no engine (`floor-proxy`, placed like Keyway).\n"
+                 bytes through with no engine (`floor-proxy`, placed like Keyway); floor (hyper) \
+                 = bare hyper server and hyper-util pooled client, the body streamed both ways \
+                 (`floor-proxy --stack hyper`).\n"
             );
         }
         if let Some(swaps) = self.scenario("c16_swap").and_then(|s| s.swaps.as_ref()) {
@@ -1451,14 +1463,16 @@ mod tests {
             (Nginx, 2000.0),
             (Keyway, 1200.0),
             (Floor, 1500.0),
+            (FloorHyper, 1700.0),
         ])
         .markdown();
         assert!(with.contains("| floor | 1,500 | 0.75× |"), "{with}");
+        assert!(with.contains("| floor (hyper) | 1,700 | 0.85× |"), "{with}");
         assert!(
             with.contains("\nfloor = the same HTTP stack as Keyway"),
             "{with}"
         );
-        assert!(with.contains("the floor as many"), "{with}");
+        assert!(with.contains("the floors as many"), "{with}");
         let without = c16_report(&[(Direct, 4000.0), (Nginx, 2000.0), (Keyway, 1200.0)]).markdown();
         assert!(!without.contains("floor"), "{without}");
     }

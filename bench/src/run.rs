@@ -1,6 +1,7 @@
-//! One benchmark run: start the fake, nginx and Keyway (and with `--floor` the floor proxy)
-//! once, then run every scenario against each target in turns (direct, nginx, keyway, floor),
-//! so slow drifts of the machine hit them all alike, and collect everything into a [`Report`].
+//! One benchmark run: start the fake, nginx and Keyway (and with `--floor` the two floor
+//! proxies) once, then run every scenario against each target in turns (direct, nginx, keyway,
+//! the floors), so slow drifts of the machine hit them all alike, and collect everything into a
+//! [`Report`].
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -73,19 +74,23 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
 
     let before_idle = cpu::sample(&serving);
     let mut kw = setup.start(plan).await?;
-    let mut floor = match &plan.floor_bin {
-        Some(bin) => Some(targets::start_floor(plan, bin, dir.path(), fake_addr).await?),
-        None => None,
-    };
+    let mut floors = Vec::new();
+    if let Some(bin) = &plan.floor_bin {
+        for (target, stack) in [(Target::Floor, "axum"), (Target::FloorHyper, "hyper")] {
+            let (proc, addr) =
+                targets::start_floor(plan, bin, stack, dir.path(), fake_addr).await?;
+            floors.push((target, proc, addr));
+        }
+    }
     let groups = Groups(
         [
             Some(fake.pgid()),
             nginx.as_ref().map(|(n, _)| n.pgid()),
             Some(kw.proc.pgid()),
-            floor.as_ref().map(|(f, _)| f.pgid()),
         ]
         .into_iter()
         .flatten()
+        .chain(floors.iter().map(|(_, f, _)| f.pgid()))
         .collect(),
     );
     let pid = kw.proc.pid()?;
@@ -110,10 +115,10 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         addr: kw.addr,
         key: kw.client_key.clone(),
     });
-    if let Some((_, addr)) = &floor {
+    for (target, _, addr) in &floors {
         // A pass-through: the client sends the upstream's key, as through nginx.
         endpoints.push(Endpoint {
-            target: Target::Floor,
+            target: *target,
             addr: *addr,
             key: keyway::ACCOUNT_SECRETS[0].to_owned(),
         });
@@ -148,7 +153,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     }
 
     kw.proc.check_alive()?;
-    if let Some((f, _)) = &mut floor {
+    for (_, f, _) in &mut floors {
         f.check_alive()?;
     }
     let after = rss::read(pid)?;
@@ -376,7 +381,7 @@ async fn streams(
     let mut runs = Vec::new();
     // The floor answers one question, what the stack costs under request load; the streaming
     // scenario stays with the three standard targets.
-    for e in endpoints.iter().filter(|e| e.target != Target::Floor) {
+    for e in endpoints.iter().filter(|e| !e.target.is_floor()) {
         eprintln!("keyway-bench: {title}: {}", e.target.name());
         let spec = SseSpec {
             addr: e.addr,

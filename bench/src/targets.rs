@@ -296,19 +296,21 @@ pub async fn start_nginx(
     Ok((nginx, listen))
 }
 
-/// The floor target: `floor-proxy` forwarding to the fake, pinned like Keyway and started the
-/// same way (the bench's environment, so TOKIO_WORKER_THREADS, if set, reaches both, and
-/// otherwise both runtimes get one thread per TARGET CPU).
+/// A floor target: `floor-proxy --stack STACK` (`axum` or `hyper`) forwarding to the fake,
+/// pinned like Keyway and started the same way (the bench's environment, so
+/// TOKIO_WORKER_THREADS, if set, reaches both, and otherwise both runtimes get one thread per
+/// TARGET CPU).
 pub async fn start_floor(
     plan: &Plan,
     bin: &Path,
+    stack: &str,
     dir: &Path,
     upstream: SocketAddr,
 ) -> anyhow::Result<(Proc, SocketAddr)> {
     let mut cmd = Command::new(bin);
     cmd.arg("--upstream")
         .arg(format!("http://{upstream}"))
-        .args(["--listen", "127.0.0.1:0"]);
+        .args(["--listen", "127.0.0.1:0", "--stack", stack]);
     let mut floor = Proc::spawn("floor-proxy", cmd, plan.placement.target.as_ref(), dir)?;
     let line = floor.wait_for_line("listening on http://").await?;
     let addr = parse_listen_line(&line)?;

@@ -1,18 +1,26 @@
-//! `floor-proxy`: the benchmark's floor target, a pass-through proxy built on exactly Keyway's
-//! HTTP stack and nothing else.
+//! `floor-proxy`: the benchmark's floor targets, pass-through proxies with no engine, in two
+//! stacks.
 //!
-//! It serves like Keyway (`axum::serve`, TCP_NODELAY on every accepted connection, a
-//! multi-thread tokio runtime built as Keyway's `main` builds it, the same global allocator)
-//! and forwards like Keyway
-//! (one shared `reqwest::Client` with `Engine::start`'s options, the body read whole, the
-//! answer streamed back with `Body::from_stream`), but has no engine: no client key check, no
-//! account choice, no body parsing, no records. Its throughput against Keyway's, measured in
+//! `--stack axum` (the default) is exactly Keyway's HTTP stack and nothing else. It serves like
+//! Keyway (`axum::serve`, TCP_NODELAY on every accepted connection, a multi-thread tokio
+//! runtime built as Keyway's `main` builds it, the same global allocator) and forwards like
+//! Keyway (one shared `reqwest::Client` with `Engine::start`'s options, the body read whole,
+//! the answer streamed back with `Body::from_stream`), but has no engine: no client key check,
+//! no account choice, no body parsing, no records. Its throughput against Keyway's, measured in
 //! the same placement, splits Keyway's cost into what the stack costs and what Keyway adds on
-//! top, so a throughput target that cannot be met can show the floor it runs into.
+//! top.
 //!
-//! `floor-proxy --upstream http://127.0.0.1:PORT [--listen 127.0.0.1:0]` prints `listening on
-//! http://ADDR` once bound (as `fake-upstream` does) and serves until killed.
+//! `--stack hyper` is the leanest Rust stack for the same job: hyper's HTTP/1 server on each
+//! accepted connection and `hyper-util`'s pooled client, the upstream's scheme and authority
+//! parsed once, the request's `Uri` assembled from them and its own path (no URL parsing per
+//! request), the body streamed through in both directions, the header maps reused. It
+//! answers whether a leaner server and client than axum and reqwest would lift the floor.
+//!
+//! `floor-proxy --upstream http://127.0.0.1:PORT [--listen 127.0.0.1:0] [--stack axum|hyper]`
+//! prints `listening on http://ADDR` once bound (as `fake-upstream` does) and serves until
+//! killed.
 
+use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -25,9 +33,17 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::serve::ListenerExt;
-use clap::Parser;
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
 use http::StatusCode;
 use http::header::{self, HeaderMap};
+use http::uri::{Authority, Scheme, Uri};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use keyway_core::config::Limits;
 use keyway_proxy::HOP_BY_HOP;
 
@@ -48,8 +64,8 @@ fn max_body() -> usize {
 #[derive(Debug, Parser)]
 #[command(
     name = "floor-proxy",
-    about = "Keyway's HTTP stack (axum server, reqwest client) passing requests through to one \
-             upstream with no engine: the floor target of keyway-bench.",
+    about = "A pass-through to one upstream with no engine, on Keyway's HTTP stack (axum \
+             server, reqwest client) or on bare hyper: the floor targets of keyway-bench.",
     after_help = "Prints `listening on http://ADDR` once bound and serves until killed. The \
                   runtime has as many worker threads as Keyway's would: TOKIO_WORKER_THREADS if \
                   set, else the CPUs this process may run on."
@@ -63,6 +79,17 @@ struct Args {
     /// Address to bind (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+
+    /// The HTTP stack: `axum` (Keyway's: axum server, reqwest client, body read whole) or
+    /// `hyper` (hyper's server, hyper-util's pooled client, body streamed).
+    #[arg(long, value_enum, default_value_t = Stack::Axum)]
+    stack: Stack,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Stack {
+    Axum,
+    Hyper,
 }
 
 /// What every request needs: the one client (its connection pool) and where to send.
@@ -99,6 +126,24 @@ async fn serve(args: Args) -> Result<(), String> {
     if !upstream.starts_with("http://") && !upstream.starts_with("https://") {
         return Err(format!("--upstream `{upstream}` is not an http(s) URL"));
     }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    // Whoever started us reads this line to learn the port.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "listening on http://{addr}");
+    let _ = stdout.flush();
+    drop(stdout);
+    match args.stack {
+        Stack::Axum => serve_axum(listener, upstream).await,
+        Stack::Hyper => serve_hyper(listener, &upstream).await,
+    }
+}
+
+async fn serve_axum(listener: tokio::net::TcpListener, upstream: String) -> Result<(), String> {
     // The options of Keyway's client (`Engine::start`), so the pool behaves the same.
     let http = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
@@ -112,19 +157,6 @@ async fn serve(args: Args) -> Result<(), String> {
         .route("/v1/messages", post(forward))
         .fallback(forward)
         .with_state(floor);
-
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
-    // Whoever started us reads this line to learn the port.
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "listening on http://{addr}");
-    let _ = stdout.flush();
-    drop(stdout);
-
     // As Keyway's `serve`: small writes leave at once, not after the previous one's ACK.
     let tapped = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -179,4 +211,104 @@ fn without_hop_by_hop(headers: &HeaderMap) -> HeaderMap {
         }
     }
     out
+}
+
+/// The hyper stack's shared part: the pooled client and the upstream, parsed once.
+struct HyperFloor {
+    client: Client<HttpConnector, Incoming>,
+    scheme: Scheme,
+    authority: Authority,
+}
+
+/// What the hyper stack answers: the upstream's body streamed back, or its own short error.
+type HyperBody = Either<Incoming, Full<Bytes>>;
+
+async fn serve_hyper(listener: tokio::net::TcpListener, upstream: &str) -> Result<(), String> {
+    let uri: Uri = upstream
+        .parse()
+        .map_err(|e| format!("--upstream `{upstream}`: {e}"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+        return Err(format!("--upstream `{upstream}` has no scheme or host"));
+    };
+    if uri.path() != "/" {
+        return Err(format!(
+            "--upstream `{upstream}`: the hyper stack forwards to the upstream's root only"
+        ));
+    }
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(connector);
+    let floor = Arc::new(HyperFloor {
+        client,
+        scheme,
+        authority,
+    });
+    loop {
+        let (tcp, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of file descriptors and the like: the next accept may succeed.
+            Err(e) => {
+                eprintln!("floor-proxy: accept failed: {e}");
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let floor = floor.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let floor = floor.clone();
+                async move { Ok::<_, Infallible>(floor.forward(request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+impl HyperFloor {
+    /// The request on to the upstream with its own path, method, headers (minus the
+    /// connection-level ones and `Host`, which the client sets) and body, streamed; the answer
+    /// back the same way.
+    async fn forward(&self, request: hyper::Request<Incoming>) -> hyper::Response<HyperBody> {
+        let (mut parts, body) = request.into_parts();
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(self.scheme.clone());
+        uri.authority = Some(self.authority.clone());
+        uri.path_and_query = parts.uri.path_and_query().cloned();
+        parts.uri = match Uri::from_parts(uri) {
+            Ok(uri) => uri,
+            Err(e) => return hyper_error(StatusCode::BAD_REQUEST, format!("bad path: {e}")),
+        };
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(header::HOST);
+        match self
+            .client
+            .request(hyper::Request::from_parts(parts, body))
+            .await
+        {
+            Ok(answer) => {
+                let (mut parts, body) = answer.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                hyper::Response::from_parts(parts, Either::Left(body))
+            }
+            Err(e) => hyper_error(StatusCode::BAD_GATEWAY, format!("upstream failed: {e}")),
+        }
+    }
+}
+
+fn hyper_error(status: StatusCode, text: String) -> hyper::Response<HyperBody> {
+    let mut response = hyper::Response::new(Either::Right(Full::new(Bytes::from(text))));
+    *response.status_mut() = status;
+    response
+}
+
+/// Removes the connection-level headers in place.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
 }
