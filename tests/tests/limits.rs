@@ -560,3 +560,63 @@ async fn limits_from_the_cli_while_the_dashboard_edits_weights_are_all_kept() {
         "the config file",
     );
 }
+
+/// Three `keyway account limit` commands at once on one account, each setting a different
+/// limit: all three stay, with an instance running (merged in it) and without (merged in the
+/// file under the config lock).
+#[tokio::test]
+async fn limits_set_at_once_on_one_account_all_stay() {
+    let fake = FakeUpstream::start().await;
+    let setup = Setup::new(&fake.base_url(), "");
+    let ids = setup.add_accounts(&fake, "anthropic", &["sk-a"]).await;
+    let id = ids[0].as_str();
+    let expected = json!({"max_concurrent": 3, "rpm": 10, "tpm": 5000});
+    let limits_of = |accounts: &Value| {
+        accounts
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|a| a["id"] == id)
+            .map(|a| a["limits"].clone())
+            .expect("the account")
+    };
+
+    // No instance: the CLI edits the file.
+    let outs = join_all([
+        setup.cli(&["account", "limit", id, "--max-concurrent", "3"]),
+        setup.cli(&["account", "limit", id, "--rpm", "10"]),
+        setup.cli(&["account", "limit", id, "--tpm", "5000"]),
+    ])
+    .await;
+    for out in &outs {
+        assert_eq!(out.code, Some(0), "{out:?}");
+    }
+    let listed = setup.cli(&["account", "list", "--json"]).await;
+    let listed: Value = serde_json::from_str(listed.ok()).expect("JSON");
+    assert_eq!(limits_of(&listed), expected, "in the file");
+
+    // An instance: the CLI asks it.
+    let out = setup.cli(&["account", "limit", id, "--clear"]).await;
+    assert_eq!(out.ok(), format!("{id}: no limits"));
+    let keyway = setup.start().await;
+    let outs = join_all([
+        keyway.cli(&["account", "limit", id, "--max-concurrent", "3"]),
+        keyway.cli(&["account", "limit", id, "--rpm", "10"]),
+        keyway.cli(&["account", "limit", id, "--tpm", "5000"]),
+    ])
+    .await;
+    for out in &outs {
+        assert_eq!(out.code, Some(0), "{out:?}");
+    }
+    assert_eq!(
+        limits_of(&keyway.api_get("/accounts").await),
+        expected,
+        "in the running instance"
+    );
+    // The last command to finish printed all three.
+    assert!(
+        outs.iter()
+            .any(|o| o.ok() == format!("{id}: at most 3 in flight, 10 rpm, 5000 tpm")),
+        "{outs:?}"
+    );
+}

@@ -70,20 +70,23 @@ pub enum LimitError {
     Save(#[from] SaveError),
 }
 
-/// Set (or with `AccountLimits::default()`, clear) account `id`'s limits; returns the saved
-/// config. The CLI (with no instance running) and the running instance both come here.
-pub fn set_limits(
+/// Change account `id`'s limits to `change(current limits)`, reading the current ones from
+/// the document the caller holds under the config lock, so that two edits of different
+/// limits of one account both stay; returns the saved config and the limits now set. The CLI
+/// (with no instance running) comes here.
+pub fn change_limits(
     doc: &mut ConfigDocument,
     id: &str,
-    limits: &AccountLimits,
-) -> Result<Config, LimitError> {
+    change: impl FnOnce(AccountLimits) -> AccountLimits,
+) -> Result<(Config, AccountLimits), LimitError> {
     let current = doc.validate().map_err(LimitError::Invalid)?;
-    if current.account(id).is_none() {
+    let Some(account) = current.account(id) else {
         return Err(LimitError::Unknown(id.to_owned()));
-    }
-    doc.set_account_limits(id, limits);
+    };
+    let limits = change(account.limits);
+    doc.set_account_limits(id, &limits);
     match doc.save() {
-        Ok(config) => Ok(config),
+        Ok(config) => Ok((config, limits)),
         Err(SaveError::Invalid(e)) => Err(LimitError::Invalid(e)),
         Err(e) => Err(e.into()),
     }

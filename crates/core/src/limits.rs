@@ -89,6 +89,15 @@ impl AccountLimits {
         Ok(())
     }
 
+    /// These limits with the ones `given` sets in place of theirs; the others kept.
+    pub fn with(self, given: &AccountLimits) -> AccountLimits {
+        AccountLimits {
+            max_concurrent: given.max_concurrent.or(self.max_concurrent),
+            rpm: given.rpm.or(self.rpm),
+            tpm: given.tpm.or(self.tpm),
+        }
+    }
+
     /// `at most 4 in flight, 50 rpm, 40000 tpm`, or `no limits`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -314,6 +323,11 @@ mod tests {
             tpm: Some(40_000),
         };
         assert_eq!(ok.check(), Ok(()));
+        let changed = ok.with(&AccountLimits {
+            rpm: Some(7),
+            ..AccountLimits::default()
+        });
+        assert_eq!(changed, AccountLimits { rpm: Some(7), ..ok });
         assert_eq!(ok.describe(), "at most 4 in flight, 50 rpm, 40000 tpm");
         assert_eq!(AccountLimits::default().describe(), "no limits");
     }

@@ -28,34 +28,43 @@ pub async fn run(ctx: &Context, command: AccountCommand) -> anyhow::Result<()> {
 }
 
 /// `keyway account limit`: through a running instance (which applies the limits at once),
-/// otherwise in the file.
+/// otherwise in the file. Only the limits given change, merged with the current ones under
+/// the config lock (in the instance or here), so two commands at once both stay.
 async fn set_limits(ctx: &Context, args: AccountLimitArgs) -> anyhow::Result<()> {
-    let config = ctx.load()?;
-    let Some(current) = config.account(&args.id).map(|a| a.limits) else {
-        bail!("no account `{}`; see `keyway account list`", args.id);
+    let given = AccountLimits {
+        max_concurrent: args.max_concurrent,
+        rpm: args.rpm,
+        tpm: args.tpm,
     };
-    let limits = if args.clear {
-        AccountLimits::default()
-    } else {
-        AccountLimits {
-            max_concurrent: args.max_concurrent.or(current.max_concurrent),
-            rpm: args.rpm.or(current.rpm),
-            tpm: args.tpm.or(current.tpm),
-        }
-    };
-    limits
+    given
         .check()
         .map_err(|(field, message)| anyhow!("--{}: {message}", field.replace('_', "-")))?;
-    match Instance::find(ctx.instance_addr()?, ctx).await? {
+    if ctx.load()?.account(&args.id).is_none() {
+        bail!("no account `{}`; see `keyway account list`", args.id);
+    }
+    let limits = match Instance::find(ctx.instance_addr()?, ctx).await? {
         Some(instance) => {
             let path = format!("/accounts/{}/limits", super::keys::encode(&args.id));
-            let body = serde_json::to_value(limits)?;
-            let _: AccountView = instance.send(Method::PUT, &path, Some(&body)).await?;
+            let (method, body) = if args.clear {
+                (Method::PUT, AccountLimits::default())
+            } else {
+                (Method::PATCH, given)
+            };
+            let body = serde_json::to_value(body)?;
+            let view: AccountView = instance.send(method, &path, Some(&body)).await?;
+            view.limits
         }
-        None => {
-            ctx.edit(|doc| Ok(account::set_limits(doc, &args.id, &limits)?))?;
-        }
-    }
+        None => ctx.edit(|doc| {
+            let (_, limits) = account::change_limits(doc, &args.id, |current| {
+                if args.clear {
+                    AccountLimits::default()
+                } else {
+                    current.with(&given)
+                }
+            })?;
+            Ok(limits)
+        })?,
+    };
     println!("{}: {}", args.id, limits.describe());
     Ok(())
 }

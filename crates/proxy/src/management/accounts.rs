@@ -376,7 +376,7 @@ pub async fn change_account(
 }
 
 /// `PUT /api/accounts/{id}/limits`: replace the account's limits (an empty object removes
-/// them). The CLI's `keyway account limit` comes here when an instance runs.
+/// them), as the dashboard's form and `keyway account limit --clear` do.
 pub async fn set_limits(
     State(management): State<Arc<Management>>,
     Path(id): Path<String>,
@@ -391,6 +391,30 @@ pub async fn set_limits(
                 return Err(unknown_account(&id));
             }
             doc.set_account_limits(&id, &limits);
+            Ok(())
+        })
+        .await?;
+    account_with_today(management.engine(), &id).await.map(Json)
+}
+
+/// `PATCH /api/accounts/{id}/limits`: set the limits the body names, keep the others; the
+/// current ones are read under the config lock, so concurrent changes of different limits
+/// all stay. The CLI's `keyway account limit` comes here when an instance runs.
+pub async fn change_limits(
+    State(management): State<Arc<Management>>,
+    Path(id): Path<String>,
+    ApiJson(given): ApiJson<AccountLimits>,
+) -> Result<Json<AccountView>> {
+    // The current limits are valid, so checking what the body sets checks the result.
+    if let Err((field, message)) = given.check() {
+        return Err(Error::BadRequest(format!("{field}: {message}")));
+    }
+    management
+        .edit(|doc, config| {
+            let Some(account) = config.account(&id) else {
+                return Err(unknown_account(&id));
+            };
+            doc.set_account_limits(&id, &account.limits.with(&given));
             Ok(())
         })
         .await?;

@@ -75,6 +75,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<Management>>)> {
             "/accounts/{id}/limits",
             put(accounts::set_limits),
         ),
+        (
+            Method::PATCH,
+            "/accounts/{id}/limits",
+            patch(accounts::change_limits),
+        ),
         (Method::GET, "/providers", get(accounts::list_providers)),
         (Method::POST, "/logins", post(logins::start_login)),
         (Method::GET, "/logins/{id}", get(logins::login_status)),
