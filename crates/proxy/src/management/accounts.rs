@@ -382,43 +382,44 @@ pub async fn set_limits(
     Path(id): Path<String>,
     ApiJson(limits): ApiJson<AccountLimits>,
 ) -> Result<Json<AccountView>> {
-    if let Err((field, message)) = limits.check() {
-        return Err(Error::BadRequest(format!("{field}: {message}")));
-    }
-    management
-        .edit(|doc, config| {
-            if config.account(&id).is_none() {
-                return Err(unknown_account(&id));
-            }
-            doc.set_account_limits(&id, &limits);
-            Ok(())
-        })
-        .await?;
-    account_with_today(management.engine(), &id).await.map(Json)
+    edit_limits(&management, &id, limits, |_, given| given).await
 }
 
-/// `PATCH /api/accounts/{id}/limits`: set the limits the body names, keep the others; the
-/// current ones are read under the config lock, so concurrent changes of different limits
-/// all stay. The CLI's `keyway account limit` comes here when an instance runs.
+/// `PATCH /api/accounts/{id}/limits`: set the limits the body names, keep the others. The
+/// CLI's `keyway account limit` comes here when an instance runs.
 pub async fn change_limits(
     State(management): State<Arc<Management>>,
     Path(id): Path<String>,
     ApiJson(given): ApiJson<AccountLimits>,
 ) -> Result<Json<AccountView>> {
-    // The current limits are valid, so checking what the body sets checks the result.
+    edit_limits(&management, &id, given, |current, given| {
+        current.with(&given)
+    })
+    .await
+}
+
+/// Set account `id`'s limits to `merge(current, given)`, the current ones read under the
+/// config lock, so that concurrent changes of different limits all stay. Checking `given` is
+/// enough: the current limits passed the config's validation.
+async fn edit_limits(
+    management: &Management,
+    id: &str,
+    given: AccountLimits,
+    merge: fn(AccountLimits, AccountLimits) -> AccountLimits,
+) -> Result<Json<AccountView>> {
     if let Err((field, message)) = given.check() {
         return Err(Error::BadRequest(format!("{field}: {message}")));
     }
     management
         .edit(|doc, config| {
-            let Some(account) = config.account(&id) else {
-                return Err(unknown_account(&id));
+            let Some(account) = config.account(id) else {
+                return Err(unknown_account(id));
             };
-            doc.set_account_limits(&id, &account.limits.with(&given));
+            doc.set_account_limits(id, &merge(account.limits, given));
             Ok(())
         })
         .await?;
-    account_with_today(management.engine(), &id).await.map(Json)
+    account_with_today(management.engine(), id).await.map(Json)
 }
 
 pub async fn remove_account(
