@@ -53,6 +53,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Keyway's default `limits.connect_timeout_secs`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the hyper stack waits after a failed accept before the next.
+const ACCEPT_RETRY: Duration = Duration::from_secs(1);
 /// Keyway's pool idle timeout (`Engine::start`).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Keyway's default `limits.max_body_mib`, in bytes: the body is read whole before
@@ -249,9 +251,11 @@ async fn serve_hyper(listener: tokio::net::TcpListener, upstream: &str) -> Resul
     loop {
         let (tcp, _) = match listener.accept().await {
             Ok(accepted) => accepted,
-            // Out of file descriptors and the like: the next accept may succeed.
+            // Out of file descriptors and the like: wait a moment, as axum's `serve` does,
+            // rather than spin on an accept that keeps failing.
             Err(e) => {
                 eprintln!("floor-proxy: accept failed: {e}");
+                tokio::time::sleep(ACCEPT_RETRY).await;
                 continue;
             }
         };
