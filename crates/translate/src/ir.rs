@@ -242,9 +242,11 @@ pub enum Event {
     Usage(Usage),
     Text(String),
     Thinking(String),
-    /// The signature of the thinking just streamed, or, with no thinking open, a signature
-    /// for the part that follows (see [`Part::Thinking`]).
+    /// The signature of the thinking just streamed.
     Signature(String),
+    /// A signature for the part that follows (Gemini signs function calls and text, not only
+    /// thoughts); see [`Part::Thinking`].
+    PartSignature(String),
     RedactedThinking(String),
     /// A tool call begins. `index` is the upstream's ordinal for the call, used by
     /// [`Event::ToolArgs`] to say which call a fragment belongs to.

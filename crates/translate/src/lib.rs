@@ -394,3 +394,24 @@ pub(crate) fn dropped(field: &str, target: UpstreamFormat, why: &str) {
     );
 }
 
+/// The client's unknown top-level fields that may go into a target body: all but those
+/// named like a field Keyway writes there itself (a JSON object cannot hold a key twice).
+pub(crate) fn forward_extra(
+    mut extra: serde_json::Map<String, serde_json::Value>,
+    written: &[&str],
+    target: UpstreamFormat,
+) -> serde_json::Map<String, serde_json::Value> {
+    extra.retain(|key, _| {
+        let clash = written.contains(&key.as_str());
+        if clash {
+            dropped(
+                key,
+                target,
+                "an unknown client field named like one Keyway writes",
+            );
+        }
+        !clash
+    });
+    extra
+}
+

@@ -439,6 +439,7 @@ impl StreamRenderer {
             return;
         }
         self.start(out);
+        let is_part_signature = matches!(event, Event::PartSignature(_));
         match event {
             Event::Text(text) => {
                 if text.is_empty() {
@@ -461,10 +462,10 @@ impl StreamRenderer {
                     out,
                 );
             }
-            Event::Signature(signature) => {
-                // A signature with no thinking open belongs to what follows: it travels on
-                // an empty thinking block of its own.
-                if self.open != Open::Thinking {
+            Event::Signature(signature) | Event::PartSignature(signature) => {
+                // A signature for what follows (or with no thinking open) travels on an
+                // empty thinking block of its own.
+                if self.open != Open::Thinking || is_part_signature {
                     self.close(out);
                     self.open(Open::Thinking, thinking_start(), out);
                 }

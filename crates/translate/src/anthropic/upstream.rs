@@ -157,19 +157,7 @@ fn build(ir: ir::Request, count: bool) -> wire::UpstreamRequest {
             extra: serde_json::Map::new(),
         };
     }
-    let mut extra = ir.extra;
-    extra.retain(|key, _| {
-        let clash = wire::UPSTREAM_FIELDS.contains(&key.as_str());
-        if clash {
-            dropped(
-                key,
-                TARGET,
-                "an unknown client field named like one Keyway writes",
-            );
-        }
-        !clash
-    });
-    wire::UpstreamRequest {
+    let mut body = wire::UpstreamRequest {
         model: ir.model,
         messages,
         system,
@@ -186,8 +174,10 @@ fn build(ir: ir::Request, count: bool) -> wire::UpstreamRequest {
         tool_choice,
         tools,
         output_config,
-        extra,
-    }
+        extra: serde_json::Map::new(),
+    };
+    body.extra = crate::forward_extra(ir.extra, &body.written(), TARGET);
+    body
 }
 
 /// The thinking configuration, or `None` when the request does not ask for thinking or

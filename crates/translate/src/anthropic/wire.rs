@@ -254,25 +254,29 @@ pub struct UpstreamRequest {
     pub extra: Map<String, Value>,
 }
 
-/// The keys [`UpstreamRequest`] writes; a client's unknown field of the same name is not
-/// forwarded beside them.
-pub const UPSTREAM_FIELDS: [&str; 15] = [
-    "model",
-    "messages",
-    "system",
-    "max_tokens",
-    "metadata",
-    "stop_sequences",
-    "stream",
-    "temperature",
-    "top_p",
-    "top_k",
-    "thinking",
-    "tool_choice",
-    "tools",
-    "output_config",
-    "type",
-];
+impl UpstreamRequest {
+    /// The top-level keys this body writes: a client's unknown field of the same name is not
+    /// forwarded beside them.
+    pub fn written(&self) -> Vec<&'static str> {
+        let set = [
+            ("system", self.system.is_some()),
+            ("max_tokens", self.max_tokens.is_some()),
+            ("metadata", self.metadata.is_some()),
+            ("stop_sequences", !self.stop_sequences.is_empty()),
+            ("stream", self.stream),
+            ("temperature", self.temperature.is_some()),
+            ("top_p", self.top_p.is_some()),
+            ("top_k", self.top_k.is_some()),
+            ("thinking", self.thinking.is_some()),
+            ("tool_choice", self.tool_choice.is_some()),
+            ("tools", !self.tools.is_empty()),
+            ("output_config", self.output_config.is_some()),
+        ];
+        let mut keys = vec!["model", "messages"];
+        keys.extend(set.into_iter().filter_map(|(key, set)| set.then_some(key)));
+        keys
+    }
+}
 
 /// A whole Messages answer, read from an upstream or written to a client.
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -244,10 +244,13 @@ pub fn output_format(
 
 fn known_other(fields: Vec<(String, Value)>, target: UpstreamFormat) -> Result<()> {
     for (key, value) in fields {
+        // Presence alone turns some options on (`"web_search_options": {}`).
         let set = match &value {
             Value::Null | Value::Bool(false) => false,
             Value::Array(a) => !a.is_empty(),
-            Value::Object(o) => !o.is_empty(),
+            Value::Object(o) => {
+                !o.is_empty() || matches!(key.as_str(), "web_search_options" | "audio")
+            }
             _ => true,
         };
         if !set {

@@ -85,19 +85,7 @@ pub fn render_request(ir: ir::Request, legacy_max_tokens: bool) -> Vec<u8> {
             }),
         },
     });
-    let mut extra = ir.extra;
-    extra.retain(|key, _| {
-        let clash = wire::UPSTREAM_FIELDS.contains(&key.as_str());
-        if clash {
-            dropped(
-                key,
-                TARGET,
-                "an unknown client field named like one Keyway writes",
-            );
-        }
-        !clash
-    });
-    let body = wire::UpstreamRequest {
+    let mut body = wire::UpstreamRequest {
         model: ir.model,
         messages,
         max_tokens: ir.max_tokens.filter(|_| legacy_max_tokens),
@@ -119,8 +107,9 @@ pub fn render_request(ir: ir::Request, legacy_max_tokens: bool) -> Vec<u8> {
         presence_penalty: ir.sampling.presence_penalty,
         frequency_penalty: ir.sampling.frequency_penalty,
         user: ir.user,
-        extra,
+        extra: serde_json::Map::new(),
     };
+    body.extra = crate::forward_extra(ir.extra, &body.written(), TARGET);
     crate::json::to_vec(&body, hint)
 }
 

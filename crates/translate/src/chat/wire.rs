@@ -287,28 +287,36 @@ pub struct UpstreamRequest {
     pub extra: Map<String, Value>,
 }
 
-/// The keys [`UpstreamRequest`] writes.
-pub const UPSTREAM_FIELDS: [&str; 19] = [
-    "model",
-    "messages",
-    "max_tokens",
-    "max_completion_tokens",
-    "temperature",
-    "top_p",
-    "stop",
-    "stream",
-    "stream_options",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "reasoning_effort",
-    "response_format",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "user",
-    "n",
-];
+impl UpstreamRequest {
+    /// The top-level keys this body writes: a client's unknown field of the same name is not
+    /// forwarded beside them.
+    pub fn written(&self) -> Vec<&'static str> {
+        let set = [
+            ("max_tokens", self.max_tokens.is_some()),
+            (
+                "max_completion_tokens",
+                self.max_completion_tokens.is_some(),
+            ),
+            ("temperature", self.temperature.is_some()),
+            ("top_p", self.top_p.is_some()),
+            ("stop", !self.stop.is_empty()),
+            ("stream", self.stream),
+            ("stream_options", self.stream_options.is_some()),
+            ("tools", !self.tools.is_empty()),
+            ("tool_choice", self.tool_choice.is_some()),
+            ("parallel_tool_calls", self.parallel_tool_calls.is_some()),
+            ("reasoning_effort", self.reasoning_effort.is_some()),
+            ("response_format", self.response_format.is_some()),
+            ("seed", self.seed.is_some()),
+            ("presence_penalty", self.presence_penalty.is_some()),
+            ("frequency_penalty", self.frequency_penalty.is_some()),
+            ("user", self.user.is_some()),
+        ];
+        let mut keys = vec!["model", "messages"];
+        keys.extend(set.into_iter().filter_map(|(key, set)| set.then_some(key)));
+        keys
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct UpstreamStreamOptions {

@@ -543,14 +543,14 @@ impl StreamRenderer {
                 };
                 self.chunk(vec![part], None, None, out);
             }
-            Event::Signature(signature) => {
+            Event::Signature(signature) if self.in_thought => {
+                self.in_thought = false;
+                self.chunk(vec![signature_part(signature)], None, None, out);
+            }
+            Event::Signature(signature) | Event::PartSignature(signature) => {
                 self.flush_call(out);
-                if self.in_thought {
-                    self.in_thought = false;
-                    self.chunk(vec![signature_part(signature)], None, None, out);
-                } else {
-                    self.pending_signature = Some(signature);
-                }
+                self.in_thought = false;
+                self.pending_signature = Some(signature);
             }
             Event::RedactedThinking(_) => {}
             Event::ToolStart { index, id, name } => {

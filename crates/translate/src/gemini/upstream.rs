@@ -155,26 +155,16 @@ fn build(ir: ir::Request) -> Result<wire::UpstreamRequest> {
         && config.frequency_penalty.is_none()
         && config.response_mime_type.is_none()
         && config.thinking_config.is_none();
-    let mut extra = ir.extra;
-    extra.retain(|key, _| {
-        let clash = wire::UPSTREAM_FIELDS.contains(&key.as_str());
-        if clash {
-            dropped(
-                key,
-                TARGET,
-                "an unknown client field named like one Keyway writes",
-            );
-        }
-        !clash
-    });
-    Ok(wire::UpstreamRequest {
+    let mut body = wire::UpstreamRequest {
         contents,
         system_instruction,
         tools,
         tool_config,
         generation_config: (!empty).then_some(config),
-        extra,
-    })
+        extra: serde_json::Map::new(),
+    };
+    body.extra = crate::forward_extra(ir.extra, &body.written(), TARGET);
+    Ok(body)
 }
 
 /// The conversation as Gemini contents: roles `user` and `model`, consecutive turns of one
@@ -460,10 +450,13 @@ impl StreamParser {
             for part in parts {
                 match part {
                     Part::Text(text) => out.push(Event::Text(text)),
+                    Part::Thinking {
+                        text,
+                        signature: Some(signature),
+                    } if text.is_empty() => out.push(Event::PartSignature(signature)),
+                    Part::Thinking { text, .. } if text.is_empty() => {}
                     Part::Thinking { text, signature } => {
-                        if !text.is_empty() {
-                            out.push(Event::Thinking(text));
-                        }
+                        out.push(Event::Thinking(text));
                         if let Some(signature) = signature {
                             out.push(Event::Signature(signature));
                         }

@@ -396,19 +396,31 @@ pub struct UpstreamRequest {
     pub extra: Map<String, Value>,
 }
 
-/// The keys [`UpstreamRequest`] writes (both spellings, since Gemini reads both).
-pub const UPSTREAM_FIELDS: [&str; 10] = [
-    "contents",
-    "systemInstruction",
-    "system_instruction",
-    "tools",
-    "toolConfig",
-    "tool_config",
-    "generationConfig",
-    "generation_config",
-    "generateContentRequest",
-    "generate_content_request",
-];
+impl UpstreamRequest {
+    /// The top-level keys this body writes, in both spellings (Gemini reads both): a client's
+    /// unknown field of the same name is not forwarded beside them.
+    pub fn written(&self) -> Vec<&'static str> {
+        let set = [
+            (
+                ["systemInstruction", "system_instruction"],
+                self.system_instruction.is_some(),
+            ),
+            (["tools", "tools"], !self.tools.is_empty()),
+            (["toolConfig", "tool_config"], self.tool_config.is_some()),
+            (
+                ["generationConfig", "generation_config"],
+                self.generation_config.is_some(),
+            ),
+        ];
+        let mut keys = vec!["contents"];
+        for (names, set) in set {
+            if set {
+                keys.extend(names);
+            }
+        }
+        keys
+    }
+}
 
 /// A countTokens body wrapping a whole request.
 #[derive(Debug, Serialize)]

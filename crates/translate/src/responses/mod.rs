@@ -708,6 +708,14 @@ impl StreamRenderer {
         self.item_done(reasoning_item(id, text, signature), out);
     }
 
+    /// A reasoning item that only carries a signature (for the item after it).
+    fn signature_item(&mut self, signature: String, out: &mut Vec<u8>) {
+        self.close(out);
+        let id = self.item_id("rs");
+        self.item_added(reasoning_item(id.clone(), String::new(), None), out);
+        self.item_done(reasoning_item(id, String::new(), Some(signature)), out);
+    }
+
     fn item_id(&self, prefix: &str) -> String {
         format!(
             "{prefix}_{}_{}",
@@ -831,12 +839,10 @@ impl StreamRenderer {
                 } => self.close_reasoning(id, text, summary_open, Some(signature), out),
                 other => {
                     self.open = other;
-                    self.close(out);
-                    let id = self.item_id("rs");
-                    self.item_added(reasoning_item(id.clone(), String::new(), None), out);
-                    self.item_done(reasoning_item(id, String::new(), Some(signature)), out);
+                    self.signature_item(signature, out);
                 }
             },
+            Event::PartSignature(signature) => self.signature_item(signature, out),
             Event::RedactedThinking(data) => {
                 self.close(out);
                 let id = self.item_id("rs");
