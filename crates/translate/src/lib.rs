@@ -415,3 +415,6 @@ pub(crate) fn forward_extra(
     extra
 }
 
+
+#[cfg(test)]
+mod tests;
