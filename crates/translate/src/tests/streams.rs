@@ -147,7 +147,7 @@ fn anthropic_thinking_to_responses_keeps_the_signature() {
         json!({
             "type": "reasoning", "id": "rs_TOKEN_0", "status": "completed",
             "summary": [{"type": "summary_text", "text": "I need to find the GCD of 1071 and 462.\n\n1071 = 2 * 462 + 147"}],
-            "encrypted_content": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+            "encrypted_content": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYd"
         })
     );
 }
@@ -165,7 +165,7 @@ fn anthropic_thinking_to_gemini_and_chat() {
         [
             &json!({"text": "I need to find the GCD of 1071 and 462.", "thought": true}),
             &json!({"text": "\n\n1071 = 2 * 462 + 147", "thought": true}),
-            &json!({"text": "", "thought": true, "thoughtSignature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}),
+            &json!({"text": "", "thought": true, "thoughtSignature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYd"}),
             &json!({"text": "The GCD is 21."}),
             &json!({"text": ""}),
         ]
