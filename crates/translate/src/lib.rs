@@ -415,6 +415,5 @@ pub(crate) fn forward_extra(
     extra
 }
 
-
 #[cfg(test)]
 mod tests;

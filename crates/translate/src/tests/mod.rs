@@ -3,6 +3,7 @@
 
 mod answers;
 mod fixtures;
+mod matrix;
 mod refusals;
 mod requests;
 mod streams;

@@ -676,6 +676,33 @@ fn gemini_to_openai() {
 }
 
 #[test]
+fn gemini_thinking_maps_to_budget_and_effort() {
+    let req = json!({
+        "contents": [{"role": "user", "parts": [{"text": "Prove it."}]}],
+        "generationConfig": {"maxOutputTokens": 20000, "thinkingConfig": {"thinkingBudget": 2048, "includeThoughts": true}}
+    });
+    let (_, anthropic) = upstream(GEMINI, ANTHROPIC, &req, Some("claude-opus-4-6"));
+    assert_eq!(
+        anthropic["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2048})
+    );
+    assert_eq!(anthropic["max_tokens"], 20000);
+    let (_, openai) = upstream(GEMINI, OPENAI, &req, Some("o3"));
+    assert_eq!(openai["reasoning_effort"], "low");
+
+    // -1 leaves the amount to the model.
+    let dynamic =
+        json!({"contents": [], "generationConfig": {"thinkingConfig": {"thinkingBudget": -1}}});
+    let (_, anthropic) = upstream(GEMINI, ANTHROPIC, &dynamic, Some("claude-opus-4-6"));
+    assert_eq!(
+        anthropic["thinking"],
+        json!({"type": "enabled", "budget_tokens": 8192})
+    );
+    let (_, openai) = upstream(GEMINI, OPENAI, &dynamic, Some("o3"));
+    assert!(openai.get("reasoning_effort").is_none());
+}
+
+#[test]
 fn gemini_function_responses_match_calls_by_id_when_given() {
     let req = json!({
         "contents": [
