@@ -11,6 +11,7 @@ pub mod ir;
 mod json;
 pub mod reasoning;
 mod responses;
+mod signature;
 mod sse;
 mod stream;
 

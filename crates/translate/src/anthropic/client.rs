@@ -8,6 +8,7 @@ use crate::error::{Result, TranslateError};
 use crate::ir::{self, Event, Part, Reasoning, Role, StopReason};
 use crate::json::StrOr;
 use crate::reasoning::Effort;
+use crate::signature;
 use crate::sse;
 use crate::{ResponseContext, UpstreamError, UpstreamFormat, dropped};
 
@@ -249,7 +250,9 @@ fn part(block: Block, path: &dyn Fn() -> String, target: UpstreamFormat) -> Resu
         }
         "thinking" => Ok(Part::Thinking {
             text: block.thinking.unwrap_or_default(),
-            signature: block.signature.filter(|s| !s.is_empty()),
+            signature: block
+                .signature
+                .and_then(|s| signature::unwrap(s, target, Some(UpstreamFormat::Anthropic))),
         }),
         "redacted_thinking" => Ok(Part::RedactedThinking(block.data.unwrap_or_default())),
         other => Err(TranslateError::unsupported(
@@ -287,14 +290,18 @@ fn image(
     }
 }
 
-/// A content block for an answer part.
-fn block(part: Part) -> Option<Block> {
+/// A content block for an answer part from `upstream`.
+fn block(part: Part, upstream: UpstreamFormat) -> Option<Block> {
     Some(match part {
         Part::Text(text) => Block::text(text),
         Part::Thinking { text, signature } => Block {
             kind: "thinking".into(),
             thinking: Some(text),
-            signature: Some(signature.unwrap_or_default()),
+            signature: Some(
+                signature
+                    .map(|s| signature::wrap(&s, upstream, Some(UpstreamFormat::Anthropic)))
+                    .unwrap_or_default(),
+            ),
             ..Block::default()
         },
         Part::RedactedThinking(data) => Block {
@@ -320,7 +327,11 @@ pub fn render_response(answer: ir::Response, ctx: &ResponseContext) -> Vec<u8> {
         kind: "message".into(),
         role: "assistant".into(),
         model: ctx.model.clone(),
-        content: answer.parts.into_iter().filter_map(block).collect(),
+        content: answer
+            .parts
+            .into_iter()
+            .filter_map(|part| block(part, ctx.upstream))
+            .collect(),
         stop_reason: Some(super::stop_name(answer.stop).into()),
         stop_sequence: answer.stop_sequence,
         usage: wire::Usage::from_ir(&answer.usage),
@@ -361,6 +372,8 @@ pub struct StreamRenderer {
     /// The upstream's tool-call index → the block it streams into.
     tools: Vec<(usize, usize)>,
     usage: ir::Usage,
+    /// Whose signatures this stream carries.
+    upstream: UpstreamFormat,
 }
 
 impl StreamRenderer {
@@ -373,6 +386,7 @@ impl StreamRenderer {
             index: 0,
             tools: Vec::new(),
             usage: ir::Usage::default(),
+            upstream: ctx.upstream,
         }
     }
 
@@ -469,6 +483,8 @@ impl StreamRenderer {
                     self.close(out);
                     self.open(Open::Thinking, thinking_start(), out);
                 }
+                let signature =
+                    signature::wrap(&signature, self.upstream, Some(UpstreamFormat::Anthropic));
                 self.delta(
                     self.index,
                     wire::DeltaOut::Signature {

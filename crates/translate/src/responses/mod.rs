@@ -4,7 +4,8 @@
 //! Reasoning round-trips through a reasoning item's `encrypted_content`, which Responses
 //! clients (Codex with `store: false`) send back verbatim: it carries the upstream's
 //! signature (Anthropic's over the thinking text, which is the item's one summary part, or
-//! Gemini's), or `keyway-redacted:` and Anthropic's redacted thinking.
+//! Gemini's) with its maker's name in front (see [`crate::signature`]), or
+//! `keyway-redacted:` and Anthropic's redacted thinking.
 
 pub mod wire;
 
@@ -17,8 +18,7 @@ use crate::json::{StrOr, StrOrObj};
 use crate::reasoning::Effort;
 use crate::{ResponseContext, UpstreamError, UpstreamFormat, dropped, sse};
 
-/// Marks Anthropic redacted thinking carried in `encrypted_content`.
-const REDACTED: &str = "keyway-redacted:";
+use crate::signature::{self, REDACTED};
 
 /// A Responses request, for an upstream of format `target`.
 pub fn parse_request(body: &[u8], target: UpstreamFormat) -> Result<ir::Request> {
@@ -209,11 +209,19 @@ fn input_item(
                 .join("\n\n");
             let part = match item.encrypted_content {
                 Some(data) if data.starts_with(REDACTED) => {
+                    if target != UpstreamFormat::Anthropic {
+                        dropped(
+                            "input[].encrypted_content",
+                            target,
+                            "Anthropic's redacted thinking",
+                        );
+                        return Ok(());
+                    }
                     Part::RedactedThinking(data[REDACTED.len()..].to_owned())
                 }
-                signature => Part::Thinking {
+                data => Part::Thinking {
                     text,
-                    signature: signature.filter(|s| !s.is_empty()),
+                    signature: data.and_then(|d| signature::unwrap(d, target, None)),
                 },
             };
             (Role::Assistant, Some(part))
@@ -427,7 +435,7 @@ pub fn render_response(answer: ir::Response, ctx: &ResponseContext) -> Vec<u8> {
             Part::Thinking { text, signature } => output.push(reasoning_item(
                 format!("rs_{}_{n}", ctx.token),
                 text,
-                signature,
+                signature.map(|s| signature::wrap(&s, ctx.upstream, None)),
             )),
             Part::RedactedThinking(data) => output.push(reasoning_item(
                 format!("rs_{}_{n}", ctx.token),
@@ -503,6 +511,8 @@ pub struct StreamRenderer {
     output: Vec<OutputItem>,
     open: Open,
     usage: ir::Usage,
+    /// Whose signatures this stream carries.
+    upstream: UpstreamFormat,
 }
 
 impl StreamRenderer {
@@ -516,6 +526,7 @@ impl StreamRenderer {
             output: Vec::new(),
             open: Open::None,
             usage: ir::Usage::default(),
+            upstream: ctx.upstream,
         }
     }
 
@@ -710,6 +721,7 @@ impl StreamRenderer {
 
     /// A reasoning item that only carries a signature (for the item after it).
     fn signature_item(&mut self, signature: String, out: &mut Vec<u8>) {
+        let signature = signature::wrap(&signature, self.upstream, None);
         self.close(out);
         let id = self.item_id("rs");
         self.item_added(reasoning_item(id.clone(), String::new(), None), out);
@@ -836,7 +848,10 @@ impl StreamRenderer {
                     id,
                     text,
                     summary_open,
-                } => self.close_reasoning(id, text, summary_open, Some(signature), out),
+                } => {
+                    let signature = signature::wrap(&signature, self.upstream, None);
+                    self.close_reasoning(id, text, summary_open, Some(signature), out)
+                }
                 other => {
                     self.open = other;
                     self.signature_item(signature, out);

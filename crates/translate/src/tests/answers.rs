@@ -76,7 +76,7 @@ fn anthropic_message_to_responses() {
     assert_eq!(
         body["output"],
         json!([
-            {"type": "reasoning", "id": "rs_TOKEN_0", "summary": [{"type": "summary_text", "text": "The user wants the weather."}], "encrypted_content": "EqQBCgIYAhIM", "status": "completed"},
+            {"type": "reasoning", "id": "rs_TOKEN_0", "summary": [{"type": "summary_text", "text": "The user wants the weather."}], "encrypted_content": "keyway-anthropic:EqQBCgIYAhIM", "status": "completed"},
             {"type": "message", "id": "msg_TOKEN_1", "status": "completed", "role": "assistant", "content": [{"type": "output_text", "text": "I'll check.", "annotations": [], "logprobs": []}]},
             {"type": "function_call", "id": "fc_TOKEN_2", "call_id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "arguments": "{\"location\": \"San Francisco, CA\", \"unit\": \"celsius\"}", "status": "completed"}
         ])
@@ -176,7 +176,7 @@ fn gemini_response_to_messages() {
         json!([
             {"type": "thinking", "thinking": "Let me think.", "signature": ""},
             {"type": "text", "text": "Sure, checking Paris."},
-            {"type": "thinking", "thinking": "", "signature": "Q2lRQjBlMks"},
+            {"type": "thinking", "thinking": "", "signature": "keyway-gemini:Q2lRQjBlMks"},
             {"type": "tool_use", "id": "call_TOKEN_0", "name": "get_weather", "input": {"location": "Paris"}}
         ])
     );
@@ -229,7 +229,10 @@ fn gemini_response_to_chat_and_responses() {
         ["reasoning", "message", "reasoning", "function_call"]
     );
     // The function call's signature rides on the reasoning item before it.
-    assert_eq!(responses["output"][2]["encrypted_content"], "Q2lRQjBlMks");
+    assert_eq!(
+        responses["output"][2]["encrypted_content"],
+        "keyway-gemini:Q2lRQjBlMks"
+    );
     assert_eq!(responses["output"][2]["summary"], json!([]));
 }
 

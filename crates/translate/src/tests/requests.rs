@@ -248,7 +248,7 @@ fn messages_thinking_history_goes_to_gemini_as_signed_thoughts() {
         "messages": [
             {"role": "user", "content": "Weather?"},
             {"role": "assistant", "content": [
-                {"type": "thinking", "thinking": "", "signature": "gemini-sig"},
+                {"type": "thinking", "thinking": "", "signature": "keyway-gemini:gemini-sig"},
                 {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}}
             ]},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"}]}
@@ -263,6 +263,22 @@ fn messages_thinking_history_goes_to_gemini_as_signed_thoughts() {
     assert_eq!(
         body["contents"][1]["parts"],
         json!([{"functionCall": {"name": "get_weather", "args": {}}, "thoughtSignature": "gemini-sig"}])
+    );
+
+    // Claude's own signature (the conversation was on a Claude model before) means nothing
+    // to Gemini: the thinking is left out and the call gets Gemini's placeholder.
+    let mut req = req;
+    req["messages"][1]["content"][0] =
+        json!({"type": "thinking", "thinking": "Let me see.", "signature": "EqQBClaude"});
+    let (_, body) = upstream(
+        ClientSurface::Messages,
+        GOOGLE,
+        &req,
+        Some("gemini-3-pro-preview"),
+    );
+    assert_eq!(
+        body["contents"][1]["parts"],
+        json!([{"functionCall": {"name": "get_weather", "args": {}}, "thoughtSignature": "skip_thought_signature_validator"}])
     );
 }
 
@@ -439,7 +455,7 @@ fn chat_without_max_tokens_gets_anthropics_required_default() {
 
 /// A Codex-like Responses request: instructions, a developer message, a signed reasoning
 /// item from an earlier turn, a function call and its output.
-fn responses_request() -> Value {
+fn responses_request(encrypted_content: &str) -> Value {
     json!({
         "model": "gpt-5-codex",
         "instructions": "You are Codex.",
@@ -449,7 +465,7 @@ fn responses_request() -> Value {
                 {"type": "input_text", "text": "List files"},
                 {"type": "input_image", "image_url": "data:image/png;base64,iVBOR"}
             ]},
-            {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "I should run ls."}], "encrypted_content": "sigABC"},
+            {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "I should run ls."}], "encrypted_content": encrypted_content},
             {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "shell", "arguments": "{\"command\":[\"ls\"]}"},
             {"type": "function_call_output", "call_id": "call_1", "output": "a.txt\nb.txt"}
         ],
@@ -469,7 +485,7 @@ fn responses_to_anthropic() {
     let (request, body) = upstream(
         ClientSurface::Responses,
         ANTHROPIC,
-        &responses_request(),
+        &responses_request("keyway-anthropic:sigABC"),
         Some("claude-sonnet-4-5"),
     );
     assert_eq!(request.path, "/v1/messages");
@@ -504,6 +520,21 @@ fn responses_to_anthropic() {
     );
     assert!(body.get("store").is_none() && body.get("include").is_none());
     assert!(body.get("prompt_cache_key").is_none());
+
+    // OpenAI's own encrypted reasoning (the conversation was on an OpenAI model before)
+    // means nothing to Anthropic: the summary is not sent, and without signed thinking in
+    // the tool loop, thinking is off.
+    let (_, body) = upstream(
+        ClientSurface::Responses,
+        ANTHROPIC,
+        &responses_request("gAAAAABopenai"),
+        Some("claude"),
+    );
+    assert_eq!(
+        body["messages"][1]["content"],
+        json!([{"type": "tool_use", "id": "call_1", "name": "shell", "input": {"command": ["ls"]}}])
+    );
+    assert!(body.get("thinking").is_none());
 }
 
 #[test]
@@ -511,7 +542,7 @@ fn responses_to_gemini() {
     let (request, body) = upstream(
         ClientSurface::Responses,
         GOOGLE,
-        &responses_request(),
+        &responses_request("keyway-gemini:sigABC"),
         Some("gemini-2.5-pro"),
     );
     assert_eq!(

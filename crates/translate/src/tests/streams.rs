@@ -147,7 +147,7 @@ fn anthropic_thinking_to_responses_keeps_the_signature() {
         json!({
             "type": "reasoning", "id": "rs_TOKEN_0", "status": "completed",
             "summary": [{"type": "summary_text", "text": "I need to find the GCD of 1071 and 462.\n\n1071 = 2 * 462 + 147"}],
-            "encrypted_content": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYd"
+            "encrypted_content": "keyway-anthropic:EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYd"
         })
     );
 }
@@ -431,7 +431,7 @@ fn gemini_function_calls_to_messages_keep_their_signature() {
     assert_eq!(events[1].data["content_block"]["type"], "thinking");
     assert_eq!(
         events[5].data["delta"],
-        json!({"type": "signature_delta", "signature": "CiQB0e2Kb7sig"})
+        json!({"type": "signature_delta", "signature": "keyway-gemini:CiQB0e2Kb7sig"})
     );
     assert_eq!(
         events[7].data["content_block"],
@@ -476,7 +476,10 @@ fn gemini_function_calls_to_chat_and_responses() {
         kinds,
         ["reasoning", "reasoning", "function_call", "function_call"]
     );
-    assert_eq!(output[1]["encrypted_content"], "CiQB0e2Kb7sig");
+    assert_eq!(
+        output[1]["encrypted_content"],
+        "keyway-gemini:CiQB0e2Kb7sig"
+    );
     assert_eq!(output[2]["call_id"], "call_TOKEN_0");
     assert_eq!(output[3]["arguments"], "{\"location\":\"London\"}");
 }
