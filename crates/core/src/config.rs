@@ -740,7 +740,8 @@ impl Config {
         self.validate_client_keys()
     }
 
-    /// Aliases and fallback chains name pools that exist, and a chain stays in one format.
+    /// Aliases and fallback chains name pools that exist. They may name a provider of another
+    /// wire format: such requests are translated.
     fn validate_routing(&self) -> Result<(), (Vec<Seg>, String)> {
         if self.aliases.len() > MAX_ALIASES {
             return Err((
@@ -768,8 +769,6 @@ impl Config {
                     format!("policy `{k}` has more than {MAX_FALLBACK_STEPS} fallback steps"),
                 ));
             }
-            let provider = k.split_once('/').map_or(k.as_str(), |(p, _)| p);
-            let format = self.provider_format(provider);
             for step in &policy.fallback {
                 self.check_target(&step.to)
                     .map_err(|m| (at(), format!("policy `{k}`, fallback `{step}`: {m}")))?;
@@ -777,17 +776,6 @@ impl Config {
                     return Err((
                         at(),
                         format!("policy `{k}` falls back to itself (`{step}`); name another pool"),
-                    ));
-                }
-                let theirs = self.provider_format(&step.to.provider);
-                if theirs != format {
-                    return Err((
-                        at(),
-                        format!(
-                            "policy `{k}` speaks the {} format, but fallback `{step}` speaks {}: a chain stays within one format, since Keyway forwards requests as they are",
-                            format.map_or("?", Format::as_str),
-                            theirs.map_or("?", Format::as_str),
-                        ),
                     ));
                 }
             }

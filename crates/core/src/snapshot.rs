@@ -215,8 +215,8 @@ impl Snapshot {
 
     /// The provider, family and pool for a request of `surface` asking for `model`.
     ///
-    /// The first alias whose glob matches the model and whose provider speaks the request's
-    /// format decides; else the first custom provider (preset or the user's own) of that
+    /// The first alias whose glob matches the model decides, whatever format its provider
+    /// speaks (the request is then translated); else the first custom provider (preset or the user's own) of that
     /// format one of whose families matches the model; else the built-in provider of the
     /// format (`anthropic`, `openai`, `google`).
     pub fn route(&self, surface: Surface, model: Option<&str>) -> Option<Route<'_>> {
@@ -228,14 +228,11 @@ impl Snapshot {
                 if !alias.pattern.matches(m) {
                     continue;
                 }
-                match self.route_to(&alias.target, Some(m)) {
-                    Some(route) if route.provider.format == format => {
-                        return Some(Route {
-                            alias: Some(&alias.glob),
-                            ..route
-                        });
-                    }
-                    _ => continue,
+                if let Some(route) = self.route_to(&alias.target, Some(m)) {
+                    return Some(Route {
+                        alias: Some(&alias.glob),
+                        ..route
+                    });
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! reached the client, record it and try the next account. A success is streamed back as it
 //! arrives.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures_util::Stream;
 use keyway_core::provider::Format;
 use keyway_core::session::{Choice, MoveReason, Placement, SessionKey, Spread};
 use keyway_core::snapshot::Route;
@@ -17,10 +19,12 @@ use keyway_core::target::FailureKind;
 use keyway_core::{AccountKind, Member, Pool, ProviderKind, Snapshot, Surface};
 use tracing::{Span, debug, info, warn};
 
+use keyway_translate::ResponseContext;
+
 use super::relay::{Open, Relay};
 use super::sessions;
 use super::surface::SurfaceError;
-use super::{adapter, cooldown, quota};
+use super::{adapter, cooldown, quota, translation};
 use crate::engine::Engine;
 use crate::oauth::token::TokenError;
 use crate::record::RequestRecord;
@@ -46,6 +50,9 @@ pub struct Outgoing<'a> {
     /// Tell a context-window error apart from other client errors (a fallback step would
     /// take it): its body is then read before the answer is passed on.
     pub detect_context_window: bool,
+    /// Set when the request was translated for this pool's format: what the answer needs to
+    /// be rendered in the client's shape.
+    pub translation: Option<&'a ResponseContext>,
 }
 
 /// Why no account of a pool answered, and what the client would get.
@@ -80,6 +87,8 @@ pub struct Answer {
     pub response: reqwest::Response,
     pub account: Arc<str>,
     pub in_flight: InFlight,
+    /// The answer is in the pool's format and goes to the client translated.
+    pub translation: Option<ResponseContext>,
 }
 
 /// The failure that ended the last attempt, kept so the client gets the most useful answer.
@@ -123,12 +132,12 @@ pub async fn send(
     // Members that cannot serve this surface at all (a ChatGPT login serves only the
     // Responses API) are passed over as if already tried.
     let mut tried: Vec<usize> = (0..pool.members.len())
-        .filter(|&i| !serves(route, &pool.members[i], out.surface))
+        .filter(|&i| !serves(route, &pool.members[i], out))
         .collect();
     if !tried.is_empty() {
         debug!(
             skipped = tried.len(),
-            "skipping subscription logins that cannot serve {}", out.surface
+            "skipping subscription logins that cannot serve this request"
         );
     }
     let skipped = tried.len();
@@ -208,9 +217,12 @@ pub async fn send(
         }
         // Reasoning another account produced cannot be read here: leave it out.
         let moved = moved_before || matches!(trail.placement, Some(Placement::Moved { .. }));
-        let stripped = (moved && sessions::has_encrypted_reasoning(out.surface, &out.body))
-            .then(|| sessions::without_foreign_reasoning(&out.body, &member.id, engine.owners()))
-            .flatten();
+        // (A translated body holds no Responses reasoning items: it is in another format.)
+        let stripped = (moved
+            && out.translation.is_none()
+            && sessions::has_encrypted_reasoning(out.surface, &out.body))
+        .then(|| sessions::without_foreign_reasoning(&out.body, &member.id, engine.owners()))
+        .flatten();
         let body = stripped.as_ref().unwrap_or(&out.body);
         match try_account(
             engine,
@@ -251,7 +263,7 @@ pub async fn send(
     }
     let kind = failure_kind(last.as_ref(), route.pool);
     Err(GiveUp {
-        response: give_up(route, out.surface, last, tried.len() - skipped, skipped),
+        response: give_up(route, out, last, tried.len() - skipped, skipped),
         kind: Some(kind),
     })
 }
@@ -328,11 +340,25 @@ fn chain_stopped(route: &Route<'_>, stop: ChainStop, surface: Surface) -> Respon
     )
 }
 
-/// Whether `member` can serve a request of `surface` at all.
-fn serves(route: &Route<'_>, member: &Member, surface: Surface) -> bool {
-    !(member.kind == AccountKind::OAuth
-        && route.provider.kind == ProviderKind::OpenAi
-        && surface != Surface::OpenAiResponses)
+/// Whether `member` can serve `out` at all. A subscription login serves only its own
+/// client's requests as they are: a ChatGPT login only the Responses API, and no login a
+/// request translated from another API (the providers' terms reserve logins for their own
+/// clients; Keyway never turns one client's request into another's).
+fn serves(route: &Route<'_>, member: &Member, out: &Outgoing<'_>) -> bool {
+    if member.kind != AccountKind::OAuth {
+        return true;
+    }
+    out.translation.is_none()
+        && !(route.provider.kind == ProviderKind::OpenAi && out.surface != Surface::OpenAiResponses)
+}
+
+/// An upstream answer Keyway read and sends itself (an error it looked into): as it came, or
+/// in the client's shape when the request was translated.
+fn resent(out: &Outgoing<'_>, status: StatusCode, headers: &HeaderMap, body: Bytes) -> Response {
+    match out.translation {
+        Some(context) => translation::whole(status, &body, context),
+        None => (status, adapter::resent_headers(headers), body).into_response(),
+    }
 }
 
 /// One account: get a usable credential (refreshing a login that is about to expire), send,
@@ -405,9 +431,7 @@ async fn try_account(
             let headers = response.headers().clone();
             let body = read_limited(response).await;
             if !contains_bytes(&body, b"API_KEY_INVALID") {
-                return Outcome::Final(
-                    (status, adapter::resent_headers(&headers), body).into_response(),
-                );
+                return Outcome::Final(resent(out, status, &headers, body));
             }
             return refused(member, attempt, status, " API_KEY_INVALID");
         }
@@ -419,8 +443,9 @@ async fn try_account(
         {
             let headers = response.headers().clone();
             let body = read_limited(response).await;
-            let answer = (status, adapter::client_headers(&headers), body.clone()).into_response();
-            if is_context_window(&body) {
+            let window = is_context_window(&body);
+            let answer = resent(out, status, &headers, body);
+            if window {
                 debug!(account = %account, "the prompt is longer than the model's context window");
                 return Outcome::ContextWindow(answer);
             }
@@ -440,6 +465,7 @@ async fn try_account(
                 response,
                 account: account.clone(),
                 in_flight,
+                translation: out.translation.cloned(),
             });
         }
         let headers = response.headers().clone();
@@ -508,11 +534,12 @@ fn token_failure(account: &str, e: TokenError) -> Failure {
 /// Nothing more to try: answer with what we know.
 fn give_up(
     route: &Route<'_>,
-    surface: Surface,
+    out: &Outgoing<'_>,
     last: Option<Failure>,
     attempts: usize,
     skipped_for_surface: usize,
 ) -> Response {
+    let surface = out.surface;
     let pool = route.pool;
     let now = now_ms();
     let what = match route.family {
@@ -529,7 +556,7 @@ fn give_up(
             body,
         }) => {
             span.record("status", status.as_u16());
-            let mut response = (status, adapter::resent_headers(&headers), body).into_response();
+            let mut response = resent(out, status, &headers, body);
             // The last account's own wait may be longer than another's: tell the soonest.
             if status == StatusCode::TOO_MANY_REQUESTS
                 && let Some(secs) = retry_after
@@ -564,6 +591,20 @@ fn give_up(
             format!("{attempts} {what} account(s) tried, none answered: {reason}"),
             None,
         ),
+        None if skipped_for_surface > 0
+            && skipped_for_surface == pool.members.len()
+            && out.translation.is_some() =>
+        {
+            error(
+                surface,
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the {what} accounts are subscription logins, which serve only their own client's requests, and this one is translated from another API; add an API key with `keyway account add {} --label <name>`",
+                    route.provider.id
+                ),
+                None,
+            )
+        }
         None if skipped_for_surface > 0 && skipped_for_surface == pool.members.len() => error(
             surface,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -708,9 +749,10 @@ async fn read_limited(mut response: reqwest::Response) -> Bytes {
     Bytes::from(buf)
 }
 
-/// Stream an upstream answer to the client as it arrives.
+/// Stream an upstream answer to the client as it arrives; a translated one through its
+/// translator, or read whole and rendered in the client's shape when it is not a stream.
 /// `session` is the pool scope and session key whose cache figures the answer adds to.
-pub fn relay(
+pub async fn relay(
     engine: Arc<Engine>,
     answer: Answer,
     surface: Surface,
@@ -719,33 +761,108 @@ pub fn relay(
     session: Option<(Arc<str>, SessionKey)>,
 ) -> Response {
     let request_id = record.id;
-    let status = answer.response.status();
-    let mut headers = adapter::client_headers(answer.response.headers());
-    let is_sse = headers
+    let Answer {
+        response: upstream,
+        account,
+        in_flight,
+        translation,
+    } = answer;
+    let mut status = upstream.status();
+    let mut headers = adapter::client_headers(upstream.headers());
+    let upstream_sse = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    if let Ok(v) = HeaderValue::from_str(&answer.account) {
+    let body: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>> = match &translation {
+        None => Box::pin(upstream.bytes_stream()),
+        Some(context) if status.is_success() && upstream_sse => Box::pin(
+            translation::Translating::new(upstream.bytes_stream(), context),
+        ),
+        Some(context) => {
+            // Read whole, then answered in the client's shape with the status it says.
+            let idle =
+                Duration::from_secs(engine.snapshot().config.limits.upstream_idle_timeout_secs);
+            let (translated_status, bytes) = match read_whole(upstream, idle).await {
+                Ok(body) => translation::whole_parts(status, &body, context),
+                Err(why) => {
+                    warn!(account = %account, "cannot read the upstream's answer: {why}");
+                    let error = keyway_translate::UpstreamError::keyway(
+                        keyway_translate::ErrorKind::Server,
+                        &why,
+                    );
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        Bytes::from(error.body(context.client)),
+                    )
+                }
+            };
+            status = translated_status;
+            for name in [header::CONTENT_LENGTH, header::CONTENT_ENCODING] {
+                headers.remove(name);
+            }
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Box::pin(futures_util::stream::once(async move { Ok(bytes) }))
+        }
+    };
+    let is_sse = match &translation {
+        Some(_) => status.is_success() && upstream_sse,
+        None => upstream_sse,
+    };
+    if translation.is_some() && is_sse {
+        // The client's grammar now, and not the upstream's length.
+        headers.remove(header::CONTENT_LENGTH);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&account) {
         headers.insert("x-keyway-account", v);
     }
     headers.insert("x-keyway-request-id", HeaderValue::from(request_id));
     record.status = status.as_u16();
     record.stream = is_sse;
     let open = Open {
-        in_flight: answer.in_flight,
+        in_flight,
         engine,
         record,
         started,
         tokens: TokenCounter::new(surface, is_sse),
         session,
     };
-    let body = Relay::new(
-        answer.response.bytes_stream(),
-        is_sse.then_some(surface),
-        open,
-    );
+    let body = Relay::new(body, is_sse.then_some(surface), open);
     let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// An upstream answer read whole to be translated: at most
+/// [`translation::MAX_ANSWER_BYTES`], with at most `idle` between two pieces of it.
+async fn read_whole(mut response: reqwest::Response, idle: Duration) -> Result<Bytes, String> {
+    let mut buf = Vec::new();
+    loop {
+        match tokio::time::timeout(idle, response.chunk()).await {
+            Err(_) => {
+                return Err(format!(
+                    "the upstream sent nothing for {}s and the answer was ended (limits.upstream_idle_timeout_secs)",
+                    idle.as_secs()
+                ));
+            }
+            Ok(Err(_)) => return Err("the upstream connection broke mid-answer".to_owned()),
+            Ok(Ok(None)) => return Ok(Bytes::from(buf)),
+            Ok(Ok(Some(chunk))) => {
+                if buf.len() + chunk.len() > translation::MAX_ANSWER_BYTES {
+                    return Err(format!(
+                        "the upstream's answer is longer than {} MiB",
+                        translation::MAX_ANSWER_BYTES / (1024 * 1024)
+                    ));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
 }

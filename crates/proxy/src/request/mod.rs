@@ -16,3 +16,4 @@ pub mod rewrite;
 pub mod routes;
 pub mod sessions;
 pub mod surface;
+pub mod translation;

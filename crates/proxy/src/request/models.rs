@@ -42,6 +42,7 @@ pub async fn merged_openai(engine: &Engine, request: Request) -> Response {
             session: None,
             previous_response_id: None,
             detect_context_window: false,
+            translation: None,
         };
         let answer = match forward::send(
             engine,

@@ -15,7 +15,7 @@ use keyway_core::state::now_ms;
 use tracing::Instrument;
 
 use super::chain;
-use super::forward::{self, Outgoing, Trail};
+use super::forward::{self, GiveUp, Outgoing, Trail};
 use super::surface::{self, SurfaceError};
 use super::{adapter, classify, models, sessions};
 use crate::client_keys::ClientKey;
@@ -160,6 +160,7 @@ async fn handle(
         session,
         previous_response_id: previous_response_id.as_deref(),
         detect_context_window: false,
+        translation: None,
     };
     async {
         let mut trail = Trail::default();
@@ -210,7 +211,7 @@ async fn handle(
         };
         let route_header = header::HeaderValue::from_str(&path.describe()).ok();
         let mut response = match result {
-            Ok(answer) => {
+            Ok(chain::Reply::Upstream(answer)) => {
                 tracing::debug!("forwarded");
                 let scope = last.map_or_else(|| route.pool.scope.clone(), |h| h.scope.clone());
                 let session = out
@@ -218,10 +219,9 @@ async fn handle(
                     .clone()
                     .filter(|_| trail.placement.is_some())
                     .map(|key| (scope, key));
-                forward::relay(engine.clone(), answer, surface, record, started, session)
+                forward::relay(engine.clone(), answer, surface, record, started, session).await
             }
-            Err(give_up) => {
-                let response = give_up.response;
+            Ok(chain::Reply::Keyway(response)) | Err(GiveUp { response, .. }) => {
                 engine.finish(RequestRecord {
                     status: response.status().as_u16(),
                     latency_ms: started.elapsed().as_millis() as u64,
