@@ -361,3 +361,156 @@ async fn a_fallback_step_of_another_format_takes_over_translated() {
     );
     assert_eq!(keyway.stop().await, Some(0));
 }
+
+/// [`crossed`] with one-second idle and first-byte timeouts, for upstreams that misbehave.
+async fn crossed_impatient(fake: &FakeUpstream) -> Keyway {
+    fake.register_key(Provider::OpenAi, "sk-oa-x");
+    let setup = Setup::new(
+        &fake.base_url(),
+        "[aliases]\n\"claude-*\" = \"openai:gpt-4o\"\n\n[limits]\nfirst_byte_timeout_secs = 5\n\
+         drain_secs = 5\nupstream_idle_timeout_secs = 1\n",
+    );
+    setup.add_account("openai", "GPT", "sk-oa-x").await;
+    setup.start().await
+}
+
+/// The `event:` names of an Anthropic SSE body, in order.
+fn event_names(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_translated_stream_that_breaks_or_stops_short_ends_with_an_error_event() {
+    let fake = FakeUpstream::start().await;
+    let keyway = crossed_impatient(&fake).await;
+    // The connection drops mid-stream.
+    fake.push("sk-oa-x", Behaviour::StreamThenDrop { events: 2 });
+    let text = keyway
+        .anthropic_stream("claude-sonnet-4-5")
+        .await
+        .text()
+        .await
+        .expect("body");
+    let names = event_names(&text);
+    assert_eq!(names.first(), Some(&"message_start"), "{text}");
+    assert_eq!(names.last(), Some(&"error"), "{text}");
+    assert!(text.contains("served by sk-oa-x"), "{text}");
+
+    // The upstream ends its body cleanly but never says it finished.
+    let chunk = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                       "model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": "half"},
+                       "finish_reason": null}]});
+    fake.push(
+        "sk-oa-x",
+        Behaviour::Raw {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: format!("data: {chunk}\n\n"),
+        },
+    );
+    let text = keyway
+        .anthropic_stream("claude-sonnet-4-5")
+        .await
+        .text()
+        .await
+        .expect("body");
+    let names = event_names(&text);
+    assert_eq!(names.last(), Some(&"error"), "{text}");
+    assert!(text.contains("before its last event"), "{text}");
+
+    // The upstream falls silent: the idle limit ends it.
+    fake.push("sk-oa-x", Behaviour::StreamThenStall { events: 1 });
+    let text = keyway
+        .anthropic_stream("claude-sonnet-4-5")
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(event_names(&text).last(), Some(&"error"), "{text}");
+    assert!(text.contains("upstream_idle_timeout_secs"), "{text}");
+
+    // Not streamed: a stall ends as a 502 in the client's shape.
+    fake.push("sk-oa-x", Behaviour::StreamThenStall { events: 1 });
+    let r = keyway.anthropic("claude-sonnet-4-5").await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["type"], "error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("upstream_idle_timeout_secs")),
+        "{body}"
+    );
+    assert_eq!(keyway.stop().await, Some(0));
+}
+
+#[tokio::test]
+async fn oversized_translated_answers_and_events_are_cut_with_a_clear_error() {
+    let fake = FakeUpstream::start().await;
+    let keyway = crossed_impatient(&fake).await;
+    // A whole answer larger than Keyway reads to translate.
+    let huge = format!(
+        "{{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"gpt-4o\",\
+         \"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":\"{}\"}},\
+         \"finish_reason\":\"stop\"}}]}}",
+        "x".repeat(33 * 1024 * 1024)
+    );
+    fake.push(
+        "sk-oa-x",
+        Behaviour::Raw {
+            status: 200,
+            headers: vec![],
+            body: huge,
+        },
+    );
+    let r = keyway.anthropic("claude-sonnet-4-5").await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = r.json().await.expect("json");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("longer than 32 MiB")),
+        "{body}"
+    );
+
+    // One SSE event larger than the translator holds.
+    let line = format!(
+        "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\
+         \"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+        "y".repeat(9 * 1024 * 1024)
+    );
+    fake.push(
+        "sk-oa-x",
+        Behaviour::Raw {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: line,
+        },
+    );
+    let text = keyway
+        .anthropic_stream("claude-sonnet-4-5")
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(
+        event_names(&text).last(),
+        Some(&"error"),
+        "{}",
+        &text[..text.len().min(500)]
+    );
+    assert!(text.contains("longer than 8 MiB"));
+    assert!(
+        text.len() < 64 * 1024,
+        "the oversized event is not passed on"
+    );
+
+    // Keyway still serves.
+    assert_eq!(
+        keyway.anthropic("claude-sonnet-4-5").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(keyway.stop().await, Some(0));
+}

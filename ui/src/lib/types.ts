@@ -170,7 +170,11 @@ alias: string | null,
 /**
  * The fallback chain after that pool, as configured.
  */
-fallback: Array<string>, };
+fallback: Array<string>, 
+/**
+ * The pool speaks another API than the surface: requests are translated.
+ */
+translated: boolean, };
 
 export type ConfigError = { path: string | null, line: number | null, column: number | null, message: string, };
 

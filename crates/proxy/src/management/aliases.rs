@@ -88,6 +88,8 @@ pub struct RouteView {
     pub alias: Option<String>,
     /// The fallback chain after that pool, as configured.
     pub fallback: Vec<String>,
+    /// The pool speaks another API than the surface: requests are translated.
+    pub translated: bool,
 }
 
 pub async fn route(
@@ -110,5 +112,6 @@ pub async fn route(
         model: route.model.map(str::to_owned),
         alias: route.alias.map(str::to_owned),
         fallback,
+        translated: crate::request::translation::needed(q.surface, route.provider),
     }))
 }
