@@ -31,13 +31,21 @@ pub fn parse_request(body: &[u8], target: UpstreamFormat) -> Result<ir::Request>
         ..ir::Request::default()
     };
     if let Some(system) = r.system {
-        ir.system = system_text(system)?;
+        ir.system = system_text(system, "system")?;
     }
     ir.messages.reserve(r.messages.len());
     for (i, message) in r.messages.into_iter().enumerate() {
         let role = match message.role.as_str() {
             "user" => Role::User,
             "assistant" => Role::Assistant,
+            // Claude Code sends system messages between turns (its environment notes); the
+            // other formats have a system prompt only at the top, where they join it, as a
+            // Chat client's later system messages do.
+            "system" => {
+                let text = system_text(message.content, &format!("messages[{i}].content"))?;
+                ir.system.extend(text);
+                continue;
+            }
             other => {
                 return Err(TranslateError::invalid(
                     format!("messages[{i}].role"),
@@ -171,7 +179,8 @@ pub fn parse_request(body: &[u8], target: UpstreamFormat) -> Result<ir::Request>
 }
 
 /// `system` as text pieces.
-fn system_text(system: StrOr<Block>) -> Result<Vec<String>> {
+/// The text of a system prompt (`path` names it for errors): a string or text blocks.
+fn system_text(system: StrOr<Block>, path: &str) -> Result<Vec<String>> {
     match system {
         StrOr::Str(text) => Ok(vec![text]),
         StrOr::List(blocks) => blocks
@@ -180,7 +189,7 @@ fn system_text(system: StrOr<Block>) -> Result<Vec<String>> {
             .map(|(i, block)| match (block.kind.as_str(), block.text) {
                 ("text", Some(text)) => Ok(text),
                 (kind, _) => Err(TranslateError::invalid(
-                    format!("system[{i}].type"),
+                    format!("{path}[{i}].type"),
                     format!("a system prompt holds text blocks, not \"{kind}\""),
                 )),
             })

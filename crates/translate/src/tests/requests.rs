@@ -907,3 +907,42 @@ fn a_gemini_model_name_cannot_change_the_path() {
     let error = crate::request(ClientSurface::Messages, GOOGLE, &bytes, &options).unwrap_err();
     assert_eq!(error.field(), Some("model"));
 }
+
+/// Claude Code sends system messages between turns (its environment notes): they join the
+/// system prompt, the only place the other formats have one.
+#[test]
+fn messages_system_messages_between_turns_join_the_system_prompt() {
+    let request = json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "system": "You are terse.",
+        "messages": [
+            {"role": "user", "content": "Say hi"},
+            {"role": "system", "content": [{"type": "text", "text": "# Environment", "cache_control": {"type": "ephemeral"}}]}
+        ]
+    });
+    let (_, body) = upstream(ClientSurface::Messages, OPENAI, &request, None);
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "system", "content": "You are terse.\n\n# Environment"},
+            {"role": "user", "content": "Say hi"}
+        ])
+    );
+    let (_, body) = upstream(ClientSurface::Messages, GOOGLE, &request, None);
+    assert_eq!(
+        body["systemInstruction"]["parts"][0]["text"],
+        "You are terse.\n\n# Environment"
+    );
+    let image = json!({"model": "m", "max_tokens": 8, "messages": [
+        {"role": "system", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}
+    ]});
+    let error = crate::request(
+        ClientSurface::Messages,
+        OPENAI,
+        image.to_string().as_bytes(),
+        &RequestOptions::default(),
+    )
+    .expect_err("an image in a system message");
+    assert_eq!(error.field(), Some("messages[0].content[0].type"));
+}
