@@ -23,6 +23,9 @@ pub struct Request {
     pub system: Vec<String>,
     pub messages: Vec<Message>,
     pub tools: Vec<Tool>,
+    /// A Responses client's tool namespaces: their tools are sent as `{namespace}__{name}`
+    /// (see [`crate::responses::NAMESPACE_SEPARATOR`]), and calls of them go back split.
+    pub namespaces: Vec<String>,
     pub tool_choice: Option<ToolChoice>,
     /// `Some(false)`: at most one tool call per turn.
     pub parallel_tool_calls: Option<bool>,

@@ -188,6 +188,8 @@ pub struct ResponseContext {
     /// of its own. Otherwise it rides on the chunk that carries `finish_reason`, so Keyway's
     /// own accounting still sees it.
     pub include_usage: bool,
+    /// A Responses client's tool namespaces, whose calls go back as `name` and `namespace`.
+    pub namespaces: Vec<String>,
 }
 
 impl ResponseContext {
@@ -199,6 +201,7 @@ impl ResponseContext {
             token: ids::token(),
             created: ids::now(),
             include_usage: false,
+            namespaces: Vec::new(),
         }
     }
 }
@@ -236,6 +239,7 @@ pub fn request(
         .unwrap_or_else(|| client_model.clone());
     let mut context = ResponseContext::new(client, upstream, &client_model);
     context.include_usage = ir.include_usage;
+    context.namespaces = std::mem::take(&mut ir.namespaces);
     ir.model = model.clone();
 
     if count {

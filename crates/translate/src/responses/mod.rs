@@ -20,6 +20,61 @@ use crate::{ResponseContext, UpstreamError, UpstreamFormat, dropped, sse};
 
 use crate::signature::{self, REDACTED};
 
+/// Between a namespace and the name of one of its tools, in the flat name the other formats
+/// are given (`multi_agent_v1__spawn_agent`): a character pair tool names allow everywhere.
+pub const NAMESPACE_SEPARATOR: &str = "__";
+
+/// A `namespace` tool (a group of function tools, as Codex CLI sends its sub-agent tools):
+/// each of its functions becomes a tool of its own, named `{namespace}__{name}`.
+fn namespace_tools(
+    tool: wire::Tool,
+    i: usize,
+    target: UpstreamFormat,
+    ir: &mut ir::Request,
+) -> Result<()> {
+    let namespace = tool
+        .name
+        .ok_or_else(|| TranslateError::invalid(format!("tools[{i}].name"), "missing"))?;
+    for (j, inner) in tool.tools.into_iter().enumerate() {
+        if inner.kind != "function" {
+            return Err(TranslateError::unsupported(
+                format!("tools[{i}].tools[{j}].type"),
+                format!(
+                    "the {target} format has no counterpart of OpenAI's \"{}\" tool",
+                    inner.kind
+                ),
+            ));
+        }
+        let name = inner.name.ok_or_else(|| {
+            TranslateError::invalid(format!("tools[{i}].tools[{j}].name"), "missing")
+        })?;
+        ir.tools.push(ir::Tool {
+            name: format!("{namespace}{NAMESPACE_SEPARATOR}{name}"),
+            description: inner.description,
+            parameters: inner
+                .parameters
+                .unwrap_or_else(crate::chat::client::empty_schema),
+            strict: inner.strict,
+        });
+    }
+    ir.namespaces.push(namespace);
+    Ok(())
+}
+
+/// A call's flat name split back into the namespace the client declared and the tool's own
+/// name; a name of no declared namespace stays whole.
+fn split_namespace(namespaces: &[String], name: String) -> (Option<String>, String) {
+    for namespace in namespaces {
+        if let Some(rest) = name
+            .strip_prefix(namespace.as_str())
+            .and_then(|r| r.strip_prefix(NAMESPACE_SEPARATOR))
+        {
+            return (Some(namespace.clone()), rest.to_owned());
+        }
+    }
+    (None, name)
+}
+
 /// A Responses request, for an upstream of format `target`.
 pub fn parse_request(body: &[u8], target: UpstreamFormat) -> Result<ir::Request> {
     let r: ResponsesRequest = serde_json::from_slice(body)?;
@@ -53,11 +108,21 @@ pub fn parse_request(body: &[u8], target: UpstreamFormat) -> Result<ir::Request>
         }
     }
     for (i, tool) in r.tools.into_iter().enumerate() {
+        if tool.kind == "namespace" {
+            namespace_tools(tool, i, target, &mut ir)?;
+            continue;
+        }
         if tool.kind != "function" {
+            // Codex CLI offers web search unless told not to: say how.
+            let hint = if tool.kind.starts_with("web_search") {
+                " (Codex CLI: set `web_search = \"disabled\"` in ~/.codex/config.toml)"
+            } else {
+                ""
+            };
             return Err(TranslateError::unsupported(
                 format!("tools[{i}].type"),
                 format!(
-                    "the {target} format has no counterpart of OpenAI's \"{}\" tool",
+                    "the {target} format has no counterpart of OpenAI's \"{}\" tool{hint}",
                     tool.kind
                 ),
             ));
@@ -234,7 +299,13 @@ fn input_item(
                 id: item.call_id.ok_or_else(|| {
                     TranslateError::invalid(format!("input[{i}].call_id"), "missing")
                 })?,
-                name: item.name.unwrap_or_default(),
+                name: match item.namespace {
+                    Some(namespace) => format!(
+                        "{namespace}{NAMESPACE_SEPARATOR}{}",
+                        item.name.unwrap_or_default()
+                    ),
+                    None => item.name.unwrap_or_default(),
+                },
                 arguments,
             };
             (Role::Assistant, Some(Part::ToolCall(call)))
@@ -442,13 +513,17 @@ pub fn render_response(answer: ir::Response, ctx: &ResponseContext) -> Vec<u8> {
                 String::new(),
                 Some(format!("{REDACTED}{data}")),
             )),
-            Part::ToolCall(call) => output.push(OutputItem::FunctionCall {
-                id: format!("fc_{}_{n}", ctx.token),
-                call_id: call.id,
-                name: call.name,
-                arguments: call.arguments.get().to_owned(),
-                status: "completed",
-            }),
+            Part::ToolCall(call) => {
+                let (namespace, name) = split_namespace(&ctx.namespaces, call.name);
+                output.push(OutputItem::FunctionCall {
+                    id: format!("fc_{}_{n}", ctx.token),
+                    call_id: call.id,
+                    name,
+                    namespace,
+                    arguments: call.arguments.get().to_owned(),
+                    status: "completed",
+                });
+            }
             Part::Image(_) | Part::ToolResult(_) => {}
         }
     }
@@ -489,6 +564,7 @@ enum Open {
         id: String,
         call_id: String,
         name: String,
+        namespace: Option<String>,
         arguments: String,
         /// The upstream's index for the call.
         index: usize,
@@ -513,6 +589,8 @@ pub struct StreamRenderer {
     usage: ir::Usage,
     /// Whose signatures this stream carries.
     upstream: UpstreamFormat,
+    /// The client's tool namespaces, whose calls go back split.
+    namespaces: Vec<String>,
 }
 
 impl StreamRenderer {
@@ -527,6 +605,7 @@ impl StreamRenderer {
             open: Open::None,
             usage: ir::Usage::default(),
             upstream: ctx.upstream,
+            namespaces: ctx.namespaces.clone(),
         }
     }
 
@@ -656,6 +735,7 @@ impl StreamRenderer {
                 id,
                 call_id,
                 name,
+                namespace,
                 arguments,
                 ..
             } => {
@@ -673,6 +753,7 @@ impl StreamRenderer {
                     id,
                     call_id,
                     name,
+                    namespace,
                     arguments,
                     status: "completed",
                 };
@@ -868,11 +949,13 @@ impl StreamRenderer {
             Event::ToolStart { index, id, name } => {
                 self.close(out);
                 let item_id = self.item_id("fc");
+                let (namespace, name) = split_namespace(&self.namespaces, name);
                 self.item_added(
                     OutputItem::FunctionCall {
                         id: item_id.clone(),
                         call_id: id.clone(),
                         name: name.clone(),
+                        namespace: namespace.clone(),
                         arguments: String::new(),
                         status: "in_progress",
                     },
@@ -882,6 +965,7 @@ impl StreamRenderer {
                     id: item_id,
                     call_id: id,
                     name,
+                    namespace,
                     arguments: String::new(),
                     index,
                 };

@@ -112,6 +112,8 @@ pub struct InputItem {
     pub content: Option<StrOr<InputContent>>,
     pub call_id: Option<String>,
     pub name: Option<String>,
+    /// The tool namespace a `function_call` belongs to.
+    pub namespace: Option<String>,
     pub arguments: Option<String>,
     pub output: Option<StrOr<InputContent>>,
     pub summary: Vec<SummaryText>,
@@ -152,6 +154,8 @@ pub struct Tool {
     pub description: Option<String>,
     pub parameters: Option<Box<RawValue>>,
     pub strict: Option<bool>,
+    /// A `namespace` tool's own tools.
+    pub tools: Vec<Tool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -209,6 +213,8 @@ pub enum OutputItem {
         id: String,
         call_id: String,
         name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
         arguments: String,
         status: &'static str,
     },

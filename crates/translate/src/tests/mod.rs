@@ -63,6 +63,7 @@ fn context(client: ClientSurface, upstream: UpstreamFormat) -> ResponseContext {
         token: "TOKEN".into(),
         created: 1_700_000_000,
         include_usage: false,
+        namespaces: Vec::new(),
     }
 }
 

@@ -196,12 +196,12 @@ fn invalid_bodies_are_400s_in_the_clients_shape() {
     let error = refused(
         ClientSurface::Messages,
         OPENAI,
-        &json!({"model": "c", "messages": [{"role": "system", "content": "x"}]}),
+        &json!({"model": "c", "messages": [{"role": "robot", "content": "x"}]}),
     );
     let body: Value = serde_json::from_slice(&error.body(ClientSurface::Messages)).unwrap();
     assert_eq!(
         body,
-        json!({"type": "error", "error": {"type": "invalid_request_error", "message": "keyway: messages[0].role: unknown role \"system\""}})
+        json!({"type": "error", "error": {"type": "invalid_request_error", "message": "keyway: messages[0].role: unknown role \"robot\""}})
     );
     let error = refused(
         GEMINI,

@@ -568,3 +568,74 @@ fn garbage_in_never_panics() {
         }
     }
 }
+
+/// Codex CLI groups its sub-agent tools in a `namespace` tool: they go upstream as flat
+/// `{namespace}__{name}` tools, and a call of one comes back split into `name` and
+/// `namespace`, streamed and whole, as the Responses API gives it.
+#[test]
+fn responses_namespace_tools_go_flat_and_come_back_split() {
+    use crate::{ClientSurface, UpstreamFormat};
+    let request = json!({
+        "model": "claude-sonnet-4-5",
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "spawn"}]},
+            {"type": "function_call", "call_id": "toolu_1", "name": "spawn_agent", "namespace": "multi_agent_v1", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "toolu_1", "output": "spawned"}
+        ],
+        "tools": [
+            {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+            {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents.", "tools": [
+                {"type": "function", "name": "spawn_agent", "description": "Spawn one.", "parameters": {"type": "object"}},
+                {"type": "function", "name": "wait_agent", "parameters": {"type": "object"}}
+            ]}
+        ]
+    });
+    let (upstream, body) = super::upstream(
+        ClientSurface::Responses,
+        UpstreamFormat::Anthropic,
+        &request,
+        None,
+    );
+    let names: Vec<&str> = body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "exec_command",
+            "multi_agent_v1__spawn_agent",
+            "multi_agent_v1__wait_agent"
+        ]
+    );
+    assert_eq!(
+        body["messages"][1]["content"][0]["name"],
+        "multi_agent_v1__spawn_agent"
+    );
+    assert_eq!(upstream.context.namespaces, ["multi_agent_v1"]);
+
+    let stream = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_2\",\"name\":\"multi_agent_v1__wait_agent\",\"input\":{}}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n\
+event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":5}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    let events = stream_events(&upstream.context, stream);
+    let added = events
+        .iter()
+        .find(|e| e.data["type"] == "response.output_item.added")
+        .expect("an added item");
+    assert_eq!(added.data["item"]["name"], "wait_agent");
+    assert_eq!(added.data["item"]["namespace"], "multi_agent_v1");
+    let completed = &events.last().unwrap().data["response"];
+    assert_eq!(completed["output"][0]["name"], "wait_agent");
+    assert_eq!(completed["output"][0]["namespace"], "multi_agent_v1");
+
+    let whole = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"tool_use","id":"toolu_3","name":"multi_agent_v1__spawn_agent","input":{}}],"stop_reason":"tool_use","usage":{"input_tokens":10,"output_tokens":5}}"#;
+    let answer = crate::response(200, whole.as_bytes(), &upstream.context);
+    let answer: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(answer["output"][0]["name"], "spawn_agent");
+    assert_eq!(answer["output"][0]["namespace"], "multi_agent_v1");
+}
