@@ -32,6 +32,7 @@ mod cache;
 mod claude;
 mod codex;
 mod creds;
+mod directive;
 mod gemini;
 mod oauth;
 mod openai;
@@ -39,10 +40,16 @@ mod openai_oauth;
 mod server;
 mod sse;
 mod state;
+mod strict;
+mod strict_anthropic;
+mod strict_gemini;
+mod strict_openai;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_cache;
+#[cfg(test)]
+mod tests_directives;
 #[cfg(test)]
 mod tests_oauth;
 #[cfg(test)]
@@ -321,6 +328,10 @@ pub struct FakeConfig {
     /// Failures injected into the answers of keys with no script (the standalone fake's
     /// `--fault`, for soak runs): each request draws one at most, each with its chance.
     pub faults: Vec<Fault>,
+    /// Check request bodies as the real APIs do and refuse what they refuse (default on; see
+    /// the module docs). Off, any JSON body is answered (the standalone fake's `--lenient`,
+    /// for capturing what a new client version sends).
+    pub strict: bool,
 }
 
 /// Another vendor's endpoint speaking a provider's format, as DeepSeek, Moonshot or Zhipu
@@ -355,6 +366,7 @@ impl Default for FakeConfig {
             cache_ttl: Duration::from_secs(300),
             vendor: None,
             faults: Vec::new(),
+            strict: true,
         }
     }
 }
@@ -397,6 +409,7 @@ impl FakeUpstream {
             config.record,
             config.unscripted,
             config.stamp,
+            config.strict,
             config.cache_ttl,
             config.vendor.clone(),
         ));

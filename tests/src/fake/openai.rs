@@ -4,6 +4,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::RateLimit;
+use super::directive::{FRAGMENTS, Image, Reply, Turn, fragments};
 use super::sse;
 use super::wire::{Answer, Call, Failure, bearer, rate_limit_headers, unix_now};
 
@@ -84,14 +85,38 @@ pub(crate) fn answer(endpoint: Endpoint, call: &Call, events: usize) -> Answer {
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_MODEL);
     let streaming = request.get("stream").and_then(Value::as_bool) == Some(true);
+    let include_usage = request
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
     match (endpoint, streaming) {
-        (Endpoint::ChatCompletions, false) => Answer::ok(chat_completion(call, model)),
+        (Endpoint::ChatCompletions, false) => match Reply::plan(&chat_turn(&request), &call.text())
+        {
+            None => Answer::ok(chat_completion(call, model)),
+            Some(reply) => Answer::ok(directed_completion(call, model, &reply)),
+        },
         (Endpoint::ChatCompletions, true) => {
-            let include_usage = request
-                .pointer("/stream_options/include_usage")
-                .and_then(Value::as_bool)
-                == Some(true);
-            chat_stream(call, model, events, include_usage)
+            match Reply::plan(&chat_turn(&request), &call.text()) {
+                None => {
+                    let deltas = (0..events)
+                        .map(|i| json!({ "content": call.piece(i) }))
+                        .collect();
+                    let usage = chat_usage(call, events as u64, 0);
+                    chat_stream(call, model, include_usage, deltas, "stop", usage)
+                }
+                Some(reply) => {
+                    let usage = chat_usage(call, reply.output_tokens(), reply.reasoning_tokens());
+                    let finish = finish_reason(&reply);
+                    chat_stream(
+                        call,
+                        model,
+                        include_usage,
+                        directed_deltas(call, &reply),
+                        finish,
+                        usage,
+                    )
+                }
+            }
         }
         (Endpoint::Responses, false) => {
             let text = call.text();
@@ -106,14 +131,16 @@ fn chat_id(call: &Call) -> String {
     format!("chatcmpl-fake{:016}", call.id)
 }
 
-fn chat_usage(call: &Call, completion: u64) -> Value {
+/// Chat usage; `completion_tokens` counts the `reasoning` tokens too, as OpenAI's does.
+fn chat_usage(call: &Call, output: u64, reasoning: u64) -> Value {
     let prompt = call.input_tokens();
+    let completion = output + reasoning;
     json!({
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": { "cached_tokens": call.facts.cache.read, "audio_tokens": 0 },
-        "completion_tokens_details": { "reasoning_tokens": 0, "audio_tokens": 0 },
+        "completion_tokens_details": { "reasoning_tokens": reasoning, "audio_tokens": 0 },
     })
 }
 
@@ -135,15 +162,22 @@ fn chat_completion(call: &Call, model: &str) -> Value {
             "logprobs": null,
             "finish_reason": "stop",
         }],
-        "usage": chat_usage(call, 8),
+        "usage": chat_usage(call, 8, 0),
         "service_tier": "default",
         "system_fingerprint": "fp_fake",
     })
 }
 
-/// `chat.completion.chunk`s: a role chunk, N content chunks, a finish chunk, the usage chunk
-/// if `stream_options.include_usage`, then `data: [DONE]`.
-fn chat_stream(call: &Call, model: &str, events: usize, include_usage: bool) -> Answer {
+/// `chat.completion.chunk`s: a role chunk, one chunk per delta, a chunk with the
+/// `finish_reason`, the usage chunk if `stream_options.include_usage`, then `data: [DONE]`.
+fn chat_stream(
+    call: &Call,
+    model: &str,
+    include_usage: bool,
+    deltas: Vec<Value>,
+    finish: &str,
+    usage: Value,
+) -> Answer {
     let created = unix_now();
     let chunk = |delta: Value, finish: Value| {
         let mut chunk = json!({
@@ -163,10 +197,11 @@ fn chat_stream(call: &Call, model: &str, events: usize, include_usage: bool) -> 
         json!({ "role": "assistant", "content": "", "refusal": null }),
         Value::Null,
     )];
-    let content = (0..events)
-        .map(|i| chunk(json!({ "content": call.piece(i) }), Value::Null))
+    let content = deltas
+        .into_iter()
+        .map(|delta| chunk(delta, Value::Null))
         .collect();
-    let mut tail = vec![chunk(json!({}), json!("stop"))];
+    let mut tail = vec![chunk(json!({}), json!(finish))];
     if include_usage {
         tail.push(sse::data(&json!({
             "id": chat_id(call),
@@ -175,7 +210,7 @@ fn chat_stream(call: &Call, model: &str, events: usize, include_usage: bool) -> 
             "model": model,
             "system_fingerprint": "fp_fake",
             "choices": [],
-            "usage": chat_usage(call, events as u64),
+            "usage": usage,
         })));
     }
     tail.push(bytes::Bytes::from_static(b"data: [DONE]\n\n"));
@@ -185,6 +220,172 @@ fn chat_stream(call: &Call, model: &str, events: usize, include_usage: bool) -> 
         content,
         tail,
     }
+}
+
+/// What a Chat Completions request asks of a directive-driven answer: the messages after the
+/// last assistant message (the user's text and images, the tool results), the tools, and
+/// whether `reasoning_effort` asks for reasoning.
+fn chat_turn(request: &Value) -> Turn {
+    let names = |list: Option<&Value>, pointers: &[&str]| -> Vec<String> {
+        list.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                pointers
+                    .iter()
+                    .find_map(|p| t.pointer(p).and_then(Value::as_str))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut tools = names(request.get("tools"), &["/function/name", "/custom/name"]);
+    tools.extend(names(request.get("functions"), &["/name"]));
+    let reasoning = request
+        .get("reasoning_effort")
+        .and_then(Value::as_str)
+        .is_some_and(|effort| effort != "none");
+    let mut turn = Turn {
+        tools,
+        reasoning,
+        ..Turn::default()
+    };
+    let messages: &[Value] = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
+    let start = messages
+        .iter()
+        .rposition(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .map_or(0, |i| i + 1);
+    let mut texts = Vec::new();
+    for message in &messages[start..] {
+        let content = message.get("content");
+        match message.get("role").and_then(Value::as_str) {
+            Some("user") => match content {
+                Some(Value::String(text)) => texts.push(text.clone()),
+                Some(Value::Array(parts)) => {
+                    for part in parts {
+                        match part.get("type").and_then(Value::as_str) {
+                            Some("text") => texts.extend(
+                                part.get("text").and_then(Value::as_str).map(str::to_owned),
+                            ),
+                            Some("image_url") => turn.images.extend(
+                                part.pointer("/image_url/url")
+                                    .and_then(Value::as_str)
+                                    .map(Image::from_url),
+                            ),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            },
+            Some("tool") => turn.results.push(match content {
+                Some(Value::String(text)) => text.clone(),
+                Some(Value::Array(parts)) => {
+                    let texts: Vec<&str> = parts
+                        .iter()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .collect();
+                    texts.join(" ")
+                }
+                _ => String::new(),
+            }),
+            _ => {}
+        }
+    }
+    turn.text = texts.join("\n");
+    turn
+}
+
+fn tool_call_id(call: &Call, i: usize) -> String {
+    format!("call_fake{:016}_{i}", call.id)
+}
+
+fn finish_reason(reply: &Reply) -> &'static str {
+    if reply.calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    }
+}
+
+/// A `chat.completion` with the reply: reasoning as `reasoning_content` (as DeepSeek and vLLM
+/// send it; OpenAI's own models keep it hidden), the text as `content`, the calls as
+/// `tool_calls` with their arguments as JSON text.
+fn directed_completion(call: &Call, model: &str, reply: &Reply) -> Value {
+    let mut message = json!({
+        "role": "assistant",
+        "content": reply.text,
+        "refusal": null,
+        "annotations": [],
+    });
+    if let Some(thinking) = &reply.thinking {
+        message["reasoning_content"] = json!(thinking);
+    }
+    if !reply.calls.is_empty() {
+        let calls: Vec<Value> = reply
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({
+                    "id": tool_call_id(call, i),
+                    "type": "function",
+                    "function": { "name": c.name, "arguments": c.args.to_string() },
+                })
+            })
+            .collect();
+        message["tool_calls"] = json!(calls);
+    }
+    json!({
+        "id": chat_id(call),
+        "object": "chat.completion",
+        "created": unix_now(),
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "logprobs": null,
+            "finish_reason": finish_reason(reply),
+        }],
+        "usage": chat_usage(call, reply.output_tokens(), reply.reasoning_tokens()),
+        "service_tier": "default",
+        "system_fingerprint": "fp_fake",
+    })
+}
+
+/// The reply's stream deltas: `reasoning_content` pieces, `content` pieces, then for each
+/// call a delta opening it (`index`, `id`, `type`, `function.name`, empty `arguments`) and
+/// deltas carrying pieces of its arguments.
+fn directed_deltas(call: &Call, reply: &Reply) -> Vec<Value> {
+    let mut deltas = Vec::new();
+    if let Some(thinking) = &reply.thinking {
+        deltas.extend(
+            fragments(thinking, FRAGMENTS)
+                .into_iter()
+                .map(|t| json!({ "reasoning_content": t })),
+        );
+    }
+    deltas.extend(
+        fragments(&reply.text, FRAGMENTS)
+            .into_iter()
+            .map(|t| json!({ "content": t })),
+    );
+    for (i, c) in reply.calls.iter().enumerate() {
+        deltas.push(json!({ "tool_calls": [{
+            "index": i,
+            "id": tool_call_id(call, i),
+            "type": "function",
+            "function": { "name": c.name, "arguments": "" },
+        }] }));
+        deltas.extend(
+            fragments(&c.args.to_string(), FRAGMENTS)
+                .into_iter()
+                .map(|a| json!({ "tool_calls": [{ "index": i, "function": { "arguments": a } }] })),
+        );
+    }
+    deltas
 }
 
 fn response_id(call: &Call) -> String {
