@@ -95,6 +95,12 @@ struct AssistantMessage {
     function_call: Option<Value>,
     refusal: Option<String>,
     tool_calls: Option<Vec<Value>>,
+    /// Not in the params type, but in every answer's message: the SDK's documented way of
+    /// continuing a conversation (append the answer's message) sends it back.
+    annotations: Option<Vec<Value>>,
+    /// DeepSeek's and vLLM's reasoning field, which the fake's answers carry (see
+    /// `directive`): a client appending the answer's message sends it back.
+    reasoning_content: Option<String>,
 }
 
 #[derive(Deserialize)]
