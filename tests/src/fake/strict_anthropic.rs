@@ -1002,10 +1002,12 @@ fn block(value: &Value, at: &Path, signatures: bool) -> Result<Block, String> {
             .map_err(wording),
         "tool_use" => {
             let call: ToolUseBlock = parse(value, &here).map_err(wording)?;
+            tool_id(&call.id, &here.key("id"))?;
             Ok(Block::ToolUse(call.id))
         }
         "tool_result" => {
             let result: ToolResultBlock = parse(value, &here).map_err(wording)?;
+            tool_id(&result.tool_use_id, &here.key("tool_use_id"))?;
             match &result.content {
                 None | Some(Value::String(_)) => {}
                 Some(Value::Array(blocks)) => {
@@ -1031,6 +1033,17 @@ fn block(value: &Value, at: &Path, signatures: bool) -> Result<Block, String> {
         loose if LOOSE_BLOCK_TYPES.contains(&loose) => Ok(Block::Other),
         other => Err(unknown_tag(at, "type", other, BLOCK_TYPES)),
     }
+}
+
+/// Tool call ids are `^[a-zA-Z0-9_-]+$` (an id another format made may not be).
+fn tool_id(id: &str, at: &Path) -> Result<(), String> {
+    if plain_name(id, usize::MAX) {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: String should match pattern '^[a-zA-Z0-9_-]+$'",
+        at.dotted()
+    ))
 }
 
 /// A block inside a `tool_result`'s content.

@@ -532,6 +532,17 @@ async fn anthropic_refuses_tool_results_that_answer_no_call() {
          toolu_1. Each `tool_use` block must have a corresponding `tool_result` block in the next \
          message."
     );
+    // Ids are plain: one that carries another format's extras is refused.
+    let odd = json!({"role": "assistant", "content": [
+        {"type": "tool_use", "id": "call_1|sig", "name": "get_time", "input": {}}]});
+    assert_eq!(
+        anthropic_refusal(
+            &fake,
+            body(json!([user(json!("time?")), odd, result("call_1|sig")]))
+        )
+        .await,
+        "messages.1.content.0.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'"
+    );
     // A result with no assistant turn before it answers nothing.
     let message = anthropic_refusal(&fake, body(json!([result("toolu_1")]))).await;
     assert!(
