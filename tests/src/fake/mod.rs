@@ -74,9 +74,10 @@
 //!
 //! # Directives
 //!
-//! The success answer of the three inference endpoints follows directives in the text of the
-//! request's last user turn, so a test can ask for tool calls and reasoning through any client
-//! and any format:
+//! The success answer of the inference endpoints (Messages, Chat Completions, Gemini generate
+//! and stream, and the Responses API with the Codex backend) follows directives in the text of
+//! the request's last user turn, so a test can ask for tool calls and reasoning through any
+//! client and any format:
 //!
 //! - `[[call NAME {json args}]]` (or `[[call NAME]]` for `{}`): a call of tool NAME, which
 //!   must be one of the request's tools (else the text says `no tool NAME was offered`).
@@ -86,29 +87,35 @@
 //!   `content_block_stop`; OpenAI: `tool_calls` (`call_…` ids, arguments as JSON text), finish
 //!   reason `tool_calls`, streamed as a delta opening each call then argument pieces; Gemini:
 //!   `functionCall` parts (no `id`; the first signed), finish reason `STOP`, streamed whole in
-//!   one chunk.
+//!   one chunk; Responses: `function_call` output items (`call_…` call ids), streamed as
+//!   `response.output_item.added`, `response.function_call_arguments.delta` pieces and
+//!   `response.output_item.done`.
 //! - `[[think]]`: when the request enabled reasoning (Anthropic `thinking` `enabled` or
 //!   `adaptive`, OpenAI `reasoning_effort` other than `none`, Gemini
-//!   `thinkingConfig.includeThoughts`), the answer starts with reasoning reading
+//!   `thinkingConfig.includeThoughts`, Responses `reasoning` with an `effort` other than
+//!   `none`), the answer starts with reasoning reading
 //!   `Thinking about: <first 40 characters of the user's text>`: an Anthropic `thinking` block
 //!   with a signature (streamed as `thinking_delta`s then a `signature_delta`), OpenAI
 //!   `reasoning_content` (as DeepSeek and vLLM send it) counted in
 //!   `completion_tokens_details.reasoning_tokens`, a Gemini `thought: true` part with a
-//!   `thoughtSignature`, counted in `thoughtsTokenCount`. Signatures are base64 of
+//!   `thoughtSignature`, counted in `thoughtsTokenCount`; a Responses `reasoning` item whose
+//!   `summary_text` it is (streamed as `response.reasoning_summary_text.delta`s), counted in
+//!   `output_tokens_details.reasoning_tokens`. Signatures are base64 of
 //!   `fake-anthropic:<key>:<n>` / `fake-gemini:<key>:<n>`, valid with any key.
 //! - Tool results in the last turn (Anthropic `tool_result` blocks, OpenAI `role: "tool"`
-//!   messages after the last assistant message, Gemini `functionResponse` parts) are answered
+//!   messages after the last assistant message, Gemini `functionResponse` parts, Responses
+//!   `function_call_output` items after the last item the model produced) are answered
 //!   `tool result: <each result's text, or Gemini's response JSON, joined with " | ">`.
 //! - Each image in the last user turn adds a line `image <media type> <decoded bytes> bytes`,
 //!   or `image url <url>` for one sent by reference (Anthropic `url`/`file` sources, OpenAI
-//!   `image_url` with an http URL, Gemini `fileData`).
+//!   `image_url` / Responses `input_image` with an http URL or a file id, Gemini `fileData`).
 //!
 //! The answer's text is these lines (results, images, unknown tools, `Calling …`) joined with
 //! newlines, or the usual `served by <key>` when they add none (`[[think]]` alone). A turn with
 //! no directive, tool result or image gets the usual answer, unchanged. Directive answers ignore
 //! a [`Behaviour`]'s event count (their events are their blocks and pieces, still paced by
-//! `Stream`'s interval) and are not stamped ([`FakeConfig::stamp`]). The Responses API and the
-//! Codex backend do not read directives.
+//! `Stream`'s interval) and are not stamped ([`FakeConfig::stamp`]). Request checking does not
+//! cover the Responses API.
 //!
 //! The same port also serves the subscription (OAuth) services: Claude's and OpenAI's
 //! authorization servers, Anthropic OAuth inference and usage, and ChatGPT's Codex backend.

@@ -929,3 +929,151 @@ async fn directives_work_without_strictness_too() {
     .await;
     assert_eq!(answer["content"][1]["name"], "get_time");
 }
+
+async fn responses(fake: &FakeUpstream, body: &Value) -> (u16, String) {
+    send(
+        client()
+            .post(fake.url("/v1/responses"))
+            .bearer_auth(OAI)
+            .json(body),
+    )
+    .await
+}
+
+/// A Responses stream checked event by event (running sequence numbers, every item added then
+/// done in order, deltas only for the open item) and folded into its `response.completed`
+/// response, whose output must be the items the stream closed.
+fn responses_fold(text: &str) -> Value {
+    let mut open: Option<(u64, String)> = None;
+    let mut closed = Vec::new();
+    let mut pieces = String::new();
+    let mut completed = Value::Null;
+    for (n, (name, data)) in sse(text).iter().enumerate() {
+        let event: Value = serde_json::from_str(data).expect("event JSON");
+        let kind = event["type"].as_str().expect("type");
+        assert_eq!(name.as_deref(), Some(kind));
+        assert_eq!(event["sequence_number"].as_u64(), Some(n as u64), "{kind}");
+        assert!(completed.is_null(), "{kind} after response.completed");
+        match kind {
+            "response.created" | "response.in_progress" => {}
+            "response.output_item.added" => {
+                assert!(open.is_none(), "an item added inside another");
+                let index = event["output_index"].as_u64().expect("index");
+                assert_eq!(index, closed.len() as u64, "items in order");
+                open = Some((
+                    index,
+                    event["item"]["type"].as_str().expect("type").to_owned(),
+                ));
+                pieces.clear();
+            }
+            "response.output_item.done" => {
+                let (index, kind) = open.take().expect("an open item");
+                assert_eq!(event["output_index"].as_u64(), Some(index));
+                let item = event["item"].clone();
+                assert_eq!(item["type"], kind.as_str());
+                // What the deltas carried is what the item holds.
+                match kind.as_str() {
+                    "message" => assert_eq!(item["content"][0]["text"], pieces.as_str()),
+                    "function_call" => assert_eq!(item["arguments"], pieces.as_str()),
+                    "reasoning" if !pieces.is_empty() => {
+                        assert_eq!(item["summary"][0]["text"], pieces.as_str());
+                    }
+                    _ => {}
+                }
+                closed.push(item);
+            }
+            "response.output_text.delta"
+            | "response.function_call_arguments.delta"
+            | "response.reasoning_summary_text.delta" => {
+                let (index, _) = open.as_ref().expect("an open item");
+                assert_eq!(event["output_index"].as_u64(), Some(*index));
+                pieces.push_str(event["delta"].as_str().expect("delta"));
+            }
+            "response.completed" => completed = event["response"].clone(),
+            _ => {
+                let (index, _) = open.as_ref().expect("an open item");
+                assert_eq!(event["output_index"].as_u64(), Some(*index), "{kind}");
+            }
+        }
+    }
+    assert!(open.is_none(), "every item is done");
+    assert_eq!(completed["output"], json!(closed));
+    completed
+}
+
+/// Output items with the ids each answer makes anew replaced.
+fn responses_output(response: &Value) -> Value {
+    let mut output = response["output"].clone();
+    for item in output.as_array_mut().into_iter().flatten() {
+        for key in ["id", "call_id"] {
+            if item.get(key).is_some() {
+                item[key] = json!(key);
+            }
+        }
+    }
+    output
+}
+
+#[tokio::test]
+async fn responses_answer_calls_and_reasoning_streamed_and_not() {
+    let fake = start().await;
+    let tool = |name: &str| json!({ "type": "function", "name": name, "parameters": { "type": "object" } });
+    let mut body = json!({
+        "model": "gpt-5",
+        "reasoning": { "effort": "low", "summary": "auto" },
+        "tools": [tool("get_weather"), tool("get_time")],
+        "input": [{ "role": "user", "content": [
+            { "type": "input_text", "text": "[[think]] [[call get_weather {\"city\": \"Lima\"}]] [[call get_time]]" },
+            { "type": "input_image", "image_url": format!("data:image/png;base64,{PNG}") },
+        ] }],
+    });
+    let (status, text) = responses(&fake, &body).await;
+    assert_eq!(status, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).expect("JSON");
+    let output = answer["output"].as_array().expect("output");
+    assert_eq!(output[0]["type"], "reasoning");
+    assert_eq!(
+        output[0]["summary"][0]["text"],
+        "Thinking about: [[think]] [[call get_weather {\"city\": \"L"
+    );
+    assert_eq!(
+        output[1]["content"][0]["text"],
+        "image image/png 68 bytes\nCalling get_weather, get_time."
+    );
+    assert_eq!(output[2]["type"], "function_call");
+    assert_eq!(output[2]["name"], "get_weather");
+    assert_eq!(output[2]["arguments"], "{\"city\":\"Lima\"}");
+    assert!(
+        output[2]["call_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("call_"))
+    );
+    assert_eq!(output[3]["name"], "get_time");
+    let usage = &answer["usage"];
+    assert!(usage["output_tokens_details"]["reasoning_tokens"].as_u64() > Some(0));
+
+    body["stream"] = json!(true);
+    let (status, text) = responses(&fake, &body).await;
+    assert_eq!(status, 200, "{text}");
+    let streamed = responses_fold(&text);
+    assert_eq!(responses_output(&streamed), responses_output(&answer));
+    assert_eq!(streamed["usage"], answer["usage"]);
+
+    // The outputs come back as function_call_output items, quoted by the next answer.
+    let next = json!({
+        "model": "gpt-5",
+        "tools": [tool("get_weather"), tool("get_time")],
+        "input": [
+            body["input"][0], output[2], output[3],
+            { "type": "function_call_output", "call_id": output[2]["call_id"], "output": "fog" },
+            { "type": "function_call_output", "call_id": output[3]["call_id"], "output": "dawn" },
+        ],
+    });
+    let (status, text) = responses(&fake, &next).await;
+    assert_eq!(status, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        answer["output"][0]["content"][0]["text"],
+        "tool result: fog | dawn"
+    );
+}
