@@ -11,7 +11,8 @@
 //! `--dump FILE` writes every request it received to FILE as JSON when interrupted (SIGINT),
 //! for capturing what real clients send (`tests/clients/capture`); `--exhaust KEY@N` makes a
 //! key run out of quota after N requests (the session replay benchmark); `--fault` injects
-//! failures at random for soak runs.
+//! failures at random for soak runs; `--lenient` answers request bodies the real APIs would
+//! refuse (for capturing a new client version that sends fields the fake does not know yet).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ use keyway_tests::{Behaviour, FakeConfig, FakeUpstream, Fault, Provider, RateLim
 const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--key PROVIDER:KEY]... [--no-record]\n\
     \x20                    [--stream-events N] [--stream-interval-ms MS] [--stamp]\n\
     \x20                    [--cache-ttl-secs N] [--dump FILE] [--exhaust KEY@N]...\n\
-    \x20                    [--fault KIND:PERMILLE]...\n\
+    \x20                    [--fault KIND:PERMILLE]... [--lenient]\n\
     \n\
     Serves fake Anthropic, OpenAI and Gemini APIs on ADDR (default 127.0.0.1:0),\n\
     prints `listening on http://ADDR` and runs until killed.\n\
@@ -45,7 +46,9 @@ const USAGE: &str = "usage: fake-upstream [--listen ADDR] [--key PROVIDER:KEY]..
     --fault KIND:PERMILLE    answer that many requests in a thousand with KIND: 429 (with\n\
     \x20                        retry-after: 2), 500, 529 (overloaded), reset (one event,\n\
     \x20                        then the connection aborts), stall (one event, then\n\
-    \x20                        silence), hang (no answer at all); repeatable";
+    \x20                        silence), hang (no answer at all); repeatable\n\
+    --lenient                answer request bodies the real APIs would refuse (unknown\n\
+    \x20                        fields, wrong shapes) instead of refusing them";
 
 /// How long an `--exhaust`ed key asks to be left alone: longer than any benchmark runs.
 const EXHAUSTED_SECS: u64 = 3600;
@@ -149,12 +152,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
                 .ok_or_else(|| format!("{name} needs a value"))
         };
         match name.as_str() {
-            "-h" | "--help" | "--no-record" | "--stamp" if inline.is_some() => {
+            "-h" | "--help" | "--no-record" | "--stamp" | "--lenient" if inline.is_some() => {
                 return Err(format!("{name} takes no value"));
             }
             "-h" | "--help" => return Ok(None),
             "--no-record" => config.record = false,
             "--stamp" => config.stamp = true,
+            "--lenient" => config.strict = false,
             "--key" => {
                 let spec = value("--key")?;
                 let (provider, key) = spec

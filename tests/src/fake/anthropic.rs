@@ -5,6 +5,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::RateLimit;
+use super::directive::{self, FRAGMENTS, Image, Reply, Turn, fragments};
 use super::sse;
 use super::wire::{Answer, Call, Failure, bearer, header_str, rate_limit_headers};
 
@@ -90,10 +91,12 @@ pub(crate) fn answer(endpoint: Endpoint, call: &Call, events: usize) -> Answer {
                     .get("model")
                     .and_then(Value::as_str)
                     .unwrap_or(DEFAULT_MODEL);
-                if request.get("stream").and_then(Value::as_bool) == Some(true) {
-                    stream(call, model, events)
-                } else {
-                    Answer::ok(message(call, model))
+                let streaming = request.get("stream").and_then(Value::as_bool) == Some(true);
+                match (Reply::plan(&turn(&request), &call.text()), streaming) {
+                    (None, true) => stream(call, model, events),
+                    (None, false) => Answer::ok(message(call, model)),
+                    (Some(reply), true) => directed_stream(call, model, &reply),
+                    (Some(reply), false) => Answer::ok(directed_message(call, model, &reply)),
                 }
             }
             Err(message) => failure(Failure::BadRequest(message)),
@@ -186,6 +189,214 @@ fn stream(call: &Call, model: &str, events: usize) -> Answer {
                 "type": "message_delta",
                 "delta": { "stop_reason": "end_turn", "stop_sequence": null },
                 "usage": { "output_tokens": events },
+            }),
+        ),
+        sse::event("message_stop", &json!({ "type": "message_stop" })),
+    ];
+    Answer::Stream {
+        content_type: "text/event-stream; charset=utf-8",
+        head,
+        content,
+        tail,
+    }
+}
+
+/// What a Messages request asks of a directive-driven answer: the text, images and tool
+/// results of its last user message, its tools, and whether thinking is on.
+fn turn(request: &Value) -> Turn {
+    let tools = request
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    let reasoning = matches!(
+        request.pointer("/thinking/type").and_then(Value::as_str),
+        Some("enabled" | "adaptive")
+    );
+    let mut turn = Turn {
+        tools,
+        reasoning,
+        ..Turn::default()
+    };
+    let last_user = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    let Some(message) = last_user else {
+        return turn;
+    };
+    let blocks = match message.get("content") {
+        Some(Value::String(text)) => {
+            turn.text = text.clone();
+            return turn;
+        }
+        Some(Value::Array(blocks)) => blocks,
+        _ => return turn,
+    };
+    let mut texts = Vec::new();
+    for block in blocks {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => texts.extend(block.get("text").and_then(Value::as_str)),
+            Some("image") => turn.images.extend(image(block.get("source"))),
+            Some("tool_result") => turn.results.push(result_text(block.get("content"))),
+            _ => {}
+        }
+    }
+    turn.text = texts.join("\n");
+    turn
+}
+
+/// An image block's source as the answer describes it.
+fn image(source: Option<&Value>) -> Option<Image> {
+    let source = source?;
+    let field = |name: &str| source.get(name).and_then(Value::as_str).unwrap_or("");
+    match field("type") {
+        "base64" => Some(Image::inline(field("media_type"), field("data"))),
+        "url" => Some(Image::Url(field("url").to_owned())),
+        "file" => Some(Image::Url(field("file_id").to_owned())),
+        _ => None,
+    }
+}
+
+/// The text of a `tool_result`'s content: the string, or its text blocks joined.
+fn result_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(blocks)) => {
+            let texts: Vec<&str> = blocks
+                .iter()
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect();
+            texts.join(" ")
+        }
+        _ => String::new(),
+    }
+}
+
+fn tool_use_id(call: &Call, i: usize) -> String {
+    format!("toolu_fake{:016}_{i}", call.id)
+}
+
+fn stop_reason(reply: &Reply) -> &'static str {
+    if reply.calls.is_empty() {
+        "end_turn"
+    } else {
+        "tool_use"
+    }
+}
+
+/// The signature of this answer's thinking block.
+fn signature(call: &Call) -> String {
+    directive::sign(directive::ANTHROPIC, &call.key, call.id)
+}
+
+/// A Messages response with the reply's blocks: `thinking` (signed), `text`, `tool_use`s.
+fn directed_message(call: &Call, model: &str, reply: &Reply) -> Value {
+    let mut content = Vec::new();
+    if let Some(thinking) = &reply.thinking {
+        content.push(
+            json!({ "type": "thinking", "thinking": thinking, "signature": signature(call) }),
+        );
+    }
+    content.push(json!({ "type": "text", "text": reply.text }));
+    for (i, c) in reply.calls.iter().enumerate() {
+        content.push(json!({
+            "type": "tool_use", "id": tool_use_id(call, i), "name": c.name, "input": c.args,
+        }));
+    }
+    json!({
+        "id": message_id(call),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason(reply),
+        "stop_sequence": null,
+        "usage": usage(call, reply.output_tokens() + reply.reasoning_tokens()),
+    })
+}
+
+/// The reply streamed as the API streams it: each block opened by `content_block_start`,
+/// filled by deltas (`thinking_delta`s then a `signature_delta`; `text_delta`s;
+/// `input_json_delta`s cutting the input's JSON into pieces) and closed by
+/// `content_block_stop`. Each of these events is one content event.
+fn directed_stream(call: &Call, model: &str, reply: &Reply) -> Answer {
+    let start = json!({
+        "type": "message_start",
+        "message": {
+            "id": message_id(call),
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": null,
+            "stop_sequence": null,
+            "usage": usage(call, 1),
+        },
+    });
+    let head = vec![
+        sse::event("message_start", &start),
+        sse::event("ping", &json!({ "type": "ping" })),
+    ];
+    let mut content = Vec::new();
+    let mut index = 0;
+    let mut block = |opening: Value, deltas: Vec<Value>| {
+        content.push(sse::event(
+            "content_block_start",
+            &json!({ "type": "content_block_start", "index": index, "content_block": opening }),
+        ));
+        for delta in deltas {
+            content.push(sse::event(
+                "content_block_delta",
+                &json!({ "type": "content_block_delta", "index": index, "delta": delta }),
+            ));
+        }
+        content.push(sse::event(
+            "content_block_stop",
+            &json!({ "type": "content_block_stop", "index": index }),
+        ));
+        index += 1;
+    };
+    if let Some(thinking) = &reply.thinking {
+        let mut deltas: Vec<Value> = fragments(thinking, FRAGMENTS)
+            .into_iter()
+            .map(|t| json!({ "type": "thinking_delta", "thinking": t }))
+            .collect();
+        deltas.push(json!({ "type": "signature_delta", "signature": signature(call) }));
+        block(
+            json!({ "type": "thinking", "thinking": "", "signature": "" }),
+            deltas,
+        );
+    }
+    block(
+        json!({ "type": "text", "text": "" }),
+        fragments(&reply.text, FRAGMENTS)
+            .into_iter()
+            .map(|t| json!({ "type": "text_delta", "text": t }))
+            .collect(),
+    );
+    for (i, c) in reply.calls.iter().enumerate() {
+        block(
+            json!({ "type": "tool_use", "id": tool_use_id(call, i), "name": c.name, "input": {} }),
+            fragments(&c.args.to_string(), FRAGMENTS)
+                .into_iter()
+                .map(|j| json!({ "type": "input_json_delta", "partial_json": j }))
+                .collect(),
+        );
+    }
+    let tail = vec![
+        sse::event(
+            "message_delta",
+            &json!({
+                "type": "message_delta",
+                "delta": { "stop_reason": stop_reason(reply), "stop_sequence": null },
+                "usage": { "output_tokens": reply.output_tokens() + reply.reasoning_tokens() },
             }),
         ),
         sse::event("message_stop", &json!({ "type": "message_stop" })),

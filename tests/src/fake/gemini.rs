@@ -9,6 +9,7 @@ use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::RateLimit;
+use super::directive::{self, FRAGMENTS, Image, Reply, Turn, fragments};
 use super::sse;
 use super::wire::{Answer, Call, Failure, header_str, rate_limit_headers};
 
@@ -71,7 +72,14 @@ pub(crate) fn answer(endpoint: &Endpoint, call: &Call, events: usize) -> Answer 
         Endpoint::Get { model } => Answer::ok(model_info(model)),
         Endpoint::Unknown => failure(Failure::NotFound("Requested entity was not found.".into())),
         Endpoint::Generate { model } => match call.json() {
-            Ok(_) => Answer::ok(chunk(call, model, &call.text(), true)),
+            Ok(request) => match Reply::plan(&turn(&request), &call.text()) {
+                None => Answer::ok(chunk(call, model, &call.text(), true)),
+                Some(reply) => {
+                    let usage = directed_usage(call, &reply);
+                    let parts = directed_parts(call, &reply);
+                    Answer::ok(response(call, model, parts, Some(usage)))
+                }
+            },
             Err(message) => failure(Failure::BadRequest(message)),
         },
         Endpoint::CountTokens => match call.json() {
@@ -82,7 +90,15 @@ pub(crate) fn answer(endpoint: &Endpoint, call: &Call, events: usize) -> Answer 
             Err(message) => failure(Failure::BadRequest(message)),
         },
         Endpoint::Stream { model, sse } => match call.json() {
-            Ok(_) => stream(call, model, events, *sse),
+            Ok(request) => match Reply::plan(&turn(&request), &call.text()) {
+                None => {
+                    let pieces = (0..events)
+                        .map(|i| chunk(call, model, &call.piece(i), false))
+                        .collect();
+                    framed(pieces, chunk(call, model, "", true), *sse)
+                }
+                Some(reply) => directed_stream(call, model, &reply, *sse),
+            },
             Err(message) => failure(Failure::BadRequest(message)),
         },
     }
@@ -117,28 +133,28 @@ fn chunk(call: &Call, model: &str, text: &str, last: bool) -> Value {
     })
 }
 
-/// N text chunks, then a final empty-text chunk with `finishReason: STOP` (Gemini has no
-/// end-of-stream marker: the stream just ends). With `sse` each chunk is a CRLF-framed
-/// `data:` event; without, the chunks form one JSON array streamed piece by piece.
-fn stream(call: &Call, model: &str, events: usize, sse: bool) -> Answer {
-    let pieces = (0..events).map(|i| chunk(call, model, &call.piece(i), false));
-    let last = chunk(call, model, "", true);
+/// Stream `pieces` (each a `GenerateContentResponse`), then `last`, the final chunk with
+/// `finishReason` (Gemini has no end-of-stream marker: the stream just ends). With `sse` each
+/// chunk is a CRLF-framed `data:` event; without, the chunks form one JSON array streamed
+/// piece by piece.
+fn framed(pieces: Vec<Value>, last: Value, sse: bool) -> Answer {
     if sse {
         Answer::Stream {
             content_type: "text/event-stream",
             head: Vec::new(),
-            content: pieces.map(|c| sse::data_crlf(&c)).collect(),
+            content: pieces.iter().map(sse::data_crlf).collect(),
             tail: vec![sse::data_crlf(&last)],
         }
     } else {
+        let sep = if pieces.is_empty() { "" } else { ",\r\n" };
         let content = pieces
+            .iter()
             .enumerate()
             .map(|(i, c)| {
                 let sep = if i == 0 { "" } else { ",\r\n" };
                 Bytes::from(format!("{sep}{c}"))
             })
             .collect();
-        let sep = if events == 0 { "" } else { ",\r\n" };
         Answer::Stream {
             content_type: "application/json; charset=UTF-8",
             head: vec![Bytes::from_static(b"[")],
@@ -146,6 +162,182 @@ fn stream(call: &Call, model: &str, events: usize, sse: bool) -> Answer {
             tail: vec![Bytes::from(format!("{sep}{last}]"))],
         }
     }
+}
+
+/// `key` of a proto JSON object, by its JSON name or its proto name.
+fn field<'a>(value: &'a Value, json_name: &str, proto_name: &str) -> Option<&'a Value> {
+    value.get(json_name).or_else(|| value.get(proto_name))
+}
+
+/// What a generate request asks of a directive-driven answer: the text, images and function
+/// responses of its last user content, its function declarations, and whether it asks for
+/// thoughts (`thinkingConfig.includeThoughts`).
+fn turn(request: &Value) -> Turn {
+    let tools = request
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| field(t, "functionDeclarations", "function_declarations"))
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(|d| d.get("name").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    let reasoning = field(request, "generationConfig", "generation_config")
+        .and_then(|c| field(c, "thinkingConfig", "thinking_config"))
+        .and_then(|c| field(c, "includeThoughts", "include_thoughts"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let mut turn = Turn {
+        tools,
+        reasoning,
+        ..Turn::default()
+    };
+    let last_user = request
+        .get("contents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|c| c.get("role").and_then(Value::as_str).unwrap_or("user") == "user");
+    let parts = last_user
+        .and_then(|c| c.get("parts"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let mut texts = Vec::new();
+    for part in parts {
+        let text_of =
+            |v: &Value, name: &str| v.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+        if let Some(text) = part.get("text").and_then(Value::as_str) {
+            if part.get("thought").and_then(Value::as_bool) != Some(true) {
+                texts.push(text.to_owned());
+            }
+        } else if let Some(blob) = field(part, "inlineData", "inline_data") {
+            let mime = field(blob, "mimeType", "mime_type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if mime.starts_with("image/") {
+                turn.images
+                    .push(Image::inline(mime, &text_of(blob, "data")));
+            }
+        } else if let Some(file) = field(part, "fileData", "file_data") {
+            let mime = field(file, "mimeType", "mime_type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if mime.starts_with("image/") {
+                let uri = field(file, "fileUri", "file_uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                turn.images.push(Image::Url(uri.to_owned()));
+            }
+        } else if let Some(response) = field(part, "functionResponse", "function_response") {
+            let result = response.get("response").cloned().unwrap_or(Value::Null);
+            turn.results.push(result.to_string());
+        }
+    }
+    turn.text = texts.join("\n");
+    turn
+}
+
+/// The signature of this answer's thoughts (and first function call).
+fn signature(call: &Call) -> String {
+    directive::sign(directive::GEMINI, &call.key, call.id)
+}
+
+/// The reply's parts: a thought part (`thought: true`, signed), the text, then a
+/// `functionCall` part per call (no `id`), the first signed as Gemini signs it.
+fn directed_parts(call: &Call, reply: &Reply) -> Vec<Value> {
+    let mut parts = Vec::new();
+    if let Some(thinking) = &reply.thinking {
+        parts.push(
+            json!({ "text": thinking, "thought": true, "thoughtSignature": signature(call) }),
+        );
+    }
+    parts.push(json!({ "text": reply.text }));
+    parts.extend(call_parts(call, reply));
+    parts
+}
+
+fn call_parts(call: &Call, reply: &Reply) -> Vec<Value> {
+    reply
+        .calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut part = json!({ "functionCall": { "name": c.name, "args": c.args } });
+            if i == 0 {
+                part["thoughtSignature"] = json!(signature(call));
+            }
+            part
+        })
+        .collect()
+}
+
+/// Full usage of a reply: thoughts counted apart (`thoughtsTokenCount`) and in the total.
+fn directed_usage(call: &Call, reply: &Reply) -> Value {
+    let prompt = call.input_tokens();
+    let output = reply.output_tokens();
+    let thoughts = reply.reasoning_tokens();
+    let mut usage = json!({
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": output,
+        "totalTokenCount": prompt + output + thoughts,
+    });
+    if thoughts > 0 {
+        usage["thoughtsTokenCount"] = json!(thoughts);
+    }
+    if call.facts.cache.read > 0 {
+        usage["cachedContentTokenCount"] = json!(call.facts.cache.read);
+    }
+    usage
+}
+
+/// A `GenerateContentResponse` with `parts`; `usage` (the final one) also brings
+/// `finishReason: STOP`, while earlier chunks count only the prompt.
+fn response(call: &Call, model: &str, parts: Vec<Value>, usage: Option<Value>) -> Value {
+    let mut candidate = json!({ "content": { "parts": parts, "role": "model" }, "index": 0 });
+    let usage = match usage {
+        Some(usage) => {
+            candidate["finishReason"] = json!("STOP");
+            usage
+        }
+        None => {
+            let prompt = call.input_tokens();
+            json!({ "promptTokenCount": prompt, "totalTokenCount": prompt })
+        }
+    };
+    json!({
+        "candidates": [candidate],
+        "usageMetadata": usage,
+        "modelVersion": model,
+        "responseId": format!("fake{:016}", call.id),
+    })
+}
+
+/// The reply streamed: the thought part, the text in pieces, one chunk with every function
+/// call, then the final chunk.
+fn directed_stream(call: &Call, model: &str, reply: &Reply, sse: bool) -> Answer {
+    let mut pieces = Vec::new();
+    if let Some(thinking) = &reply.thinking {
+        let part =
+            json!({ "text": thinking, "thought": true, "thoughtSignature": signature(call) });
+        pieces.push(response(call, model, vec![part], None));
+    }
+    for text in fragments(&reply.text, FRAGMENTS) {
+        pieces.push(response(call, model, vec![json!({ "text": text })], None));
+    }
+    if !reply.calls.is_empty() {
+        pieces.push(response(call, model, call_parts(call, reply), None));
+    }
+    let last = response(
+        call,
+        model,
+        vec![json!({ "text": "" })],
+        Some(directed_usage(call, reply)),
+    );
+    framed(pieces, last, sse)
 }
 
 fn model_info(model: &str) -> Value {
@@ -233,7 +425,12 @@ pub(crate) fn failure(f: Failure<'_>) -> Answer {
     }
 }
 
-fn error(status: StatusCode, message: &str, kind: &str, details: Option<Value>) -> Answer {
+pub(crate) fn error(
+    status: StatusCode,
+    message: &str,
+    kind: &str,
+    details: Option<Value>,
+) -> Answer {
     let mut body = json!({
         "error": { "code": status.as_u16(), "message": message, "status": kind },
     });

@@ -19,7 +19,103 @@
 //! - every request must carry the fake's own address as `Host` and no `Origin`: a proxy that
 //!   leaks its client's `Host` (`127.0.0.1:<keyway port>`) or a browser's `Origin` upstream is
 //!   answered `421` with a body saying so, and the test fails when the fake is dropped (see
-//!   [`FakeUpstream::take_violations`]).
+//!   [`FakeUpstream::take_violations`]);
+//! - request bodies of the inference endpoints (Anthropic `POST /v1/messages` and
+//!   `/v1/messages/count_tokens`, OpenAI `POST /v1/chat/completions`, Gemini
+//!   `:generateContent`, `:streamGenerateContent` and `:countTokens`) are read into typed
+//!   structs written from the official SDKs' types, and whatever the real API refuses gets that
+//!   API's own 400, naming the field (see "Request checking" below).
+//!
+//! # Request checking
+//!
+//! On by default ([`FakeConfig::strict`]); it applies to requests whose scripted behaviour
+//! answers from the body (`Ok`, `Stream`, `Delayed`, `Bulk`, `StreamThenDrop`,
+//! `StreamThenStall`): a scripted failure stands for the provider failing before it reads the
+//! body. Refused, each in the provider's words and error shape:
+//!
+//! - unknown fields, at the top and inside messages, content blocks, tools and configs.
+//!   Anthropic: `invalid_request_error` `foo: Extra inputs are not permitted`, with pydantic's
+//!   location (`messages.0.content.0.text.foo`); OpenAI: `Unrecognized request argument
+//!   supplied: foo` (`param: "foo"`), inside a message `Additional properties are not allowed
+//!   ('foo' was unexpected) - 'messages.0'`; Gemini: 400 `INVALID_ARGUMENT` `Invalid JSON
+//!   payload received. Unknown name "foo" at 'contents[0].parts[0]': Cannot find field.` with
+//!   a `BadRequest` field violation. Gemini takes every field by its camelCase and its
+//!   snake_case name, as proto JSON does; its `Schema` (`parameters`, `responseSchema`) has no
+//!   `additionalProperties`;
+//! - shapes the format does not have: another format's content block or part type (an OpenAI
+//!   `image_url` part sent to Anthropic, an Anthropic `image` block sent to OpenAI), a wrong
+//!   JSON type, a role the format lacks (Anthropic: `user`, `assistant`, `system`; OpenAI:
+//!   `system`, `developer`, `user`, `assistant`, `tool`, `function`; Gemini: `user`,
+//!   `model`), a Gemini part setting two members of its `data` oneof or none, empty Gemini
+//!   `parts`, empty Anthropic messages and text blocks, an OpenAI assistant message with
+//!   neither content nor calls, OpenAI tool-call `arguments` that are no JSON text;
+//! - missing required fields: Anthropic `model`, `max_tokens`, `messages`; OpenAI `model`,
+//!   `messages` (not empty); Gemini `contents` (generate);
+//! - tool results that answer no call: an Anthropic `tool_result` whose `tool_use_id` names no
+//!   `tool_use` of the assistant turn just before, a `tool_use` not answered in the next turn;
+//!   an OpenAI `role: "tool"` message that follows no assistant message with `tool_calls`, or
+//!   names no call of it, calls left unanswered before the next message;
+//! - values out of range: Anthropic `temperature`/`top_p` above 1, `thinking.budget_tokens`
+//!   below 1024 or not below `max_tokens`, tool names not `^[a-zA-Z0-9_-]{1,128}$` or not
+//!   unique; OpenAI `temperature` above 2, `top_p` above 1, an unknown `reasoning_effort`,
+//!   `stream_options` without `stream`, function names not `^[a-zA-Z0-9_-]{1,64}$`; Gemini
+//!   function names it does not take, a declaration with both `parameters` and
+//!   `parametersJsonSchema`;
+//! - reasoning the fake did not sign: an Anthropic `thinking` block in the history whose
+//!   `signature` the fake did not make (``messages.N.content.M: Invalid `signature` in
+//!   `thinking` block``); a Gemini `thoughtSignature` it did not make (`Corrupted thought
+//!   signature.`) unless it is Google's documented placeholder `skip_thought_signature_validator`.
+//!   For models whose name starts with `gemini-3`, the first `functionCall` part of each model
+//!   step of the current turn (since the last user content that is more than function
+//!   responses) must carry a signature, as Gemini 3 requires.
+//!
+//! Beta fields Anthropic unlocks with `anthropic-beta` flags are accepted without the flag.
+//! The standalone fake's `--lenient` turns the checking off (for capturing new clients).
+//!
+//! # Directives
+//!
+//! The success answer of the inference endpoints (Messages, Chat Completions, Gemini generate
+//! and stream, and the Responses API with the Codex backend) follows directives in the text of
+//! the request's last user turn, so a test can ask for tool calls and reasoning through any
+//! client and any format:
+//!
+//! - `[[call NAME {json args}]]` (or `[[call NAME]]` for `{}`): a call of tool NAME, which
+//!   must be one of the request's tools (else the text says `no tool NAME was offered`).
+//!   Several directives make parallel calls in one answer, in order, preceded by the text
+//!   `Calling NAME, NAME2.`. Anthropic: `tool_use` blocks (`toolu_…` ids), stop reason
+//!   `tool_use`, streamed as `content_block_start` (input `{}`), `input_json_delta` pieces and
+//!   `content_block_stop`; OpenAI: `tool_calls` (`call_…` ids, arguments as JSON text), finish
+//!   reason `tool_calls`, streamed as a delta opening each call then argument pieces; Gemini:
+//!   `functionCall` parts (no `id`; the first signed), finish reason `STOP`, streamed whole in
+//!   one chunk; Responses: `function_call` output items (`call_…` call ids), streamed as
+//!   `response.output_item.added`, `response.function_call_arguments.delta` pieces and
+//!   `response.output_item.done`.
+//! - `[[think]]`: when the request enabled reasoning (Anthropic `thinking` `enabled` or
+//!   `adaptive`, OpenAI `reasoning_effort` other than `none`, Gemini
+//!   `thinkingConfig.includeThoughts`, Responses `reasoning` with an `effort` other than
+//!   `none`), the answer starts with reasoning reading
+//!   `Thinking about: <first 40 characters of the user's text>`: an Anthropic `thinking` block
+//!   with a signature (streamed as `thinking_delta`s then a `signature_delta`), OpenAI
+//!   `reasoning_content` (as DeepSeek and vLLM send it) counted in
+//!   `completion_tokens_details.reasoning_tokens`, a Gemini `thought: true` part with a
+//!   `thoughtSignature`, counted in `thoughtsTokenCount`; a Responses `reasoning` item whose
+//!   `summary_text` it is (streamed as `response.reasoning_summary_text.delta`s), counted in
+//!   `output_tokens_details.reasoning_tokens`. Signatures are base64 of
+//!   `fake-anthropic:<key>:<n>` / `fake-gemini:<key>:<n>`, valid with any key.
+//! - Tool results in the last turn (Anthropic `tool_result` blocks, OpenAI `role: "tool"`
+//!   messages after the last assistant message, Gemini `functionResponse` parts, Responses
+//!   `function_call_output` items after the last item the model produced) are answered
+//!   `tool result: <each result's text, or Gemini's response JSON, joined with " | ">`.
+//! - Each image in the last user turn adds a line `image <media type> <decoded bytes> bytes`,
+//!   or `image url <url>` for one sent by reference (Anthropic `url`/`file` sources, OpenAI
+//!   `image_url` / Responses `input_image` with an http URL or a file id, Gemini `fileData`).
+//!
+//! The answer's text is these lines (results, images, unknown tools, `Calling …`) joined with
+//! newlines, or the usual `served by <key>` when they add none (`[[think]]` alone). A turn with
+//! no directive, tool result or image gets the usual answer, unchanged. Directive answers ignore
+//! a [`Behaviour`]'s event count (their events are their blocks and pieces, still paced by
+//! `Stream`'s interval) and are not stamped ([`FakeConfig::stamp`]). Request checking does not
+//! cover the Responses API.
 //!
 //! The same port also serves the subscription (OAuth) services: Claude's and OpenAI's
 //! authorization servers, Anthropic OAuth inference and usage, and ChatGPT's Codex backend.
@@ -32,6 +128,7 @@ mod cache;
 mod claude;
 mod codex;
 mod creds;
+mod directive;
 mod gemini;
 mod oauth;
 mod openai;
@@ -39,10 +136,16 @@ mod openai_oauth;
 mod server;
 mod sse;
 mod state;
+mod strict;
+mod strict_anthropic;
+mod strict_gemini;
+mod strict_openai;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_cache;
+#[cfg(test)]
+mod tests_directives;
 #[cfg(test)]
 mod tests_oauth;
 #[cfg(test)]
@@ -321,6 +424,10 @@ pub struct FakeConfig {
     /// Failures injected into the answers of keys with no script (the standalone fake's
     /// `--fault`, for soak runs): each request draws one at most, each with its chance.
     pub faults: Vec<Fault>,
+    /// Check request bodies as the real APIs do and refuse what they refuse (default on; see
+    /// the module docs). Off, any JSON body is answered (the standalone fake's `--lenient`,
+    /// for capturing what a new client version sends).
+    pub strict: bool,
 }
 
 /// Another vendor's endpoint speaking a provider's format, as DeepSeek, Moonshot or Zhipu
@@ -355,6 +462,7 @@ impl Default for FakeConfig {
             cache_ttl: Duration::from_secs(300),
             vendor: None,
             faults: Vec::new(),
+            strict: true,
         }
     }
 }
@@ -397,6 +505,7 @@ impl FakeUpstream {
             config.record,
             config.unscripted,
             config.stamp,
+            config.strict,
             config.cache_ttl,
             config.vendor.clone(),
         ));

@@ -4,6 +4,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::RateLimit;
+use super::directive::{FRAGMENTS, Image, Reply, Turn, fragments};
 use super::sse;
 use super::wire::{Answer, Call, Failure, bearer, rate_limit_headers, unix_now};
 
@@ -84,20 +85,52 @@ pub(crate) fn answer(endpoint: Endpoint, call: &Call, events: usize) -> Answer {
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_MODEL);
     let streaming = request.get("stream").and_then(Value::as_bool) == Some(true);
+    let include_usage = request
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
     match (endpoint, streaming) {
-        (Endpoint::ChatCompletions, false) => Answer::ok(chat_completion(call, model)),
+        (Endpoint::ChatCompletions, false) => match Reply::plan(&chat_turn(&request), &call.text())
+        {
+            None => Answer::ok(chat_completion(call, model)),
+            Some(reply) => Answer::ok(directed_completion(call, model, &reply)),
+        },
         (Endpoint::ChatCompletions, true) => {
-            let include_usage = request
-                .pointer("/stream_options/include_usage")
-                .and_then(Value::as_bool)
-                == Some(true);
-            chat_stream(call, model, events, include_usage)
+            match Reply::plan(&chat_turn(&request), &call.text()) {
+                None => {
+                    let deltas = (0..events)
+                        .map(|i| json!({ "content": call.piece(i) }))
+                        .collect();
+                    let usage = chat_usage(call, events as u64, 0);
+                    chat_stream(call, model, include_usage, deltas, "stop", usage)
+                }
+                Some(reply) => {
+                    let usage = chat_usage(call, reply.output_tokens(), reply.reasoning_tokens());
+                    let finish = finish_reason(&reply);
+                    chat_stream(
+                        call,
+                        model,
+                        include_usage,
+                        directed_deltas(call, &reply),
+                        finish,
+                        usage,
+                    )
+                }
+            }
         }
         (Endpoint::Responses, false) => {
-            let text = call.text();
-            Answer::ok(response_object(call, model, "completed", &text, 8))
+            match Reply::plan(&responses_turn(&request), &call.text()) {
+                None => {
+                    let text = call.text();
+                    Answer::ok(response_object(call, model, "completed", &text, 8))
+                }
+                Some(reply) => Answer::ok(directed_response(call, model, &reply)),
+            }
         }
-        (Endpoint::Responses, true) => responses_stream(call, model, events),
+        (Endpoint::Responses, true) => match Reply::plan(&responses_turn(&request), &call.text()) {
+            None => responses_stream(call, model, events),
+            Some(reply) => directed_responses_stream(call, model, &reply),
+        },
         (Endpoint::Models, _) => Answer::ok(models()),
     }
 }
@@ -106,14 +139,16 @@ fn chat_id(call: &Call) -> String {
     format!("chatcmpl-fake{:016}", call.id)
 }
 
-fn chat_usage(call: &Call, completion: u64) -> Value {
+/// Chat usage; `completion_tokens` counts the `reasoning` tokens too, as OpenAI's does.
+fn chat_usage(call: &Call, output: u64, reasoning: u64) -> Value {
     let prompt = call.input_tokens();
+    let completion = output + reasoning;
     json!({
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": { "cached_tokens": call.facts.cache.read, "audio_tokens": 0 },
-        "completion_tokens_details": { "reasoning_tokens": 0, "audio_tokens": 0 },
+        "completion_tokens_details": { "reasoning_tokens": reasoning, "audio_tokens": 0 },
     })
 }
 
@@ -135,15 +170,22 @@ fn chat_completion(call: &Call, model: &str) -> Value {
             "logprobs": null,
             "finish_reason": "stop",
         }],
-        "usage": chat_usage(call, 8),
+        "usage": chat_usage(call, 8, 0),
         "service_tier": "default",
         "system_fingerprint": "fp_fake",
     })
 }
 
-/// `chat.completion.chunk`s: a role chunk, N content chunks, a finish chunk, the usage chunk
-/// if `stream_options.include_usage`, then `data: [DONE]`.
-fn chat_stream(call: &Call, model: &str, events: usize, include_usage: bool) -> Answer {
+/// `chat.completion.chunk`s: a role chunk, one chunk per delta, a chunk with the
+/// `finish_reason`, the usage chunk if `stream_options.include_usage`, then `data: [DONE]`.
+fn chat_stream(
+    call: &Call,
+    model: &str,
+    include_usage: bool,
+    deltas: Vec<Value>,
+    finish: &str,
+    usage: Value,
+) -> Answer {
     let created = unix_now();
     let chunk = |delta: Value, finish: Value| {
         let mut chunk = json!({
@@ -163,10 +205,11 @@ fn chat_stream(call: &Call, model: &str, events: usize, include_usage: bool) -> 
         json!({ "role": "assistant", "content": "", "refusal": null }),
         Value::Null,
     )];
-    let content = (0..events)
-        .map(|i| chunk(json!({ "content": call.piece(i) }), Value::Null))
+    let content = deltas
+        .into_iter()
+        .map(|delta| chunk(delta, Value::Null))
         .collect();
-    let mut tail = vec![chunk(json!({}), json!("stop"))];
+    let mut tail = vec![chunk(json!({}), json!(finish))];
     if include_usage {
         tail.push(sse::data(&json!({
             "id": chat_id(call),
@@ -175,7 +218,7 @@ fn chat_stream(call: &Call, model: &str, events: usize, include_usage: bool) -> 
             "model": model,
             "system_fingerprint": "fp_fake",
             "choices": [],
-            "usage": chat_usage(call, events as u64),
+            "usage": usage,
         })));
     }
     tail.push(bytes::Bytes::from_static(b"data: [DONE]\n\n"));
@@ -185,6 +228,172 @@ fn chat_stream(call: &Call, model: &str, events: usize, include_usage: bool) -> 
         content,
         tail,
     }
+}
+
+/// What a Chat Completions request asks of a directive-driven answer: the messages after the
+/// last assistant message (the user's text and images, the tool results), the tools, and
+/// whether `reasoning_effort` asks for reasoning.
+fn chat_turn(request: &Value) -> Turn {
+    let names = |list: Option<&Value>, pointers: &[&str]| -> Vec<String> {
+        list.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                pointers
+                    .iter()
+                    .find_map(|p| t.pointer(p).and_then(Value::as_str))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut tools = names(request.get("tools"), &["/function/name", "/custom/name"]);
+    tools.extend(names(request.get("functions"), &["/name"]));
+    let reasoning = request
+        .get("reasoning_effort")
+        .and_then(Value::as_str)
+        .is_some_and(|effort| effort != "none");
+    let mut turn = Turn {
+        tools,
+        reasoning,
+        ..Turn::default()
+    };
+    let messages: &[Value] = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
+    let start = messages
+        .iter()
+        .rposition(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .map_or(0, |i| i + 1);
+    let mut texts = Vec::new();
+    for message in &messages[start..] {
+        let content = message.get("content");
+        match message.get("role").and_then(Value::as_str) {
+            Some("user") => match content {
+                Some(Value::String(text)) => texts.push(text.clone()),
+                Some(Value::Array(parts)) => {
+                    for part in parts {
+                        match part.get("type").and_then(Value::as_str) {
+                            Some("text") => texts.extend(
+                                part.get("text").and_then(Value::as_str).map(str::to_owned),
+                            ),
+                            Some("image_url") => turn.images.extend(
+                                part.pointer("/image_url/url")
+                                    .and_then(Value::as_str)
+                                    .map(Image::from_url),
+                            ),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            },
+            Some("tool") => turn.results.push(match content {
+                Some(Value::String(text)) => text.clone(),
+                Some(Value::Array(parts)) => {
+                    let texts: Vec<&str> = parts
+                        .iter()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .collect();
+                    texts.join(" ")
+                }
+                _ => String::new(),
+            }),
+            _ => {}
+        }
+    }
+    turn.text = texts.join("\n");
+    turn
+}
+
+fn tool_call_id(call: &Call, i: usize) -> String {
+    format!("call_fake{:016}_{i}", call.id)
+}
+
+fn finish_reason(reply: &Reply) -> &'static str {
+    if reply.calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    }
+}
+
+/// A `chat.completion` with the reply: reasoning as `reasoning_content` (as DeepSeek and vLLM
+/// send it; OpenAI's own models keep it hidden), the text as `content`, the calls as
+/// `tool_calls` with their arguments as JSON text.
+fn directed_completion(call: &Call, model: &str, reply: &Reply) -> Value {
+    let mut message = json!({
+        "role": "assistant",
+        "content": reply.text,
+        "refusal": null,
+        "annotations": [],
+    });
+    if let Some(thinking) = &reply.thinking {
+        message["reasoning_content"] = json!(thinking);
+    }
+    if !reply.calls.is_empty() {
+        let calls: Vec<Value> = reply
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({
+                    "id": tool_call_id(call, i),
+                    "type": "function",
+                    "function": { "name": c.name, "arguments": c.args.to_string() },
+                })
+            })
+            .collect();
+        message["tool_calls"] = json!(calls);
+    }
+    json!({
+        "id": chat_id(call),
+        "object": "chat.completion",
+        "created": unix_now(),
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "logprobs": null,
+            "finish_reason": finish_reason(reply),
+        }],
+        "usage": chat_usage(call, reply.output_tokens(), reply.reasoning_tokens()),
+        "service_tier": "default",
+        "system_fingerprint": "fp_fake",
+    })
+}
+
+/// The reply's stream deltas: `reasoning_content` pieces, `content` pieces, then for each
+/// call a delta opening it (`index`, `id`, `type`, `function.name`, empty `arguments`) and
+/// deltas carrying pieces of its arguments.
+fn directed_deltas(call: &Call, reply: &Reply) -> Vec<Value> {
+    let mut deltas = Vec::new();
+    if let Some(thinking) = &reply.thinking {
+        deltas.extend(
+            fragments(thinking, FRAGMENTS)
+                .into_iter()
+                .map(|t| json!({ "reasoning_content": t })),
+        );
+    }
+    deltas.extend(
+        fragments(&reply.text, FRAGMENTS)
+            .into_iter()
+            .map(|t| json!({ "content": t })),
+    );
+    for (i, c) in reply.calls.iter().enumerate() {
+        deltas.push(json!({ "tool_calls": [{
+            "index": i,
+            "id": tool_call_id(call, i),
+            "type": "function",
+            "function": { "name": c.name, "arguments": "" },
+        }] }));
+        deltas.extend(
+            fragments(&c.args.to_string(), FRAGMENTS)
+                .into_iter()
+                .map(|a| json!({ "tool_calls": [{ "index": i, "function": { "arguments": a } }] })),
+        );
+    }
+    deltas
 }
 
 fn response_id(call: &Call) -> String {
@@ -294,6 +503,23 @@ fn response_object(
     text: &str,
     output_tokens: u64,
 ) -> Value {
+    let output = reasoning_item(call)
+        .into_iter()
+        .chain([output_message(call, "completed", text)])
+        .collect();
+    response_with(call, model, status, output, output_tokens, 0)
+}
+
+/// A `response` object with `output` once `completed`; its usage counts `output_tokens` of
+/// which `reasoning_tokens` are reasoning.
+fn response_with(
+    call: &Call,
+    model: &str,
+    status: &str,
+    output: Vec<Value>,
+    output_tokens: u64,
+    reasoning_tokens: u64,
+) -> Value {
     let done = status == "completed";
     let input = call.input_tokens();
     json!({
@@ -304,11 +530,7 @@ fn response_object(
         "error": null,
         "incomplete_details": null,
         "model": model,
-        "output": if done {
-            json!(reasoning_item(call).into_iter().chain([output_message(call, "completed", text)]).collect::<Vec<_>>())
-        } else {
-            json!([])
-        },
+        "output": if done { json!(output) } else { json!([]) },
         "parallel_tool_calls": true,
         "tool_choice": "auto",
         "tools": [],
@@ -317,13 +539,311 @@ fn response_object(
                 "input_tokens": input,
                 "input_tokens_details": { "cached_tokens": call.facts.cache.read },
                 "output_tokens": output_tokens,
-                "output_tokens_details": { "reasoning_tokens": 0 },
+                "output_tokens_details": { "reasoning_tokens": reasoning_tokens },
                 "total_tokens": input + output_tokens,
             })
         } else {
             Value::Null
         },
     })
+}
+
+/// What a Responses request asks of a directive-driven answer: the input items after the last
+/// one the model produced (the user's text and images, function call outputs), the function
+/// tools, and whether `reasoning` is on (any `effort` but `none`).
+fn responses_turn(request: &Value) -> Turn {
+    let tools = request
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            matches!(
+                t.get("type").and_then(Value::as_str),
+                Some("function" | "custom")
+            )
+        })
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    let reasoning = request
+        .get("reasoning")
+        .and_then(Value::as_object)
+        .is_some_and(|r| r.get("effort").and_then(Value::as_str) != Some("none"));
+    let mut turn = Turn {
+        tools,
+        reasoning,
+        ..Turn::default()
+    };
+    let items = match request.get("input") {
+        Some(Value::String(text)) => {
+            turn.text = text.clone();
+            return turn;
+        }
+        Some(Value::Array(items)) => items,
+        _ => return turn,
+    };
+    let produced = |item: &Value| {
+        matches!(
+            item_kind(item),
+            "function_call" | "custom_tool_call" | "reasoning"
+        ) || item.get("role").and_then(Value::as_str) == Some("assistant")
+    };
+    let start = items.iter().rposition(produced).map_or(0, |i| i + 1);
+    let mut texts = Vec::new();
+    for item in &items[start..] {
+        match item_kind(item) {
+            "message" if item.get("role").and_then(Value::as_str) == Some("user") => {
+                match item.get("content") {
+                    Some(Value::String(text)) => texts.push(text.clone()),
+                    Some(Value::Array(parts)) => {
+                        for part in parts {
+                            match part.get("type").and_then(Value::as_str) {
+                                Some("input_text") => texts.extend(
+                                    part.get("text").and_then(Value::as_str).map(str::to_owned),
+                                ),
+                                Some("input_image") => {
+                                    let url = part.get("image_url").and_then(Value::as_str);
+                                    let file = part.get("file_id").and_then(Value::as_str);
+                                    match (url, file) {
+                                        (Some(url), _) => turn.images.push(Image::from_url(url)),
+                                        (None, Some(file)) => {
+                                            turn.images.push(Image::Url(file.to_owned()))
+                                        }
+                                        (None, None) => {}
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "function_call_output" | "custom_tool_call_output" => {
+                turn.results.push(match item.get("output") {
+                    Some(Value::String(text)) => text.clone(),
+                    Some(Value::Array(parts)) => {
+                        let texts: Vec<&str> = parts
+                            .iter()
+                            .filter_map(|p| p.get("text").and_then(Value::as_str))
+                            .collect();
+                        texts.join(" ")
+                    }
+                    _ => String::new(),
+                })
+            }
+            _ => {}
+        }
+    }
+    turn.text = texts.join("\n");
+    turn
+}
+
+/// An input item's `type`; a bare `{role, content}` is a message.
+fn item_kind(item: &Value) -> &str {
+    item.get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("message")
+}
+
+/// `base` (an event's common fields) with `key` set to `value`.
+fn with(mut base: Value, key: &str, value: Value) -> Value {
+    base[key] = value;
+    base
+}
+
+/// The reasoning item of a directive-driven answer: its summary (when it reasons) and its
+/// encrypted content (when asked for); none when it has neither.
+fn directed_reasoning(call: &Call, reply: &Reply) -> Option<Value> {
+    let summary: Vec<Value> = reply
+        .thinking
+        .iter()
+        .map(|t| json!({ "type": "summary_text", "text": t }))
+        .collect();
+    if summary.is_empty() && call.facts.reasoning.is_none() {
+        return None;
+    }
+    let mut item = json!({
+        "id": format!("rs_fake{:016}", call.id),
+        "type": "reasoning",
+        "summary": summary,
+    });
+    if let Some(content) = &call.facts.reasoning {
+        item["encrypted_content"] = json!(content);
+    }
+    Some(item)
+}
+
+/// The `function_call` output item of call `i` of the reply, with its `status`.
+fn function_call_item(call: &Call, reply: &Reply, i: usize, status: &str) -> Value {
+    let c = &reply.calls[i];
+    json!({
+        "id": format!("fc_fake{:016}_{i}", call.id),
+        "type": "function_call",
+        "status": status,
+        "arguments": if status == "completed" { c.args.to_string() } else { String::new() },
+        "call_id": tool_call_id(call, i),
+        "name": c.name,
+    })
+}
+
+/// The reply's output items: reasoning, the message, a `function_call` per call.
+fn directed_output(call: &Call, reply: &Reply) -> Vec<Value> {
+    let mut output: Vec<Value> = directed_reasoning(call, reply).into_iter().collect();
+    output.push(output_message(call, "completed", &reply.text));
+    output.extend((0..reply.calls.len()).map(|i| function_call_item(call, reply, i, "completed")));
+    output
+}
+
+fn directed_response(call: &Call, model: &str, reply: &Reply) -> Value {
+    let reasoning = reply.reasoning_tokens();
+    let output = directed_output(call, reply);
+    response_with(
+        call,
+        model,
+        "completed",
+        output,
+        reply.output_tokens() + reasoning,
+        reasoning,
+    )
+}
+
+/// The reply streamed as the Responses API streams it: each output item opened by
+/// `response.output_item.added` and closed by `response.output_item.done`, filled in between
+/// by reasoning summary deltas, output text deltas or function call argument deltas; then
+/// `response.completed`. Every event after `response.in_progress` is a content event.
+fn directed_responses_stream(call: &Call, model: &str, reply: &Reply) -> Answer {
+    let mut seq = 0u64;
+    let mut event = |kind: &str, mut data: Value| {
+        data["type"] = json!(kind);
+        data["sequence_number"] = json!(seq);
+        seq += 1;
+        sse::event(kind, &data)
+    };
+    let in_progress = response_with(call, model, "in_progress", Vec::new(), 0, 0);
+    let head = vec![
+        event("response.created", json!({ "response": in_progress })),
+        event("response.in_progress", json!({ "response": in_progress })),
+    ];
+    let mut content = Vec::new();
+    let mut index = 0;
+    if let Some(item) = directed_reasoning(call, reply) {
+        let id = item["id"].clone();
+        content.push(event(
+            "response.output_item.added",
+            json!({ "output_index": index, "item": { "id": id, "type": "reasoning", "summary": [] } }),
+        ));
+        if let Some(thinking) = &reply.thinking {
+            let at = json!({ "item_id": id, "output_index": index, "summary_index": 0 });
+            content.push(event(
+                "response.reasoning_summary_part.added",
+                with(
+                    at.clone(),
+                    "part",
+                    json!({ "type": "summary_text", "text": "" }),
+                ),
+            ));
+            for piece in fragments(thinking, FRAGMENTS) {
+                content.push(event(
+                    "response.reasoning_summary_text.delta",
+                    with(at.clone(), "delta", json!(piece)),
+                ));
+            }
+            content.push(event(
+                "response.reasoning_summary_text.done",
+                with(at.clone(), "text", json!(thinking)),
+            ));
+            content.push(event(
+                "response.reasoning_summary_part.done",
+                with(
+                    at,
+                    "part",
+                    json!({ "type": "summary_text", "text": thinking }),
+                ),
+            ));
+        }
+        content.push(event(
+            "response.output_item.done",
+            json!({ "output_index": index, "item": item }),
+        ));
+        index += 1;
+    }
+    let message_id = item_id(call);
+    let at = json!({ "item_id": message_id, "output_index": index, "content_index": 0 });
+    content.push(event(
+        "response.output_item.added",
+        json!({
+            "output_index": index,
+            "item": { "id": message_id, "type": "message", "status": "in_progress",
+                      "role": "assistant", "content": [] },
+        }),
+    ));
+    content.push(event(
+        "response.content_part.added",
+        with(
+            at.clone(),
+            "part",
+            json!({ "type": "output_text", "text": "", "annotations": [] }),
+        ),
+    ));
+    for piece in fragments(&reply.text, FRAGMENTS) {
+        content.push(event(
+            "response.output_text.delta",
+            with(at.clone(), "delta", json!(piece)),
+        ));
+    }
+    content.push(event(
+        "response.output_text.done",
+        with(at.clone(), "text", json!(reply.text)),
+    ));
+    content.push(event(
+        "response.content_part.done",
+        with(
+            at,
+            "part",
+            json!({ "type": "output_text", "text": reply.text, "annotations": [] }),
+        ),
+    ));
+    content.push(event(
+        "response.output_item.done",
+        json!({ "output_index": index, "item": output_message(call, "completed", &reply.text) }),
+    ));
+    index += 1;
+    for i in 0..reply.calls.len() {
+        let item = function_call_item(call, reply, i, "in_progress");
+        let at = json!({ "item_id": item["id"], "output_index": index });
+        content.push(event(
+            "response.output_item.added",
+            json!({ "output_index": index, "item": item }),
+        ));
+        let arguments = reply.calls[i].args.to_string();
+        for piece in fragments(&arguments, FRAGMENTS) {
+            content.push(event(
+                "response.function_call_arguments.delta",
+                with(at.clone(), "delta", json!(piece)),
+            ));
+        }
+        content.push(event(
+            "response.function_call_arguments.done",
+            with(at, "arguments", json!(arguments)),
+        ));
+        content.push(event(
+            "response.output_item.done",
+            json!({ "output_index": index, "item": function_call_item(call, reply, i, "completed") }),
+        ));
+        index += 1;
+    }
+    let tail = vec![event(
+        "response.completed",
+        json!({ "response": directed_response(call, model, reply) }),
+    )];
+    Answer::Stream {
+        content_type: "text/event-stream; charset=utf-8",
+        head,
+        content,
+        tail,
+    }
 }
 
 /// The Responses streaming sequence: response.created, response.in_progress,

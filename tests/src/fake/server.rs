@@ -22,6 +22,7 @@ use super::state::{EventTimes, Inflight, Shared};
 use super::wire::{Answer, Call, Facts, Failure, rate_budget_headers, status};
 use super::{
     Behaviour, Provider, Recorded, anthropic, claude, codex, gemini, oauth, openai, openai_oauth,
+    strict_anthropic, strict_gemini, strict_openai,
 };
 
 /// Largest request body read; big enough for any realistic prompt.
@@ -264,6 +265,29 @@ impl Endpoint {
         })
     }
 
+    /// The provider's 400 for a request its real API refuses (see `strict`): unknown fields,
+    /// wrong shapes, tool results answering no call, signatures the fake did not make.
+    /// Requests that are no JSON at all are left to [`Endpoint::answer`].
+    fn check(&self, call: &Call) -> Result<(), Answer> {
+        let Ok(request) = call.json() else {
+            return Ok(());
+        };
+        match self {
+            Self::Anthropic(anthropic::Endpoint::Messages) => {
+                strict_anthropic::check_create(&request)
+            }
+            Self::Anthropic(anthropic::Endpoint::CountTokens) => {
+                strict_anthropic::check_count(&request)
+            }
+            Self::OpenAi(openai::Endpoint::ChatCompletions) => strict_openai::check(&request),
+            Self::Google(
+                gemini::Endpoint::Generate { model } | gemini::Endpoint::Stream { model, .. },
+            ) => strict_gemini::check_generate(&request, model),
+            Self::Google(gemini::Endpoint::CountTokens) => strict_gemini::check_count(&request),
+            _ => Ok(()),
+        }
+    }
+
     fn answer(&self, call: &Call, events: usize) -> Answer {
         match self {
             Self::Anthropic(e) => anthropic::answer(*e, call, events),
@@ -460,6 +484,15 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
             | Behaviour::Delayed(_)
             | Behaviour::StreamThenDrop { .. }
     );
+    // The real services refuse a malformed request whatever else would happen to it; the
+    // scripted failures stand for the provider failing before it reads the body.
+    let reads_body = succeeds || matches!(behaviour, Behaviour::StreamThenStall { .. });
+    if reads_body
+        && shared.strict()
+        && let Err(refusal) = endpoint.check(&call)
+    {
+        return out.render(refusal, IMMEDIATE, guard);
+    }
     if succeeds {
         match endpoint.prepare(&shared, &call) {
             Ok(facts) => call.facts = facts,

@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     unscripted: Behaviour,
     /// Stamp streamed pieces with their emission time ([`super::FakeConfig::stamp`]).
     stamp: bool,
+    /// Refuse what the real APIs refuse ([`super::FakeConfig::strict`]).
+    strict: bool,
     /// Set once any key is scripted, so the unscripted (benchmark) path skips the lock.
     scripted: AtomicBool,
     scripts: Mutex<HashMap<String, Script>>,
@@ -100,6 +102,7 @@ impl Shared {
         record: bool,
         unscripted: Behaviour,
         stamp: bool,
+        strict: bool,
         cache_ttl: std::time::Duration,
         vendor: Option<super::Vendor>,
     ) -> Self {
@@ -108,6 +111,7 @@ impl Shared {
             record,
             unscripted,
             stamp,
+            strict,
             scripted: AtomicBool::new(false),
             scripts: Mutex::new(HashMap::new()),
             keys: RwLock::new(HashMap::new()),
@@ -235,6 +239,11 @@ impl Shared {
     /// Whether streamed pieces carry their emission time.
     pub(crate) fn stamp(&self) -> bool {
         self.stamp
+    }
+
+    /// Whether request bodies are checked as the real APIs check them.
+    pub(crate) fn strict(&self) -> bool {
+        self.strict
     }
 
     /// A fresh number for response ids (`msg_…`, `chatcmpl-…`, `request-id`).

@@ -267,7 +267,7 @@ async fn openai_chat_and_responses_speak_their_formats() {
 
     let chat: Value = within(post(
         "/v1/chat/completions",
-        json!({ "model": "gpt-test", "messages": [] }),
+        json!({ "model": "gpt-test", "messages": [{ "role": "user", "content": "hi" }] }),
     ))
     .await
     .expect("request")
@@ -281,7 +281,12 @@ async fn openai_chat_and_responses_speak_their_formats() {
 
     let resp = within(post(
         "/v1/chat/completions",
-        json!({ "model": "gpt-test", "stream": true, "stream_options": { "include_usage": true } }),
+        json!({
+            "model": "gpt-test",
+            "messages": [{ "role": "user", "content": "hi" }],
+            "stream": true,
+            "stream_options": { "include_usage": true },
+        }),
     ))
     .await
     .expect("request");
