@@ -141,7 +141,15 @@ async fn codex_cli_runs_a_tool_through_an_anthropic_account() {
     let prompt = format!(r#"[[call exec_command {{"cmd": "echo {MARK}"}}]]"#);
     let mut command = Command::new(client_bin("codex"));
     command
-        .args(["exec", "--skip-git-repo-check", &prompt])
+        // Codex's own sandbox (bubblewrap) is not what is tested here, and a container may
+        // not allow it: the command runs unsandboxed, as `echo` can.
+        .args([
+            "exec",
+            "--skip-git-repo-check",
+            "--sandbox",
+            "danger-full-access",
+            &prompt,
+        ])
         .current_dir(work.path())
         .env("HOME", home.path())
         .env("KEYWAY_KEY", &keyway.client_key);
