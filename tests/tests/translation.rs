@@ -514,3 +514,58 @@ async fn oversized_translated_answers_and_events_are_cut_with_a_clear_error() {
     );
     assert_eq!(keyway.stop().await, Some(0));
 }
+
+#[tokio::test]
+async fn a_hostile_body_is_refused_by_the_translator_with_a_400_and_keyway_serves_on() {
+    let fake = FakeUpstream::start().await;
+    let keyway = crossed(&fake).await;
+    // Nesting deeper than any parser should follow.
+    let deep = format!(
+        "{{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":8,\"messages\":[{{\"role\":\"user\",\"content\":{}1{}}}]}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let r = keyway
+        .http
+        .post(keyway.url("/v1/messages"))
+        .header("x-api-key", &keyway.client_key)
+        .header("anthropic-version", "2023-06-01")
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["type"], "error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("keyway: the request body is not a valid request")),
+        "{body}"
+    );
+    // Ten thousand tools: translated whole, and the upstream judges them (OpenAI allows 128,
+    // Anthropic more); the answer is the upstream's, in the client's shape.
+    let tools: Vec<Value> = (0..10_000)
+        .map(|i| json!({"name": format!("t{i}"), "input_schema": {"type": "object"}}))
+        .collect();
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 8, "tools": tools,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let r = keyway
+        .post("/v1/messages", &body)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .expect("request");
+    assert!(!r.status().is_server_error(), "{}", r.status());
+    let answer: Value = r.json().await.expect("json");
+    assert!(
+        answer["type"] == "message" || answer["type"] == "error",
+        "{answer}"
+    );
+    assert_eq!(
+        keyway.anthropic("claude-sonnet-4-5").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(keyway.stop().await, Some(0));
+}
