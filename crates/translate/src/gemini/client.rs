@@ -60,13 +60,23 @@ pub fn parse_request(
                 ));
             }
         };
-        let mut parts = Vec::with_capacity(content.parts.len());
+        // Consecutive contents of one role are one turn: the SDK's own chat history keeps a
+        // streamed answer as one model content per chunk, and a turn split at a chunk would
+        // leave calls apart from their results (OpenAI refuses that) and thoughts apart
+        // from their signature.
+        let mut parts = match ir.messages.pop() {
+            Some(last) if last.role == role => last.parts,
+            last => {
+                ir.messages.extend(last);
+                Vec::with_capacity(content.parts.len())
+            }
+        };
         for (j, part) in content.parts.into_iter().enumerate() {
             let path = || format!("contents[{i}].parts[{j}]");
             let signature = part.thought_signature;
             if let Some(text) = part.text {
                 if part.thought == Some(true) {
-                    parts.push(Part::Thinking { text, signature });
+                    push_thought(&mut parts, text, signature);
                     continue;
                 }
                 push_signature(&mut parts, signature);
@@ -213,6 +223,22 @@ pub fn parse_request(
         }
     }
     Ok(ir)
+}
+
+/// A thought part. A streamed thought comes back as the pieces it was streamed in, signed on
+/// the last one (or on an empty part after them): the pieces join up to the thought they
+/// were, with its signature, so the upstream can take it back.
+fn push_thought(parts: &mut Vec<Part>, text: String, signature: Option<String>) {
+    if let Some(Part::Thinking {
+        text: held,
+        signature: held_signature @ None,
+    }) = parts.last_mut()
+    {
+        held.push_str(&text);
+        *held_signature = signature;
+        return;
+    }
+    parts.push(Part::Thinking { text, signature });
 }
 
 /// A signature on a part that is not a thought: it travels as an empty thinking part right

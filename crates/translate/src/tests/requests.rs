@@ -749,6 +749,73 @@ fn gemini_function_responses_match_calls_by_id_when_given() {
     );
 }
 
+/// A streamed answer as the Gemini SDK's chat keeps it: one model content per chunk, the
+/// thought in pieces with its signature on an empty part after them, each call on its own.
+fn gemini_streamed_history() -> Value {
+    json!({
+        "contents": [
+            {"role": "user", "parts": [{"text": "Weather and time?"}]},
+            {"role": "model", "parts": [{"text": "Thinking ab", "thought": true}]},
+            {"role": "model", "parts": [{"text": "out it", "thought": true}]},
+            {"role": "model", "parts": [{"text": "", "thought": true, "thoughtSignature": "c2lnbmVk"}]},
+            {"role": "model", "parts": [{"text": "Calling."}]},
+            {"role": "model", "parts": [{"functionCall": {"id": "toolu_1", "name": "get_weather", "args": {"city": "Paris"}}}]},
+            {"role": "model", "parts": [{"functionCall": {"id": "toolu_2", "name": "get_time", "args": {}}}]},
+            {"role": "user", "parts": [
+                {"functionResponse": {"id": "toolu_1", "name": "get_weather", "response": {"result": "sunny"}}},
+                {"functionResponse": {"id": "toolu_2", "name": "get_time", "response": {"result": "noon"}}}
+            ]}
+        ],
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": 2048, "includeThoughts": true}}
+    })
+}
+
+#[test]
+fn a_gemini_answer_kept_chunk_by_chunk_goes_back_as_one_turn() {
+    let (_, anthropic) = upstream(
+        GEMINI_STREAM,
+        ANTHROPIC,
+        &gemini_streamed_history(),
+        Some("claude"),
+    );
+    assert_eq!(
+        anthropic["messages"][1],
+        json!({"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "Thinking about it", "signature": "c2lnbmVk"},
+            {"type": "text", "text": "Calling."},
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+            {"type": "tool_use", "id": "toolu_2", "name": "get_time", "input": {}}
+        ]})
+    );
+    assert_eq!(anthropic["messages"].as_array().map(Vec::len), Some(3));
+    // The turn starts with its signed thinking, so thinking stays on in the tool loop.
+    assert_eq!(
+        anthropic["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2048})
+    );
+
+    let (_, openai) = upstream(
+        GEMINI_STREAM,
+        OPENAI,
+        &gemini_streamed_history(),
+        Some("gpt-4.1"),
+    );
+    let roles: Vec<&str> = openai["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "tool"]);
+    let calls: Vec<&str> = openai["messages"][1]["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(calls, ["toolu_1", "toolu_2"]);
+}
+
 #[test]
 fn gemini_forced_function_becomes_a_named_tool_choice() {
     let mut req = gemini_request();
