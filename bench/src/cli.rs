@@ -13,14 +13,18 @@ use crate::placement::Placement;
 use crate::replay::ReplaySpec;
 use crate::soak::SoakSpec;
 
-/// Every scenario, in the order they run.
-pub const SCENARIOS: [&str; 7] = [
+/// Every scenario, in the order they run. The translated ones come after every other
+/// scenario on the standard instance: the OpenAI account and alias they need are added
+/// just before the first of them. The replay runs instances of its own.
+pub const SCENARIOS: [&str; 9] = [
     "c1",
     "c16",
     "c16_limits",
     "c16_swap",
     "c64",
     "sse",
+    "c16_translated",
+    "sse_translated",
     "replay",
 ];
 /// The soak scenario, run only when asked for (`--scenarios soak`), after the others.
@@ -76,7 +80,9 @@ pub struct Args {
     pub startup_runs: Option<usize>,
 
     /// Run only these scenarios (comma-separated: c1, c16, c16_limits, c16_swap, c64, sse,
-    /// replay), e.g. to profile one; targets that need the others show n/a. `soak` (never run
+    /// c16_translated, sse_translated, replay), e.g. to profile one; targets that need the
+    /// others show n/a. The translated ones are c16 and sse with Keyway alone, every request
+    /// for a model an alias sends to an OpenAI-format account (Messages → Chat and back). `soak` (never run
     /// by default) is Keyway alone for minutes at a steady rate over every surface, with
     /// failures injected and policy swaps; it writes soak.md and soak.json.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]

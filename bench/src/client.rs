@@ -99,11 +99,20 @@ impl Template {
 /// The model every request names: a sonnet-family model, as Claude Code sends most often.
 pub const MODEL: &str = "claude-sonnet-4-5";
 
+/// The model the translated scenarios name: an alias Keyway adds for them sends it to an
+/// OpenAI-format account (see `keyway::Setup::add_translation`).
+pub const TRANSLATED_MODEL: &str = "bench-translated";
+
 /// A realistic small Anthropic Messages request (about 400 bytes of JSON), as a coding tool
 /// sends for a short turn.
 pub fn anthropic_body(stream: bool) -> Bytes {
+    anthropic_body_for(MODEL, stream)
+}
+
+/// [`anthropic_body`] naming `model`.
+pub fn anthropic_body_for(model: &str, stream: bool) -> Bytes {
     let body = serde_json::json!({
-        "model": MODEL,
+        "model": model,
         "max_tokens": 1024,
         "stream": stream,
         "system": "You are a concise assistant for a software team.",
@@ -123,6 +132,16 @@ pub fn anthropic_body(stream: bool) -> Bytes {
 
 /// `POST /v1/messages` with the Anthropic headers and `key` as `x-api-key`.
 pub fn anthropic(addr: SocketAddr, key: &str, stream: bool) -> anyhow::Result<Template> {
+    anthropic_for(addr, key, MODEL, stream)
+}
+
+/// [`anthropic`] naming `model`.
+pub fn anthropic_for(
+    addr: SocketAddr,
+    key: &str,
+    model: &str,
+    stream: bool,
+) -> anyhow::Result<Template> {
     Template::new(
         Method::POST,
         addr,
@@ -133,7 +152,7 @@ pub fn anthropic(addr: SocketAddr, key: &str, stream: bool) -> anyhow::Result<Te
             ("anthropic-version", "2023-06-01"),
             ("x-api-key", key),
         ],
-        anthropic_body(stream),
+        anthropic_body_for(model, stream),
     )
 }
 
@@ -179,6 +198,10 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&anthropic_body(true)).unwrap();
         assert_eq!(v["stream"], true);
         assert_eq!(v["model"], MODEL);
+        // The translated scenarios' body differs in its model only.
+        let translated = String::from_utf8(anthropic_body_for(TRANSLATED_MODEL, false).to_vec());
+        let plain = String::from_utf8(anthropic_body(false).to_vec()).unwrap();
+        assert_eq!(translated.unwrap(), plain.replace(MODEL, TRANSLATED_MODEL));
     }
 
     #[test]

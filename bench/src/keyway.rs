@@ -27,6 +27,17 @@ pub const ACCOUNT_SECRETS: [&str; 3] = [
     "sk-ant-api03-bench-account-three",
 ];
 
+/// The API key of the OpenAI-format account the translated scenarios add (the fake accepts
+/// it as an OpenAI key). The standard instance starts without it.
+pub const OPENAI_SECRET: &str = "sk-proj-bench-openai-account";
+
+/// The alias the translated scenarios add: [`client::TRANSLATED_MODEL`] to this target, an
+/// OpenAI-format provider, so every request for it is translated Messages → Chat and back.
+pub const TRANSLATED_TARGET: &str = "openai:gpt-4o";
+
+/// Longest wait for a running instance to pick up a config edit made with the CLI.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How to run the `keyway` binary against one throwaway config, data dir and keyring service
 /// (the standard instances and the soak's).
 #[derive(Debug, Clone)]
@@ -164,6 +175,28 @@ impl Setup {
     /// `keyway <args>` with `stdin`; its trimmed stdout, or an error with its stderr.
     pub async fn cli(&self, args: &[&str], stdin: &str) -> anyhow::Result<String> {
         self.env.cli(args, stdin).await
+    }
+
+    /// Makes `kw` translate: adds an OpenAI API-key account ([`OPENAI_SECRET`]) and the alias
+    /// [`client::TRANSLATED_MODEL`] → [`TRANSLATED_TARGET`] with the CLI, as a user would,
+    /// then waits until the running instance routes that model to the `openai` pool,
+    /// translated.
+    pub async fn add_translation(&self, kw: &Keyway) -> anyhow::Result<()> {
+        let id = self
+            .cli(
+                &["account", "add", "openai", "--label", "bench-openai"],
+                OPENAI_SECRET,
+            )
+            .await?;
+        if id.is_empty() || id.contains(char::is_whitespace) {
+            bail!("`keyway account add openai` printed `{id}`, expected an account id");
+        }
+        self.cli(
+            &["alias", "set", client::TRANSLATED_MODEL, TRANSLATED_TARGET],
+            "",
+        )
+        .await?;
+        kw.wait_for_translated_route().await
     }
 
     /// Starts `keyway --headless` on a free port, pinned like every proxy under test.
@@ -356,6 +389,44 @@ impl Keyway {
             );
         }
         Ok(())
+    }
+
+    /// Polls `GET /api/route` until requests for [`client::TRANSLATED_MODEL`] on the
+    /// Messages surface go to the `openai` pool, translated: the config watcher has seen the
+    /// CLI's edits. Fails after [`RELOAD_TIMEOUT`] with the last route seen.
+    pub async fn wait_for_translated_route(&self) -> anyhow::Result<()> {
+        let path = format!(
+            "/route?surface=anthropic_messages&model={}",
+            client::TRANSLATED_MODEL
+        );
+        let deadline = Instant::now() + RELOAD_TIMEOUT;
+        loop {
+            let (status, body) = self.api(Method::GET, &path, None).await?;
+            let route: Option<Value> = status
+                .is_success()
+                .then(|| serde_json::from_slice(&body).ok())
+                .flatten();
+            if let Some(route) = &route
+                && route.get("pool").and_then(Value::as_str) == Some("openai")
+            {
+                if route.get("translated").and_then(Value::as_bool) != Some(true) {
+                    bail!(
+                        "{} now goes to the openai pool but is not translated: {route}",
+                        client::TRANSLATED_MODEL
+                    );
+                }
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "keyway did not pick up the alias {} → {TRANSLATED_TARGET} within \
+                     {RELOAD_TIMEOUT:?}: GET /api{path} still answers HTTP {status}: {}",
+                    client::TRANSLATED_MODEL,
+                    client::excerpt(&body)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Requests served per account so far (`GET /api/accounts`), to show the rotation worked.

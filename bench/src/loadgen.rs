@@ -38,6 +38,9 @@ pub struct LoadStats {
     pub concurrency: usize,
     /// Successful (2xx, fully read) requests completed in the measured window.
     pub requests: u64,
+    /// Successful requests over the whole run, warm-up and the requests still in flight at
+    /// the window's end included: what the target served while its CPU time was read.
+    pub completed: u64,
     /// Requests per second over the measured window.
     pub rps: f64,
     /// Latency of those requests, from handing the request to hyper to the last body byte.
@@ -51,6 +54,7 @@ pub struct LoadStats {
 
 struct Worker {
     ok: u64,
+    completed: u64,
     errors: u64,
     samples: Vec<String>,
     latency: Histogram<u64>,
@@ -76,11 +80,12 @@ pub async fn run(spec: &LoadSpec) -> LoadStats {
         })
         .collect();
     let mut latency = stats::histogram();
-    let (mut ok, mut errors, mut samples) = (0, 0, Vec::new());
+    let (mut ok, mut completed, mut errors, mut samples) = (0, 0, 0, Vec::new());
     for handle in workers {
         match handle.await {
             Ok(w) => {
                 ok += w.ok;
+                completed += w.completed;
                 errors += w.errors;
                 latency.add(&w.latency).ok();
                 samples.extend(w.samples);
@@ -96,6 +101,7 @@ pub async fn run(spec: &LoadSpec) -> LoadStats {
     LoadStats {
         concurrency: spec.concurrency,
         requests: ok,
+        completed,
         rps: ok as f64 / seconds,
         latency: Percentiles::of(&latency),
         errors,
@@ -107,6 +113,7 @@ pub async fn run(spec: &LoadSpec) -> LoadStats {
 async fn worker(spec: &LoadSpec, measure_from: Instant, end: Instant) -> Worker {
     let mut w = Worker {
         ok: 0,
+        completed: 0,
         errors: 0,
         samples: Vec::new(),
         latency: stats::histogram(),
@@ -143,6 +150,7 @@ async fn worker(spec: &LoadSpec, measure_from: Instant, end: Instant) -> Worker 
         let done = Instant::now();
         match outcome {
             Ok((status, _)) if status.is_success() => {
+                w.completed += 1;
                 if done >= measure_from && done < end {
                     w.ok += 1;
                     stats::record(&mut w.latency, done - started);

@@ -8,6 +8,11 @@
 //!   percentiles, errors), plus Keyway at c=16 while its policy is swapped every 100 ms;
 //! - SSE streams of 50 events at 20 ms (per-event delay from the fake's emission stamp,
 //!   time to first byte);
+//! - translation: Keyway alone at c=16 and with the same SSE streams, every request for a
+//!   model that an alias (added just before, with an OpenAI API-key account, through the
+//!   CLI) sends to an OpenAI-format account, so Messages are translated to Chat Completions
+//!   and the answers back; set against the pass-through runs (throughput, latency, event
+//!   delay, Keyway's CPU time per request and per event);
 //! - Keyway's resident memory (idle, and peak per scenario) and its start-up time;
 //! - the session replay: simulated Claude Code conversations against the fake's prompt cache,
 //!   on one account, spread per request, spread per session, and with one account exhausted

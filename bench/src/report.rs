@@ -97,7 +97,8 @@ pub struct Meta {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
-    /// Stable key: `c1`, `c16`, `c16_limits`, `c16_swap`, `c64`, `sse`.
+    /// Stable key: `c1`, `c16`, `c16_limits`, `c16_swap`, `c64`, `sse`, `c16_translated`,
+    /// `sse_translated`.
     pub id: String,
     pub title: String,
     pub runs: Vec<Run>,
@@ -118,6 +119,9 @@ pub struct Run {
     pub sse: Option<SseStats>,
     /// Keyway's VmHWM during this run, KiB.
     pub keyway_peak_rss_kib: Option<u64>,
+    /// CPU time Keyway used during this run (user + system, every thread, warm-up
+    /// included), ms.
+    pub keyway_cpu_ms: Option<f64>,
     /// CPU used by other processes (and stolen by the hypervisor) during this run.
     pub interference: Interference,
 }
@@ -211,6 +215,25 @@ impl Verdict {
 /// nothing and "≤ 1.2× of nothing" would fail any proxy.
 pub const NGINX_ADDED_P99_FLOOR_MS: f64 = 0.1;
 
+/// The translated c=16 run's throughput is at least this share of the pass-through c=16
+/// run's (Keyway alone both times, same run, same machine). Two clean full runs on the
+/// machine of docs/PERFORMANCE.md measured 0.83× and 0.84×: Keyway's CPU per request went
+/// from 45 µs to 57 µs (+12 µs), of which translation proper is about 4 µs (`cargo bench -p
+/// keyway-translate`: the request and the whole answer, 2 µs each); the rest is the
+/// translated path's other work (the answer read whole before it is rendered, the larger
+/// Chat bodies, the OpenAI adapter). The fake shares Keyway's CPU and answers both. Short
+/// runs there measured 0.67× and 0.75×. 0.70× stays clear of the full runs' spread (1 % for
+/// Keyway ÷ nginx at c=16 over clean runs) and of most short runs; below it translation has
+/// become markedly dearer (its added CPU per request about doubled).
+pub const TRANSLATED_RPS_MIN: f64 = 0.70;
+
+/// The translated SSE run's event delay p50 exceeds the pass-through run's by at most this.
+/// Translating one content event costs about 0.7 µs of CPU (`cargo bench -p
+/// keyway-translate`, `translate/stream/content_event`); clean full runs measured +0.005 ms
+/// and +0.045 ms, short runs +0.057 ms and +0.077 ms. 0.25 ms is several times that, and far
+/// below the 20 ms that holding an event back until the next one would add.
+pub const TRANSLATED_DELAY_P50_MAX_MS: f64 = 0.25;
+
 impl Report {
     fn scenario(&self, id: &str) -> Option<&Scenario> {
         self.scenarios.iter().find(|s| s.id == id)
@@ -228,7 +251,24 @@ impl Report {
     }
 
     fn sse(&self, target: Target) -> Option<&SseStats> {
-        self.scenario("sse")?.run(target)?.sse.as_ref()
+        self.sse_of("sse", target)
+    }
+
+    fn sse_of(&self, id: &str, target: Target) -> Option<&SseStats> {
+        self.scenario(id)?.run(target)?.sse.as_ref()
+    }
+
+    /// Keyway's CPU time per request (small-request scenarios) or per content event (SSE,
+    /// the streams' set-up spread over their events) in scenario `id`, µs.
+    fn keyway_cpu_us(&self, id: &str) -> Option<f64> {
+        let run = self.scenario(id)?.run(Target::Keyway)?;
+        let served = match (&run.load, &run.sse) {
+            (Some(l), _) => l.completed,
+            (_, Some(s)) => s.events,
+            _ => 0,
+        };
+        let ms = run.keyway_cpu_ms?;
+        (served > 0).then(|| ms * 1e3 / served as f64)
     }
 
     /// The interference during `target`'s run of scenario `id` (unknown if it did not run:
@@ -448,6 +488,55 @@ impl Report {
             }),
             &[],
         );
+        // Translation, against Keyway's pass-through figures of the same run.
+        let translated = self
+            .load("c16_translated", Keyway)
+            .zip(self.load("c16", Keyway))
+            .filter(|(_, plain)| plain.rps > 0.0)
+            .map(|(t, plain)| t.rps / plain.rps);
+        goal(
+            "translated: throughput at c=16 vs pass-through",
+            &format!("≥ {TRANSLATED_RPS_MIN:.2}×"),
+            translated.map(|r| (format!("{r:.2}×"), shown(r, 2) >= TRANSLATED_RPS_MIN)),
+            &[
+                self.conditions("c16_translated", Keyway),
+                self.conditions("c16", Keyway),
+            ],
+        );
+        let delay = self
+            .sse_of("sse_translated", Keyway)
+            .zip(self.sse(Keyway))
+            .map(|(t, plain)| t.delay.p50_ms - plain.delay.p50_ms);
+        goal(
+            "translated SSE: event delay p50 added vs pass-through",
+            &format!("≤ {TRANSLATED_DELAY_P50_MAX_MS} ms"),
+            delay.map(|d| {
+                (
+                    format!("{d:+.3} ms"),
+                    shown(d, 3) <= TRANSLATED_DELAY_P50_MAX_MS,
+                )
+            }),
+            &[
+                self.conditions("sse_translated", Keyway),
+                self.conditions("sse", Keyway),
+            ],
+        );
+        let failed = ["c16_translated", "sse_translated"]
+            .iter()
+            .filter_map(|id| self.scenario(id)?.run(Keyway))
+            .map(|r| {
+                let load = r.load.as_ref().map_or(0, |l| l.errors);
+                load + r.sse.as_ref().map_or(0, |s| s.errors)
+            })
+            .reduce(|a, b| a + b);
+        goal(
+            "translated: failed requests and streams",
+            "0",
+            failed.map(|n| (format!("{n} failed"), n == 0)),
+            // A translated answer that fails is a fault in translation, however busy the
+            // machine was.
+            &[],
+        );
         goals
     }
 
@@ -503,6 +592,7 @@ impl Report {
         self.write_heading(&mut md);
         self.write_requests(&mut md);
         self.write_sse(&mut md);
+        self.write_translation(&mut md);
         self.write_keyway(&mut md);
         self.write_replay(&mut md);
         self.write_interference(&mut md);
@@ -638,11 +728,15 @@ impl Report {
             "| scenario | target | req/s | vs nginx | p50 ms | p90 ms | p99 ms | max ms | added p50 | added p99 | errors | Keyway peak RSS |"
         );
         let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
-        for s in self.scenarios.iter().filter(|s| s.id != "sse") {
+        let small = self
+            .scenarios
+            .iter()
+            .filter(|s| s.runs.iter().any(|r| r.load.is_some()));
+        for s in small {
             let direct = s.run(Target::Direct).and_then(|r| r.load.as_ref());
-            // The swap and limits scenarios run Keyway alone; compare them with the plain c=16
-            // runs.
-            let peers = if s.id == "c16_swap" || s.id == "c16_limits" {
+            // The swap, limits and translated scenarios run Keyway alone; compare them with
+            // the plain c=16 runs.
+            let peers = if ["c16_swap", "c16_limits", "c16_translated"].contains(&s.id.as_str()) {
                 self.scenario("c16").unwrap_or(s)
             } else {
                 s
@@ -722,7 +816,17 @@ impl Report {
         );
         let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         let direct = s.run(Target::Direct).and_then(|r| r.sse.as_ref());
-        for r in &s.runs {
+        // The translated streams (Keyway alone) as one more row, against the same direct run.
+        let translated = self
+            .scenario("sse_translated")
+            .and_then(|t| t.run(Target::Keyway))
+            .map(|r| (r, "keyway, translated"));
+        let rows = s
+            .runs
+            .iter()
+            .map(|r| (r, r.target.name()))
+            .chain(translated);
+        for (r, name) in rows {
             let Some(x) = &r.sse else { continue };
             let (a99, attfb) = match (r.target, direct) {
                 (Target::Direct, _) | (_, None) => (String::new(), String::new()),
@@ -736,8 +840,7 @@ impl Report {
                 .map_or(String::new(), |k| format!("{} MiB", mib(k)));
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {a99} | {:.3} | {:.3} | {attfb} | {} | {rss} |",
-                r.target.name(),
+                "| {name} | {} | {} | {:.3} | {:.3} | {:.3} | {a99} | {:.3} | {:.3} | {attfb} | {} | {rss} |",
                 x.streams,
                 x.events,
                 x.delay.p50_ms,
@@ -749,6 +852,170 @@ impl Report {
             );
         }
         let _ = writeln!(md);
+    }
+
+    /// Translated against pass-through, Keyway's runs of the same load in the same run: what
+    /// translation adds per request and per streamed event.
+    fn write_translation(&self, md: &mut String) {
+        use Target::Keyway;
+        let c16 = self.load("c16", Keyway);
+        let c16t = self.load("c16_translated", Keyway);
+        let sse = self.sse(Keyway);
+        let sset = self.sse_of("sse_translated", Keyway);
+        if c16t.is_none() && sset.is_none() {
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "Translation: Keyway alone, every request for `{}`, which an alias sends to an \
+             OpenAI API-key account (`{}`): Messages translated to Chat Completions and the \
+             answer back, streams event by event. Pass-through = Keyway's c=16 and SSE runs \
+             above. CPU = Keyway's user + system time over the run ÷ requests served (SSE: ÷ \
+             content events, the streams' set-up included).\n",
+            crate::client::TRANSLATED_MODEL,
+            crate::keyway::TRANSLATED_TARGET
+        );
+        let _ = writeln!(md, "| figure | pass-through | translated | change |");
+        let _ = writeln!(md, "|---|--:|--:|--:|");
+        let cpu = (
+            self.keyway_cpu_us("c16"),
+            self.keyway_cpu_us("c16_translated"),
+        );
+        let sse_cpu = (
+            self.keyway_cpu_us("sse"),
+            self.keyway_cpu_us("sse_translated"),
+        );
+        type Show = fn(f64) -> String;
+        type Change = fn(f64, f64) -> String;
+        /// Figure, pass-through, translated, how to show a value, how to show the change.
+        type Row<'a> = (&'a str, Option<f64>, Option<f64>, Show, Change);
+        let ms: Show = |x| format!("{x:.3}");
+        let us: Show = |x| format!("{x:.1}");
+        let added_ms: Change = |p, t| signed(t - p);
+        let added_us: Change = |p, t| format!("{:+.1}", t - p);
+        let ratio: Change = |p, t| {
+            if p > 0.0 {
+                format!("{:.2}×", t / p)
+            } else {
+                "n/a".to_owned()
+            }
+        };
+        let mut rows: Vec<Row> = Vec::new();
+        if c16t.is_some() {
+            let f = |l: Option<&LoadStats>, get: fn(&LoadStats) -> f64| l.map(get);
+            rows.extend([
+                (
+                    "c=16 throughput, req/s",
+                    f(c16, |l| l.rps),
+                    f(c16t, |l| l.rps),
+                    thousands as Show,
+                    ratio,
+                ),
+                (
+                    "c=16 latency p50, ms",
+                    f(c16, |l| l.latency.p50_ms),
+                    f(c16t, |l| l.latency.p50_ms),
+                    ms,
+                    added_ms,
+                ),
+                (
+                    "c=16 latency p99, ms",
+                    f(c16, |l| l.latency.p99_ms),
+                    f(c16t, |l| l.latency.p99_ms),
+                    ms,
+                    added_ms,
+                ),
+                (
+                    "c=16 latency mean, ms",
+                    f(c16, |l| l.latency.mean_ms),
+                    f(c16t, |l| l.latency.mean_ms),
+                    ms,
+                    added_ms,
+                ),
+                (
+                    "c=16 Keyway CPU per request, µs",
+                    cpu.0,
+                    cpu.1,
+                    us,
+                    added_us,
+                ),
+            ]);
+        }
+        if sset.is_some() {
+            let f = |x: Option<&SseStats>, get: fn(&SseStats) -> f64| x.map(get);
+            rows.extend([
+                (
+                    "SSE event delay p50, ms",
+                    f(sse, |x| x.delay.p50_ms),
+                    f(sset, |x| x.delay.p50_ms),
+                    ms,
+                    added_ms,
+                ),
+                (
+                    "SSE event delay p99, ms",
+                    f(sse, |x| x.delay.p99_ms),
+                    f(sset, |x| x.delay.p99_ms),
+                    ms,
+                    added_ms,
+                ),
+                (
+                    "SSE TTFB p50, ms",
+                    f(sse, |x| x.ttfb.p50_ms),
+                    f(sset, |x| x.ttfb.p50_ms),
+                    ms,
+                    added_ms,
+                ),
+                (
+                    "SSE Keyway CPU per content event, µs",
+                    sse_cpu.0,
+                    sse_cpu.1,
+                    us,
+                    added_us,
+                ),
+            ]);
+        }
+        for (what, plain, translated, show, change) in rows {
+            let na = || "n/a".to_owned();
+            let _ = writeln!(
+                md,
+                "| {what} | {} | {} | {} |",
+                plain.map_or_else(na, show),
+                translated.map_or_else(na, show),
+                plain.zip(translated).map_or_else(na, |(p, t)| change(p, t)),
+            );
+        }
+        let _ = writeln!(md);
+        // A first byte later by a good part of the interval is a wait for the first content
+        // event, not work: say so rather than leave it to be read as translation's cost.
+        let interval = self.meta.sse_interval_ms as f64;
+        if let Some((p, t)) = sse.zip(sset)
+            && interval > 0.0
+            && t.ttfb.p50_ms - p.ttfb.p50_ms >= interval / 2.0
+        {
+            let _ = writeln!(
+                md,
+                "The translated streams' first byte waited for the first content event, which \
+                 the fake sends {interval:.0} ms after the stream's opening: the opening of a \
+                 Chat stream (the role, no text) has nothing a Messages client is sent, so \
+                 Keyway writes `message_start` with the first text.\n"
+            );
+        }
+        if c16t.is_some() {
+            let mean = c16
+                .zip(c16t)
+                .map(|(p, t)| t.latency.mean_ms - p.latency.mean_ms);
+            let text = match (cpu, mean) {
+                ((Some(p), Some(t)), _) => format!(
+                    "{:+.1} µs of Keyway CPU ({t:.1} µs translated, {p:.1} µs passed through)",
+                    t - p
+                ),
+                (_, Some(m)) => {
+                    format!("{m:+.3} ms of mean latency at c=16 (Keyway's CPU time was not read)")
+                }
+                _ => "n/a (no pass-through c=16 run to compare with)".to_owned(),
+            };
+            let _ = writeln!(md, "Added cost per translated request: {text}.\n");
+        }
     }
 
     fn write_keyway(&self, md: &mut String) {
@@ -937,6 +1204,7 @@ mod tests {
                 concurrency: 16,
                 requests: 1000,
                 rps,
+                completed: 1000,
                 latency: latency(p50_ms, p99_ms),
                 errors: 0,
                 error_samples: Vec::new(),
@@ -944,6 +1212,8 @@ mod tests {
             }),
             sse: None,
             keyway_peak_rss_kib: (target == Target::Keyway).then_some(20 * 1024),
+            // 100 µs per request.
+            keyway_cpu_ms: (target == Target::Keyway).then_some(100.0),
             interference: QUIET,
         }
     }
@@ -964,6 +1234,8 @@ mod tests {
                 negative_delays: 0,
             }),
             keyway_peak_rss_kib: None,
+            // 20 µs per event.
+            keyway_cpu_ms: (target == Target::Keyway).then_some(8.0),
             interference: QUIET,
         }
     }
@@ -1051,6 +1323,8 @@ mod tests {
                         streams(Keyway, 0.4, 0.7),
                     ],
                 ),
+                translated_c16(36_100.0, 105.0),
+                scenario("sse_translated", vec![streams(Keyway, 0.44, 0.75)]),
             ],
             keyway: KeywayFacts {
                 idle_rss_kib: 14 * 1024,
@@ -1100,6 +1374,13 @@ mod tests {
         }
     }
 
+    /// Keyway's translated c=16 run: throughput, and CPU per request in µs (1000 requests).
+    fn translated_c16(rps: f64, cpu_us: f64) -> Scenario {
+        let mut run = load(Target::Keyway, rps, 0.42, 0.9);
+        run.keyway_cpu_ms = Some(cpu_us);
+        scenario("c16_translated", vec![run])
+    }
+
     fn replay_mut<'a>(r: &'a mut Report, id: &str) -> &'a mut ReplayRun {
         r.replay
             .as_mut()
@@ -1108,7 +1389,7 @@ mod tests {
     }
 
     /// The goals in the order `judge` gives them.
-    const GOALS: [&str; 16] = [
+    const GOALS: [&str; 19] = [
         "throughput at c=16 vs nginx",
         "throughput at c=64 vs nginx",
         "added latency p50 at c=1 (Keyway − direct)",
@@ -1125,6 +1406,9 @@ mod tests {
         "sessions: cache ratio with one account exhausted halfway vs one account",
         "sessions: failed requests in the replay",
         "sessions: new sessions per account (spread = session)",
+        "translated: throughput at c=16 vs pass-through",
+        "translated SSE: event delay p50 added vs pass-through",
+        "translated: failed requests and streams",
     ];
 
     /// The verdict on goal `what` and the figure it shows.
@@ -1167,7 +1451,7 @@ mod tests {
     fn every_goal_is_missed_when_its_figure_misses_it() {
         use Target::*;
         type Spoil = fn(&mut Report);
-        let cases: [(&str, Spoil, &str); 16] = [
+        let cases: [(&str, Spoil, &str); 19] = [
             (
                 GOALS[0],
                 |r| load_mut(r, "c16", Keyway).rps = 35_000.0,
@@ -1244,6 +1528,27 @@ mod tests {
                 |r| replay_mut(r, "session").sessions_per_account = vec![6, 3, 3],
                 "6 / 3 / 3 (even share 4)",
             ),
+            (
+                GOALS[16],
+                |r| load_mut(r, "c16_translated", Keyway).rps = 19_000.0,
+                "0.50×",
+            ),
+            (
+                GOALS[17],
+                |r| {
+                    let run = run_mut(r, "sse_translated", Keyway);
+                    run.sse.as_mut().expect("sse").delay.p50_ms = 2.2;
+                },
+                "+2.000 ms",
+            ),
+            (
+                GOALS[18],
+                |r| {
+                    let run = run_mut(r, "sse_translated", Keyway);
+                    run.sse.as_mut().expect("sse").errors = 2;
+                },
+                "2 failed",
+            ),
         ];
         for (what, spoil, shown) in cases {
             let mut r = passing();
@@ -1276,8 +1581,12 @@ mod tests {
         replay_mut(&mut r, "session").cache_read_tokens = 855; // exactly 95% of 90%
         replay_mut(&mut r, "session_exhausted").cache_read_tokens = 765; // exactly 85%
         replay_mut(&mut r, "session").sessions_per_account = vec![5, 4, 3]; // one above even
+        load_mut(&mut r, "c16_translated", Keyway).rps = 26_600.0; // exactly 0.70×
+        let translated = run_mut(&mut r, "sse_translated", Keyway);
+        translated.sse.as_mut().expect("sse").delay.p50_ms = 0.45; // 0.25 ms added
         for what in [
-            GOALS[0], GOALS[2], GOALS[9], GOALS[11], GOALS[12], GOALS[13], GOALS[15],
+            GOALS[0], GOALS[2], GOALS[9], GOALS[11], GOALS[12], GOALS[13], GOALS[15], GOALS[16],
+            GOALS[17],
         ] {
             assert_eq!(verdict(&r, what).0, Verdict::Pass, "{what}");
         }
@@ -1289,14 +1598,16 @@ mod tests {
         let mut r = passing();
         load_mut(&mut r, "c16", Keyway).rps = 10_000.0;
         r.keyway.idle_rss_kib = 99 * 1024;
+        load_mut(&mut r, "c16_translated", Keyway).rps = 1_000.0;
         r.goals = r.judge();
         assert!(r.faults().is_empty(), "{:?}", r.faults());
         replay_mut(&mut r, "session_exhausted").failed = 1;
         replay_mut(&mut r, "session").cache_read_tokens = 600;
         load_mut(&mut r, "c16_swap", Keyway).errors = 1;
+        load_mut(&mut r, "c16_translated", Keyway).errors = 1;
         r.goals = r.judge();
         let faults: Vec<&str> = r.faults().iter().map(|g| g.what.as_str()).collect();
-        assert_eq!(faults, [GOALS[8], GOALS[12], GOALS[14]]);
+        assert_eq!(faults, [GOALS[8], GOALS[12], GOALS[14], GOALS[18]]);
     }
 
     #[test]
@@ -1434,12 +1745,77 @@ mod tests {
         r.keyway.startup_ms.clear();
         assert_eq!(verdict(&r, GOALS[8]).0, Verdict::NotMeasured);
         assert_eq!(verdict(&r, GOALS[11]).0, Verdict::NotMeasured);
+        // Without the translated scenarios, no translation goal.
+        let mut r = passing();
+        r.scenarios.retain(|s| !s.id.ends_with("_translated"));
+        for what in &GOALS[16..] {
+            assert_eq!(verdict(&r, what), (Verdict::NotMeasured, "n/a".to_owned()));
+        }
         // A swap run without a successful swap proves nothing.
         let mut r = passing();
         if let Some(s) = r.scenarios.iter_mut().find(|s| s.id == "c16_swap") {
             s.swaps.as_mut().expect("swaps").ok = 0;
         }
         assert_eq!(verdict(&r, GOALS[8]).0, Verdict::Miss);
+    }
+
+    #[test]
+    fn translated_rows_set_translation_against_pass_through() {
+        let md = passing().markdown();
+        for row in [
+            // Small requests: the translated run beside the others, against c16's nginx and
+            // direct runs.
+            "| c16_translated | keyway | 36,100 | 0.90× | 0.420 | 0.900 | 0.900 | 1.800 | +0.220 | +0.600 | 0 | 20 MiB |",
+            // Streams: one more row in the SSE table, against sse's direct run.
+            "| keyway, translated | 8 | 400 | 0.220 | 0.440 | 0.880 | +0.240 | 0.750 | 1.500 | +0.250 | 0 |  |",
+            // The translation table: Keyway translated against Keyway passing through.
+            "| c=16 throughput, req/s | 38,000 | 36,100 | 0.95× |",
+            "| c=16 latency p50, ms | 0.400 | 0.420 | +0.020 |",
+            "| c=16 latency p99, ms | 0.850 | 0.900 | +0.050 |",
+            "| c=16 latency mean, ms | 0.400 | 0.420 | +0.020 |",
+            "| c=16 Keyway CPU per request, µs | 100.0 | 105.0 | +5.0 |",
+            "| SSE event delay p50, ms | 0.200 | 0.220 | +0.020 |",
+            "| SSE event delay p99, ms | 0.400 | 0.440 | +0.040 |",
+            "| SSE TTFB p50, ms | 0.700 | 0.750 | +0.050 |",
+            "| SSE Keyway CPU per content event, µs | 20.0 | 20.0 | +0.0 |",
+            "Added cost per translated request: +5.0 µs of Keyway CPU (105.0 µs translated, \
+             100.0 µs passed through).",
+        ] {
+            assert!(md.contains(row), "missing `{row}` in\n{md}");
+        }
+        // Without Keyway's CPU time, the added cost is the mean latency's difference.
+        let mut r = passing();
+        run_mut(&mut r, "c16_translated", Target::Keyway).keyway_cpu_ms = None;
+        let md = r.markdown();
+        assert!(
+            md.contains("| c=16 Keyway CPU per request, µs | 100.0 | n/a | n/a |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("Added cost per translated request: +0.020 ms of mean latency at c=16"),
+            "{md}"
+        );
+        // A first byte that waited for the first content event is said to have.
+        let note = "The translated streams' first byte waited for the first content event";
+        assert!(!md.contains(note), "{md}");
+        r.meta.sse_interval_ms = 20;
+        let plain = r.sse(Target::Keyway).map(|s| s.ttfb.p50_ms);
+        assert_eq!(plain, Some(0.7));
+        run_mut(&mut r, "sse_translated", Target::Keyway)
+            .sse
+            .as_mut()
+            .expect("sse")
+            .ttfb
+            .p50_ms = 20.9;
+        let md = r.markdown();
+        assert!(
+            md.contains(note) && md.contains("sends 20 ms after"),
+            "{md}"
+        );
+        // No translated scenario, no translation section.
+        r.scenarios.retain(|s| !s.id.ends_with("_translated"));
+        let md = r.markdown();
+        assert!(!md.contains("translated"), "{md}");
     }
 
     /// A c=16 scenario's report with these targets' throughputs (req/s).

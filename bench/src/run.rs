@@ -27,6 +27,9 @@ use crate::targets;
 const SWAP_INTERVAL: Duration = Duration::from_millis(100);
 /// Settling time between start and the idle RSS reading.
 const IDLE_SETTLE: Duration = Duration::from_secs(1);
+/// The scenarios whose requests Keyway translates; the OpenAI account and the alias they
+/// need are added just before the first of them.
+const TRANSLATED: [&str; 2] = ["c16_translated", "sse_translated"];
 
 /// Where and with which key a target is reached.
 struct Endpoint {
@@ -130,6 +133,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let mut scenarios = Vec::new();
     let mut replay = None;
     let mut round_robin_counts = None;
+    let mut translating = false;
     for &id in &plan.scenarios {
         if id == "replay" {
             // Its own fakes and instances: each run starts with empty prompt caches.
@@ -140,13 +144,31 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             // The swaps change who serves; the counts so far show round-robin alone.
             round_robin_counts = Some(requests_per_account(&kw).await);
         }
+        if TRANSLATED.contains(&id) && !translating {
+            // Only now: every scenario before, and the idle RSS and start-up figures, see the
+            // standard instance with its three Anthropic accounts, and the counts so far show
+            // round-robin over them alone.
+            if round_robin_counts.is_none() {
+                round_robin_counts = Some(requests_per_account(&kw).await);
+            }
+            eprintln!(
+                "keyway-bench: adding an OpenAI account and the alias {} → {}",
+                client::TRANSLATED_MODEL,
+                keyway::TRANSLATED_TARGET
+            );
+            setup.add_translation(&kw).await?;
+            check_translated(&kw).await?;
+            translating = true;
+        }
         let scenario = match id {
             "c1" => requests(plan, id, "small, c=1", 1, &endpoints, &mut kw, &groups).await?,
             "c16" => requests(plan, id, "small, c=16", 16, &endpoints, &mut kw, &groups).await?,
             "c16_limits" => limits_scenario(plan, &endpoints, &mut kw, &groups).await?,
             "c16_swap" => swap_scenario(plan, &endpoints, &mut kw, &setup, &groups).await?,
             "c64" => requests(plan, id, "small, c=64", 64, &endpoints, &mut kw, &groups).await?,
-            "sse" => streams(plan, &endpoints, &mut kw, &groups).await?,
+            "sse" => streams(plan, id, &endpoints, &mut kw, &groups).await?,
+            "c16_translated" => translated_requests(plan, &endpoints, &mut kw, &groups).await?,
+            "sse_translated" => streams(plan, id, &endpoints, &mut kw, &groups).await?,
             other => bail!("no scenario `{other}`"),
         };
         scenarios.push(scenario);
@@ -202,17 +224,47 @@ async fn check(e: &Endpoint) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One translated request through Keyway before measuring: the answer must be an Anthropic
+/// message written from the OpenAI account's answer (the fake's text names the key it
+/// served), or the translated scenarios would measure something else.
+async fn check_translated(kw: &Keyway) -> anyhow::Result<()> {
+    let request =
+        client::anthropic_for(kw.addr, &kw.client_key, client::TRANSLATED_MODEL, false)?.build();
+    let (status, body) = client::call(kw.addr, request).await?;
+    let answer: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let text = answer
+        .as_ref()
+        .and_then(|a| a.pointer("/content/0/text"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let is_message = answer
+        .as_ref()
+        .is_some_and(|a| a.get("type").and_then(serde_json::Value::as_str) == Some("message"));
+    if !status.is_success() || !is_message || !text.contains(keyway::OPENAI_SECRET) {
+        bail!(
+            "keyway answered a request for {} (alias → {}) with HTTP {status}, not an Anthropic \
+             message served by the OpenAI account: {}",
+            client::TRANSLATED_MODEL,
+            keyway::TRANSLATED_TARGET,
+            client::excerpt(&body)
+        );
+    }
+    Ok(())
+}
+
 /// The process groups this run started (fake, nginx, Keyway, floor), whose CPU time is ours.
 struct Groups(Vec<i32>);
 
 /// What a measured run adds to its result besides the measurement itself.
 struct Extras {
     keyway_peak_rss_kib: Option<u64>,
+    keyway_cpu_ms: Option<f64>,
     interference: Interference,
 }
 
 /// Runs `work` against `target`, noting how much CPU other processes used meanwhile, and for
-/// Keyway (process `keyway_pid`) its peak RSS (reset before, read after).
+/// Keyway (process `keyway_pid`) its peak RSS (reset before, read after) and the CPU time it
+/// used.
 async fn measured<T>(
     target: Target,
     keyway_pid: u32,
@@ -223,9 +275,14 @@ async fn measured<T>(
     if is_keyway {
         rss::reset_peak(keyway_pid)?;
     }
+    let keyway_cpu = || is_keyway.then(|| cpu::process_time(keyway_pid)).flatten();
+    let cpu_before = keyway_cpu();
     let before = cpu::sample(&groups.0);
     let out = work.await;
     let interference = cpu::interference(before, cpu::sample(&groups.0));
+    let keyway_cpu_ms = cpu_before
+        .zip(keyway_cpu())
+        .map(|(a, b)| b.saturating_sub(a).as_secs_f64() * 1e3);
     let keyway_peak_rss_kib = if is_keyway {
         Some(rss::read(keyway_pid)?.peak_kib)
     } else {
@@ -235,15 +292,22 @@ async fn measured<T>(
         out,
         Extras {
             keyway_peak_rss_kib,
+            keyway_cpu_ms,
             interference,
         },
     ))
 }
 
-fn load_spec(plan: &Plan, e: &Endpoint, concurrency: usize) -> anyhow::Result<LoadSpec> {
+/// A closed-loop run of the benchmark's request for `model` against `e`.
+fn load_spec(
+    plan: &Plan,
+    e: &Endpoint,
+    model: &str,
+    concurrency: usize,
+) -> anyhow::Result<LoadSpec> {
     Ok(LoadSpec {
         addr: e.addr,
-        request: Arc::new(client::anthropic(e.addr, &e.key, false)?),
+        request: Arc::new(client::anthropic_for(e.addr, &e.key, model, false)?),
         concurrency,
         warmup: plan.warmup,
         duration: plan.duration,
@@ -263,7 +327,7 @@ async fn requests(
     let mut runs = Vec::new();
     for e in endpoints {
         eprintln!("keyway-bench: {title}: {}", e.target.name());
-        let spec = load_spec(plan, e, concurrency)?;
+        let spec = load_spec(plan, e, client::MODEL, concurrency)?;
         let (load, extras) = measured(e.target, pid, groups, loadgen::run(&spec)).await?;
         kw.proc.check_alive()?;
         runs.push(Run {
@@ -271,6 +335,7 @@ async fn requests(
             load: Some(load),
             sse: None,
             keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
+            keyway_cpu_ms: extras.keyway_cpu_ms,
             interference: extras.interference,
         });
     }
@@ -298,7 +363,7 @@ async fn limits_scenario(
         .find(|e| e.target == Target::Keyway)
         .context("no Keyway endpoint")?;
     kw.set_default_key_limits(&UNREACHED_LIMITS).await?;
-    let spec = load_spec(plan, e, 16)?;
+    let spec = load_spec(plan, e, client::MODEL, 16)?;
     let pid = kw.proc.pid()?;
     let (load, extras) = measured(Target::Keyway, pid, groups, loadgen::run(&spec)).await?;
     kw.proc.check_alive()?;
@@ -311,6 +376,7 @@ async fn limits_scenario(
             load: Some(load),
             sse: None,
             keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
+            keyway_cpu_ms: extras.keyway_cpu_ms,
             interference: extras.interference,
         }],
         swaps: None,
@@ -339,7 +405,7 @@ async fn swap_scenario(
         .iter()
         .find(|e| e.target == Target::Keyway)
         .context("no Keyway endpoint")?;
-    let spec = load_spec(plan, e, 16)?;
+    let spec = load_spec(plan, e, client::MODEL, 16)?;
     let end = Instant::now() + plan.warmup + plan.duration;
     let pid = kw.proc.pid()?;
     let both = async {
@@ -359,34 +425,88 @@ async fn swap_scenario(
             load: Some(load),
             sse: None,
             keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
+            keyway_cpu_ms: extras.keyway_cpu_ms,
             interference: extras.interference,
         }],
         swaps: Some(swaps),
     })
 }
 
-async fn streams(
+/// Keyway alone at c=16 with every request for [`client::TRANSLATED_MODEL`], which the alias
+/// sends to the OpenAI account: Messages translated to Chat and the answer back. The plain
+/// c=16 runs are the comparison.
+async fn translated_requests(
     plan: &Plan,
     endpoints: &[Endpoint],
     kw: &mut Keyway,
     groups: &Groups,
 ) -> anyhow::Result<Scenario> {
+    let title = "small, c=16, translated Messages → Chat";
+    eprintln!("keyway-bench: {title}: keyway");
+    let e = endpoints
+        .iter()
+        .find(|e| e.target == Target::Keyway)
+        .context("no Keyway endpoint")?;
+    let spec = load_spec(plan, e, client::TRANSLATED_MODEL, 16)?;
+    let pid = kw.proc.pid()?;
+    let (load, extras) = measured(Target::Keyway, pid, groups, loadgen::run(&spec)).await?;
+    kw.proc.check_alive()?;
+    Ok(Scenario {
+        id: "c16_translated".to_owned(),
+        title: title.to_owned(),
+        runs: vec![Run {
+            target: Target::Keyway,
+            load: Some(load),
+            sse: None,
+            keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
+            keyway_cpu_ms: extras.keyway_cpu_ms,
+            interference: extras.interference,
+        }],
+        swaps: None,
+    })
+}
+
+/// The streaming scenario `id`: `sse` against the three standard targets, or
+/// `sse_translated` against Keyway alone with every stream for [`client::TRANSLATED_MODEL`]
+/// (a Messages stream to the client, a Chat stream from the OpenAI account, translated event
+/// by event; the fake's stamps ride in the text, which translation keeps).
+async fn streams(
+    plan: &Plan,
+    id: &str,
+    endpoints: &[Endpoint],
+    kw: &mut Keyway,
+    groups: &Groups,
+) -> anyhow::Result<Scenario> {
+    let translated = id == "sse_translated";
     let title = format!(
-        "SSE, {} streams × {} events at {} ms",
+        "SSE{}, {} streams × {} events at {} ms",
+        if translated {
+            " translated Messages → Chat"
+        } else {
+            ""
+        },
         plan.sse_streams,
         plan.sse_events,
         plan.sse_interval.as_millis()
     );
+    let model = if translated {
+        client::TRANSLATED_MODEL
+    } else {
+        client::MODEL
+    };
     let pid = kw.proc.pid()?;
     let mut runs = Vec::new();
     // The floor answers one question, what the stack costs under request load; the streaming
-    // scenario stays with the three standard targets.
-    for e in endpoints.iter().filter(|e| !e.target.is_floor()) {
+    // scenario stays with the three standard targets, and its translated twin with Keyway.
+    let targets = endpoints
+        .iter()
+        .filter(|e| !e.target.is_floor() && (!translated || e.target == Target::Keyway));
+    for e in targets {
         eprintln!("keyway-bench: {title}: {}", e.target.name());
         let spec = SseSpec {
             addr: e.addr,
-            request: Arc::new(client::anthropic(e.addr, &e.key, true)?),
-            warmup_request: Arc::new(client::anthropic(e.addr, &e.key, false)?),
+            request: Arc::new(client::anthropic_for(e.addr, &e.key, model, true)?),
+            warmup_request: Arc::new(client::anthropic_for(e.addr, &e.key, model, false)?),
             streams: plan.sse_streams,
             events: plan.sse_events,
             duration: plan.duration,
@@ -398,11 +518,12 @@ async fn streams(
             load: None,
             sse: Some(stats),
             keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
+            keyway_cpu_ms: extras.keyway_cpu_ms,
             interference: extras.interference,
         });
     }
     Ok(Scenario {
-        id: "sse".to_owned(),
+        id: id.to_owned(),
         title,
         runs,
         swaps: None,

@@ -191,13 +191,16 @@ pub fn parse_listen_line(line: &str) -> anyhow::Result<SocketAddr> {
 }
 
 /// The fake upstream, streaming `events` stamped events at `interval` for streaming requests.
-/// It accepts the Keyway accounts' keys, which direct and nginx runs send too.
+/// It accepts the Keyway accounts' keys, which direct and nginx runs send too, and the OpenAI
+/// key of the account the translated scenarios add.
 pub async fn start_fake(plan: &Plan, dir: &Path) -> anyhow::Result<(Proc, SocketAddr)> {
     let mut cmd = Command::new(&plan.fake_bin);
     cmd.args(["--listen", "127.0.0.1:0", "--no-record", "--stamp"]);
     for key in crate::keyway::ACCOUNT_SECRETS {
         cmd.arg("--key").arg(format!("anthropic:{key}"));
     }
+    cmd.arg("--key")
+        .arg(format!("openai:{}", crate::keyway::OPENAI_SECRET));
     cmd.arg("--stream-events")
         .arg(plan.sse_events.to_string())
         .arg("--stream-interval-ms")
