@@ -241,6 +241,10 @@ pub struct Response {
 /// One step of a streamed answer, in the order the upstream produced it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// The upstream has begun its answer (its first event arrived): the client gets its
+    /// stream's opening events now rather than with the first token, as from the provider
+    /// itself.
+    Start,
     /// Usage known so far (at the start: the prompt tokens, when the upstream says them).
     Usage(Usage),
     Text(String),

@@ -569,7 +569,7 @@ impl StreamRenderer {
                     },
                 );
             }
-            Event::Usage(_) | Event::Error(_) => {}
+            Event::Start | Event::Usage(_) | Event::Error(_) => {}
         }
     }
 

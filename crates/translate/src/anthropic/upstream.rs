@@ -453,6 +453,7 @@ impl StreamParser {
                     message.usage.merge_into(&mut self.usage);
                     out.push(Event::Usage(self.usage));
                 }
+                out.push(Event::Start);
             }
             "content_block_start" => {
                 let (Some(index), Some(block)) = (event.index, event.content_block) else {

@@ -271,6 +271,8 @@ pub fn parse_response(body: &[u8]) -> Option<ir::Response> {
 /// `[DONE]` or the end of the body.
 #[derive(Debug, Default)]
 pub struct StreamParser {
+    /// The first chunk came ([`Event::Start`] sent).
+    begun: bool,
     /// Upstream indexes of the tool calls started.
     started: Vec<usize>,
     finish: Option<String>,
@@ -299,6 +301,11 @@ impl StreamParser {
             out.push(Event::Error(UpstreamError::parse(TARGET, 0, data)));
             self.finished = true;
             return;
+        }
+        if !self.begun {
+            // The opening chunk (the role, no text yet) opens the client's stream.
+            self.begun = true;
+            out.push(Event::Start);
         }
         if let Some(usage) = &chunk.usage {
             self.usage = Some(usage.to_ir());

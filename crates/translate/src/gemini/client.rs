@@ -545,7 +545,8 @@ impl StreamRenderer {
             return;
         }
         match event {
-            Event::Usage(_) => {}
+            // Gemini streams have no opening event: the first chunk carries content.
+            Event::Start | Event::Usage(_) => {}
             Event::Text(text) => {
                 if text.is_empty() {
                     return;

@@ -387,6 +387,8 @@ pub fn parse_count(body: &[u8]) -> Option<u64> {
 #[derive(Debug)]
 pub struct StreamParser {
     token: String,
+    /// The first chunk came ([`Event::Start`] sent).
+    begun: bool,
     calls: usize,
     usage_sent: bool,
     /// The last usage reported: each chunk reports the whole usage so far.
@@ -398,6 +400,7 @@ impl StreamParser {
     pub fn new(token: &str) -> Self {
         StreamParser {
             token: token.to_owned(),
+            begun: false,
             calls: 0,
             usage_sent: false,
             usage: ir::Usage::default(),
@@ -431,6 +434,11 @@ impl StreamParser {
                 self.usage_sent = true;
                 out.push(Event::Usage(usage));
             }
+        }
+        if !self.begun {
+            // After the usage, so the client's opening event carries the prompt's tokens.
+            self.begun = true;
+            out.push(Event::Start);
         }
         let blocked = chunk
             .prompt_feedback

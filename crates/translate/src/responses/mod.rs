@@ -1021,7 +1021,7 @@ impl StreamRenderer {
                 self.sequence += 1;
             }
             Event::Error(error) => self.error(&error, out),
-            Event::Usage(_) => {}
+            Event::Start | Event::Usage(_) => {}
         }
     }
 

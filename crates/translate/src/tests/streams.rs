@@ -195,8 +195,10 @@ fn anthropic_thinking_to_gemini_and_chat() {
 fn anthropic_error_mid_stream_reaches_each_client_in_its_grammar() {
     let ctx = context(ClientSurface::Chat, UpstreamFormat::Anthropic);
     let events = stream_events(&ctx, ANTHROPIC_ERROR_STREAM);
+    // The stream had begun (the upstream's message_start): the role chunk, then the error.
+    assert_eq!(events[0].data["choices"][0]["delta"]["role"], "assistant");
     assert_eq!(
-        data(&events),
+        data(&events)[1..],
         [
             &json!({"error": {"message": "anthropic upstream: Overloaded", "type": "server_error", "param": null, "code": null}})
         ]
@@ -638,4 +640,25 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
     let answer: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
     assert_eq!(answer["output"][0]["name"], "spawn_agent");
     assert_eq!(answer["output"][0]["namespace"], "multi_agent_v1");
+}
+
+/// The client's stream opens when the upstream's does, not with the first token: a Chat
+/// upstream's opening chunk (the role, no text) gives a Messages client its `message_start`
+/// and a Responses client its `response.created` at once.
+#[test]
+fn the_clients_stream_opens_with_the_upstreams_first_chunk() {
+    let opening = "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n";
+    for (client, first) in [
+        (ClientSurface::Messages, "message_start"),
+        (ClientSurface::Responses, "response.created"),
+    ] {
+        let ctx = context(client, UpstreamFormat::OpenAi);
+        let mut translator = crate::StreamTranslator::new(&ctx);
+        let out = translator.feed(opening.as_bytes());
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(
+            text.starts_with(&format!("event: {first}\n")),
+            "{client:?}: {text:?}"
+        );
+    }
 }
