@@ -112,6 +112,6 @@ pub async fn route(
         model: route.model.map(str::to_owned),
         alias: route.alias.map(str::to_owned),
         fallback,
-        translated: crate::request::translation::needed(q.surface, route.provider),
+        translated: !route.provider.format.serves(q.surface),
     }))
 }

@@ -62,7 +62,7 @@ pub fn upstream_format(format: Format) -> UpstreamFormat {
 
 /// Whether a request of `surface` sent to `provider` must be translated.
 pub fn needed(surface: Surface, provider: &ProviderRoute) -> bool {
-    Format::of(surface) != provider.format
+    !provider.format.serves(surface)
 }
 
 /// A request rewritten for a pool of another format.
