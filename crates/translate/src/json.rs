@@ -151,3 +151,62 @@ mod tests {
         assert_eq!(o, StrOrObj::Obj(Item { a: 7 }));
     }
 }
+
+/// A request body read field by field, for the four client surfaces' request types: the
+/// fields a surface maps are read into their typed places ([`RequestObject::field`]), the
+/// others it defines go to `known_other` (handled one by one: dropped or refused), and
+/// unknown ones are kept in `extra` to be forwarded — without `#[serde(flatten)]`, which would
+/// buffer the whole body and cannot hold raw JSON.
+pub trait RequestObject: Default {
+    /// What the body is, for serde's error ("a Messages request object").
+    const EXPECTING: &'static str;
+    /// The surface's fields that have no typed place.
+    const KNOWN_OTHER: &'static [&'static str];
+
+    /// Reads the value of `key` when the surface maps it; `false` (the value unread) when not.
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
+
+    /// Where the other fields go: the known ones, and the unknown ones.
+    fn others(
+        &mut self,
+    ) -> (
+        &mut Vec<(String, serde_json::Value)>,
+        &mut serde_json::Map<String, serde_json::Value>,
+    );
+
+    /// A required field the body left out, if any.
+    fn missing(&self) -> Option<&'static str>;
+}
+
+/// Deserialises a [`RequestObject`] from a JSON object, reading each value once.
+pub fn deserialize_request<'de, D: Deserializer<'de>, T: RequestObject>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: RequestObject> Visitor<'de> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(T::EXPECTING)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+            let mut r = T::default();
+            while let Some(key) = map.next_key::<String>()? {
+                if r.field(&key, &mut map)? {
+                    continue;
+                }
+                let value = map.next_value()?;
+                let (known, extra) = r.others();
+                if T::KNOWN_OTHER.contains(&key.as_str()) {
+                    known.push((key, value));
+                } else {
+                    extra.insert(key, value);
+                }
+            }
+            match r.missing() {
+                Some(field) => Err(de::Error::missing_field(field)),
+                None => Ok(r),
+            }
+        }
+    }
+    deserializer.deserialize_map(V(PhantomData))
+}

@@ -6,14 +6,12 @@
 //! `type`: serde's internally tagged enums buffer every block (and cannot hold raw JSON), and
 //! a flat struct also keeps an unknown block's `type` for the error that refuses it.
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::json::StrOr;
+use crate::json::{self, RequestObject, StrOr};
 
 /// `POST /v1/messages` and `/v1/messages/count_tokens` bodies, as a client sends them.
 #[derive(Debug, Default)]
@@ -54,54 +52,44 @@ pub const KNOWN_OTHER: [&str; 9] = [
 ];
 
 impl<'de> Deserialize<'de> for MessagesRequest {
-    /// A hand-written map visitor, so that unknown fields can be kept without
-    /// `#[serde(flatten)]` (which would buffer the whole body and cannot hold raw JSON).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MessagesRequest;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Messages request object")
+        json::deserialize_request(deserializer)
+    }
+}
+
+impl RequestObject for MessagesRequest {
+    const EXPECTING: &'static str = "a Messages request object";
+    const KNOWN_OTHER: &'static [&'static str] = &KNOWN_OTHER;
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "model" => self.model = map.next_value()?,
+            "messages" => self.messages = map.next_value::<Option<_>>()?.unwrap_or_default(),
+            "system" => self.system = map.next_value()?,
+            "max_tokens" => self.max_tokens = map.next_value()?,
+            "metadata" => self.metadata = map.next_value()?,
+            "stop_sequences" => {
+                self.stop_sequences = map.next_value::<Option<_>>()?.unwrap_or_default()
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut r = MessagesRequest::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "model" => r.model = map.next_value()?,
-                        "messages" => {
-                            r.messages = map.next_value::<Option<_>>()?.unwrap_or_default()
-                        }
-                        "system" => r.system = map.next_value()?,
-                        "max_tokens" => r.max_tokens = map.next_value()?,
-                        "metadata" => r.metadata = map.next_value()?,
-                        "stop_sequences" => {
-                            r.stop_sequences = map.next_value::<Option<_>>()?.unwrap_or_default()
-                        }
-                        "stream" => r.stream = map.next_value::<Option<bool>>()?.unwrap_or(false),
-                        "temperature" => r.temperature = map.next_value()?,
-                        "top_p" => r.top_p = map.next_value()?,
-                        "top_k" => r.top_k = map.next_value()?,
-                        "thinking" => r.thinking = map.next_value()?,
-                        "tool_choice" => r.tool_choice = map.next_value()?,
-                        "tools" => r.tools = map.next_value::<Option<_>>()?.unwrap_or_default(),
-                        "output_config" => r.output_config = map.next_value()?,
-                        k if KNOWN_OTHER.contains(&k) => {
-                            let value = map.next_value()?;
-                            r.known_other.push((key, value));
-                        }
-                        _ => {
-                            let value = map.next_value()?;
-                            r.extra.insert(key, value);
-                        }
-                    }
-                }
-                if r.model.is_empty() {
-                    return Err(de::Error::missing_field("model"));
-                }
-                Ok(r)
-            }
+            "stream" => self.stream = map.next_value::<Option<bool>>()?.unwrap_or(false),
+            "temperature" => self.temperature = map.next_value()?,
+            "top_p" => self.top_p = map.next_value()?,
+            "top_k" => self.top_k = map.next_value()?,
+            "thinking" => self.thinking = map.next_value()?,
+            "tool_choice" => self.tool_choice = map.next_value()?,
+            "tools" => self.tools = map.next_value::<Option<_>>()?.unwrap_or_default(),
+            "output_config" => self.output_config = map.next_value()?,
+            _ => return Ok(false),
         }
-        deserializer.deserialize_map(V)
+        Ok(true)
+    }
+
+    fn others(&mut self) -> (&mut Vec<(String, Value)>, &mut Map<String, Value>) {
+        (&mut self.known_other, &mut self.extra)
+    }
+
+    fn missing(&self) -> Option<&'static str> {
+        self.model.is_empty().then_some("model")
     }
 }
 

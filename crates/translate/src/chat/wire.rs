@@ -7,14 +7,12 @@
 //! Finish reasons and roles are strings, not enums: OpenAI-compatible services send values
 //! OpenAI never documented, and one unexpected value must not make a whole answer unreadable.
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::json::{StrOr, StrOrObj};
+use crate::json::{self, RequestObject, StrOr, StrOrObj};
 
 /// A Chat Completions request as a client sends it.
 #[derive(Debug, Default)]
@@ -66,58 +64,48 @@ pub const KNOWN_OTHER: [&str; 15] = [
 ];
 
 impl<'de> Deserialize<'de> for ChatRequest {
-    /// A hand-written map visitor, so that unknown fields can be kept without
-    /// `#[serde(flatten)]` (which would buffer the whole body and cannot hold raw JSON).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ChatRequest;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Chat Completions request object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut r = ChatRequest::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "model" => r.model = map.next_value()?,
-                        "messages" => {
-                            r.messages = map.next_value::<Option<_>>()?.unwrap_or_default()
-                        }
-                        "max_tokens" => r.max_tokens = map.next_value()?,
-                        "max_completion_tokens" => r.max_completion_tokens = map.next_value()?,
-                        "temperature" => r.temperature = map.next_value()?,
-                        "top_p" => r.top_p = map.next_value()?,
-                        "n" => r.n = map.next_value()?,
-                        "stop" => r.stop = map.next_value()?,
-                        "stream" => r.stream = map.next_value::<Option<bool>>()?.unwrap_or(false),
-                        "stream_options" => r.stream_options = map.next_value()?,
-                        "tools" => r.tools = map.next_value::<Option<_>>()?.unwrap_or_default(),
-                        "tool_choice" => r.tool_choice = map.next_value()?,
-                        "parallel_tool_calls" => r.parallel_tool_calls = map.next_value()?,
-                        "reasoning_effort" => r.reasoning_effort = map.next_value()?,
-                        "response_format" => r.response_format = map.next_value()?,
-                        "seed" => r.seed = map.next_value()?,
-                        "presence_penalty" => r.presence_penalty = map.next_value()?,
-                        "frequency_penalty" => r.frequency_penalty = map.next_value()?,
-                        "user" => r.user = map.next_value()?,
-                        "safety_identifier" => r.safety_identifier = map.next_value()?,
-                        k if KNOWN_OTHER.contains(&k) => {
-                            let value = map.next_value()?;
-                            r.known_other.push((key, value));
-                        }
-                        _ => {
-                            let value = map.next_value()?;
-                            r.extra.insert(key, value);
-                        }
-                    }
-                }
-                if r.model.is_empty() {
-                    return Err(de::Error::missing_field("model"));
-                }
-                Ok(r)
-            }
+        json::deserialize_request(deserializer)
+    }
+}
+
+impl RequestObject for ChatRequest {
+    const EXPECTING: &'static str = "a Chat Completions request object";
+    const KNOWN_OTHER: &'static [&'static str] = &KNOWN_OTHER;
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "model" => self.model = map.next_value()?,
+            "messages" => self.messages = map.next_value::<Option<_>>()?.unwrap_or_default(),
+            "max_tokens" => self.max_tokens = map.next_value()?,
+            "max_completion_tokens" => self.max_completion_tokens = map.next_value()?,
+            "temperature" => self.temperature = map.next_value()?,
+            "top_p" => self.top_p = map.next_value()?,
+            "n" => self.n = map.next_value()?,
+            "stop" => self.stop = map.next_value()?,
+            "stream" => self.stream = map.next_value::<Option<bool>>()?.unwrap_or(false),
+            "stream_options" => self.stream_options = map.next_value()?,
+            "tools" => self.tools = map.next_value::<Option<_>>()?.unwrap_or_default(),
+            "tool_choice" => self.tool_choice = map.next_value()?,
+            "parallel_tool_calls" => self.parallel_tool_calls = map.next_value()?,
+            "reasoning_effort" => self.reasoning_effort = map.next_value()?,
+            "response_format" => self.response_format = map.next_value()?,
+            "seed" => self.seed = map.next_value()?,
+            "presence_penalty" => self.presence_penalty = map.next_value()?,
+            "frequency_penalty" => self.frequency_penalty = map.next_value()?,
+            "user" => self.user = map.next_value()?,
+            "safety_identifier" => self.safety_identifier = map.next_value()?,
+            _ => return Ok(false),
         }
-        deserializer.deserialize_map(V)
+        Ok(true)
+    }
+
+    fn others(&mut self) -> (&mut Vec<(String, Value)>, &mut Map<String, Value>) {
+        (&mut self.known_other, &mut self.extra)
+    }
+
+    fn missing(&self) -> Option<&'static str> {
+        self.model.is_empty().then_some("model")
     }
 }
 

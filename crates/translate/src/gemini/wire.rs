@@ -7,12 +7,12 @@
 //! its documentation mixes both (`system_instruction` beside `generationConfig`), so every
 //! request field Keyway reads takes both spellings.
 
-use std::fmt;
-
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::json::{self, RequestObject};
 
 /// A `generateContent` / `streamGenerateContent` / `countTokens` body from a client.
 #[derive(Debug, Default)]
@@ -40,47 +40,40 @@ pub const KNOWN_OTHER: [&str; 6] = [
 ];
 
 impl<'de> Deserialize<'de> for GenerateRequest {
-    /// A hand-written map visitor, so that unknown fields can be kept without
-    /// `#[serde(flatten)]` (which would buffer the whole body and cannot hold raw JSON).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = GenerateRequest;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a generateContent request object")
+        json::deserialize_request(deserializer)
+    }
+}
+
+impl RequestObject for GenerateRequest {
+    const EXPECTING: &'static str = "a generateContent request object";
+    const KNOWN_OTHER: &'static [&'static str] = &KNOWN_OTHER;
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "contents" => self.contents = map.next_value::<Option<_>>()?.unwrap_or_default(),
+            "systemInstruction" | "system_instruction" => {
+                self.system_instruction = map.next_value()?
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut r = GenerateRequest::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "contents" => {
-                            r.contents = map.next_value::<Option<_>>()?.unwrap_or_default()
-                        }
-                        "systemInstruction" | "system_instruction" => {
-                            r.system_instruction = map.next_value()?
-                        }
-                        "tools" => r.tools = map.next_value::<Option<_>>()?.unwrap_or_default(),
-                        "toolConfig" | "tool_config" => r.tool_config = map.next_value()?,
-                        "generationConfig" | "generation_config" => {
-                            r.generation_config = map.next_value()?
-                        }
-                        "generateContentRequest" | "generate_content_request" => {
-                            r.generate_content_request = map.next_value()?
-                        }
-                        k if KNOWN_OTHER.contains(&k) => {
-                            let value = map.next_value()?;
-                            r.known_other.push((key, value));
-                        }
-                        _ => {
-                            let value = map.next_value()?;
-                            r.extra.insert(key, value);
-                        }
-                    }
-                }
-                Ok(r)
+            "tools" => self.tools = map.next_value::<Option<_>>()?.unwrap_or_default(),
+            "toolConfig" | "tool_config" => self.tool_config = map.next_value()?,
+            "generationConfig" | "generation_config" => {
+                self.generation_config = map.next_value()?
             }
+            "generateContentRequest" | "generate_content_request" => {
+                self.generate_content_request = map.next_value()?
+            }
+            _ => return Ok(false),
         }
-        deserializer.deserialize_map(V)
+        Ok(true)
+    }
+
+    fn others(&mut self) -> (&mut Vec<(String, Value)>, &mut Map<String, Value>) {
+        (&mut self.known_other, &mut self.extra)
+    }
+
+    fn missing(&self) -> Option<&'static str> {
+        None
     }
 }
 

@@ -3,14 +3,12 @@
 //! `.../responses-streaming`). Only the client side: a Responses client going to an `openai`
 //! upstream is not translated.
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::json::{StrOr, StrOrObj};
+use crate::json::{self, RequestObject, StrOr, StrOrObj};
 
 /// A `POST /v1/responses` body.
 #[derive(Debug, Default)]
@@ -55,50 +53,42 @@ pub const KNOWN_OTHER: [&str; 17] = [
 ];
 
 impl<'de> Deserialize<'de> for ResponsesRequest {
-    /// A hand-written map visitor, so that unknown fields can be kept without
-    /// `#[serde(flatten)]` (which would buffer the whole body and cannot hold raw JSON).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ResponsesRequest;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Responses request object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut r = ResponsesRequest::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "model" => r.model = map.next_value()?,
-                        "input" => r.input = map.next_value()?,
-                        "instructions" => r.instructions = map.next_value()?,
-                        "max_output_tokens" => r.max_output_tokens = map.next_value()?,
-                        "temperature" => r.temperature = map.next_value()?,
-                        "top_p" => r.top_p = map.next_value()?,
-                        "tools" => r.tools = map.next_value::<Option<_>>()?.unwrap_or_default(),
-                        "tool_choice" => r.tool_choice = map.next_value()?,
-                        "parallel_tool_calls" => r.parallel_tool_calls = map.next_value()?,
-                        "reasoning" => r.reasoning = map.next_value()?,
-                        "text" => r.text = map.next_value()?,
-                        "stream" => r.stream = map.next_value::<Option<bool>>()?.unwrap_or(false),
-                        "user" => r.user = map.next_value()?,
-                        "safety_identifier" => r.safety_identifier = map.next_value()?,
-                        k if KNOWN_OTHER.contains(&k) => {
-                            let value = map.next_value()?;
-                            r.known_other.push((key, value));
-                        }
-                        _ => {
-                            let value = map.next_value()?;
-                            r.extra.insert(key, value);
-                        }
-                    }
-                }
-                if r.model.is_empty() {
-                    return Err(de::Error::missing_field("model"));
-                }
-                Ok(r)
-            }
+        json::deserialize_request(deserializer)
+    }
+}
+
+impl RequestObject for ResponsesRequest {
+    const EXPECTING: &'static str = "a Responses request object";
+    const KNOWN_OTHER: &'static [&'static str] = &KNOWN_OTHER;
+
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "model" => self.model = map.next_value()?,
+            "input" => self.input = map.next_value()?,
+            "instructions" => self.instructions = map.next_value()?,
+            "max_output_tokens" => self.max_output_tokens = map.next_value()?,
+            "temperature" => self.temperature = map.next_value()?,
+            "top_p" => self.top_p = map.next_value()?,
+            "tools" => self.tools = map.next_value::<Option<_>>()?.unwrap_or_default(),
+            "tool_choice" => self.tool_choice = map.next_value()?,
+            "parallel_tool_calls" => self.parallel_tool_calls = map.next_value()?,
+            "reasoning" => self.reasoning = map.next_value()?,
+            "text" => self.text = map.next_value()?,
+            "stream" => self.stream = map.next_value::<Option<bool>>()?.unwrap_or(false),
+            "user" => self.user = map.next_value()?,
+            "safety_identifier" => self.safety_identifier = map.next_value()?,
+            _ => return Ok(false),
         }
-        deserializer.deserialize_map(V)
+        Ok(true)
+    }
+
+    fn others(&mut self) -> (&mut Vec<(String, Value)>, &mut Map<String, Value>) {
+        (&mut self.known_other, &mut self.extra)
+    }
+
+    fn missing(&self) -> Option<&'static str> {
+        self.model.is_empty().then_some("model")
     }
 }
 
