@@ -2,7 +2,6 @@
 //! reached the client, record it and try the next account. A success is streamed back as it
 //! arrives.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,6 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::Stream;
 use keyway_core::provider::Format;
 use keyway_core::session::{Choice, MoveReason, Placement, SessionKey, Spread};
 use keyway_core::snapshot::Route;
@@ -21,7 +19,7 @@ use tracing::{Span, debug, info, warn};
 
 use keyway_translate::ResponseContext;
 
-use super::relay::{Open, Relay};
+use super::relay::{self, Open, Relay};
 use super::sessions;
 use super::surface::SurfaceError;
 use super::{adapter, cooldown, quota, translation};
@@ -773,7 +771,7 @@ pub async fn relay(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let body: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>> = match &translation {
+    let body: relay::Upstream = match &translation {
         None => Box::pin(upstream.bytes_stream()),
         Some(context) if status.is_success() && upstream_sse => Box::pin(
             translation::Translating::new(upstream.bytes_stream(), context),

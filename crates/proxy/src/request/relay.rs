@@ -22,7 +22,8 @@ use crate::engine::Engine;
 use crate::record::RequestRecord;
 use crate::record::tokens::TokenCounter;
 
-type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+/// The upstream's body as the relay reads it: passed through, or translated for the client.
+pub type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 pub struct Relay {
     upstream: Upstream,
@@ -90,11 +91,7 @@ impl Open {
 }
 
 impl Relay {
-    pub fn new(
-        upstream: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
-        sse: Option<Surface>,
-        open: Open,
-    ) -> Relay {
+    pub fn new(upstream: Upstream, sse: Option<Surface>, open: Open) -> Relay {
         let idle_limit = Duration::from_secs(
             open.engine
                 .snapshot()
@@ -104,7 +101,7 @@ impl Relay {
         );
         let now = Instant::now();
         Relay {
-            upstream: Box::pin(upstream),
+            upstream,
             ending: Box::pin(open.engine.streams_ending()),
             idle_limit,
             last_piece: now,

@@ -113,12 +113,12 @@ pub fn prepare(
         Ok(plan) => plan,
         Err(e) => {
             tracing::info!(to = upstream.as_str(), "cannot translate the request: {e}");
-            return Prepared::Answer(json_response(e.status(), e.body(client)));
+            return Prepared::Answer(json_response(status(e.status()), e.body(client)));
         }
     };
     match plan {
         Plan::Local(local) => {
-            let mut response = json_response(local.status, local.body);
+            let mut response = json_response(status(local.status), local.body);
             if local.approximate {
                 response.headers_mut().insert(
                     HeaderName::from_static(ESTIMATE_HEADER),
@@ -192,18 +192,21 @@ pub fn whole_parts(
     context: &ResponseContext,
 ) -> (StatusCode, Bytes) {
     let translated = keyway_translate::response(status.as_u16(), body, context);
-    let status = StatusCode::from_u16(translated.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    (status, translated.body)
+    (self::status(translated.status), translated.body)
 }
 
 /// [`whole_parts`] as a response.
 pub fn whole(status: StatusCode, body: &[u8], context: &ResponseContext) -> Response {
     let (status, body) = whole_parts(status, body, context);
-    json_response(status.as_u16(), body)
+    json_response(status, body)
 }
 
-fn json_response(status: u16, body: Bytes) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+/// A status the translator chose; one out of range (it never makes one) reads as a 502.
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY)
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response {
     (
         status,
         [(
