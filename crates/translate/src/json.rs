@@ -109,49 +109,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for StrOrObj<T> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::value::RawValue;
-
-    #[derive(serde::Deserialize, Debug, PartialEq)]
-    struct Item {
-        a: u32,
-    }
-
-    #[test]
-    fn str_or_list_reads_each_shape() {
-        let s: StrOr<Item> = serde_json::from_str(r#""hi""#).unwrap();
-        assert_eq!(s, StrOr::Str("hi".into()));
-        let l: StrOr<Item> = serde_json::from_str(r#"[{"a":1},{"a":2}]"#).unwrap();
-        assert_eq!(l, StrOr::List(vec![Item { a: 1 }, Item { a: 2 }]));
-        let n: StrOr<Item> = serde_json::from_str("null").unwrap();
-        assert_eq!(n, StrOr::List(vec![]));
-        assert!(serde_json::from_str::<StrOr<Item>>("3").is_err());
-    }
-
-    #[test]
-    fn raw_values_survive_inside_lists() {
-        #[derive(serde::Deserialize)]
-        struct WithRaw {
-            input: Box<RawValue>,
-        }
-        let l: StrOr<WithRaw> = serde_json::from_str(r#"[{"input":{"x":[1,2]}}]"#).unwrap();
-        let StrOr::List(items) = l else {
-            panic!("a list")
-        };
-        assert_eq!(items[0].input.get(), r#"{"x":[1,2]}"#);
-    }
-
-    #[test]
-    fn str_or_object_reads_each_shape() {
-        let s: StrOrObj<Item> = serde_json::from_str(r#""auto""#).unwrap();
-        assert_eq!(s, StrOrObj::Str("auto".into()));
-        let o: StrOrObj<Item> = serde_json::from_str(r#"{"a":7}"#).unwrap();
-        assert_eq!(o, StrOrObj::Obj(Item { a: 7 }));
-    }
-}
-
 /// A request body read field by field, for the four client surfaces' request types: the
 /// fields a surface maps are read into their typed places ([`RequestObject::field`]), the
 /// others it defines go to `known_other` (handled one by one: dropped or refused), and
@@ -209,4 +166,47 @@ pub fn deserialize_request<'de, D: Deserializer<'de>, T: RequestObject>(
         }
     }
     deserializer.deserialize_map(V(PhantomData))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::value::RawValue;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Item {
+        a: u32,
+    }
+
+    #[test]
+    fn str_or_list_reads_each_shape() {
+        let s: StrOr<Item> = serde_json::from_str(r#""hi""#).unwrap();
+        assert_eq!(s, StrOr::Str("hi".into()));
+        let l: StrOr<Item> = serde_json::from_str(r#"[{"a":1},{"a":2}]"#).unwrap();
+        assert_eq!(l, StrOr::List(vec![Item { a: 1 }, Item { a: 2 }]));
+        let n: StrOr<Item> = serde_json::from_str("null").unwrap();
+        assert_eq!(n, StrOr::List(vec![]));
+        assert!(serde_json::from_str::<StrOr<Item>>("3").is_err());
+    }
+
+    #[test]
+    fn raw_values_survive_inside_lists() {
+        #[derive(serde::Deserialize)]
+        struct WithRaw {
+            input: Box<RawValue>,
+        }
+        let l: StrOr<WithRaw> = serde_json::from_str(r#"[{"input":{"x":[1,2]}}]"#).unwrap();
+        let StrOr::List(items) = l else {
+            panic!("a list")
+        };
+        assert_eq!(items[0].input.get(), r#"{"x":[1,2]}"#);
+    }
+
+    #[test]
+    fn str_or_object_reads_each_shape() {
+        let s: StrOrObj<Item> = serde_json::from_str(r#""auto""#).unwrap();
+        assert_eq!(s, StrOrObj::Str("auto".into()));
+        let o: StrOrObj<Item> = serde_json::from_str(r#"{"a":7}"#).unwrap();
+        assert_eq!(o, StrOrObj::Obj(Item { a: 7 }));
+    }
 }
