@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::pool::Pool;
+use crate::state::Changes;
 use crate::strategy::Strategy;
 
 /// How a policy spreads requests that belong to a session.
@@ -269,8 +270,9 @@ type Scoped = (Arc<str>, SessionKey);
 /// update one entry, never across an await.
 pub struct Sessions {
     shards: [Mutex<HashMap<Scoped, Binding>>; SHARDS],
-    /// Bumped by every change worth saving.
+    /// Bumped by every change worth saving, and told to the saver that waits for one.
     version: AtomicU64,
+    changes: Changes,
 }
 
 impl Default for Sessions {
@@ -278,6 +280,7 @@ impl Default for Sessions {
         Sessions {
             shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             version: AtomicU64::new(0),
+            changes: Changes::new(()),
         }
     }
 }
@@ -297,6 +300,16 @@ impl Sessions {
 
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)
+    }
+
+    /// Waits for changes worth saving (see [`crate::state::Changes`]).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<()> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.version.fetch_add(1, Ordering::Relaxed);
+        self.changes.send_replace(());
     }
 
     /// The member of `pool` a request of session `key` goes to first, and how it was placed;
@@ -471,7 +484,7 @@ impl Sessions {
         if let Some(client) = client {
             binding.client = Some(client_name(client));
         }
-        self.version.fetch_add(1, Ordering::Relaxed);
+        self.changed();
     }
 
     /// Count what a finished request of session `key` read from and wrote to the cache.
@@ -481,7 +494,7 @@ impl Sessions {
             b.input_tokens = b.input_tokens.saturating_add(tokens.input);
             b.cache_read_tokens = b.cache_read_tokens.saturating_add(tokens.cache_read);
             b.cache_write_tokens = b.cache_write_tokens.saturating_add(tokens.cache_write);
-            self.version.fetch_add(1, Ordering::Relaxed);
+            self.changed();
         }
     }
 
@@ -610,10 +623,20 @@ pub const MAX_OWNED: usize = 50_000;
 /// Which account produced a Responses `id` (for `previous_response_id` chains) or an
 /// encrypted reasoning item: state that exists only in that account's organization. Bounded
 /// by [`MAX_OWNED`]: the oldest go first.
-#[derive(Default)]
 pub struct Owners {
     inner: Mutex<OwnersInner>,
     version: AtomicU64,
+    changes: Changes,
+}
+
+impl Default for Owners {
+    fn default() -> Self {
+        Owners {
+            inner: Mutex::default(),
+            version: AtomicU64::new(0),
+            changes: Changes::new(()),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -645,6 +668,12 @@ impl Owners {
             }
         }
         self.version.fetch_add(1, Ordering::Relaxed);
+        self.changes.send_replace(());
+    }
+
+    /// Waits for changes worth saving (see [`crate::state::Changes`]).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<()> {
+        self.changes.subscribe()
     }
 
     /// The account that produced `item`, if Keyway relayed it.

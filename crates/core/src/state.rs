@@ -84,9 +84,17 @@ pub struct AccountState {
     last_used_ms: AtomicU64,
     /// Bumped by every change worth saving, so the saver knows when to write.
     version: AtomicU64,
+    /// Told of every such change, so the saver and the event watch wait for one instead of
+    /// polling: the registry's signal, or one of its own nobody waits on.
+    changes: Arc<Changes>,
     detail: Mutex<Detail>,
     credential: ArcSwapOption<Credential>,
 }
+
+/// A signal that some account's lasting facts changed. Each waiter
+/// ([`StateRegistry::subscribe`]) sees every change since it last looked, however many
+/// changes came in between; sending costs a lock-free check when nobody waits.
+pub type Changes = tokio::sync::watch::Sender<()>;
 
 impl Default for AccountState {
     fn default() -> Self {
@@ -109,6 +117,7 @@ impl Default for AccountState {
             failures: AtomicU64::new(0),
             last_used_ms: AtomicU64::new(0),
             version: AtomicU64::new(0),
+            changes: Arc::new(Changes::new(())),
             detail: Mutex::new(Detail::default()),
             credential: ArcSwapOption::empty(),
         }
@@ -196,6 +205,7 @@ impl AccountState {
 
     fn changed(&self) {
         self.version.fetch_add(1, Ordering::Relaxed);
+        self.changes.send_replace(());
     }
 
     /// Whether the account may be picked at `now` (ms): it has a credential, is not waiting
@@ -520,9 +530,19 @@ struct SavedAccount {
 }
 
 /// All account states, by id. Only snapshot building, management and the saver touch the map.
-#[derive(Default)]
 pub struct StateRegistry {
     states: Mutex<HashMap<String, Arc<AccountState>>>,
+    /// Every state's change signal.
+    changes: Arc<Changes>,
+}
+
+impl Default for StateRegistry {
+    fn default() -> Self {
+        StateRegistry {
+            states: Mutex::new(HashMap::new()),
+            changes: Arc::new(Changes::new(())),
+        }
+    }
 }
 
 impl StateRegistry {
@@ -531,7 +551,17 @@ impl StateRegistry {
     }
 
     pub fn get_or_create(&self, id: &str) -> Arc<AccountState> {
-        self.map().entry(id.to_owned()).or_default().clone()
+        let mut map = self.map();
+        if let Some(state) = map.get(id) {
+            return state.clone();
+        }
+        let state = Arc::new(AccountState {
+            changes: self.changes.clone(),
+            ..AccountState::default()
+        });
+        map.insert(id.to_owned(), state.clone());
+        self.changes.send_replace(());
+        state
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<AccountState>> {
@@ -540,7 +570,18 @@ impl StateRegistry {
 
     /// Drop the states of accounts that no longer exist.
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        self.map().retain(|id, _| keep(id));
+        let mut map = self.map();
+        let before = map.len();
+        map.retain(|id, _| keep(id));
+        if map.len() != before {
+            self.changes.send_replace(());
+        }
+    }
+
+    /// Waits for changes of any account's lasting facts: `changed().await` returns once one
+    /// came since the last call.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<()> {
+        self.changes.subscribe()
     }
 
     /// A number that changes whenever any state worth saving changes.
@@ -654,6 +695,28 @@ mod tests {
         assert_eq!(reg.version(), before, "a passing error is not saved");
         a.record_cooldown(None, "429".into(), now_ms());
         assert_ne!(reg.version(), before);
+    }
+
+    /// The saver and the event watch wait on this instead of polling: each change of a
+    /// lasting fact, and each account coming or going, reaches every waiter once.
+    #[test]
+    fn waiters_hear_of_each_change_and_of_nothing_else() {
+        let reg = StateRegistry::default();
+        let mut saver = reg.subscribe();
+        let mut watch = reg.subscribe();
+        let a = reg.get_or_create("a");
+        assert!(saver.has_changed().unwrap(), "a new account is a change");
+        saver.mark_unchanged();
+        watch.mark_unchanged();
+        a.record_error("client went away".into());
+        assert!(!saver.has_changed().unwrap(), "a passing error is not");
+        a.record_cooldown(None, "429".into(), now_ms());
+        a.record_cooldown(None, "429".into(), now_ms());
+        assert!(saver.has_changed().unwrap());
+        assert!(watch.has_changed().unwrap(), "every waiter hears of it");
+        saver.mark_unchanged();
+        reg.retain(|id| id != "a");
+        assert!(saver.has_changed().unwrap(), "an account gone is a change");
     }
 
     #[test]

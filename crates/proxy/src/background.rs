@@ -12,19 +12,18 @@ use serde_json::Value;
 use crate::engine::Engine;
 use crate::request::quota;
 
-/// How often changed account facts are written to the data dir.
-const SAVE_EVERY: Duration = Duration::from_secs(2);
+/// How long after a change of account facts they are written to the data dir: the changes
+/// of a burst of requests go out in one write.
+const SAVE_AFTER: Duration = Duration::from_secs(2);
 
-/// How often changed sessions are written: they change with every request of a session, and
-/// losing the last half minute of them to a crash costs only some cache writes.
+/// How often changed sessions are written at most: they change with every request of a
+/// session, and losing the last half minute of them to a crash costs only some cache writes.
 const SESSIONS_SAVE_EVERY: Duration = Duration::from_secs(30);
 
-/// How often account states are checked for changes worth telling followers about.
-const WATCH_EVERY: Duration = Duration::from_millis(250);
-
 /// Tell event followers (dashboard, tray) when account states change: a cooldown, a refusal,
-/// new quota, or a cooldown running out (which changes nothing but the clock, hence the
-/// count of accounts that can serve).
+/// new quota, or a cooldown or limit running out (which changes nothing but the clock, hence
+/// the count of accounts that can serve). Waits for a change or for the soonest such moment,
+/// so an idle Keyway does not wake up.
 pub fn spawn_state_watch(engine: Arc<Engine>) {
     tokio::spawn(async move {
         let fingerprint = |engine: &Engine| {
@@ -38,10 +37,18 @@ pub fn spawn_state_watch(engine: Arc<Engine>) {
                 .count() as u64;
             engine.registry().version().wrapping_add(eligible << 48)
         };
+        let mut changes = engine.registry().subscribe();
         let mut seen = fingerprint(&engine);
-        let mut tick = tokio::time::interval(WATCH_EVERY);
         loop {
-            tick.tick().await;
+            let clock = soonest_clock_change(&engine);
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = sleep_until_ms(clock) => {}
+            }
             let now = fingerprint(&engine);
             if now != seen {
                 seen = now;
@@ -51,36 +58,80 @@ pub fn spawn_state_watch(engine: Arc<Engine>) {
     });
 }
 
-/// Save the registry whenever it changed, and the sessions when they changed and
-/// [`SESSIONS_SAVE_EVERY`] has passed; the caller saves both once more on shutdown.
+/// When the clock alone next changes whether an account can serve (a cooldown or a limit
+/// running out); `None` when no account waits for one.
+fn soonest_clock_change(engine: &Engine) -> Option<u64> {
+    let now = now_ms();
+    let snapshot = engine.snapshot();
+    snapshot
+        .config
+        .accounts
+        .iter()
+        .filter_map(|a| snapshot.state(&a.id)?.waits_until(now))
+        .min()
+}
+
+/// Sleeps until `at` (Unix ms), a moment just past it so the state has changed by then; for
+/// ever when `None`.
+async fn sleep_until_ms(at: Option<u64>) {
+    match at {
+        Some(at) => {
+            let wait = at.saturating_sub(now_ms()).saturating_add(1);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Save the registry shortly after it changed, and the sessions when they changed, at most
+/// every [`SESSIONS_SAVE_EVERY`]; the caller saves both once more on shutdown. Sleeps while
+/// nothing changes.
 pub fn spawn_saver(engine: Arc<Engine>) {
     tokio::spawn(async move {
+        let mut states = engine.registry().subscribe();
+        let mut sessions = engine.sessions().subscribe();
+        let mut owners = engine.owners().subscribe();
         let mut saved = engine.registry().version();
-        let mut sessions_saved = sessions_version(&engine);
         let mut sessions_at = tokio::time::Instant::now();
-        let mut tick = tokio::time::interval(SAVE_EVERY);
+        // When changed sessions are to be written.
+        let mut sessions_due: Option<tokio::time::Instant> = None;
         loop {
-            tick.tick().await;
-            let now = engine.registry().version();
-            if now != saved {
-                save_state(&engine).await;
-                saved = now;
-            }
-            let sessions_now = sessions_version(&engine);
-            if sessions_now != sessions_saved && sessions_at.elapsed() >= SESSIONS_SAVE_EVERY {
-                save_sessions(&engine).await;
-                sessions_saved = sessions_now;
-                sessions_at = tokio::time::Instant::now();
+            let sessions_changed = tokio::select! {
+                r = states.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(SAVE_AFTER).await;
+                    let now = engine.registry().version();
+                    if now != saved {
+                        save_state(&engine).await;
+                        saved = now;
+                    }
+                    false
+                }
+                r = sessions.changed() => r.is_ok(),
+                r = owners.changed() => r.is_ok(),
+                () = sleep_until_instant(sessions_due) => {
+                    save_sessions(&engine).await;
+                    sessions_due = None;
+                    sessions_at = tokio::time::Instant::now();
+                    false
+                }
+            };
+            if sessions_changed && sessions_due.is_none() {
+                sessions_due =
+                    Some((sessions_at + SESSIONS_SAVE_EVERY).max(tokio::time::Instant::now()));
             }
         }
     });
 }
 
-fn sessions_version(engine: &Engine) -> u64 {
-    engine
-        .sessions()
-        .version()
-        .wrapping_add(engine.owners().version())
+/// Sleeps until `at`; for ever when `None`.
+async fn sleep_until_instant(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Write the account facts and the sessions to the data dir, which [`Engine::start`]

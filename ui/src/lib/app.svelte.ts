@@ -13,6 +13,7 @@ import {
   type HeldAlert,
 } from './keys';
 import { LOG_LIMIT, mergeLoaded, prependRecord } from './log';
+import { newest } from './newest';
 import type { ClientKeyView, RequestRecord, StatusView } from './types';
 
 export interface Banner {
@@ -59,8 +60,8 @@ class App {
   private arrived: RequestRecord[] = [];
   private wasLive = false;
   private nextBanner = 1;
-  private statusSeq = 0;
-  private keysSeq = 0;
+  private readonly statusLoad = newest();
+  private readonly keysLoad = newest();
   private alertSeq = 0;
   private ticker: ReturnType<typeof setInterval> | undefined;
 
@@ -158,15 +159,15 @@ class App {
 
   /** Only the newest of overlapping status loads is applied. */
   async refreshStatus(): Promise<void> {
-    const seq = ++this.statusSeq;
+    const current = this.statusLoad();
     try {
       const status = await this.api.status();
-      if (seq !== this.statusSeq) return;
+      if (!current()) return;
       this.status = status;
       this.statusError = null;
       this.clear('status');
     } catch (err) {
-      if (seq !== this.statusSeq) return;
+      if (!current()) return;
       this.statusError = describeError(err);
       const unreachable = err instanceof ApiError && err.status === 0 && this.stream !== 'live';
       if (!(err instanceof ApiError && err.status === 401) && !unreachable) this.notify(this.statusError, 'status');
@@ -211,19 +212,19 @@ class App {
 
   /** Only the newest of overlapping loads is applied. */
   async loadClientKeys(): Promise<void> {
-    const seq = ++this.keysSeq;
+    const current = this.keysLoad();
     const since = this.alertSeq;
     try {
       const keys = await this.api.clientKeys();
-      if (seq !== this.keysSeq) return;
+      if (!current()) return;
       this.clientKeys = keys;
       this.clientKeysError = null;
       this.budgetAlerts = heldAfterKeys(this.budgetAlerts, keys, since, new Date(), ++this.alertSeq);
     } catch (err) {
-      if (seq !== this.keysSeq) return;
+      if (!current()) return;
       this.clientKeysError = describeError(err);
     } finally {
-      if (seq === this.keysSeq) this.clientKeysLoaded = true;
+      if (current()) this.clientKeysLoaded = true;
     }
   }
 

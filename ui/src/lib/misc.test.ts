@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { debounce } from './debounce';
+import { newest } from './newest';
 import { IMPORT_SOURCES, isFinished, loginProviders, offersDeviceCode, pollLogin, termsFor } from './login';
 import { parseRoute, routeHref } from './router';
 import type { LoginState, LoginView, ProviderView } from './types';
@@ -198,5 +199,28 @@ describe('debounce', () => {
     d.cancel();
     vi.advanceTimersByTime(500);
     expect(fn).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('newest', () => {
+  it('applies only the newest of overlapping loads, whichever finishes first', async () => {
+    const start = newest();
+    const applied: string[] = [];
+    const load = async (answer: Promise<string>) => {
+      const current = start();
+      const value = await answer;
+      if (current()) applied.push(value);
+    };
+    let finishOld!: (v: string) => void;
+    let finishNew!: (v: string) => void;
+    const old = load(new Promise((r) => (finishOld = r)));
+    const fresh = load(new Promise((r) => (finishNew = r)));
+    finishNew('after the save');
+    await fresh;
+    finishOld('before the save');
+    await old;
+    expect(applied).toEqual(['after the save']);
+    await load(Promise.resolve('next'));
+    expect(applied).toEqual(['after the save', 'next']);
   });
 });

@@ -1,6 +1,7 @@
 import { untrack } from 'svelte';
 import { describeError } from './api';
 import { app } from './app.svelte';
+import { newest } from './newest';
 
 /** What a screen fetched from the management API, with the state of fetching it. */
 export interface Resource<T> {
@@ -25,15 +26,21 @@ export function resource<T>(fetcher: () => Promise<T>, initial: T): Resource<T> 
   let data = $state<T>(initial);
   let loaded = $state(false);
   let error = $state<string | null>(null);
+  const start = newest();
 
+  /** Only the newest of overlapping loads is applied. */
   async function load(): Promise<void> {
+    const current = start();
     try {
-      data = await fetcher();
+      const result = await fetcher();
+      if (!current()) return;
+      data = result;
       error = null;
     } catch (err) {
+      if (!current()) return;
       error = describeError(err);
     } finally {
-      loaded = true;
+      if (current()) loaded = true;
     }
   }
 
