@@ -7,6 +7,7 @@ mod commands;
 mod desktop;
 mod instance;
 mod logging;
+mod memory;
 mod run;
 mod secrets;
 mod service;

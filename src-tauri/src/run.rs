@@ -109,6 +109,8 @@ pub async fn start(opts: &RunOptions, log_reloader: LogReloader) -> anyhow::Resu
     keyway_proxy::spawn_saver(engine.clone());
     keyway_proxy::spawn_state_watch(engine.clone());
     keyway_proxy::spawn_quota_poller(engine);
+    // The start's garbage (the config parsed, the store opened) goes back before the rest.
+    crate::memory::release_free_memory();
     Ok(Started {
         management,
         listener,

@@ -31,11 +31,16 @@ What it does, as a user's desktop would see it:
                desktop app still serves
       no-display  `keyway` with DISPLAY and WAYLAND_DISPLAY unset exits 1 saying to run
                `--headless` (instead of GTK's panic)
-      window   clicking Open dashboard puts the dashboard on the screen (dashboard.png)
-      second   closing the window (WM_DELETE_WINDOW, a window manager's ×) blanks the screen
-               and keyway keeps running; `keyway` launched again (same environment, no flags)
-               exits 0 within 10 s, the first instance still serves, and its dashboard is on
-               the screen again (dashboard-second-launch.png)
+      window   clicking Open dashboard puts the dashboard on the screen (dashboard.png), drawn
+               by a WebKit web process below keyway
+      close    closing the window (WM_DELETE_WINDOW, a window manager's ×) destroys it: no
+               window titled Keyway is left, shown or hidden, the screen is blank and the web
+               process has ended; keyway keeps running and serving
+      reopen   clicking Open dashboard again builds a new window, which renders
+               (dashboard-reopened.png) with a new web process
+      second   with the window closed again, `keyway` launched again (same environment, no
+               flags) exits 0 within 10 s, the first instance still serves, and its dashboard
+               is on the screen again (dashboard-second-launch.png)
       quit     clicking Quit Keyway exits 0 within 10 s
 Prints one PASS/FAIL line per check and exits non-zero on any failure (after the first
 failure the remaining checks are not run), with the tail of keyway's stderr. Standard library
@@ -43,7 +48,7 @@ plus dbus-next only.
 
 Artifacts: keyway.stdout/.stderr, keyway-logs/, fake-upstream.*, xvfb.log; menu.txt (the tray
 menu as the panel got it, submenus indented), menu-after-priority.txt, dashboard.png (the
-screen once the dashboard window has rendered); keyway-headless.stdout/.stderr and
+screen once the dashboard window has rendered), dashboard-reopened.png (after a close); keyway-headless.stdout/.stderr and
 keyway-second.stdout/.stderr and keyway-no-display.stdout/.stderr (the refused headless run,
 the second launch and the run without a display),
 dashboard-second-launch.png (the screen after the second launch).
@@ -445,8 +450,9 @@ class X11:
         fmt, (count,) = reply[1], struct.unpack_from("<I", reply, 16)
         return reply[32:32 + count * fmt // 8]
 
-    def windows(self, title):
-        """The mapped (viewable) top-level windows whose title is `title`."""
+    def windows(self, title, mapped=True):
+        """The top-level windows whose title is `title`: the mapped (viewable) ones, or with
+        `mapped=False` every one, shown or hidden."""
         tree = self._request(15, 0, struct.pack("<I", self.root))  # QueryTree
         (count,) = struct.unpack_from("<H", tree, 16)
         children = struct.unpack_from(f"<{count}I", tree, 32)
@@ -455,7 +461,7 @@ class X11:
         for w in children:
             try:
                 attrs = self._request(3, 0, struct.pack("<I", w))  # GetWindowAttributes
-                if attrs[26] != 2:  # map state: Viewable
+                if mapped and attrs[26] != 2:  # map state: Viewable
                     continue
                 if any(self._property(w, n).decode(errors="replace") == title for n in names):
                     found.append(w)
@@ -555,6 +561,32 @@ def start_fake(procs, binary, artifacts):
             raise CheckFailed(f"fake-upstream exited with {p.returncode}")
         time.sleep(0.05)
     raise CheckFailed("fake-upstream did not print its address within 20 s")
+
+
+def webkit_processes(pid):
+    """WebKit's helper processes below `pid` (web and network processes, possibly under a
+    bwrap sandbox), as {pid: name}."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The parent is the 2nd field after `(comm)`, which may contain spaces.
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    found, todo = {}, list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            name = Path(f"/proc/{p}/comm").read_text().strip()
+        except OSError:
+            continue
+        if name.startswith("WebKit"):
+            found[p] = name
+    return found
 
 
 # ---------------------------------------------------------------------------
@@ -777,7 +809,50 @@ class Smoke:
         _, _, _, before = read_xwd(self.fb)
         await self.tray.click("Open dashboard")
         _, _, _, colours = await self.screen_shows_dashboard("dashboard.png")
-        return f"{colours} colours on screen (before: {before}); dashboard.png"
+        web = self.web_processes()
+        expect(web, f"the dashboard renders but keyway has no WebKit web process: "
+                    f"{webkit_processes(self.keyway.pid)}")
+        return f"{colours} colours on screen (before: {before}); dashboard.png; web process {web}"
+
+    def web_processes(self):
+        return [p for p, name in webkit_processes(self.keyway.pid).items()
+                if name.startswith("WebKitWebProces")]  # comm is cut at 15 characters
+
+    async def close_window(self, what):
+        """Close the dashboard as a window manager's × does (WM_DELETE_WINDOW), and wait until
+        the window is destroyed (no window titled `Keyway` at all, shown or hidden), the screen
+        is blank and the web process behind it has ended, with keyway still running."""
+        x11 = await asyncio.to_thread(X11, self.display)
+        try:
+            windows = await asyncio.to_thread(x11.windows, "Keyway")
+            expect(windows, "no mapped top-level window titled `Keyway` to close")
+            for w in windows:
+                await asyncio.to_thread(x11.delete_window, w)
+
+            def gone():
+                self.keyway_exited()
+                return (not x11.windows("Keyway", mapped=False)
+                        and read_xwd(self.fb)[3] < BLANK_BELOW and not self.web_processes())
+            await poll(f"{what}: the window is destroyed (none titled `Keyway`, shown or "
+                       "hidden; screen blank) and its web process ends, keyway running",
+                       STEP_TIMEOUT, lambda: asyncio.to_thread(gone))
+        finally:
+            x11.close()
+
+    async def check_close(self):
+        await self.close_window("closing the dashboard")
+        got = await asyncio.to_thread(served_by, self.port, self.client_key)
+        expect(got == "sk-ant-work", f"after closing the window keyway served by {got}")
+        left = webkit_processes(self.keyway.pid)
+        return (f"window destroyed, web process gone (WebKit processes left: "
+                f"{sorted(left.values()) or 'none'}); still serving (served by {got})")
+
+    async def check_reopen(self):
+        await self.tray.click("Open dashboard")
+        _, _, _, colours = await self.screen_shows_dashboard("dashboard-reopened.png")
+        web = self.web_processes()
+        expect(web, "the reopened dashboard renders but keyway has no WebKit web process")
+        return f"{colours} colours on screen (dashboard-reopened.png); new web process {web}"
 
     def run_again(self, name, args, timeout, env=None):
         """Run the binary once more with the desktop app's environment (or `env`); (exit code,
@@ -829,26 +904,13 @@ class Smoke:
         return f"exit {code} after {took:.1f} s: {message!r}"
 
     async def check_second_launch(self):
-        # The order: `window` runs first, so that its Open dashboard click is what puts the
-        # window up (were the second launch first, the click would find it already shown and
-        # could not fail). Here the window is closed first, as a user's × does (the app hides
-        # it and keeps running), so that the dashboard coming back can only be the second
-        # launch's doing (the single-instance callback's show_dashboard); with the window
-        # left up, "still shown" would pass even if the callback did nothing.
-        x11 = await asyncio.to_thread(X11, self.display)
-        try:
-            windows = await asyncio.to_thread(x11.windows, "Keyway")
-            expect(windows, "no mapped top-level window titled `Keyway` to close")
-            for w in windows:
-                await asyncio.to_thread(x11.delete_window, w)
-
-            def closed():
-                self.keyway_exited()
-                return not x11.windows("Keyway") and read_xwd(self.fb)[3] < BLANK_BELOW
-            await poll("closing the dashboard window hides it (screen blank again), and keyway "
-                       "keeps running", STEP_TIMEOUT, lambda: asyncio.to_thread(closed))
-        finally:
-            x11.close()
+        # The order: `window` and `reopen` run first, so that their Open dashboard clicks are
+        # what put the window up (were the second launch first, the click would find it
+        # already shown and could not fail). Here the window is closed first, as a user's ×
+        # does (the app destroys it and keeps running), so that the dashboard coming back can
+        # only be the second launch's doing (the single-instance callback's show_dashboard);
+        # with the window left up, "still shown" would pass even if the callback did nothing.
+        await self.close_window("closing the reopened dashboard")
         self.keyway_exited()
 
         code, out, err, took = await asyncio.to_thread(self.run_again, "keyway-second", [],
@@ -887,7 +949,7 @@ ARTIFACTS = [
     "menu.txt", "menu-after-priority.txt", "dashboard.png", "keyway-logs",
     "keyway-headless.stdout", "keyway-headless.stderr", "keyway-second.stdout",
     "keyway-second.stderr", "keyway-no-display.stdout", "keyway-no-display.stderr",
-    "dashboard-second-launch.png",
+    "dashboard-second-launch.png", "dashboard-reopened.png",
 ]
 
 CHECKS = [
@@ -900,6 +962,9 @@ CHECKS = [
     ("no-display", "keyway without a graphical session says to run --headless",
      "check_no_display"),
     ("window", "the dashboard window renders the UI", "check_window"),
+    ("close", "closing the window destroys it and its web process; keyway keeps serving",
+     "check_close"),
+    ("reopen", "Open dashboard after a close builds the window again", "check_reopen"),
     ("second-launch", "a second launch focuses the window instead of starting twice",
      "check_second_launch"),
     ("quit", "Quit exits 0 within a few seconds", "check_quit"),

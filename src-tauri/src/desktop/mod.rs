@@ -2,6 +2,10 @@
 //! notifications on state transitions, and the dashboard in a window. The engine knows
 //! nothing of this module; it follows the engine's event stream and acts through the same
 //! functions as the management API.
+//!
+//! At rest the app is the engine and a tray: the dashboard window, its webview and WebKit's
+//! processes behind it exist only while the window is open. Opening it builds them; closing it
+//! destroys them (not hides), and the memory they used goes back.
 
 pub mod alerts;
 pub mod menu;
@@ -28,7 +32,8 @@ use menu::{Action, Icon, Item, Server, TrayState};
 
 /// The tray icon's id.
 const TRAY: &str = "keyway";
-/// The dashboard window's label (window-state remembers its size and place by it).
+/// The dashboard window's label (window-state remembers its size and place by it). A window
+/// with this label exists only while the dashboard is open.
 const WINDOW: &str = "dashboard";
 /// State changes closer together than this rebuild the menu once.
 const COALESCE: Duration = Duration::from_millis(200);
@@ -53,14 +58,16 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
         );
     }
     let (_log_guard, reloader) = run::init_logging(&opts)?;
-    webkit_workarounds();
+    toolkit_environment();
     tauri::async_runtime::set(runtime.handle().clone());
 
     let app = tauri::Builder::default()
         // First: plugins start before `setup`, so a second launch hands over to the running
         // instance and exits before it binds a port or opens the data dir.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            show_dashboard(app);
+            // Called on the D-Bus connection's thread; windows are made on the main one.
+            let app2 = app.clone();
+            let _ = app.run_on_main_thread(move || show_dashboard(&app2));
         }))
         .plugin(tauri_plugin_autostart::init(
             MacosLauncher::LaunchAgent,
@@ -104,46 +111,83 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
                 });
                 tauri::async_runtime::spawn(follow(handle, management));
             }
+            // Started, with the tray up: what the start freed goes back before the rest.
+            crate::memory::release_free_memory();
             Ok(())
         })
         .on_window_event(|window, event| {
-            // Closing the window hides it; the app lives in the tray until Quit.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                api.prevent_close();
-                let _ = window.hide();
+            // Closing the window (CloseRequested, not prevented) destroys it with its webview;
+            // the app lives on in the tray until Quit. Once it is gone, so is its memory.
+            if let WindowEvent::Destroyed = event
+                && window.label() == WINDOW
+            {
+                // Queued behind the rest of the teardown, which this event is part of.
+                let _ = window
+                    .app_handle()
+                    .run_on_main_thread(crate::memory::release_free_memory);
             }
         })
         .build(tauri::generate_context!())?;
-    app.run(|app, event| {
-        if let RunEvent::ExitRequested { api, code, .. } = event
-            && code.is_none()
-            && !quitting(app)
+    app.run(|_app, event| {
+        // The last window closing asks to exit without a code: not a reason to quit a tray
+        // app. Quit (after the drain) and a stopped engine exit with one.
+        if let RunEvent::ExitRequested {
+            api, code: None, ..
+        } = event
         {
-            // The last window closing is not a reason to quit a tray app.
             api.prevent_exit();
         }
     });
     Ok(())
 }
 
-/// WebKitGTK's DMA-BUF renderer draws blank windows where there is no GPU device (VMs,
-/// remote X, Xvfb); only there is it turned off, and never against the user's own setting.
-fn webkit_workarounds() {
+/// Environment GTK and WebKitGTK read once, set before either starts (never against the
+/// user's own setting of the same variable).
+///
+/// - WebKitGTK's DMA-BUF renderer draws blank windows where there is no GPU device (VMs,
+///   remote X, Xvfb); only there is it turned off.
+/// - GTK 3 sets up GLX when it opens an X11 display (to choose its visuals), and with Mesa that
+///   maps the GL driver and LLVM into the process: about 50 MiB resident for a tray that never
+///   draws with GL. On X11 nothing here needs GDK's GL: WebKitGTK draws its frames with an EGL
+///   display of its own and cairo, never through a GDK GL context (only under Wayland does it
+///   share GTK's, and there GTK sets up no GL at start). `GDK_GL=` (empty) gives it back.
+/// - WebKit's memory pressure monitor polls the system's memory every few seconds from the
+///   first webview to the end of the process: wake-ups for good in an app that is mostly a tray.
+///   The dashboard is one small page.
+fn toolkit_environment() {
     #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none()
-        && !std::path::Path::new("/dev/dri").exists()
     {
-        // SAFETY: called on the main thread before any other thread reads the environment.
-        unsafe { std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1") };
+        let unset = |name: &str| std::env::var_os(name).is_none();
+        let mut set = Vec::new();
+        if unset("WEBKIT_DISABLE_DMABUF_RENDERER") && !std::path::Path::new("/dev/dri").exists() {
+            set.push(("WEBKIT_DISABLE_DMABUF_RENDERER", "1"));
+        }
+        if unset("GDK_GL") && gtk_uses_x11() {
+            set.push(("GDK_GL", "disable"));
+        }
+        if unset("WEBKIT_DISABLE_MEMORY_PRESSURE_MONITOR") {
+            set.push(("WEBKIT_DISABLE_MEMORY_PRESSURE_MONITOR", "1"));
+        }
+        for (name, value) in set {
+            // SAFETY: called on the main thread before GTK starts; no other thread reads the
+            // environment meanwhile.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
+}
+
+/// Whether GTK will open an X11 display: it prefers Wayland when there is one, unless
+/// `GDK_BACKEND` says otherwise.
+#[cfg(target_os = "linux")]
+fn gtk_uses_x11() -> bool {
+    match std::env::var("GDK_BACKEND") {
+        Ok(backend) if !backend.is_empty() => backend.split(',').next() == Some("x11"),
+        _ => std::env::var_os("WAYLAND_DISPLAY").is_none(),
     }
 }
 
 fn shell(app: &AppHandle) -> tauri::State<'_, Shell> {
     app.state::<Shell>()
-}
-
-fn quitting(app: &AppHandle) -> bool {
-    shell(app).stop.lock().map(|s| s.is_none()).unwrap_or(true)
 }
 
 /// The engine state the tray shows, read now.
@@ -405,8 +449,9 @@ async fn copy_settings(app: &AppHandle, management: &Management, tool: &str) -> 
     Ok(())
 }
 
-/// Show the dashboard window, creating it the first time. It loads the dashboard the engine
-/// serves, so the window and a browser tab run the same page against the same API.
+/// Show the dashboard window: bring it forward when it is open, else build it (a new webview).
+/// It loads the dashboard the engine serves, so the window and a browser tab run the same page
+/// against the same API.
 fn show_dashboard(app: &AppHandle) {
     if let Some(window) = app.get_webview_window(WINDOW) {
         let _ = window.unminimize();
@@ -473,7 +518,7 @@ fn quit(app: &AppHandle) {
             tracing::info!("quitting: draining in-flight requests");
             // The window goes at once, as the user asked; the drain happens behind it.
             if let Some(window) = app.get_webview_window(WINDOW) {
-                let _ = window.hide();
+                let _ = window.destroy();
             }
             let _ = stop.send(());
         }
