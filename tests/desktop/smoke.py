@@ -34,10 +34,12 @@ What it does, as a user's desktop would see it:
       window   clicking Open dashboard puts the dashboard on the screen (dashboard.png), drawn
                by a WebKit web process below keyway
       close    closing the window (WM_DELETE_WINDOW, a window manager's ×) destroys it: no
-               window titled Keyway is left, shown or hidden, the screen is blank and the web
-               process has ended; keyway keeps running and serving
+               window titled Keyway is left, shown or hidden, the screen is blank, and every
+               process it needed has ended (its own, WebKit's web and network processes:
+               keyway has none left below it); keyway keeps running and serving
       reopen   clicking Open dashboard again builds a new window, which renders
-               (dashboard-reopened.png) with a new web process
+               (dashboard-reopened.png) with a new web process; with that window off the
+               screen (unmapped), Open dashboard brings the same window back, no second one
       second   with the window closed again, `keyway` launched again (same environment, no
                flags) exits 0 within 10 s, the first instance still serves, and its dashboard
                is on the screen again (dashboard-second-launch.png)
@@ -469,6 +471,11 @@ class X11:
                 continue  # the window went away meanwhile
         return found
 
+    def unmap(self, window):
+        """Take the window off the screen (UnmapWindow), as if hidden behind others."""
+        self._request(10, 0, struct.pack("<I", window), reply=False)  # UnmapWindow
+        self._request(43)  # GetInputFocus: a round trip
+
     def delete_window(self, window):
         """Ask the window to close (ICCCM WM_DELETE_WINDOW), and wait until the server has
         delivered it."""
@@ -563,9 +570,8 @@ def start_fake(procs, binary, artifacts):
     raise CheckFailed("fake-upstream did not print its address within 20 s")
 
 
-def webkit_processes(pid):
-    """WebKit's helper processes below `pid` (web and network processes, possibly under a
-    bwrap sandbox), as {pid: name}."""
+def descendants(pid):
+    """Every process below `pid`, as {pid: name}."""
     children = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -584,9 +590,14 @@ def webkit_processes(pid):
             name = Path(f"/proc/{p}/comm").read_text().strip()
         except OSError:
             continue
-        if name.startswith("WebKit"):
-            found[p] = name
+        found[p] = name
     return found
+
+
+def webkit_processes(pid):
+    """WebKit's helper processes below `pid` (web and network processes, possibly under a
+    bwrap sandbox, below the dashboard window's own process), as {pid: name}."""
+    return {p: name for p, name in descendants(pid).items() if name.startswith("WebKit")}
 
 
 # ---------------------------------------------------------------------------
@@ -840,19 +851,41 @@ class Smoke:
             x11.close()
 
     async def check_close(self):
+        opened = descendants(self.keyway.pid)
         await self.close_window("closing the dashboard")
+        # Everything the window needed ends with it: its own process (where the window lives
+        # in one) and WebKit's network process too, not only the web process.
+        await poll("every process the window needed ends", STEP_TIMEOUT,
+                   lambda: not descendants(self.keyway.pid))
         got = await asyncio.to_thread(served_by, self.port, self.client_key)
         expect(got == "sk-ant-work", f"after closing the window keyway served by {got}")
-        left = webkit_processes(self.keyway.pid)
-        return (f"window destroyed, web process gone (WebKit processes left: "
-                f"{sorted(left.values()) or 'none'}); still serving (served by {got})")
+        return (f"window destroyed; {sorted(opened.values())} ended, keyway has no process "
+                f"left below it; still serving (served by {got})")
 
     async def check_reopen(self):
         await self.tray.click("Open dashboard")
         _, _, _, colours = await self.screen_shows_dashboard("dashboard-reopened.png")
         web = self.web_processes()
         expect(web, "the reopened dashboard renders but keyway has no WebKit web process")
-        return f"{colours} colours on screen (dashboard-reopened.png); new web process {web}"
+        # Open dashboard with the window open (here taken off the screen, as if behind other
+        # windows) brings that window back: no second one, no second web process.
+        x11 = await asyncio.to_thread(X11, self.display)
+        try:
+            (window,) = await asyncio.to_thread(x11.windows, "Keyway")
+            await asyncio.to_thread(x11.unmap, window)
+            await poll("the unmapped window is off the screen", STEP_TIMEOUT,
+                       lambda: asyncio.to_thread(lambda: not x11.windows("Keyway")))
+            await self.tray.click("Open dashboard")
+            await poll("Open dashboard brings the open window back", STEP_TIMEOUT,
+                       lambda: asyncio.to_thread(lambda: x11.windows("Keyway") == [window]))
+            everywhere = await asyncio.to_thread(x11.windows, "Keyway", False)
+            expect(everywhere == [window], f"windows titled Keyway: {everywhere}, not one")
+            expect(self.web_processes() == web,
+                   f"web processes {self.web_processes()} after Open dashboard, not {web}")
+        finally:
+            x11.close()
+        return (f"{colours} colours on screen (dashboard-reopened.png); new web process {web}; "
+                "Open dashboard again brought the same window back")
 
     def run_again(self, name, args, timeout, env=None):
         """Run the binary once more with the desktop app's environment (or `env`); (exit code,
@@ -962,7 +995,7 @@ CHECKS = [
     ("no-display", "keyway without a graphical session says to run --headless",
      "check_no_display"),
     ("window", "the dashboard window renders the UI", "check_window"),
-    ("close", "closing the window destroys it and its web process; keyway keeps serving",
+    ("close", "closing the window destroys it and every process it needed; keyway serves on",
      "check_close"),
     ("reopen", "Open dashboard after a close builds the window again", "check_reopen"),
     ("second-launch", "a second launch focuses the window instead of starting twice",

@@ -9,19 +9,20 @@
 
 pub mod alerts;
 pub mod menu;
+mod window;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keyway_core::paths;
 use keyway_proxy::{
-    AccountChange, Event, Management, account_views, change_account, is_own_origin, policy_views,
-    set_strategy, settings_to_copy,
+    AccountChange, Event, Management, account_views, change_account, policy_views, set_strategy,
+    settings_to_copy,
 };
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent, Wry};
+use tauri::{AppHandle, Manager, RunEvent, WindowEvent, Wry};
 use tauri_plugin_autostart::{MacosLauncher, ManagerExt as _};
 use tauri_plugin_clipboard_manager::ClipboardExt as _;
 use tauri_plugin_notification::NotificationExt as _;
@@ -32,9 +33,6 @@ use menu::{Action, Icon, Item, Server, TrayState};
 
 /// The tray icon's id.
 const TRAY: &str = "keyway";
-/// The dashboard window's label (window-state remembers its size and place by it). A window
-/// with this label exists only while the dashboard is open.
-const WINDOW: &str = "dashboard";
 /// State changes closer together than this rebuild the menu once.
 const COALESCE: Duration = Duration::from_millis(200);
 
@@ -47,6 +45,22 @@ struct Shell {
     stop: Mutex<Option<oneshot::Sender<()>>>,
     /// The state the menu shows now, to notify on transitions only.
     shown: Mutex<Option<TrayState>>,
+    /// The dashboard window, while it is open.
+    dashboard: window::Dashboard,
+}
+
+/// The app's Tauri context (`tauri.conf.json`, icons), for the tray app and the window
+/// process alike.
+fn context() -> tauri::Context<Wry> {
+    tauri::generate_context!()
+}
+
+/// `keyway --dashboard-window`: the dashboard window's own process (see `window.rs`).
+pub fn window_process() -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    return window::run_process();
+    #[cfg(not(target_os = "linux"))]
+    anyhow::bail!("the dashboard window runs in the app's own process here")
 }
 
 /// Start the engine and run the tray until Quit. Blocks the main thread (the GUI's).
@@ -61,7 +75,7 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
     toolkit_environment();
     tauri::async_runtime::set(runtime.handle().clone());
 
-    let app = tauri::Builder::default()
+    let builder = tauri::Builder::default()
         // First: plugins start before `setup`, so a second launch hands over to the running
         // instance and exits before it binds a port or opens the data dir.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
@@ -74,8 +88,12 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
             None,
         ))
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_clipboard_manager::init())
-        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_clipboard_manager::init());
+    // Where the window has a process of its own, so has its place and size (saved there):
+    // here it would be overwritten at exit with what this process read at start.
+    #[cfg(not(target_os = "linux"))]
+    let builder = builder.plugin(tauri_plugin_window_state::Builder::default().build());
+    let app = builder
         .setup(move |app| {
             let (stop, stopped) = oneshot::channel::<()>();
             let started = tauri::async_runtime::block_on(run::start(&opts, reloader));
@@ -91,6 +109,7 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
                 error,
                 stop: Mutex::new(Some(stop)),
                 shown: Mutex::new(None),
+                dashboard: window::Dashboard::default(),
             });
             let handle = app.handle().clone();
             create_tray(&handle)?;
@@ -119,7 +138,7 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
             // Closing the window (CloseRequested, not prevented) destroys it with its webview;
             // the app lives on in the tray until Quit. Once it is gone, so is its memory.
             if let WindowEvent::Destroyed = event
-                && window.label() == WINDOW
+                && window.label() == window::LABEL
             {
                 // Queued behind the rest of the teardown, which this event is part of.
                 let _ = window
@@ -127,7 +146,7 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
                     .run_on_main_thread(crate::memory::release_free_memory);
             }
         })
-        .build(tauri::generate_context!())?;
+        .build(context())?;
     app.run(|_app, event| {
         // The last window closing asks to exit without a code: not a reason to quit a tray
         // app. Quit (after the drain) and a stopped engine exit with one.
@@ -449,59 +468,11 @@ async fn copy_settings(app: &AppHandle, management: &Management, tool: &str) -> 
     Ok(())
 }
 
-/// Show the dashboard window: bring it forward when it is open, else build it (a new webview).
-/// It loads the dashboard the engine serves, so the window and a browser tab run the same page
-/// against the same API.
+/// Bring the dashboard window forward, or open it (a new window and webview) when it is not.
 fn show_dashboard(app: &AppHandle) {
-    if let Some(window) = app.get_webview_window(WINDOW) {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-        return;
-    }
-    let Some(management) = shell(app).management.clone() else {
-        return;
-    };
-    let Some(listen) = management.server().listen() else {
-        return;
-    };
-    let url = run::dashboard_url(listen, management.token().expose());
-    let Ok(url) = url.parse::<tauri::Url>() else {
-        return;
-    };
-    let server = management.server().clone();
-    let built = WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::External(url))
-        .title("Keyway")
-        .inner_size(900.0, 600.0)
-        .min_inner_size(720.0, 480.0)
-        // A login page or a link elsewhere opens in the user's browser, where their sessions
-        // and password manager are; the window only ever shows the dashboard.
-        .on_new_window(|url, _| {
-            open_in_browser(&url);
-            tauri::webview::NewWindowResponse::Deny
-        })
-        .on_navigation(move |url| {
-            // Our own server, also after the listen address moved (Settings).
-            let ours = server.listen().is_some_and(|listen| {
-                url.host_str()
-                    .is_some_and(|host| is_own_origin(url.scheme(), host, url.port(), listen))
-            });
-            if !ours {
-                open_in_browser(url);
-            }
-            ours
-        })
-        .build();
-    if let Err(e) = built {
-        tracing::warn!(error = %e, "cannot open the dashboard window");
-    }
-}
-
-fn open_in_browser(url: &tauri::Url) {
-    if matches!(url.scheme(), "http" | "https")
-        && let Err(e) = open::that_detached(url.as_str())
-    {
-        tracing::warn!(error = %e, "cannot open the browser");
+    let shell = shell(app);
+    if let Some(management) = &shell.management {
+        shell.dashboard.show(app, management);
     }
 }
 
@@ -517,9 +488,7 @@ fn quit(app: &AppHandle) {
         Some(stop) if shell(app).management.is_some() => {
             tracing::info!("quitting: draining in-flight requests");
             // The window goes at once, as the user asked; the drain happens behind it.
-            if let Some(window) = app.get_webview_window(WINDOW) {
-                let _ = window.destroy();
-            }
+            shell(app).dashboard.close(app);
             let _ = stop.send(());
         }
         _ => app.exit(0),
