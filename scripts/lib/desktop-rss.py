@@ -49,6 +49,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/desktop"))
 
 MIB = 1024 * 1024
+# The stdout the caller gave, when the script runs itself again under dbus-run-session.
+OUT_FD = "DESKTOP_RSS_STDOUT_FD"
 # Deadlines (seconds) for what the script waits on; never sleeps as synchronisation.
 START_TIMEOUT = 60
 WINDOW_TIMEOUT = 30
@@ -380,7 +382,16 @@ def main():
     if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
         if shutil.which("dbus-run-session") is None:
             sys.exit("desktop-rss: no session bus and no dbus-run-session (Debian package dbus)")
+        # What the bus daemon and the services it starts print (WebKit asks for the
+        # accessibility registry) goes to stderr; the figures alone to this stdout.
+        out = os.dup(1)
+        os.set_inheritable(out, True)
+        os.dup2(2, 1)
+        os.environ[OUT_FD] = str(out)
         os.execvp("dbus-run-session", ["dbus-run-session", "--", sys.executable, *sys.argv])
+    if os.environ.get(OUT_FD):
+        sys.stdout.flush()
+        os.dup2(int(os.environ.pop(OUT_FD)), 1)
     if shutil.which("Xvfb") is None:
         sys.exit("desktop-rss: Xvfb not found (Debian package xvfb)")
     tmp = Path(tempfile.mkdtemp(prefix="keyway-desktop-rss."))
