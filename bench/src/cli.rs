@@ -44,8 +44,8 @@ const SHORT_REPLAY_TURNS: usize = 10;
     version,
     about = "Measures the fake upstream directly, nginx as a reverse proxy to it, and `keyway \
              --headless` with three API-key accounts (and, with --floor, a bare pass-through on \
-             Keyway's HTTP stack), in turns, in one run; prints a Markdown table and writes it \
-             and a JSON file.",
+             Keyway's HTTP stack; with --litellm-python, LiteLLM's proxy as a peer), in turns, in \
+             one run; prints a Markdown table and writes it and a JSON file.",
     after_help = "Run it through `scripts/bench` (release builds, nginx, private keyring session)."
 )]
 pub struct Args {
@@ -136,6 +136,14 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub floor_bin: Option<PathBuf>,
 
+    /// Also measure a peer in the c=16 and SSE scenarios: LiteLLM's proxy, run by this Python
+    /// (a venv's `bin/python` with `litellm[proxy]` installed; `scripts/bench --peers` makes
+    /// one), one worker, pinned like the proxies, with the fake as the upstream of three
+    /// deployments in one model group (simple-shuffle), sent the same Anthropic request on its
+    /// `/v1/messages` endpoint.
+    #[arg(long, value_name = "PATH")]
+    pub litellm_python: Option<PathBuf>,
+
     /// Keyway's `log_level` in its config (e.g. `warn`, to see what request logging costs)
     /// [default: unset, i.e. Keyway's default `info`, as users run it].
     #[arg(long, value_name = "LEVEL")]
@@ -178,6 +186,8 @@ pub struct Plan {
     pub nginx_bin: Option<PathBuf>,
     /// `Some` with `--floor`.
     pub floor_bin: Option<PathBuf>,
+    /// `Some` with `--litellm-python`: the peer runs in c=16 and SSE.
+    pub litellm_python: Option<PathBuf>,
     pub keyway_log_level: Option<String>,
     pub out: PathBuf,
     pub note: Option<String>,
@@ -270,6 +280,21 @@ impl Plan {
         } else {
             None
         };
+        let litellm_python = match args.litellm_python {
+            Some(python) if only_soak => {
+                eprintln!(
+                    "keyway-bench: --litellm-python {} ignored: the soak measures Keyway alone",
+                    python.display()
+                );
+                None
+            }
+            Some(python) if !python.is_file() => bail!(
+                "--litellm-python {}: no such file (scripts/bench --peers makes a venv with \
+                 LiteLLM and passes its python)",
+                python.display()
+            ),
+            other => other,
+        };
         let out = args.out.unwrap_or_else(|| {
             if args.short {
                 exe_dir.join("bench-short")
@@ -312,6 +337,7 @@ impl Plan {
             fake_bin,
             nginx_bin,
             floor_bin,
+            litellm_python,
             keyway_log_level: args.keyway_log_level,
             out,
             note: args.note,

@@ -22,6 +22,10 @@
 //! binary): Keyway's HTTP stack passing bytes through with no engine, placed like Keyway, so a
 //! throughput ratio Keyway misses can be set against the floor its stack alone allows.
 //!
+//! With `--litellm-python` (`scripts/bench --peers`), the c=16 and SSE scenarios also measure
+//! a peer, LiteLLM's proxy, sent the same request on its Anthropic endpoint, and the report
+//! sets Keyway and it side by side.
+//!
 //! `--scenarios soak` (never in the default run) adds the soak: Keyway alone for minutes at a
 //! steady rate over every surface, against a fake that injects failures, with policy swaps;
 //! it counts what was served and why the rest was not, and Keyway's memory and open files at

@@ -31,6 +31,10 @@ pub enum Target {
     /// body streamed; whether a leaner stack would lift the floor.
     #[serde(rename = "floor_hyper")]
     FloorHyper,
+    /// LiteLLM's proxy (with `--litellm-python`): the peer users most often pick instead,
+    /// three deployments of one model group at the fake, in c=16 and SSE only.
+    #[serde(rename = "litellm")]
+    LiteLlm,
 }
 
 impl Target {
@@ -41,7 +45,13 @@ impl Target {
             Target::Keyway => "keyway",
             Target::Floor => "floor",
             Target::FloorHyper => "floor (hyper)",
+            Target::LiteLlm => "litellm",
         }
+    }
+
+    /// The peer (LiteLLM), which runs in c=16 and SSE only.
+    pub fn is_peer(self) -> bool {
+        self == Target::LiteLlm
     }
 
     /// One of the floor targets, which run in the small-request scenarios only.
@@ -57,7 +67,26 @@ pub struct Report {
     pub keyway: KeywayFacts,
     /// The session replay, when it ran.
     pub replay: Option<Replay>,
+    /// The peer, when it ran (`--litellm-python`).
+    pub peer: Option<PeerFacts>,
     pub goals: Vec<Goal>,
+}
+
+/// What the peer is and what it cost besides its runs' figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerFacts {
+    /// `LiteLLM`.
+    pub name: String,
+    /// The installed package's version, e.g. `1.108.5`.
+    pub version: String,
+    /// Exec to the first 200 from its liveness check, one start.
+    pub startup_ms: f64,
+    /// VmRSS just after it started, before any request, KiB.
+    pub idle_rss_kib: u64,
+    /// VmHWM at the end of the run (its whole life: start-up and every run), KiB.
+    pub peak_rss_kib: u64,
+    /// The config file it ran with.
+    pub config: String,
 }
 
 /// Where and how the figures were taken.
@@ -122,6 +151,9 @@ pub struct Run {
     /// CPU time Keyway used during this run (user + system, every thread, warm-up
     /// included), ms.
     pub keyway_cpu_ms: Option<f64>,
+    /// The same for the peer, in its runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_cpu_ms: Option<f64>,
     /// CPU used by other processes (and stolen by the hypervisor) during this run.
     pub interference: Interference,
 }
@@ -234,6 +266,11 @@ pub const TRANSLATED_RPS_MIN: f64 = 0.70;
 /// below the 20 ms that holding an event back until the next one would add.
 pub const TRANSLATED_DELAY_P50_MAX_MS: f64 = 0.25;
 
+/// Keyway's throughput at c=16 is at least this many times LiteLLM's (the issue's target for
+/// the peer comparison). Judged like the ratio against nginx: a miss is flagged, never a
+/// failure of the run.
+pub const LITELLM_RPS_RATIO_MIN: f64 = 50.0;
+
 impl Report {
     fn scenario(&self, id: &str) -> Option<&Scenario> {
         self.scenarios.iter().find(|s| s.id == id)
@@ -261,14 +298,30 @@ impl Report {
     /// Keyway's CPU time per request (small-request scenarios) or per content event (SSE,
     /// the streams' set-up spread over their events) in scenario `id`, µs.
     fn keyway_cpu_us(&self, id: &str) -> Option<f64> {
-        let run = self.scenario(id)?.run(Target::Keyway)?;
+        self.cpu_us(id, Target::Keyway)
+    }
+
+    /// [`Report::keyway_cpu_us`] for Keyway or the peer.
+    fn cpu_us(&self, id: &str, target: Target) -> Option<f64> {
+        let run = self.scenario(id)?.run(target)?;
         let served = match (&run.load, &run.sse) {
             (Some(l), _) => l.completed,
             (_, Some(s)) => s.events,
             _ => 0,
         };
-        let ms = run.keyway_cpu_ms?;
+        let ms = match target {
+            Target::Keyway => run.keyway_cpu_ms?,
+            _ => run.peer_cpu_ms?,
+        };
         (served > 0).then(|| ms * 1e3 / served as f64)
+    }
+
+    /// A target's name in the tables: the peer with its version.
+    fn label(&self, target: Target) -> String {
+        match (&self.peer, target) {
+            (Some(p), Target::LiteLlm) => format!("{} {}", p.name, p.version),
+            _ => target.name().to_owned(),
+        }
     }
 
     /// The interference during `target`'s run of scenario `id` (unknown if it did not run:
@@ -537,6 +590,29 @@ impl Report {
             // machine was.
             &[],
         );
+        // The peer, only when it ran: a run without it has no such goal (not even n/a).
+        if let Some(peer) = self.load("c16", LiteLlm) {
+            let figures = self
+                .load("c16", Keyway)
+                .filter(|_| peer.rps > 0.0)
+                .map(|k| (k.rps / peer.rps, k.rps));
+            goal(
+                "throughput at c=16 vs LiteLLM",
+                &format!("≥ {LITELLM_RPS_RATIO_MIN:.0}×"),
+                figures.map(|(r, keyway)| {
+                    let text = format!(
+                        "{r:.1}× ({} vs {} req/s)",
+                        thousands(keyway),
+                        thousands(peer.rps)
+                    );
+                    (text, shown(r, 1) >= LITELLM_RPS_RATIO_MIN)
+                }),
+                &[
+                    self.conditions("c16", Keyway),
+                    self.conditions("c16", LiteLlm),
+                ],
+            );
+        }
         goals
     }
 
@@ -592,6 +668,7 @@ impl Report {
         self.write_heading(&mut md);
         self.write_requests(&mut md);
         self.write_sse(&mut md);
+        self.write_peer(&mut md);
         self.write_translation(&mut md);
         self.write_keyway(&mut md);
         self.write_replay(&mut md);
@@ -696,18 +773,30 @@ impl Report {
             .map_or(String::new(), |l| format!(", load average {l:.2} at start"));
         let _ = writeln!(
             md,
-            "Keyway `{}` · nginx {nginx} · {} · {} CPUs, {}, Linux {}{load}.  ",
-            m.keyway_commit, m.date_utc, m.cpus, m.cpu_model, m.kernel
+            "Keyway `{}` · nginx {nginx}{} · {} · {} CPUs, {}, Linux {}{load}.  ",
+            m.keyway_commit,
+            self.peer
+                .as_ref()
+                .map_or(String::new(), |p| format!(" · {} {}", p.name, p.version)),
+            m.date_utc,
+            m.cpus,
+            m.cpu_model,
+            m.kernel
         );
         let _ = writeln!(
             md,
             "Placement, the same for every target: {} (nginx {} worker(s), Keyway {} runtime \
-             thread(s){}); docs/PERFORMANCE.md explains the choice and the run-to-run spread.  ",
+             thread(s){}{}); docs/PERFORMANCE.md explains the choice and the run-to-run spread.  ",
             m.placement,
             m.target_cpus,
             m.target_cpus,
             if self.has_floor() {
                 ", the floors as many"
+            } else {
+                ""
+            },
+            if self.peer.is_some() {
+                ", LiteLLM 1 worker"
             } else {
                 ""
             },
@@ -720,6 +809,19 @@ impl Report {
              latency = request sent → last byte read.\n",
             m.request_bytes
         );
+        if let Some(p) = &self.peer {
+            let _ = writeln!(
+                md,
+                "The peer, in c=16 and SSE only: **{} {}** → fake (`litellm --config`, one \
+                 uvicorn worker, no database), three deployments of `{}` at the fake with the \
+                 three accounts' keys, one model group, `simple-shuffle`; it is sent the same \
+                 request on its Anthropic endpoint `/v1/messages`, with its master key as \
+                 `x-api-key`.\n",
+                p.name,
+                p.version,
+                crate::client::MODEL
+            );
+        }
     }
 
     fn write_requests(&self, md: &mut String) {
@@ -748,7 +850,7 @@ impl Report {
                 let title = if i == 0 { s.title.as_str() } else { "" };
                 let vs_nginx = match (r.target, nginx) {
                     (Target::Direct, _) | (_, None) => String::new(),
-                    (_, Some(n)) => format!("{:.2}×", l.rps / n.rps),
+                    (_, Some(n)) => times(l.rps / n.rps),
                 };
                 let (a50, a99) = match (r.target, direct) {
                     (Target::Direct, _) | (_, None) => (String::new(), String::new()),
@@ -763,7 +865,7 @@ impl Report {
                 let _ = writeln!(
                     md,
                     "| {title} | {} | {} | {vs_nginx} | {:.3} | {:.3} | {:.3} | {:.3} | {a50} | {a99} | {} | {rss} |",
-                    r.target.name(),
+                    self.label(r.target),
                     thousands(l.rps),
                     l.latency.p50_ms,
                     l.latency.p90_ms,
@@ -820,11 +922,11 @@ impl Report {
         let translated = self
             .scenario("sse_translated")
             .and_then(|t| t.run(Target::Keyway))
-            .map(|r| (r, "keyway, translated"));
+            .map(|r| (r, "keyway, translated".to_owned()));
         let rows = s
             .runs
             .iter()
-            .map(|r| (r, r.target.name()))
+            .map(|r| (r, self.label(r.target)))
             .chain(translated);
         for (r, name) in rows {
             let Some(x) = &r.sse else { continue };
@@ -849,6 +951,135 @@ impl Report {
                 x.ttfb.p50_ms,
                 x.ttfb.p99_ms,
                 x.errors,
+            );
+        }
+        let _ = writeln!(md);
+    }
+
+    /// Keyway against the peer, side by side from the same run: throughput, latency, event
+    /// delay, CPU per request and per event, start-up and memory, and how many times better
+    /// Keyway's figure is.
+    fn write_peer(&self, md: &mut String) {
+        use Target::{Keyway, LiteLlm};
+        let Some(peer) = &self.peer else {
+            return;
+        };
+        let name = self.label(LiteLlm);
+        let _ = writeln!(
+            md,
+            "Against a peer: Keyway and {name} in the same run (their c=16 and SSE runs \
+             above). Better by = Keyway's throughput ÷ {0}'s, or {0}'s latency, CPU or \
+             memory ÷ Keyway's. CPU = the process's user + system time over the run ÷ requests \
+             served (SSE: ÷ content events).\n",
+            peer.name
+        );
+        let _ = writeln!(md, "| figure | keyway | {name} | Keyway better by |");
+        let _ = writeln!(md, "|---|--:|--:|--:|");
+        let load = |t| self.load("c16", t);
+        let sse = |t| self.sse(t);
+        let keyway_peak = self
+            .scenarios
+            .iter()
+            .filter_map(|s| s.run(Keyway)?.keyway_peak_rss_kib)
+            .max();
+        let kib = |k: u64| k as f64 / 1024.0;
+        type Show = fn(f64) -> String;
+        let ms: Show = |x| format!("{x:.3}");
+        let us: Show = |x| format!("{x:.1}");
+        let one: Show = |x| format!("{x:.1}");
+        /// Figure, Keyway's, the peer's, how to show them, whether more is better.
+        type Row<'a> = (&'a str, Option<f64>, Option<f64>, Show, bool);
+        let rows: [Row; 11] = [
+            (
+                "c=16 throughput, req/s",
+                load(Keyway).map(|l| l.rps),
+                load(LiteLlm).map(|l| l.rps),
+                thousands,
+                true,
+            ),
+            (
+                "c=16 latency p50, ms",
+                load(Keyway).map(|l| l.latency.p50_ms),
+                load(LiteLlm).map(|l| l.latency.p50_ms),
+                ms,
+                false,
+            ),
+            (
+                "c=16 latency p99, ms",
+                load(Keyway).map(|l| l.latency.p99_ms),
+                load(LiteLlm).map(|l| l.latency.p99_ms),
+                ms,
+                false,
+            ),
+            (
+                "c=16 CPU per request, µs",
+                self.cpu_us("c16", Keyway),
+                self.cpu_us("c16", LiteLlm),
+                us,
+                false,
+            ),
+            (
+                "SSE event delay p50, ms",
+                sse(Keyway).map(|x| x.delay.p50_ms),
+                sse(LiteLlm).map(|x| x.delay.p50_ms),
+                ms,
+                false,
+            ),
+            (
+                "SSE event delay p99, ms",
+                sse(Keyway).map(|x| x.delay.p99_ms),
+                sse(LiteLlm).map(|x| x.delay.p99_ms),
+                ms,
+                false,
+            ),
+            (
+                "SSE TTFB p50, ms",
+                sse(Keyway).map(|x| x.ttfb.p50_ms),
+                sse(LiteLlm).map(|x| x.ttfb.p50_ms),
+                ms,
+                false,
+            ),
+            (
+                "SSE CPU per content event, µs",
+                self.cpu_us("sse", Keyway),
+                self.cpu_us("sse", LiteLlm),
+                us,
+                false,
+            ),
+            (
+                "start-up to first answer, ms (Keyway: median)",
+                self.keyway.startup_median_ms(),
+                Some(peer.startup_ms),
+                one,
+                false,
+            ),
+            (
+                "idle RSS, MiB",
+                Some(kib(self.keyway.idle_rss_kib)),
+                Some(kib(peer.idle_rss_kib)),
+                one,
+                false,
+            ),
+            (
+                "peak RSS, MiB (Keyway: highest run; peer: its whole life)",
+                keyway_peak.map(kib),
+                Some(kib(peer.peak_rss_kib)),
+                one,
+                false,
+            ),
+        ];
+        for (what, keyway, theirs, show, more_is_better) in rows {
+            let na = || "n/a".to_owned();
+            let better = keyway
+                .zip(theirs)
+                .map(|(k, p)| if more_is_better { (k, p) } else { (p, k) })
+                .filter(|&(_, below)| below > 0.0)
+                .map_or_else(na, |(above, below)| format!("{:.1}×", above / below));
+            let _ = writeln!(
+                md,
+                "| {what} | {} | {} | {better} |",
+                keyway.map_or_else(na, show),
+                theirs.map_or_else(na, show),
             );
         }
         let _ = writeln!(md);
@@ -1137,6 +1368,16 @@ fn signed(ms: f64) -> String {
     format!("{ms:+.3}")
 }
 
+/// A ratio against nginx for the table: two decimals, three below 0.1 (the peer's is
+/// hundredths of nginx's, which two decimals would show as 0.00×).
+fn times(ratio: f64) -> String {
+    if ratio < 0.095 {
+        format!("{ratio:.3}×")
+    } else {
+        format!("{ratio:.2}×")
+    }
+}
+
 fn ratio_text(a: f64, b: f64) -> String {
     if b > 0.0 {
         format!("{:.2}×", a / b)
@@ -1169,6 +1410,8 @@ mod tests {
         assert_eq!(thousands(999.0), "999");
         assert_eq!(signed(0.1234), "+0.123");
         assert_eq!(signed(-0.02), "-0.020");
+        assert_eq!(times(0.8512), "0.85×");
+        assert_eq!(times(0.005), "0.005×");
     }
 
     use crate::cpu::Usage;
@@ -1214,6 +1457,8 @@ mod tests {
             keyway_peak_rss_kib: (target == Target::Keyway).then_some(20 * 1024),
             // 100 µs per request.
             keyway_cpu_ms: (target == Target::Keyway).then_some(100.0),
+            // 2 ms per request.
+            peer_cpu_ms: target.is_peer().then_some(2000.0),
             interference: QUIET,
         }
     }
@@ -1236,6 +1481,8 @@ mod tests {
             keyway_peak_rss_kib: None,
             // 20 µs per event.
             keyway_cpu_ms: (target == Target::Keyway).then_some(8.0),
+            // 400 µs per event.
+            peer_cpu_ms: target.is_peer().then_some(160.0),
             interference: QUIET,
         }
     }
@@ -1346,6 +1593,7 @@ mod tests {
                     replay_run("session_exhausted", 3, 1000, 800, 4, vec![6, 6, 0]),
                 ],
             }),
+            peer: None,
             goals: Vec::new(),
         }
     }
@@ -1851,6 +2099,91 @@ mod tests {
         assert!(with.contains("the floors as many"), "{with}");
         let without = c16_report(&[(Direct, 4000.0), (Nginx, 2000.0), (Keyway, 1200.0)]).markdown();
         assert!(!without.contains("floor"), "{without}");
+    }
+
+    /// [`passing`] with the peer in c=16 (`rps` req/s) and SSE, as `--litellm-python` runs.
+    fn with_peer(rps: f64) -> Report {
+        use Target::*;
+        let mut r = passing();
+        for s in &mut r.scenarios {
+            match s.id.as_str() {
+                "c16" => s.runs.push(load(LiteLlm, rps, 40.0, 90.0)),
+                "sse" => s.runs.push(streams(LiteLlm, 4.0, 30.0)),
+                _ => {}
+            }
+        }
+        r.peer = Some(PeerFacts {
+            name: "LiteLLM".to_owned(),
+            version: "1.2.3".to_owned(),
+            startup_ms: 25_000.0,
+            idle_rss_kib: 300 * 1024,
+            peak_rss_kib: 360 * 1024,
+            config: String::new(),
+        });
+        r
+    }
+
+    #[test]
+    fn the_peer_goal_is_judged_only_when_the_peer_ran() {
+        let what = "throughput at c=16 vs LiteLLM";
+        // Without the peer, no such goal at all (every_goal_passes… checks the list).
+        assert!(passing().judge().iter().all(|g| g.what != what));
+        // 38,000 req/s against 500: 76×.
+        let r = with_peer(500.0);
+        assert_eq!(
+            verdict(&r, what),
+            (Verdict::Pass, "76.0× (38,000 vs 500 req/s)".to_owned())
+        );
+        let goals = r.judge();
+        assert_eq!(goals.last().map(|g| g.what.as_str()), Some(what));
+        assert!(!goals.last().is_some_and(|g| g.any_machine));
+        // Exactly 50× passes; below it is a miss, and not a fault.
+        assert_eq!(verdict(&with_peer(760.0), what).0, Verdict::Pass);
+        let mut r = with_peer(1000.0);
+        assert_eq!(
+            verdict(&r, what),
+            (Verdict::Miss, "38.0× (38,000 vs 1,000 req/s)".to_owned())
+        );
+        r.goals = r.judge();
+        assert!(r.faults().is_empty(), "{:?}", r.faults());
+        // A busy machine during either run: disturbed.
+        let mut r = with_peer(500.0);
+        run_mut(&mut r, "c16", Target::LiteLlm).interference = BUSY;
+        assert_eq!(verdict(&r, what).0, Verdict::Disturbed);
+    }
+
+    #[test]
+    fn the_peer_has_rows_and_a_side_by_side_table() {
+        let mut r = with_peer(500.0);
+        r.goals = r.judge();
+        let md = r.markdown();
+        for row in [
+            "Keyway `` · nginx not run · LiteLLM 1.2.3 ·",
+            ", LiteLLM 1 worker)",
+            "The peer, in c=16 and SSE only: **LiteLLM 1.2.3** → fake",
+            // Its rows in the c=16 and SSE tables, named with the version.
+            "|  | LiteLLM 1.2.3 | 500 | 0.013× | 40.000 | 90.000 | 90.000 | 180.000 | +39.800 | +89.700 | 0 |  |",
+            "| LiteLLM 1.2.3 | 8 | 400 | 2.000 | 4.000 | 8.000 | +3.800 | 30.000 | 60.000 | +29.500 | 0 |  |",
+            // Side by side.
+            "| figure | keyway | LiteLLM 1.2.3 | Keyway better by |",
+            "| c=16 throughput, req/s | 38,000 | 500 | 76.0× |",
+            "| c=16 latency p50, ms | 0.400 | 40.000 | 100.0× |",
+            "| c=16 latency p99, ms | 0.850 | 90.000 | 105.9× |",
+            "| c=16 CPU per request, µs | 100.0 | 2000.0 | 20.0× |",
+            "| SSE event delay p50, ms | 0.200 | 2.000 | 10.0× |",
+            "| SSE event delay p99, ms | 0.400 | 4.000 | 10.0× |",
+            "| SSE TTFB p50, ms | 0.700 | 30.000 | 42.9× |",
+            "| SSE CPU per content event, µs | 20.0 | 400.0 | 20.0× |",
+            "| start-up to first answer, ms (Keyway: median) | 13.0 | 25000.0 | 1923.1× |",
+            "| idle RSS, MiB | 14.0 | 300.0 | 21.4× |",
+            "| peak RSS, MiB (Keyway: highest run; peer: its whole life) | 20.0 | 360.0 | 18.0× |",
+            "| throughput at c=16 vs LiteLLM | ≥ 50× | 76.0× (38,000 vs 500 req/s) | pass |",
+        ] {
+            assert!(md.contains(row), "missing `{row}` in\n{md}");
+        }
+        // Not in c=1 or c=64, and nothing of it without the peer.
+        assert_eq!(md.matches("| LiteLLM 1.2.3 |").count(), 3, "{md}");
+        assert!(!passing().markdown().contains("LiteLLM"));
     }
 
     #[test]

@@ -17,11 +17,11 @@ use crate::keyway::{self, Keyway, Setup};
 use crate::loadgen::{self, LoadSpec};
 use crate::placement;
 use crate::replay;
-use crate::report::{KeywayFacts, Meta, Report, Run, Scenario, Target};
+use crate::report::{KeywayFacts, Meta, PeerFacts, Report, Run, Scenario, Target};
 use crate::rss;
 use crate::sse::{self, SseSpec};
 use crate::swap;
-use crate::targets;
+use crate::targets::{self, LiteLlm};
 
 /// How often the policy is swapped in the swap scenario.
 const SWAP_INTERVAL: Duration = Duration::from_millis(100);
@@ -85,7 +85,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             floors.push((target, proc, addr));
         }
     }
-    let groups = Groups(
+    let mut groups = Groups(
         [
             Some(fake.pgid()),
             nginx.as_ref().map(|(n, _)| n.pgid()),
@@ -100,6 +100,23 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     tokio::time::sleep(IDLE_SETTLE).await;
     let idle = rss::read(pid)?;
     let idle_interference = cpu::interference(before_idle, cpu::sample(&groups.0));
+
+    // The peer last, after Keyway's idle reading: its start-up (tens of seconds of Python
+    // imports on the proxies' CPU) disturbs nothing that is measured.
+    let mut litellm = None;
+    let mut litellm_idle_rss_kib = 0;
+    if let Some(python) = &plan.litellm_python {
+        eprintln!("keyway-bench: starting LiteLLM (this takes a while)");
+        let peer = targets::start_litellm(plan, python, dir.path(), fake_addr).await?;
+        eprintln!(
+            "keyway-bench: LiteLLM {} ready after {:.1} s",
+            peer.version,
+            peer.startup.as_secs_f64()
+        );
+        groups.0.push(peer.proc.pgid());
+        litellm_idle_rss_kib = rss::read(peer.proc.pid()?)?.rss_kib;
+        litellm = Some(peer);
+    }
 
     let mut endpoints = vec![Endpoint {
         target: Target::Direct,
@@ -124,6 +141,13 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             target: *target,
             addr: *addr,
             key: keyway::ACCOUNT_SECRETS[0].to_owned(),
+        });
+    }
+    if let Some(peer) = &litellm {
+        endpoints.push(Endpoint {
+            target: Target::LiteLlm,
+            addr: peer.addr,
+            key: targets::LITELLM_MASTER_KEY.to_owned(),
         });
     }
     for e in &endpoints {
@@ -162,11 +186,23 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         }
         let scenario = match id {
             "c1" => requests(plan, id, "small, c=1", 1, &endpoints, &mut kw, &groups).await?,
-            "c16" => requests(plan, id, "small, c=16", 16, &endpoints, &mut kw, &groups).await?,
+            "c16" => {
+                let targets = Targets {
+                    endpoints: &endpoints,
+                    litellm: litellm.as_mut(),
+                };
+                requests_with(plan, id, "small, c=16", 16, targets, &mut kw, &groups).await?
+            }
             "c16_limits" => limits_scenario(plan, &endpoints, &mut kw, &groups).await?,
             "c16_swap" => swap_scenario(plan, &endpoints, &mut kw, &setup, &groups).await?,
             "c64" => requests(plan, id, "small, c=64", 64, &endpoints, &mut kw, &groups).await?,
-            "sse" => streams(plan, id, &endpoints, &mut kw, &groups).await?,
+            "sse" => {
+                let targets = Targets {
+                    endpoints: &endpoints,
+                    litellm: litellm.as_mut(),
+                };
+                streams_with(plan, id, targets, &mut kw, &groups).await?
+            }
             "c16_translated" => translated_requests(plan, &endpoints, &mut kw, &groups).await?,
             "sse_translated" => streams(plan, id, &endpoints, &mut kw, &groups).await?,
             other => bail!("no scenario `{other}`"),
@@ -179,6 +215,21 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         f.check_alive()?;
     }
     let after = rss::read(pid)?;
+    let peer = match &mut litellm {
+        Some(peer) => {
+            peer.proc.check_alive()?;
+            let memory = rss::read(peer.proc.pid()?)?;
+            Some(PeerFacts {
+                name: "LiteLLM".to_owned(),
+                version: peer.version.clone(),
+                startup_ms: peer.startup.as_secs_f64() * 1e3,
+                idle_rss_kib: litellm_idle_rss_kib,
+                peak_rss_kib: memory.peak_kib,
+                config: targets::litellm_config(fake_addr, client::MODEL, &keyway::ACCOUNT_SECRETS),
+            })
+        }
+        None => None,
+    };
     let requests_per_account = match round_robin_counts {
         Some(counts) => counts,
         None => requests_per_account(&kw).await,
@@ -195,6 +246,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             requests_per_account,
         },
         replay,
+        peer,
         goals: Vec::new(),
     };
     report.goals = report.judge();
@@ -259,32 +311,79 @@ struct Groups(Vec<i32>);
 struct Extras {
     keyway_peak_rss_kib: Option<u64>,
     keyway_cpu_ms: Option<f64>,
+    peer_cpu_ms: Option<f64>,
     interference: Interference,
 }
 
-/// Runs `work` against `target`, noting how much CPU other processes used meanwhile, and for
-/// Keyway (process `keyway_pid`) its peak RSS (reset before, read after) and the CPU time it
-/// used.
+/// The processes whose CPU time a run reads: Keyway's, and the peer's when it runs.
+#[derive(Debug, Clone, Copy)]
+struct Pids {
+    keyway: u32,
+    litellm: Option<u32>,
+}
+
+impl Pids {
+    fn keyway(kw: &Keyway) -> anyhow::Result<Pids> {
+        Ok(Pids {
+            keyway: kw.proc.pid()?,
+            litellm: None,
+        })
+    }
+}
+
+/// The targets of a scenario that may include the peer: every endpoint, and LiteLLM's
+/// process when it runs (to read its CPU time and check it is still alive).
+struct Targets<'a> {
+    endpoints: &'a [Endpoint],
+    litellm: Option<&'a mut LiteLlm>,
+}
+
+impl Targets<'_> {
+    fn pids(&self, kw: &Keyway) -> anyhow::Result<Pids> {
+        Ok(Pids {
+            keyway: kw.proc.pid()?,
+            litellm: self.litellm.as_ref().map(|l| l.proc.pid()).transpose()?,
+        })
+    }
+
+    /// Fails if the process behind `target` has exited.
+    fn check_alive(&mut self, target: Target, kw: &mut Keyway) -> anyhow::Result<()> {
+        kw.proc.check_alive()?;
+        match (&mut self.litellm, target) {
+            (Some(peer), Target::LiteLlm) => peer.proc.check_alive(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Runs `work` against `target`, noting how much CPU other processes used meanwhile, for
+/// Keyway its peak RSS (reset before, read after) and the CPU time it used, and for the peer
+/// the CPU time it used.
 async fn measured<T>(
     target: Target,
-    keyway_pid: u32,
+    pids: Pids,
     groups: &Groups,
     work: impl Future<Output = T>,
 ) -> anyhow::Result<(T, Extras)> {
     let is_keyway = target == Target::Keyway;
     if is_keyway {
-        rss::reset_peak(keyway_pid)?;
+        rss::reset_peak(pids.keyway)?;
     }
-    let keyway_cpu = || is_keyway.then(|| cpu::process_time(keyway_pid)).flatten();
-    let cpu_before = keyway_cpu();
+    let cpu_pid = match target {
+        Target::Keyway => Some(pids.keyway),
+        Target::LiteLlm => pids.litellm,
+        _ => None,
+    };
+    let cpu_time = || cpu_pid.and_then(cpu::process_time);
+    let cpu_before = cpu_time();
     let before = cpu::sample(&groups.0);
     let out = work.await;
     let interference = cpu::interference(before, cpu::sample(&groups.0));
-    let keyway_cpu_ms = cpu_before
-        .zip(keyway_cpu())
+    let cpu_ms = cpu_before
+        .zip(cpu_time())
         .map(|(a, b)| b.saturating_sub(a).as_secs_f64() * 1e3);
     let keyway_peak_rss_kib = if is_keyway {
-        Some(rss::read(keyway_pid)?.peak_kib)
+        Some(rss::read(pids.keyway)?.peak_kib)
     } else {
         None
     };
@@ -292,7 +391,8 @@ async fn measured<T>(
         out,
         Extras {
             keyway_peak_rss_kib,
-            keyway_cpu_ms,
+            keyway_cpu_ms: cpu_ms.filter(|_| is_keyway),
+            peer_cpu_ms: cpu_ms.filter(|_| target.is_peer()),
             interference,
         },
     ))
@@ -323,19 +423,43 @@ async fn requests(
     kw: &mut Keyway,
     groups: &Groups,
 ) -> anyhow::Result<Scenario> {
-    let pid = kw.proc.pid()?;
+    let targets = Targets {
+        endpoints,
+        litellm: None,
+    };
+    requests_with(plan, id, title, concurrency, targets, kw, groups).await
+}
+
+/// A small-request scenario against every target; the peer, if among them, only in c=16
+/// (the comparison the issue asks for: it serves a few hundred requests a second, so more
+/// of its runs would only lengthen the bench).
+async fn requests_with(
+    plan: &Plan,
+    id: &str,
+    title: &str,
+    concurrency: usize,
+    mut targets: Targets<'_>,
+    kw: &mut Keyway,
+    groups: &Groups,
+) -> anyhow::Result<Scenario> {
+    let pids = targets.pids(kw)?;
     let mut runs = Vec::new();
+    let endpoints = targets
+        .endpoints
+        .iter()
+        .filter(|e| !e.target.is_peer() || id == "c16");
     for e in endpoints {
         eprintln!("keyway-bench: {title}: {}", e.target.name());
         let spec = load_spec(plan, e, client::MODEL, concurrency)?;
-        let (load, extras) = measured(e.target, pid, groups, loadgen::run(&spec)).await?;
-        kw.proc.check_alive()?;
+        let (load, extras) = measured(e.target, pids, groups, loadgen::run(&spec)).await?;
+        targets.check_alive(e.target, kw)?;
         runs.push(Run {
             target: e.target,
             load: Some(load),
             sse: None,
             keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
             keyway_cpu_ms: extras.keyway_cpu_ms,
+            peer_cpu_ms: extras.peer_cpu_ms,
             interference: extras.interference,
         });
     }
@@ -364,8 +488,8 @@ async fn limits_scenario(
         .context("no Keyway endpoint")?;
     kw.set_default_key_limits(&UNREACHED_LIMITS).await?;
     let spec = load_spec(plan, e, client::MODEL, 16)?;
-    let pid = kw.proc.pid()?;
-    let (load, extras) = measured(Target::Keyway, pid, groups, loadgen::run(&spec)).await?;
+    let pids = Pids::keyway(kw)?;
+    let (load, extras) = measured(Target::Keyway, pids, groups, loadgen::run(&spec)).await?;
     kw.proc.check_alive()?;
     kw.set_default_key_limits(&serde_json::json!({})).await?;
     Ok(Scenario {
@@ -377,6 +501,7 @@ async fn limits_scenario(
             sse: None,
             keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
             keyway_cpu_ms: extras.keyway_cpu_ms,
+            peer_cpu_ms: extras.peer_cpu_ms,
             interference: extras.interference,
         }],
         swaps: None,
@@ -407,14 +532,14 @@ async fn swap_scenario(
         .context("no Keyway endpoint")?;
     let spec = load_spec(plan, e, client::MODEL, 16)?;
     let end = Instant::now() + plan.warmup + plan.duration;
-    let pid = kw.proc.pid()?;
+    let pids = Pids::keyway(kw)?;
     let both = async {
         tokio::join!(
             loadgen::run(&spec),
             swap::run(kw, &setup.accounts, SWAP_INTERVAL, end)
         )
     };
-    let ((load, swaps), extras) = measured(Target::Keyway, pid, groups, both).await?;
+    let ((load, swaps), extras) = measured(Target::Keyway, pids, groups, both).await?;
     let swaps = swaps?;
     kw.proc.check_alive()?;
     Ok(Scenario {
@@ -426,6 +551,7 @@ async fn swap_scenario(
             sse: None,
             keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
             keyway_cpu_ms: extras.keyway_cpu_ms,
+            peer_cpu_ms: extras.peer_cpu_ms,
             interference: extras.interference,
         }],
         swaps: Some(swaps),
@@ -448,8 +574,8 @@ async fn translated_requests(
         .find(|e| e.target == Target::Keyway)
         .context("no Keyway endpoint")?;
     let spec = load_spec(plan, e, client::TRANSLATED_MODEL, 16)?;
-    let pid = kw.proc.pid()?;
-    let (load, extras) = measured(Target::Keyway, pid, groups, loadgen::run(&spec)).await?;
+    let pids = Pids::keyway(kw)?;
+    let (load, extras) = measured(Target::Keyway, pids, groups, loadgen::run(&spec)).await?;
     kw.proc.check_alive()?;
     Ok(Scenario {
         id: "c16_translated".to_owned(),
@@ -460,6 +586,7 @@ async fn translated_requests(
             sse: None,
             keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
             keyway_cpu_ms: extras.keyway_cpu_ms,
+            peer_cpu_ms: extras.peer_cpu_ms,
             interference: extras.interference,
         }],
         swaps: None,
@@ -474,6 +601,22 @@ async fn streams(
     plan: &Plan,
     id: &str,
     endpoints: &[Endpoint],
+    kw: &mut Keyway,
+    groups: &Groups,
+) -> anyhow::Result<Scenario> {
+    let targets = Targets {
+        endpoints,
+        litellm: None,
+    };
+    streams_with(plan, id, targets, kw, groups).await
+}
+
+/// [`streams`] against `targets`, the peer among them if it runs (never translated: the
+/// translated twin is Keyway's alone).
+async fn streams_with(
+    plan: &Plan,
+    id: &str,
+    mut targets: Targets<'_>,
     kw: &mut Keyway,
     groups: &Groups,
 ) -> anyhow::Result<Scenario> {
@@ -494,14 +637,17 @@ async fn streams(
     } else {
         client::MODEL
     };
-    let pid = kw.proc.pid()?;
+    let pids = targets.pids(kw)?;
     let mut runs = Vec::new();
     // The floor answers one question, what the stack costs under request load; the streaming
-    // scenario stays with the three standard targets, and its translated twin with Keyway.
-    let targets = endpoints
+    // scenario stays with the three standard targets (and the peer), and its translated twin
+    // with Keyway.
+    let endpoints: Vec<&Endpoint> = targets
+        .endpoints
         .iter()
-        .filter(|e| !e.target.is_floor() && (!translated || e.target == Target::Keyway));
-    for e in targets {
+        .filter(|e| !e.target.is_floor() && (!translated || e.target == Target::Keyway))
+        .collect();
+    for e in endpoints {
         eprintln!("keyway-bench: {title}: {}", e.target.name());
         let spec = SseSpec {
             addr: e.addr,
@@ -511,14 +657,15 @@ async fn streams(
             events: plan.sse_events,
             duration: plan.duration,
         };
-        let (stats, extras) = measured(e.target, pid, groups, sse::run(&spec)).await?;
-        kw.proc.check_alive()?;
+        let (stats, extras) = measured(e.target, pids, groups, sse::run(&spec)).await?;
+        targets.check_alive(e.target, kw)?;
         runs.push(Run {
             target: e.target,
             load: None,
             sse: Some(stats),
             keyway_peak_rss_kib: extras.keyway_peak_rss_kib,
             keyway_cpu_ms: extras.keyway_cpu_ms,
+            peer_cpu_ms: extras.peer_cpu_ms,
             interference: extras.interference,
         });
     }
