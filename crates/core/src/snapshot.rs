@@ -23,6 +23,10 @@ pub struct ProviderRoute {
     pub auth: AuthHeader,
     /// Without a trailing slash.
     pub base_url: String,
+    /// `base_url` parsed once (`None` when the URL parser refuses it), so a request's URL is
+    /// the base with its path and query set, not a whole URL parsed again, host and all, on
+    /// every request.
+    pub base: Option<url::Url>,
     /// Subscription login endpoints (anthropic and openai), with config overrides applied.
     pub oauth: Option<OAuthEndpoints>,
     pub families: FamilySet,
@@ -375,6 +379,7 @@ fn build_provider(
         auth: config
             .provider_auth(id)
             .expect("provider ids come from the config"),
+        base: url::Url::parse(&base_url).ok(),
         base_url,
         oauth: OAuthEndpoints::resolve(kind, user),
         families,

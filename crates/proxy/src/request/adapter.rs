@@ -7,6 +7,7 @@ use keyway_core::provider::ANTHROPIC_OAUTH_BETA;
 use keyway_core::provider::{AuthHeader, Format};
 use keyway_core::snapshot::ProviderRoute;
 use keyway_core::{Credential, ProviderKind};
+use url::Url;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones we
 /// recompute. Public for the benchmark's floor proxy, which drops the same ones.
@@ -31,7 +32,7 @@ pub const CLIENT_AUTH: [HeaderName; 3] = [
 
 /// Where a request goes and with which headers.
 pub struct Upstream {
-    pub url: String,
+    pub url: Url,
     pub headers: HeaderMap,
 }
 
@@ -60,7 +61,11 @@ pub fn upstream(
                 AuthHeader::XGoogApiKey => HeaderName::from_static("x-goog-api-key"),
             };
             headers.insert(name, sensitive(&value)?);
-            join(&provider.base_url, api_path(provider, path), query)
+            let path = api_path(provider, path);
+            match &provider.base {
+                Some(base) => Ok(under(base, path, query)),
+                None => parse(&join(&provider.base_url, path, query)),
+            }
         }
         Credential::OAuth(tokens) => {
             headers.insert(
@@ -70,7 +75,10 @@ pub fn upstream(
             match provider.kind {
                 ProviderKind::Anthropic => {
                     merge_beta(&mut headers);
-                    join(&provider.base_url, path, query)
+                    match &provider.base {
+                        Some(base) => Ok(under(base, path, query)),
+                        None => parse(&join(&provider.base_url, path, query)),
+                    }
                 }
                 ProviderKind::OpenAi => {
                     let account = tokens
@@ -86,13 +94,13 @@ pub fn upstream(
                         .as_ref()
                         .and_then(|o| o.backend_url.as_deref())
                         .ok_or("openai has no subscription backend configured")?;
-                    join(backend, CODEX_RESPONSES_PATH, query)
+                    parse(&join(backend, CODEX_RESPONSES_PATH, query))
                 }
                 _ => return Err(format!("{} has no subscription logins", provider.id)),
             }
         }
     };
-    Ok(Upstream { url, headers })
+    Ok(Upstream { url: url?, headers })
 }
 
 /// The path under a provider's base URL. A custom provider's base URL is the one its docs
@@ -104,6 +112,27 @@ fn api_path<'a>(provider: &ProviderRoute, path: &'a str) -> &'a str {
         (ProviderKind::Custom, Format::OpenAi) => path.strip_prefix("/v1").unwrap_or(path),
         _ => path,
     }
+}
+
+/// `path` and `query` under `base` (parsed once, without a trailing slash): the same URL as
+/// parsing [`join`]'s text, without parsing the scheme and host again.
+fn under(base: &Url, path: &str, query: Option<&str>) -> Url {
+    let mut url = base.clone();
+    // A base without a path reads as `/`; its own path (an OpenAI-compatible `/v1`) stays.
+    let prefix = base.path().trim_end_matches('/');
+    if prefix.is_empty() {
+        url.set_path(path);
+    } else {
+        url.set_path(&format!("{prefix}{path}"));
+    }
+    url.set_query(query.filter(|q| !q.is_empty()));
+    url
+}
+
+fn parse(url: &str) -> Result<Url, String> {
+    Url::parse(url).map_err(|e| {
+        format!("the upstream URL `{url}` is not valid: {e}; correct the provider's base_url")
+    })
 }
 
 fn join(base: &str, path: &str, query: Option<&str>) -> String {
@@ -206,6 +235,31 @@ pub fn resent_headers(upstream: &HeaderMap) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The base parsed once and the path set on it is the URL the whole text parses to.
+    #[test]
+    fn a_url_under_its_parsed_base_is_the_joined_text_parsed() {
+        let bases = [
+            "https://api.anthropic.com",
+            "http://127.0.0.1:9",
+            "https://openrouter.ai/api/v1",
+            "https://example.com/proxy",
+        ];
+        let paths = [
+            ("/v1/messages", None),
+            ("/chat/completions", Some("")),
+            ("/v1beta/models/gemini-2.5-pro:streamGenerateContent", Some("alt=sse")),
+            ("/v1/a b/%41/ü", Some("x=1 2&y=ä")),
+            ("//elsewhere.example/x", None),
+        ];
+        for base in bases {
+            let parsed = Url::parse(base).unwrap();
+            for (path, query) in paths {
+                let joined = Url::parse(&join(base, path, query)).unwrap();
+                assert_eq!(under(&parsed, path, query), joined, "{base} {path} {query:?}");
+            }
+        }
+    }
     use keyway_core::config::Config;
     use keyway_core::{OAuthTokens, Secret, Snapshot, StateRegistry};
     use std::sync::Arc;
@@ -239,7 +293,7 @@ mod tests {
             &key("sk-ant-1"),
         )
         .unwrap();
-        assert_eq!(up.url, "https://api.anthropic.com/v1/messages");
+        assert_eq!(up.url.as_str(), "https://api.anthropic.com/v1/messages");
         assert_eq!(up.headers.get("x-api-key").unwrap(), "sk-ant-1");
         assert!(up.headers.get(header::AUTHORIZATION).is_none());
         assert!(up.headers.get(header::CONNECTION).is_none());
@@ -292,7 +346,10 @@ mod tests {
             &login,
         )
         .unwrap();
-        assert_eq!(up.url, "https://chatgpt.com/backend-api/codex/responses");
+        assert_eq!(
+            up.url.as_str(),
+            "https://chatgpt.com/backend-api/codex/responses"
+        );
         assert_eq!(up.headers.get("chatgpt-account-id").unwrap(), "acct-1");
     }
 

@@ -47,7 +47,7 @@ fn delay_ms(secs: f64) -> Option<u64> {
 }
 
 /// A header's value as trimmed text, if present and readable.
-pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

@@ -399,7 +399,7 @@ async fn try_account(
         let started = Instant::now();
         let request = engine
             .http()
-            .request(out.method.clone(), &upstream.url)
+            .request(out.method.clone(), upstream.url)
             .headers(upstream.headers)
             .body(body.clone())
             .send();

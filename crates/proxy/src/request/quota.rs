@@ -15,7 +15,7 @@ use http::HeaderMap;
 use keyway_core::quota::QuotaWindow;
 use serde_json::Value;
 
-use super::cooldown::{MAX_COOLDOWN, header};
+use super::cooldown::MAX_COOLDOWN;
 
 /// A reset time (Unix seconds) an upstream reported, at most [`MAX_COOLDOWN`] ahead: a bogus
 /// `u64::MAX` must neither overflow later arithmetic nor bench an account for ever.
@@ -125,17 +125,48 @@ const CODEX_WINDOWS: [(&str, &str, &str, &str); 2] = [
     ),
 ];
 
+/// The name prefixes of every header [`from_headers`] reads.
+const LIMIT_PREFIXES: [&str; 3] = ["anthropic-ratelimit-", "x-ratelimit-", "x-codex-"];
+
+/// A response's limit headers, found in one pass over its headers (at most hyper's 100):
+/// looking each of the two dozen names [`from_headers`] knows up in the map would parse and
+/// hash every one of them on every answer, and an answer carries a dozen of them or none.
+struct LimitHeaders<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> LimitHeaders<'a> {
+    fn of(headers: &'a HeaderMap) -> LimitHeaders<'a> {
+        LimitHeaders(
+            headers
+                .iter()
+                .filter(|(name, _)| LIMIT_PREFIXES.iter().any(|p| name.as_str().starts_with(p)))
+                .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?.trim())))
+                .collect(),
+        )
+    }
+
+    /// The first value of header `name` (lowercase), trimmed.
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
 /// Windows reported in response headers (any provider; absent headers yield nothing) at
 /// `now_ms`.
 pub fn from_headers(headers: &HeaderMap, now_ms: u64) -> Vec<QuotaWindow> {
+    let headers = LimitHeaders::of(headers);
+    if headers.0.is_empty() {
+        return Vec::new();
+    }
+    let headers = &headers;
     let now_secs = now_ms / 1000;
     let mut out = Vec::new();
     // Anthropic unified: utilization is a fraction, reset is Unix seconds.
     for (name, utilization, status, reset) in ANTHROPIC_WINDOWS {
-        let utilization = header(headers, utilization)
+        let utilization = headers
+            .get(utilization)
             .and_then(|v| v.parse::<f64>().ok())
             .and_then(|u| bounded_percent(u * 100.0));
-        let status = header(headers, status);
+        let status = headers.get(status);
         if utilization.is_none() && status.is_none() {
             continue;
         }
@@ -147,7 +178,8 @@ pub fn from_headers(headers: &HeaderMap, now_ms: u64) -> Vec<QuotaWindow> {
             } else {
                 utilization.unwrap_or(0.0)
             },
-            resets_at: header(headers, reset)
+            resets_at: headers
+                .get(reset)
                 .and_then(|v| v.parse().ok())
                 .map(|at| bounded_reset(at, now_secs)),
             rejected,
@@ -155,16 +187,19 @@ pub fn from_headers(headers: &HeaderMap, now_ms: u64) -> Vec<QuotaWindow> {
     }
     // ChatGPT Codex: used percent 0–100, reset at a Unix time or in seconds from now.
     for (name, used, reset_at, reset_after) in CODEX_WINDOWS {
-        let Some(used) = header(headers, used)
+        let Some(used) = headers
+            .get(used)
             .and_then(|v| v.parse::<f64>().ok())
             .and_then(bounded_percent)
         else {
             continue;
         };
-        let resets_at = header(headers, reset_at)
+        let resets_at = headers
+            .get(reset_at)
             .and_then(|v| v.parse().ok())
             .or_else(|| {
-                header(headers, reset_after)
+                headers
+                    .get(reset_after)
                     .and_then(|v| v.parse::<u64>().ok())
                     .map(|s| now_secs.saturating_add(s))
             })
@@ -177,11 +212,12 @@ pub fn from_headers(headers: &HeaderMap, now_ms: u64) -> Vec<QuotaWindow> {
         });
     }
     for (name, limit, remaining, reset) in ANTHROPIC_RATES {
-        let reset = header(headers, reset).and_then(rfc3339_ms);
+        let reset = headers.get(reset).and_then(rfc3339_ms);
         out.extend(rate_window(headers, name, limit, remaining, reset, now_ms));
     }
     for (name, limit, remaining, reset) in OPENAI_RATES {
-        let reset = header(headers, reset)
+        let reset = headers
+            .get(reset)
             .and_then(go_duration_ms)
             .map(|ms| now_ms.saturating_add(ms));
         out.extend(rate_window(headers, name, limit, remaining, reset, now_ms));
@@ -193,15 +229,15 @@ pub fn from_headers(headers: &HeaderMap, now_ms: u64) -> Vec<QuotaWindow> {
 /// share used, the reset (clamped to [`MAX_RATE_RESET`] ahead; [`UNREAD_RESET`] when it
 /// cannot be read), and `rejected` when nothing remains.
 fn rate_window(
-    headers: &HeaderMap,
+    headers: &LimitHeaders<'_>,
     name: &str,
     limit: &str,
     remaining: &str,
     reset_ms: Option<u64>,
     now_ms: u64,
 ) -> Option<QuotaWindow> {
-    let limit = header(headers, limit).and_then(count)?;
-    let remaining = header(headers, remaining).and_then(count)?.min(limit);
+    let limit = headers.get(limit).and_then(count)?;
+    let remaining = headers.get(remaining).and_then(count)?.min(limit);
     if limit == 0 {
         return None;
     }

@@ -24,6 +24,28 @@ const SESSION_HEADERS: [(&str, KeySource); 5] = [
     ("x-session-id", KeySource::SessionHeader),
 ];
 
+/// The most believed of the [`SESSION_HEADERS`] the request carries (non-empty, trimmed), found
+/// in one pass over its headers: looking the five names up would parse and hash each of them
+/// on every request.
+fn session_header(headers: &HeaderMap) -> Option<(&str, KeySource)> {
+    let mut best: Option<(usize, &str)> = None;
+    for (name, value) in headers {
+        let Some(rank) = SESSION_HEADERS
+            .iter()
+            .position(|(n, _)| *n == name.as_str())
+        else {
+            continue;
+        };
+        if best.is_some_and(|(b, _)| b <= rank) {
+            continue;
+        }
+        if let Some(value) = value.to_str().ok().map(str::trim).filter(|v| !v.is_empty()) {
+            best = Some((rank, value));
+        }
+    }
+    best.map(|(rank, value)| (value, SESSION_HEADERS[rank].1))
+}
+
 /// The session a request belongs to, if it says.
 pub fn identify(
     headers: &HeaderMap,
@@ -31,20 +53,13 @@ pub fn identify(
     affinity: Affinity,
     body: &[u8],
 ) -> Option<SessionKey> {
-    for (name, source) in SESSION_HEADERS {
-        let value = headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
-        if let Some(value) = value {
-            let value = match source {
-                // `<window id>:<n>`: the window, whatever turn of it.
-                KeySource::CodexWindow => value.rsplit_once(':').map_or(value, |(id, _)| id),
-                _ => value,
-            };
-            return Some(SessionKey::new(source, value));
-        }
+    if let Some((value, source)) = session_header(headers) {
+        let value = match source {
+            // `<window id>:<n>`: the window, whatever turn of it.
+            KeySource::CodexWindow => value.rsplit_once(':').map_or(value, |(id, _)| id),
+            _ => value,
+        };
+        return Some(SessionKey::new(source, value));
     }
     if let Some(user_id) = fields.metadata_user_id.as_deref().filter(|v| !v.is_empty()) {
         return Some(SessionKey::new(
