@@ -92,6 +92,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub replay_sessions: usize,
 
+    /// Seconds Keyway is watched at rest after start, for its wake-ups and CPU [default: 10,
+    /// short mode 3].
+    #[arg(long, value_name = "SECS")]
+    pub rest: Option<f64>,
+
     /// Turns per conversation in the session replay [default: 30, short mode 10].
     #[arg(long, value_name = "N")]
     pub replay_turns: Option<usize>,
@@ -144,6 +149,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub litellm_python: Option<PathBuf>,
 
+    /// The desktop app's figures, as `scripts/lib/desktop-rss.py --json` wrote them
+    /// (`scripts/bench --desktop` measures them first): reported and judged with the run.
+    #[arg(long, value_name = "FILE")]
+    pub desktop_json: Option<PathBuf>,
+
     /// Keyway's `log_level` in its config (e.g. `warn`, to see what request logging costs)
     /// [default: unset, i.e. Keyway's default `info`, as users run it].
     #[arg(long, value_name = "LEVEL")]
@@ -174,6 +184,8 @@ pub struct Plan {
     pub sse_events: usize,
     pub sse_interval: Duration,
     pub startup_runs: usize,
+    /// How long Keyway is watched at rest.
+    pub rest: Duration,
     pub replay: ReplaySpec,
     /// Scenario ids to run, in the fixed order of [`SCENARIOS`].
     pub scenarios: Vec<&'static str>,
@@ -187,6 +199,8 @@ pub struct Plan {
     /// `Some` with `--floor`.
     pub floor_bin: Option<PathBuf>,
     /// `Some` with `--litellm-python`: the peer runs in c=16 and SSE.
+    /// `Some` with `--desktop-json`: the desktop app's figures, read.
+    pub desktop: Option<crate::desktop::Desktop>,
     pub litellm_python: Option<PathBuf>,
     pub keyway_log_level: Option<String>,
     pub out: PathBuf,
@@ -214,6 +228,10 @@ impl Plan {
             bail!("--duration must be more than 0 seconds");
         }
         let warmup = secs(args.warmup, 1.0, 0.3, "warmup")?;
+        let rest = secs(args.rest, 10.0, 3.0, "rest")?;
+        if rest.is_zero() {
+            bail!("--rest must be more than 0 seconds");
+        }
         if let Some(level) = &args.keyway_log_level
             && !level
                 .chars()
@@ -328,6 +346,7 @@ impl Plan {
             sse_streams: args.sse_streams,
             sse_events: args.sse_events,
             sse_interval: Duration::from_millis(args.sse_interval_ms),
+            rest,
             startup_runs: args.startup_runs.unwrap_or(if args.short { 2 } else { 5 }),
             replay,
             scenarios,
@@ -337,6 +356,11 @@ impl Plan {
             fake_bin,
             nginx_bin,
             floor_bin,
+            desktop: args
+                .desktop_json
+                .as_deref()
+                .map(crate::desktop::read)
+                .transpose()?,
             litellm_python,
             keyway_log_level: args.keyway_log_level,
             out,

@@ -42,11 +42,13 @@
 mod cli;
 mod client;
 mod cpu;
+mod desktop;
 mod keyway;
 mod loadgen;
 mod placement;
 mod replay;
 mod report;
+mod rest;
 mod rss;
 mod run;
 mod soak;

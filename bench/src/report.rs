@@ -8,9 +8,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::cpu::{DISTURBED, Interference};
+use crate::cpu::{DISTURBED, Interference, Usage};
+use crate::desktop::Desktop;
 use crate::loadgen::LoadStats;
 use crate::replay::{Replay, ReplayRun};
+use crate::rest::Rest;
 use crate::rss::mib;
 use crate::sse::SseStats;
 use crate::swap::SwapStats;
@@ -69,6 +71,8 @@ pub struct Report {
     pub replay: Option<Replay>,
     /// The peer, when it ran (`--litellm-python`).
     pub peer: Option<PeerFacts>,
+    /// The desktop app, when measured (`--desktop-json`).
+    pub desktop: Option<Desktop>,
     pub goals: Vec<Goal>,
 }
 
@@ -162,7 +166,9 @@ pub struct Run {
 pub struct KeywayFacts {
     /// VmRSS a second after start, before any request.
     pub idle_rss_kib: u64,
-    /// Other processes' CPU from Keyway's start to the idle RSS reading.
+    /// Wake-ups and CPU while nothing is asked of it, right after the idle RSS reading.
+    pub at_rest: Option<Rest>,
+    /// Other processes' CPU from Keyway's start to the end of the idle readings.
     pub idle_interference: Interference,
     /// VmRSS after every scenario (what it keeps).
     pub rss_after_run_kib: u64,
@@ -270,6 +276,10 @@ pub const TRANSLATED_DELAY_P50_MAX_MS: f64 = 0.25;
 /// the peer comparison). Judged like the ratio against nginx: a miss is flagged, never a
 /// failure of the run.
 pub const LITELLM_RPS_RATIO_MIN: f64 = 50.0;
+/// The desktop app at rest, resident (`keyway` with its tray, no window), MiB.
+const DESKTOP_REST_MIB: f64 = 60.0;
+/// How far above the rest figure the desktop app may stay after its window closed, MiB.
+const DESKTOP_CLOSED_MIB: f64 = 10.0;
 
 impl Report {
     fn scenario(&self, id: &str) -> Option<&Scenario> {
@@ -458,6 +468,21 @@ impl Report {
             (idle > 0).then(|| (format!("{} MiB", mib(idle)), mib(idle) <= 15.0)),
             &[self.keyway.idle_interference],
         );
+        goal(
+            "Keyway wake-ups at rest",
+            "0 a minute",
+            self.keyway.at_rest.map(|r| {
+                (
+                    format!(
+                        "{:.0} a minute, {:.1} ms of CPU a minute (over {:.0} s)",
+                        r.wakeups_per_min, r.cpu_ms_per_min, r.window_secs
+                    ),
+                    r.wakeups_per_min == 0.0,
+                )
+            }),
+            // A count of its own timers and polls; judged, not failed, like the idle memory.
+            &[self.keyway.idle_interference],
+        );
         let peak = self
             .scenario("c64")
             .and_then(|s| s.run(Keyway)?.keyway_peak_rss_kib);
@@ -590,6 +615,43 @@ impl Report {
             // machine was.
             &[],
         );
+        // The desktop app, only when measured. Its memory and wake-ups do not depend on what
+        // else runs, but it is measured outside this run's interference checks: a miss is a
+        // miss, not a fault that fails the run.
+        if let Some(d) = &self.desktop {
+            let measured = [Interference::Quiet(Usage::default())];
+            goal(
+                "desktop app at rest, resident",
+                &format!("≤ {DESKTOP_REST_MIB:.0} MiB"),
+                Some((
+                    format!("{} MiB", mib(d.rest.main_rss_kib)),
+                    mib(d.rest.main_rss_kib) <= DESKTOP_REST_MIB,
+                )),
+                &measured,
+            );
+            let back = mib(d.closed.total_rss_kib) - mib(d.rest.total_rss_kib);
+            goal(
+                "desktop app after closing the dashboard vs at rest",
+                &format!("≤ +{DESKTOP_CLOSED_MIB:.0} MiB"),
+                Some((
+                    format!("{back:+.1} MiB ({} MiB)", mib(d.closed.total_rss_kib)),
+                    back <= DESKTOP_CLOSED_MIB,
+                )),
+                &measured,
+            );
+            let woke = d.rest.wakeups_per_min.zip(d.closed.wakeups_per_min);
+            goal(
+                "desktop app wake-ups at rest and after closing",
+                "0 a minute",
+                woke.map(|(rest, closed)| {
+                    (
+                        format!("{rest} and {closed} a minute"),
+                        rest == 0 && closed == 0,
+                    )
+                }),
+                &measured,
+            );
+        }
         // The peer, only when it ran: a run without it has no such goal (not even n/a).
         if let Some(peer) = self.load("c16", LiteLlm) {
             let figures = self
@@ -671,6 +733,7 @@ impl Report {
         self.write_peer(&mut md);
         self.write_translation(&mut md);
         self.write_keyway(&mut md);
+        self.write_desktop(&mut md);
         self.write_replay(&mut md);
         self.write_interference(&mut md);
         self.write_goals(&mut md);
@@ -1269,14 +1332,52 @@ impl Report {
             .map(|(id, n)| format!("{id} {n}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let rest = k.at_rest.map_or_else(String::new, |r| {
+            format!(
+                " At rest (after start, {:.0} s with nothing asked of it): {:.0} wake-ups and \
+                 {:.1} ms of CPU a minute.",
+                r.window_secs, r.wakeups_per_min, r.cpu_ms_per_min
+            )
+        });
         let _ = writeln!(
             md,
-            "Keyway: idle RSS {} MiB (after start, before any request), {} MiB after the run. \
+            "Keyway: idle RSS {} MiB (after start, before any request), {} MiB after the run.{rest} \
              Start-up (exec `keyway --headless` → first proxied 200, keyring reads included): \
              {startup}. Requests per account under round-robin (before the swaps): {accounts}.\n",
             mib(k.idle_rss_kib),
             mib(k.rss_after_run_kib)
         );
+    }
+
+    fn write_desktop(&self, md: &mut String) {
+        let Some(d) = &self.desktop else {
+            return;
+        };
+        let _ = writeln!(
+            md,
+            "Desktop app (`keyway` with its tray, release build, one account, on Xvfb; measured by \
+             `scripts/lib/desktop-rss.py`). Resident memory of the app's process, and with its \
+             children (the dashboard window's process and WebKit's):\n"
+        );
+        let _ = writeln!(
+            md,
+            "| phase | keyway RSS | with children | wake-ups a minute |"
+        );
+        let _ = writeln!(md, "|---|--:|--:|--:|");
+        for (name, p) in [
+            ("at rest (tray only)", d.rest),
+            ("dashboard window open", d.open),
+            ("after closing it", d.closed),
+        ] {
+            let woke = p.wakeups_per_min.map_or("".to_owned(), |w| w.to_string());
+            let _ = writeln!(
+                md,
+                "| {name} | {} MiB | {} MiB | {woke} |",
+                mib(p.main_rss_kib),
+                mib(p.total_rss_kib)
+            );
+        }
+        md.push('\n');
     }
 
     fn write_replay(&self, md: &mut String) {
@@ -1575,6 +1676,11 @@ mod tests {
             ],
             keyway: KeywayFacts {
                 idle_rss_kib: 14 * 1024,
+                at_rest: Some(Rest {
+                    wakeups_per_min: 0.0,
+                    cpu_ms_per_min: 0.0,
+                    window_secs: 10.0,
+                }),
                 idle_interference: QUIET,
                 rss_after_run_kib: 20 * 1024,
                 startup_ms: vec![12.0, 14.0, 13.0],
@@ -1594,6 +1700,7 @@ mod tests {
                 ],
             }),
             peer: None,
+            desktop: None,
             goals: Vec::new(),
         }
     }
@@ -1637,7 +1744,7 @@ mod tests {
     }
 
     /// The goals in the order `judge` gives them.
-    const GOALS: [&str; 19] = [
+    const GOALS: [&str; 20] = [
         "throughput at c=16 vs nginx",
         "throughput at c=64 vs nginx",
         "added latency p50 at c=1 (Keyway − direct)",
@@ -1648,6 +1755,7 @@ mod tests {
         "throughput at c=16 with limits on the key vs without",
         "failed requests during policy swaps",
         "Keyway idle RSS",
+        "Keyway wake-ups at rest",
         "Keyway peak RSS during c=64",
         "start-up, exec → first proxied 200 (median; max)",
         "sessions: cache ratio, spread = session vs one account",
@@ -1699,7 +1807,7 @@ mod tests {
     fn every_goal_is_missed_when_its_figure_misses_it() {
         use Target::*;
         type Spoil = fn(&mut Report);
-        let cases: [(&str, Spoil, &str); 19] = [
+        let cases: [(&str, Spoil, &str); 20] = [
             (
                 GOALS[0],
                 |r| load_mut(r, "c16", Keyway).rps = 35_000.0,
@@ -1748,41 +1856,52 @@ mod tests {
             (GOALS[9], |r| r.keyway.idle_rss_kib = 16 * 1024, "16 MiB"),
             (
                 GOALS[10],
+                |r| {
+                    r.keyway.at_rest = Some(Rest {
+                        wakeups_per_min: 6.0,
+                        cpu_ms_per_min: 0.12,
+                        window_secs: 10.0,
+                    })
+                },
+                "6 a minute, 0.1 ms of CPU a minute (over 10 s)",
+            ),
+            (
+                GOALS[11],
                 |r| run_mut(r, "c64", Keyway).keyway_peak_rss_kib = Some(41 * 1024),
                 "41 MiB",
             ),
             (
-                GOALS[11],
+                GOALS[12],
                 |r| r.keyway.startup_ms = vec![90.0, 120.0, 110.0],
                 "110.0 ms; max 120.0 ms",
             ),
             (
-                GOALS[12],
+                GOALS[13],
                 |r| replay_mut(r, "session").cache_read_tokens = 850,
                 "94.4% (85.0% vs 90.0%)",
             ),
             (
-                GOALS[13],
+                GOALS[14],
                 |r| replay_mut(r, "session_exhausted").cache_read_tokens = 760,
                 "84.4% (76.0% vs 90.0%)",
             ),
             (
-                GOALS[14],
+                GOALS[15],
                 |r| replay_mut(r, "request").failed = 2,
                 "2 of 1440",
             ),
             (
-                GOALS[15],
+                GOALS[16],
                 |r| replay_mut(r, "session").sessions_per_account = vec![6, 3, 3],
                 "6 / 3 / 3 (even share 4)",
             ),
             (
-                GOALS[16],
+                GOALS[17],
                 |r| load_mut(r, "c16_translated", Keyway).rps = 19_000.0,
                 "0.50×",
             ),
             (
-                GOALS[17],
+                GOALS[18],
                 |r| {
                     let run = run_mut(r, "sse_translated", Keyway);
                     run.sse.as_mut().expect("sse").delay.p50_ms = 2.2;
@@ -1790,7 +1909,7 @@ mod tests {
                 "+2.000 ms",
             ),
             (
-                GOALS[18],
+                GOALS[19],
                 |r| {
                     let run = run_mut(r, "sse_translated", Keyway);
                     run.sse.as_mut().expect("sse").errors = 2;
@@ -1833,8 +1952,8 @@ mod tests {
         let translated = run_mut(&mut r, "sse_translated", Keyway);
         translated.sse.as_mut().expect("sse").delay.p50_ms = 0.45; // 0.25 ms added
         for what in [
-            GOALS[0], GOALS[2], GOALS[9], GOALS[11], GOALS[12], GOALS[13], GOALS[15], GOALS[16],
-            GOALS[17],
+            GOALS[0], GOALS[2], GOALS[9], GOALS[12], GOALS[13], GOALS[14], GOALS[16], GOALS[17],
+            GOALS[18],
         ] {
             assert_eq!(verdict(&r, what).0, Verdict::Pass, "{what}");
         }
@@ -1855,7 +1974,7 @@ mod tests {
         load_mut(&mut r, "c16_translated", Keyway).errors = 1;
         r.goals = r.judge();
         let faults: Vec<&str> = r.faults().iter().map(|g| g.what.as_str()).collect();
-        assert_eq!(faults, [GOALS[8], GOALS[12], GOALS[14], GOALS[18]]);
+        assert_eq!(faults, [GOALS[8], GOALS[13], GOALS[15], GOALS[19]]);
     }
 
     #[test]
@@ -1916,7 +2035,7 @@ mod tests {
         r.keyway.startup_interference = BUSY;
         r.keyway.idle_interference = BUSY;
         assert_eq!(verdict(&r, GOALS[9]).0, Verdict::Disturbed);
-        assert_eq!(verdict(&r, GOALS[11]).0, Verdict::Disturbed);
+        assert_eq!(verdict(&r, GOALS[12]).0, Verdict::Disturbed);
         let md = Report {
             goals: r.judge(),
             ..r
@@ -1937,7 +2056,7 @@ mod tests {
         assert_eq!(verdict(&r, GOALS[2]).0, Verdict::Unknown);
         assert_eq!(verdict(&r, GOALS[3]).0, Verdict::Unknown);
         r.keyway.startup_interference = Interference::Unknown;
-        assert_eq!(verdict(&r, GOALS[11]).0, Verdict::Unknown);
+        assert_eq!(verdict(&r, GOALS[12]).0, Verdict::Unknown);
         // Disturbed wins over unknown: something else did use the CPU.
         run_mut(&mut r, "c1", Keyway).interference = BUSY;
         assert_eq!(verdict(&r, GOALS[2]).0, Verdict::Disturbed);
@@ -1971,6 +2090,56 @@ mod tests {
     }
 
     #[test]
+    fn the_desktop_app_is_judged_when_measured_and_never_fails_the_run() {
+        use crate::desktop::Phase;
+        let mut r = passing();
+        let desktop_goals = |r: &Report| {
+            r.judge()
+                .iter()
+                .filter(|g| g.what.starts_with("desktop"))
+                .count()
+        };
+        assert_eq!(desktop_goals(&r), 0, "not measured, not judged");
+        let phase = |mib: u64, total: u64, woke: Option<u64>| Phase {
+            main_rss_kib: mib * 1024,
+            total_rss_kib: total * 1024,
+            wakeups_per_min: woke,
+        };
+        r.desktop = Some(Desktop {
+            rest: phase(86, 86, Some(0)),
+            open: phase(90, 420, None),
+            closed: phase(87, 87, Some(0)),
+        });
+        assert_eq!(
+            verdict(&r, "desktop app at rest, resident"),
+            (Verdict::Miss, "86 MiB".to_owned())
+        );
+        assert_eq!(
+            verdict(&r, "desktop app after closing the dashboard vs at rest"),
+            (Verdict::Pass, "+1.0 MiB (87 MiB)".to_owned())
+        );
+        let woke = "desktop app wake-ups at rest and after closing";
+        assert_eq!(verdict(&r, woke).0, Verdict::Pass);
+        r.goals = r.judge();
+        assert!(r.faults().is_empty(), "{:?}", r.faults());
+        let md = r.markdown();
+        for row in [
+            "| at rest (tray only) | 86 MiB | 86 MiB | 0 |",
+            "| dashboard window open | 90 MiB | 420 MiB |  |",
+        ] {
+            assert!(md.contains(row), "missing `{row}` in\n{md}");
+        }
+        if let Some(d) = r.desktop.as_mut() {
+            d.closed = phase(99, 99, Some(12));
+        }
+        assert_eq!(
+            verdict(&r, "desktop app after closing the dashboard vs at rest").0,
+            Verdict::Miss
+        );
+        assert_eq!(verdict(&r, woke).0, Verdict::Miss);
+    }
+
+    #[test]
     fn a_goal_without_its_figures_is_not_measured() {
         use Target::*;
         let mut r = passing();
@@ -1992,11 +2161,15 @@ mod tests {
         r.scenarios.retain(|s| s.id != "c16_swap");
         r.keyway.startup_ms.clear();
         assert_eq!(verdict(&r, GOALS[8]).0, Verdict::NotMeasured);
-        assert_eq!(verdict(&r, GOALS[11]).0, Verdict::NotMeasured);
+        assert_eq!(verdict(&r, GOALS[12]).0, Verdict::NotMeasured);
+        // Not watched at rest, no wake-up figure.
+        let mut r = passing();
+        r.keyway.at_rest = None;
+        assert_eq!(verdict(&r, GOALS[10]).0, Verdict::NotMeasured);
         // Without the translated scenarios, no translation goal.
         let mut r = passing();
         r.scenarios.retain(|s| !s.id.ends_with("_translated"));
-        for what in &GOALS[16..] {
+        for what in &GOALS[17..] {
             assert_eq!(verdict(&r, what), (Verdict::NotMeasured, "n/a".to_owned()));
         }
         // A swap run without a successful swap proves nothing.

@@ -18,6 +18,7 @@ use crate::loadgen::{self, LoadSpec};
 use crate::placement;
 use crate::replay;
 use crate::report::{KeywayFacts, Meta, PeerFacts, Report, Run, Scenario, Target};
+use crate::rest;
 use crate::rss;
 use crate::sse::{self, SseSpec};
 use crate::swap;
@@ -99,6 +100,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let pid = kw.proc.pid()?;
     tokio::time::sleep(IDLE_SETTLE).await;
     let idle = rss::read(pid)?;
+    eprintln!(
+        "keyway-bench: Keyway at rest for {:.0} s",
+        plan.rest.as_secs_f64()
+    );
+    let at_rest = rest::measure(pid, plan.rest).await?;
     let idle_interference = cpu::interference(before_idle, cpu::sample(&groups.0));
 
     // The peer last, after Keyway's idle reading: its start-up (tens of seconds of Python
@@ -239,6 +245,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         scenarios,
         keyway: KeywayFacts {
             idle_rss_kib: idle.rss_kib,
+            at_rest: Some(at_rest),
             idle_interference,
             rss_after_run_kib: after.rss_kib,
             startup_ms: startup.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
@@ -246,6 +253,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             requests_per_account,
         },
         replay,
+        desktop: plan.desktop.clone(),
         peer,
         goals: Vec::new(),
     };

@@ -248,7 +248,10 @@ mod tests {
         let paths = [
             ("/v1/messages", None),
             ("/chat/completions", Some("")),
-            ("/v1beta/models/gemini-2.5-pro:streamGenerateContent", Some("alt=sse")),
+            (
+                "/v1beta/models/gemini-2.5-pro:streamGenerateContent",
+                Some("alt=sse"),
+            ),
             ("/v1/a b/%41/ü", Some("x=1 2&y=ä")),
             ("//elsewhere.example/x", None),
         ];
@@ -256,7 +259,11 @@ mod tests {
             let parsed = Url::parse(base).unwrap();
             for (path, query) in paths {
                 let joined = Url::parse(&join(base, path, query)).unwrap();
-                assert_eq!(under(&parsed, path, query), joined, "{base} {path} {query:?}");
+                assert_eq!(
+                    under(&parsed, path, query),
+                    joined,
+                    "{base} {path} {query:?}"
+                );
             }
         }
     }
