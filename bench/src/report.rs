@@ -395,9 +395,9 @@ impl Report {
         );
         goal(
             "added p99 at c=16 vs nginx's added p99",
-            &format!("≤ 1.2× (nginx's counted as ≥ {NGINX_ADDED_P99_FLOOR_MS} ms)"),
+            &format!("≤ 1.5× (nginx's counted as ≥ {NGINX_ADDED_P99_FLOOR_MS} ms)"),
             c16.map(|(k, n)| {
-                let allowed = 1.2 * n.max(NGINX_ADDED_P99_FLOOR_MS);
+                let allowed = 1.5 * n.max(NGINX_ADDED_P99_FLOOR_MS);
                 let text = format!("{k:.3} ms vs {n:.3} ms ({})", ratio_text(k, n));
                 (text, shown(k, 3) <= shown(allowed, 3))
             }),
@@ -407,6 +407,27 @@ impl Report {
                 self.conditions("c16", Direct),
             ],
         );
+        // Against the floor (Keyway's own stack with no engine), only when it ran.
+        if let Some(floor) = self.load("c64", Floor) {
+            let added = |l: &LoadStats, d: &LoadStats| l.latency.p99_ms - d.latency.p99_ms;
+            let c64 = self
+                .load("c64", Keyway)
+                .zip(self.load("c64", Direct))
+                .map(|(k, d)| (added(k, d), added(floor, d)));
+            goal(
+                "added p99 at c=64 vs the floor's added p99",
+                "≤ 2×",
+                c64.map(|(k, f)| {
+                    let text = format!("{k:.3} ms vs {f:.3} ms ({})", ratio_text(k, f));
+                    (text, shown(k, 3) <= shown(2.0 * f, 3))
+                }),
+                &[
+                    self.conditions("c64", Keyway),
+                    self.conditions("c64", Floor),
+                    self.conditions("c64", Direct),
+                ],
+            );
+        }
         let delay = self.sse(Keyway).map(|s| s.delay.p99_ms);
         goal(
             "SSE: event delay p99, fake emission → client (Keyway)",
@@ -1830,8 +1851,8 @@ mod tests {
             ),
             (
                 GOALS[4],
-                |r| load_mut(r, "c16", Keyway).latency.p99_ms = 0.950,
-                "0.650 ms vs 0.500 ms (1.30×)",
+                |r| load_mut(r, "c16", Keyway).latency.p99_ms = 1.100,
+                "0.800 ms vs 0.500 ms (1.60×)",
             ),
             (
                 GOALS[5],
@@ -1990,6 +2011,31 @@ mod tests {
     }
 
     #[test]
+    fn the_c64_tail_is_judged_against_the_floor_when_it_ran() {
+        use Target::*;
+        let what = "added p99 at c=64 vs the floor's added p99";
+        let mut r = passing();
+        assert!(
+            r.judge().iter().all(|g| g.what != what),
+            "no floor, no such goal"
+        );
+        if let Some(s) = r.scenarios.iter_mut().find(|s| s.id == "c64") {
+            s.runs.push(load(Floor, 38000.0, 1.6, 2.0));
+        }
+        // Keyway adds 2.2 ms (3.2 − 1.0), the floor 1.0 ms.
+        assert_eq!(
+            verdict(&r, what),
+            (Verdict::Miss, "2.200 ms vs 1.000 ms (2.20×)".to_owned())
+        );
+        load_mut(&mut r, "c64", Keyway).latency.p99_ms = 3.0;
+        assert_eq!(
+            verdict(&r, what).0,
+            Verdict::Pass,
+            "2.0 ms is 2× the floor's"
+        );
+    }
+
+    #[test]
     fn nginx_adding_nothing_at_c16_is_compared_with_a_floor_not_a_ratio() {
         use Target::*;
         // nginx's p99 at or below the direct one: it added nothing (or "less than nothing",
@@ -1997,12 +2043,12 @@ mod tests {
         for nginx_p99 in [0.300, 0.280] {
             let mut r = passing();
             load_mut(&mut r, "c16", Nginx).latency.p99_ms = nginx_p99;
-            // Keyway adds 0.10 ms: within 1.2 × the 0.1 ms floor.
-            load_mut(&mut r, "c16", Keyway).latency.p99_ms = 0.400;
+            // Keyway adds 0.15 ms: within 1.5 × the 0.1 ms floor.
+            load_mut(&mut r, "c16", Keyway).latency.p99_ms = 0.450;
             let (result, shown) = verdict(&r, GOALS[4]);
             assert_eq!(result, Verdict::Pass, "nginx p99 {nginx_p99}: {shown}");
-            // Keyway adds 0.13 ms: more than 1.2 × 0.1 ms.
-            load_mut(&mut r, "c16", Keyway).latency.p99_ms = 0.430;
+            // Keyway adds 0.16 ms: more than 1.5 × 0.1 ms.
+            load_mut(&mut r, "c16", Keyway).latency.p99_ms = 0.460;
             let (result, shown) = verdict(&r, GOALS[4]);
             assert_eq!(result, Verdict::Miss, "nginx p99 {nginx_p99}: {shown}");
         }

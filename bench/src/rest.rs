@@ -98,6 +98,16 @@ mod tests {
             .spawn()
             .unwrap();
         let window = Duration::from_millis(500);
+        // Past its start (exec, loading): its switch count stops moving once it sleeps.
+        let mut seen = switches(sleeping.id()).unwrap();
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = switches(sleeping.id()).unwrap();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
         let quiet = measure(sleeping.id(), window).await.unwrap();
         let busy = measure(ticking.id(), window).await.unwrap();
         for child in [&mut sleeping, &mut ticking] {
