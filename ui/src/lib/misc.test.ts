@@ -203,24 +203,41 @@ describe('debounce', () => {
 });
 
 describe('newest', () => {
-  it('applies only the newest of overlapping loads, whichever finishes first', async () => {
+  /** A load whose answer is handed in later; applied answers go to `applied`. */
+  function loader(applied: string[]) {
     const start = newest();
-    const applied: string[] = [];
-    const load = async (answer: Promise<string>) => {
+    return () => {
       const current = start();
-      const value = await answer;
-      if (current()) applied.push(value);
+      let finish!: (v: string) => void;
+      const done = new Promise<string>((r) => (finish = r)).then((v) => {
+        if (current()) applied.push(v);
+      });
+      return { finish, done };
     };
-    let finishOld!: (v: string) => void;
-    let finishNew!: (v: string) => void;
-    const old = load(new Promise((r) => (finishOld = r)));
-    const fresh = load(new Promise((r) => (finishNew = r)));
-    finishNew('after the save');
-    await fresh;
-    finishOld('before the save');
-    await old;
+  }
+
+  it('never applies an older answer over a newer one', async () => {
+    const applied: string[] = [];
+    const load = loader(applied);
+    const before = load();
+    const after = load();
+    after.finish('after the save');
+    await after.done;
+    before.finish('before the save');
+    await before.done;
     expect(applied).toEqual(['after the save']);
-    await load(Promise.resolve('next'));
-    expect(applied).toEqual(['after the save', 'next']);
+  });
+
+  it('applies each answer that is newer than the one shown, as it comes', async () => {
+    const applied: string[] = [];
+    const load = loader(applied);
+    const save = load();
+    const event = load();
+    save.finish('saved');
+    await save.done;
+    expect(applied).toEqual(['saved']);
+    event.finish('saved, and the event');
+    await event.done;
+    expect(applied).toEqual(['saved', 'saved, and the event']);
   });
 });
