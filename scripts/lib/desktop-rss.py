@@ -47,6 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/desktop"))
+import smoke  # noqa: E402  (the desktop smoke test's pieces: Xvfb, the panel, the tray menu)
 
 MIB = 1024 * 1024
 # The stdout the caller gave, when the script runs itself again under dbus-run-session.
@@ -67,27 +68,6 @@ def read_kib(path, key):
     return 0
 
 
-def descendants(pid):
-    """Every live process below `pid` (WebKit's helpers, possibly under bwrap)."""
-    children = defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The ppid is the 2nd field after the `(comm)`, which may contain spaces.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children[ppid].append(int(entry.name))
-    out, todo = [], list(children.get(pid, []))
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return sorted(out)
-
-
 def comm(pid):
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -98,7 +78,7 @@ def comm(pid):
 def memory(pid):
     """{main, total, pss, processes: [(pid, comm, rss KiB, pss KiB)]} in KiB."""
     procs = []
-    for p in [pid, *descendants(pid)]:
+    for p in [pid, *sorted(smoke.descendants(pid))]:
         try:
             rss = read_kib(f"/proc/{p}/status", "VmRSS")
             pss = read_kib(f"/proc/{p}/smaps_rollup", "Pss")
@@ -117,7 +97,7 @@ def memory(pid):
 def switches(pid):
     """{(pid, tid): context switches so far} for `pid` and its descendants' threads."""
     out = {}
-    for p in [pid, *descendants(pid)]:
+    for p in [pid, *sorted(smoke.descendants(pid))]:
         try:
             tasks = list(Path(f"/proc/{p}/task").iterdir())
         except OSError:
@@ -203,8 +183,6 @@ def mib(kib):
 
 class Measure:
     def __init__(self, args, tmp):
-        import smoke
-
         self.smoke, self.args, self.tmp = smoke, args, tmp
         self.procs = smoke.Processes()
         self.log_dir = tmp / "logs"
@@ -332,7 +310,7 @@ class Measure:
         # an older build keeps it, so its going is waited for but not required.
         try:
             await smoke.poll("the web process ends", CLOSE_TIMEOUT, lambda: not any(
-                comm(p).startswith("WebKitWebProces") for p in descendants(self.pid)))
+                name.startswith("WebKitWebProces") for name in smoke.descendants(self.pid).values()))
         except smoke.CheckFailed:
             self.say("the WebKit web process is still there after closing the window")
 

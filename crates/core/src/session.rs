@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -268,21 +267,11 @@ type Scoped = (Arc<str>, SessionKey);
 
 /// Live sessions, bounded by [`MAX_SESSIONS`]. Each shard's lock is held only to look up or
 /// update one entry, never across an await.
+#[derive(Default)]
 pub struct Sessions {
     shards: [Mutex<HashMap<Scoped, Binding>>; SHARDS],
-    /// Bumped by every change worth saving, and told to the saver that waits for one.
-    version: AtomicU64,
+    /// Told of every change worth saving, for the saver that waits for one.
     changes: Changes,
-}
-
-impl Default for Sessions {
-    fn default() -> Self {
-        Sessions {
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
-            version: AtomicU64::new(0),
-            changes: Changes::new(()),
-        }
-    }
 }
 
 /// What [`Sessions::choose`] decided for a request's first attempt.
@@ -298,17 +287,12 @@ impl Sessions {
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn version(&self) -> u64 {
-        self.version.load(Ordering::Relaxed)
-    }
-
     /// Waits for changes worth saving (see [`crate::state::Changes`]).
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<()> {
         self.changes.subscribe()
     }
 
     fn changed(&self) {
-        self.version.fetch_add(1, Ordering::Relaxed);
         self.changes.send_replace(());
     }
 
@@ -623,20 +607,11 @@ pub const MAX_OWNED: usize = 50_000;
 /// Which account produced a Responses `id` (for `previous_response_id` chains) or an
 /// encrypted reasoning item: state that exists only in that account's organization. Bounded
 /// by [`MAX_OWNED`]: the oldest go first.
+#[derive(Default)]
 pub struct Owners {
     inner: Mutex<OwnersInner>,
-    version: AtomicU64,
+    /// Told of every change, for the saver that waits for one.
     changes: Changes,
-}
-
-impl Default for Owners {
-    fn default() -> Self {
-        Owners {
-            inner: Mutex::default(),
-            version: AtomicU64::new(0),
-            changes: Changes::new(()),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -651,10 +626,6 @@ impl Owners {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn version(&self) -> u64 {
-        self.version.load(Ordering::Relaxed)
-    }
-
     /// Remember that `account` produced `item` (a response id or an encrypted reasoning item).
     pub fn insert(&self, item: &str, account: &Arc<str>) {
         let id = hash_of(item);
@@ -667,7 +638,6 @@ impl Owners {
                 }
             }
         }
-        self.version.fetch_add(1, Ordering::Relaxed);
         self.changes.send_replace(());
     }
 

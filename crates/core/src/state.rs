@@ -530,19 +530,11 @@ struct SavedAccount {
 }
 
 /// All account states, by id. Only snapshot building, management and the saver touch the map.
+#[derive(Default)]
 pub struct StateRegistry {
     states: Mutex<HashMap<String, Arc<AccountState>>>,
     /// Every state's change signal.
     changes: Arc<Changes>,
-}
-
-impl Default for StateRegistry {
-    fn default() -> Self {
-        StateRegistry {
-            states: Mutex::new(HashMap::new()),
-            changes: Arc::new(Changes::new(())),
-        }
-    }
 }
 
 impl StateRegistry {

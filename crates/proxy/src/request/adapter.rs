@@ -62,10 +62,7 @@ pub fn upstream(
             };
             headers.insert(name, sensitive(&value)?);
             let path = api_path(provider, path);
-            match &provider.base {
-                Some(base) => Ok(under(base, path, query)),
-                None => parse(&join(&provider.base_url, path, query)),
-            }
+            base(provider).map(|base| under(base, path, query))
         }
         Credential::OAuth(tokens) => {
             headers.insert(
@@ -75,10 +72,7 @@ pub fn upstream(
             match provider.kind {
                 ProviderKind::Anthropic => {
                     merge_beta(&mut headers);
-                    match &provider.base {
-                        Some(base) => Ok(under(base, path, query)),
-                        None => parse(&join(&provider.base_url, path, query)),
-                    }
+                    base(provider).map(|base| under(base, path, query))
                 }
                 ProviderKind::OpenAi => {
                     let account = tokens
@@ -94,7 +88,9 @@ pub fn upstream(
                         .as_ref()
                         .and_then(|o| o.backend_url.as_deref())
                         .ok_or("openai has no subscription backend configured")?;
-                    parse(&join(backend, CODEX_RESPONSES_PATH, query))
+                    Url::parse(&join(backend, CODEX_RESPONSES_PATH, query)).map_err(|e| {
+                        format!("the subscription backend's URL is not valid ({e}); correct it in the config")
+                    })
                 }
                 _ => return Err(format!("{} has no subscription logins", provider.id)),
             }
@@ -129,9 +125,13 @@ fn under(base: &Url, path: &str, query: Option<&str>) -> Url {
     url
 }
 
-fn parse(url: &str) -> Result<Url, String> {
-    Url::parse(url).map_err(|e| {
-        format!("the upstream URL `{url}` is not valid: {e}; correct the provider's base_url")
+/// The provider's base URL, parsed; its text is not repeated (a URL may hold credentials).
+fn base(provider: &ProviderRoute) -> Result<&Url, String> {
+    provider.base.as_ref().ok_or_else(|| {
+        format!(
+            "the base_url of provider `{}` is not a valid URL; correct it in the config",
+            provider.id
+        )
     })
 }
 
