@@ -131,9 +131,11 @@ pub struct Args {
     pub no_nginx: bool,
 
     /// Also measure the floor targets in the small-request scenarios (c1, c16, c64):
-    /// `floor-proxy`, the same HTTP stack as Keyway (axum server, reqwest client) passing bytes
-    /// through with no engine, placed like Keyway, and `floor-proxy --stack hyper`, bare hyper
-    /// with the body streamed. Shows what the stack alone costs, and a leaner one.
+    /// `floor-proxy`, the same HTTP stack as Keyway (axum server, Keyway's hyper-util client)
+    /// passing bytes through with no engine, placed like Keyway; `--stack axum-reqwest`, the
+    /// same with reqwest's client (Keyway's before); and `--stack hyper`, bare hyper with the
+    /// body streamed. Shows what the stack alone costs, what the client change gained, and a
+    /// leaner server.
     #[arg(long)]
     pub floor: bool,
 

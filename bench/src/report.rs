@@ -29,6 +29,10 @@ pub enum Target {
     /// `floor-proxy` (with `--floor`): Keyway's HTTP stack passing bytes through with no
     /// engine, placed like Keyway; what the stack alone costs, small-request scenarios only.
     Floor,
+    /// `floor-proxy --stack axum-reqwest` (with `--floor`): the same with reqwest's client,
+    /// which Keyway's request path used before; what the move to hyper-util's client gained.
+    #[serde(rename = "floor_reqwest")]
+    FloorReqwest,
     /// `floor-proxy --stack hyper` (with `--floor`): bare hyper server and pooled client, the
     /// body streamed; whether a leaner stack would lift the floor.
     #[serde(rename = "floor_hyper")]
@@ -46,6 +50,7 @@ impl Target {
             Target::Nginx => "nginx",
             Target::Keyway => "keyway",
             Target::Floor => "floor",
+            Target::FloorReqwest => "floor (reqwest)",
             Target::FloorHyper => "floor (hyper)",
             Target::LiteLlm => "litellm",
         }
@@ -58,7 +63,10 @@ impl Target {
 
     /// One of the floor targets, which run in the small-request scenarios only.
     pub fn is_floor(self) -> bool {
-        matches!(self, Target::Floor | Target::FloorHyper)
+        matches!(
+            self,
+            Target::Floor | Target::FloorReqwest | Target::FloorHyper
+        )
     }
 }
 
@@ -963,10 +971,11 @@ impl Report {
         if self.has_floor() {
             let _ = writeln!(
                 md,
-                "floor = the same HTTP stack as Keyway (axum server, reqwest client) passing \
-                 bytes through with no engine (`floor-proxy`, placed like Keyway); floor (hyper) \
-                 = bare hyper server and hyper-util pooled client, the body streamed both ways \
-                 (`floor-proxy --stack hyper`).\n"
+                "floor = the same HTTP stack as Keyway (axum server, Keyway's hyper-util \
+                 client) passing bytes through with no engine (`floor-proxy`, placed like \
+                 Keyway); floor (reqwest) = the same with reqwest's client, Keyway's before \
+                 (`--stack axum-reqwest`); floor (hyper) = bare hyper server and hyper-util \
+                 pooled client, the body streamed both ways (`--stack hyper`).\n"
             );
         }
         if let Some(swaps) = self.scenario("c16_swap").and_then(|s| s.swaps.as_ref()) {
@@ -2306,10 +2315,15 @@ mod tests {
             (Nginx, 2000.0),
             (Keyway, 1200.0),
             (Floor, 1500.0),
+            (FloorReqwest, 1600.0),
             (FloorHyper, 1700.0),
         ])
         .markdown();
         assert!(with.contains("| floor | 1,500 | 0.75× |"), "{with}");
+        assert!(
+            with.contains("| floor (reqwest) | 1,600 | 0.80× |"),
+            "{with}"
+        );
         assert!(with.contains("| floor (hyper) | 1,700 | 0.85× |"), "{with}");
         assert!(
             with.contains("\nfloor = the same HTTP stack as Keyway"),

@@ -80,7 +80,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let mut kw = setup.start(plan).await?;
     let mut floors = Vec::new();
     if let Some(bin) = &plan.floor_bin {
-        for (target, stack) in [(Target::Floor, "axum"), (Target::FloorHyper, "hyper")] {
+        for (target, stack) in [
+            (Target::Floor, "axum"),
+            (Target::FloorReqwest, "axum-reqwest"),
+            (Target::FloorHyper, "hyper"),
+        ] {
             let (proc, addr) =
                 targets::start_floor(plan, bin, stack, dir.path(), fake_addr).await?;
             floors.push((target, proc, addr));

@@ -1,22 +1,25 @@
-//! `floor-proxy`: the benchmark's floor targets, pass-through proxies with no engine, in two
+//! `floor-proxy`: the benchmark's floor targets, pass-through proxies with no engine, in three
 //! stacks.
 //!
 //! `--stack axum` (the default) is exactly Keyway's HTTP stack and nothing else. It serves like
 //! Keyway (`axum::serve`, TCP_NODELAY on every accepted connection, a multi-thread tokio
 //! runtime built as Keyway's `main` builds it, the same global allocator) and forwards like
-//! Keyway (one shared `reqwest::Client` with `Engine::start`'s options, the body read whole,
-//! the answer streamed back with `Body::from_stream`), but has no engine: no client key check,
-//! no account choice, no body parsing, no records. Its throughput against Keyway's, measured in
-//! the same placement, splits Keyway's cost into what the stack costs and what Keyway adds on
-//! top.
+//! Keyway (its `UpstreamClient`, the body read whole, the request's `Uri` assembled from the
+//! upstream parsed once and the request's own path, the answer streamed back), but has no
+//! engine: no client key check, no account choice, no body parsing, no records. Its
+//! throughput against Keyway's, measured in the same placement, splits Keyway's cost into what
+//! the stack costs and what Keyway adds on top.
+//!
+//! `--stack axum-reqwest` is the same server with reqwest's client in its place (one shared
+//! `reqwest::Client` with Keyway's former options, a URL string per request), the client
+//! Keyway's request path used before: what the move to hyper-util's client gained.
 //!
 //! `--stack hyper` is the leanest Rust stack for the same job: hyper's HTTP/1 server on each
 //! accepted connection and `hyper-util`'s pooled client, the upstream's scheme and authority
-//! parsed once, the request's `Uri` assembled from them and its own path (no URL parsing per
-//! request), the body streamed through in both directions, the header maps reused. It
-//! answers whether a leaner server and client than axum and reqwest would lift the floor.
+//! parsed once, the body streamed through in both directions, the header maps reused. It
+//! answers whether a leaner server than axum would lift the floor further.
 //!
-//! `floor-proxy --upstream http://127.0.0.1:PORT [--listen 127.0.0.1:0] [--stack axum|hyper]`
+//! `floor-proxy --upstream http://127.0.0.1:PORT [--listen 127.0.0.1:0] [--stack STACK]`
 //! prints `listening on http://ADDR` once bound (as `fake-upstream` does) and serves until
 //! killed.
 
@@ -45,7 +48,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use keyway_core::config::Limits;
-use keyway_proxy::HOP_BY_HOP;
+use keyway_proxy::{HOP_BY_HOP, UpstreamClient};
 
 /// Keyway's allocator (`src-tauri/src/main.rs`), so the floor runs on the same stack.
 #[global_allocator]
@@ -55,7 +58,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the hyper stack waits after a failed accept before the next.
 const ACCEPT_RETRY: Duration = Duration::from_secs(1);
-/// Keyway's pool idle timeout (`Engine::start`).
+/// Keyway's pool idle timeout (`upstream::POOL_IDLE`).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Keyway's default `limits.max_body_mib`, in bytes: the body is read whole before
 /// forwarding, as Keyway reads it, so the floor pays for the same buffering.
@@ -82,8 +85,9 @@ struct Args {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     listen: SocketAddr,
 
-    /// The HTTP stack: `axum` (Keyway's: axum server, reqwest client, body read whole) or
-    /// `hyper` (hyper's server, hyper-util's pooled client, body streamed).
+    /// The HTTP stack: `axum` (Keyway's: axum server, body read whole, Keyway's hyper-util
+    /// client), `axum-reqwest` (the same with reqwest's client) or `hyper` (hyper's server,
+    /// hyper-util's pooled client, body streamed).
     #[arg(long, value_enum, default_value_t = Stack::Axum)]
     stack: Stack,
 }
@@ -91,11 +95,13 @@ struct Args {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Stack {
     Axum,
+    AxumReqwest,
     Hyper,
 }
 
-/// What every request needs: the one client (its connection pool) and where to send.
-struct Floor {
+/// What every request of the `axum-reqwest` stack needs: the one client (its connection
+/// pool) and where to send.
+struct ReqwestFloor {
     http: reqwest::Client,
     upstream: String,
 }
@@ -140,13 +146,17 @@ async fn serve(args: Args) -> Result<(), String> {
     let _ = stdout.flush();
     drop(stdout);
     match args.stack {
-        Stack::Axum => serve_axum(listener, upstream).await,
+        Stack::Axum => serve_axum(listener, &upstream).await,
+        Stack::AxumReqwest => serve_axum_reqwest(listener, upstream).await,
         Stack::Hyper => serve_hyper(listener, &upstream).await,
     }
 }
 
-async fn serve_axum(listener: tokio::net::TcpListener, upstream: String) -> Result<(), String> {
-    // The options of Keyway's client (`Engine::start`), so the pool behaves the same.
+async fn serve_axum_reqwest(
+    listener: tokio::net::TcpListener,
+    upstream: String,
+) -> Result<(), String> {
+    // The options Keyway's client had, so the pool behaves the same.
     let http = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -154,12 +164,17 @@ async fn serve_axum(listener: tokio::net::TcpListener, upstream: String) -> Resu
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    let floor = Arc::new(Floor { http, upstream });
+    let floor = Arc::new(ReqwestFloor { http, upstream });
     let app = Router::new()
-        .route("/v1/messages", post(forward))
-        .fallback(forward)
+        .route("/v1/messages", post(forward_reqwest))
+        .fallback(forward_reqwest)
         .with_state(floor);
-    // As Keyway's `serve`: small writes leave at once, not after the previous one's ACK.
+    serve_router(listener, app).await
+}
+
+/// Serves `app` as Keyway's `serve` does: small writes leave at once, not after the previous
+/// one's ACK.
+async fn serve_router(listener: tokio::net::TcpListener, app: Router) -> Result<(), String> {
     let tapped = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
@@ -168,9 +183,8 @@ async fn serve_axum(listener: tokio::net::TcpListener, upstream: String) -> Resu
         .map_err(|e| format!("server stopped: {e}"))
 }
 
-/// Sends the request on to the upstream and streams its answer back, headers and all, minus
-/// the connection-level ones.
-async fn forward(State(floor): State<Arc<Floor>>, request: Request) -> Response {
+/// As [`forward`], with reqwest's client.
+async fn forward_reqwest(State(floor): State<Arc<ReqwestFloor>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, max_body()).await {
         Ok(b) => b,
@@ -226,25 +240,9 @@ struct HyperFloor {
 type HyperBody = Either<Incoming, Full<Bytes>>;
 
 async fn serve_hyper(listener: tokio::net::TcpListener, upstream: &str) -> Result<(), String> {
-    let uri: Uri = upstream
-        .parse()
-        .map_err(|e| format!("--upstream `{upstream}`: {e}"))?;
-    let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
-        return Err(format!("--upstream `{upstream}` has no scheme or host"));
-    };
-    if uri.path() != "/" {
-        return Err(format!(
-            "--upstream `{upstream}`: the hyper stack forwards to the upstream's root only"
-        ));
-    }
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .build(connector);
+    let (scheme, authority) = upstream_root(upstream)?;
     let floor = Arc::new(HyperFloor {
-        client,
+        client: pooled_client(),
         scheme,
         authority,
     });
@@ -273,19 +271,104 @@ async fn serve_hyper(listener: tokio::net::TcpListener, upstream: &str) -> Resul
     }
 }
 
+/// The upstream's scheme and authority, parsed once; the stacks on hyper-util's client
+/// forward to its root only.
+fn upstream_root(upstream: &str) -> Result<(Scheme, Authority), String> {
+    let uri: Uri = upstream
+        .parse()
+        .map_err(|e| format!("--upstream `{upstream}`: {e}"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+        return Err(format!("--upstream `{upstream}` has no scheme or host"));
+    };
+    if uri.path() != "/" {
+        return Err(format!(
+            "--upstream `{upstream}`: this stack forwards to the upstream's root only"
+        ));
+    }
+    Ok((scheme, authority))
+}
+
+/// hyper-util's pooled client with Keyway's connect and pool options, plain TCP.
+fn pooled_client() -> Client<HttpConnector, Incoming> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(connector)
+}
+
+/// The request's URI on the upstream: its scheme and authority, the request's own path.
+fn upstream_uri(scheme: &Scheme, authority: &Authority, request: &Uri) -> Result<Uri, String> {
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(scheme.clone());
+    uri.authority = Some(authority.clone());
+    uri.path_and_query = request.path_and_query().cloned();
+    Uri::from_parts(uri).map_err(|e| format!("bad path: {e}"))
+}
+
+/// What every request of the `axum` stack needs: Keyway's client and where to send.
+struct Floor {
+    client: UpstreamClient,
+    scheme: Scheme,
+    authority: Authority,
+}
+
+async fn serve_axum(listener: tokio::net::TcpListener, upstream: &str) -> Result<(), String> {
+    let (scheme, authority) = upstream_root(upstream)?;
+    let client = UpstreamClient::new(CONNECT_TIMEOUT)
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let floor = Arc::new(Floor {
+        client,
+        scheme,
+        authority,
+    });
+    let app = Router::new()
+        .route("/v1/messages", post(forward))
+        .fallback(forward)
+        .with_state(floor);
+    serve_router(listener, app).await
+}
+
+/// Sends the request on to the upstream and streams its answer back, headers and all, minus
+/// the connection-level ones.
+async fn forward(State(floor): State<Arc<Floor>>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, max_body()).await {
+        Ok(b) => b,
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, format!("unreadable body: {e}")).into_response();
+        }
+    };
+    parts.uri = match upstream_uri(&floor.scheme, &floor.authority, &parts.uri) {
+        Ok(uri) => uri,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(header::HOST);
+    match floor
+        .client
+        .send(hyper::Request::from_parts(parts, Full::new(body)))
+        .await
+    {
+        Ok(answer) => {
+            let (mut parts, body) = answer.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, Body::new(body))
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("upstream failed: {e}")).into_response(),
+    }
+}
+
 impl HyperFloor {
     /// The request on to the upstream with its own path, method, headers (minus the
     /// connection-level ones and `Host`, which the client sets) and body, streamed; the answer
     /// back the same way.
     async fn forward(&self, request: hyper::Request<Incoming>) -> hyper::Response<HyperBody> {
         let (mut parts, body) = request.into_parts();
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(self.scheme.clone());
-        uri.authority = Some(self.authority.clone());
-        uri.path_and_query = parts.uri.path_and_query().cloned();
-        parts.uri = match Uri::from_parts(uri) {
+        parts.uri = match upstream_uri(&self.scheme, &self.authority, &parts.uri) {
             Ok(uri) => uri,
-            Err(e) => return hyper_error(StatusCode::BAD_REQUEST, format!("bad path: {e}")),
+            Err(e) => return hyper_error(StatusCode::BAD_REQUEST, e),
         };
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(header::HOST);

@@ -23,10 +23,10 @@ pub struct ProviderRoute {
     pub auth: AuthHeader,
     /// Without a trailing slash.
     pub base_url: String,
-    /// `base_url` parsed once (`None` when the URL parser refuses it), so a request's URL is
-    /// the base with its path and query set, not a whole URL parsed again, host and all, on
-    /// every request.
-    pub base: Option<url::Url>,
+    /// `base_url` parsed once (`None` when the URL parser refuses it), so a request's URI is
+    /// the base's scheme and authority with its own path and query, not a whole URL parsed
+    /// again, host and all, on every request.
+    pub base: Option<http::Uri>,
     /// Subscription login endpoints (anthropic and openai), with config overrides applied.
     pub oauth: Option<OAuthEndpoints>,
     pub families: FamilySet,
@@ -379,7 +379,9 @@ fn build_provider(
         auth: config
             .provider_auth(id)
             .expect("provider ids come from the config"),
-        base: url::Url::parse(&base_url).ok(),
+        base: url::Url::parse(&base_url)
+            .ok()
+            .and_then(|url| http::Uri::try_from(url.as_str()).ok()),
         base_url,
         oauth: OAuthEndpoints::resolve(kind, user),
         families,

@@ -29,12 +29,16 @@ use crate::record::RequestRecord;
 use crate::record::history::History;
 use crate::record::traffic::{BudgetAlert, BudgetPeriod, Traffic};
 use crate::refresh::Refreshes;
+use crate::upstream::{ClientError, UpstreamClient, login_client};
 
 pub struct Engine {
     snapshot: ArcSwap<Snapshot>,
     registry: StateRegistry,
     secrets: SecretStore,
+    /// The OAuth flows' and the quota polls' client.
     http: reqwest::Client,
+    /// The proxied requests' client.
+    upstream: UpstreamClient,
     client_keys: ArcSwap<ClientKeys>,
     refreshes: Refreshes,
     /// Conversations bound to accounts.
@@ -54,8 +58,8 @@ pub struct Engine {
 pub enum StartError {
     #[error(transparent)]
     Keyring(#[from] SecretError),
-    #[error("cannot build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 impl Engine {
@@ -64,12 +68,9 @@ impl Engine {
     /// `config`.
     pub async fn start(config: Config, secrets: SecretStore) -> Result<Arc<Engine>, StartError> {
         let client_keys = ClientKeys::load(&config, &secrets, None, None).await?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(config.limits.connect_timeout_secs))
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()?;
+        let connect_timeout = Duration::from_secs(config.limits.connect_timeout_secs);
+        let http = login_client(connect_timeout)?;
+        let upstream = UpstreamClient::new(connect_timeout)?;
         let registry = StateRegistry::default();
         registry.restore_from(&paths::state_file());
         let (sessions, owners) = (Sessions::default(), Owners::default());
@@ -92,6 +93,7 @@ impl Engine {
             registry,
             secrets,
             http,
+            upstream,
             client_keys: ArcSwap::from_pointee(client_keys),
             refreshes: Refreshes::default(),
             sessions,
@@ -114,6 +116,10 @@ impl Engine {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    pub fn upstream(&self) -> &UpstreamClient {
+        &self.upstream
     }
 
     pub fn secrets(&self) -> &SecretStore {

@@ -20,6 +20,7 @@ mod refresh;
 mod request;
 mod router;
 mod server;
+mod upstream;
 mod watch;
 
 pub use background::{save as save_state, spawn_quota_poller, spawn_saver, spawn_state_watch};
@@ -39,4 +40,5 @@ pub use request::adapter::HOP_BY_HOP;
 pub use request::classify::model_of_body;
 pub use router::{API_PREFIX, router};
 pub use server::{BindError, Server, bind};
+pub use upstream::{UpstreamClient, login_client};
 pub use watch::{Watcher, spawn as watch_config};

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use keyway_core::account::NewAccount;
@@ -78,7 +79,9 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<()> {
         .oauth
         .clone()
         .ok_or_else(|| anyhow!("no login endpoints"))?;
-    let http = reqwest::Client::new();
+    let http = keyway_proxy::login_client(Duration::from_secs(
+        snapshot.config.limits.connect_timeout_secs,
+    ))?;
     let kind = route.kind;
     let method = if args.device_code {
         if kind != ProviderKind::OpenAi {

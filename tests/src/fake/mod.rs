@@ -122,11 +122,19 @@
 //! Their accounts are named by test-chosen labels and controlled through
 //! [`FakeUpstream::claude_oauth`] and [`FakeUpstream::openai_oauth`]; requests made with their
 //! tokens are recorded with [`Recorded::account`] and scripted by that label.
+//!
+//! # HTTPS and proxies
+//!
+//! With [`FakeConfig::tls`] (an identity from a [`TestCa`] made at test time) the fake serves
+//! the same endpoints over TLS, HTTP/2 or HTTP/1.1 as the client's ALPN chooses
+//! ([`Recorded::version`] tells which), at `https://localhost:PORT`. [`FakeConnectProxy`] is a
+//! `CONNECT` proxy on loopback to put between Keyway and such a fake (`HTTPS_PROXY`).
 
 mod anthropic;
 mod cache;
 mod claude;
 mod codex;
+mod connect_proxy;
 mod creds;
 mod directive;
 mod gemini;
@@ -150,6 +158,9 @@ mod tests_directives;
 mod tests_oauth;
 #[cfg(test)]
 mod tests_strict;
+#[cfg(test)]
+mod tests_tls;
+mod tls;
 mod wire;
 
 use std::io;
@@ -166,9 +177,11 @@ use state::Shared;
 
 pub use claude::{CLAUDE_CODE_CLIENT_ID, ClaudeOAuth, ClaudeUsage, ClaudeWindow, OAUTH_BETA};
 pub use codex::{CodexUsage, CodexWindow};
+pub use connect_proxy::{FakeConnectProxy, ProxyConfig, ProxyMode, ProxyRequest};
 pub use creds::{write_claude_credentials, write_codex_auth};
 pub use oauth::{IssuedCode, IssuedTokens, OAuthAccount, pkce_challenge};
 pub use openai_oauth::{CODEX_CLIENT_ID, OpenAiOAuth, jwt_payload};
+pub use tls::{TestCa, TlsIdentity};
 
 /// Which provider's API a recorded request was addressed to.
 ///
@@ -379,6 +392,9 @@ pub struct Recorded {
     pub provider: Provider,
     /// When the request (with its full body) had been read.
     pub received_at: Instant,
+    /// The HTTP version the request arrived with: `HTTP/1.1` on the plain path, `HTTP/2` on
+    /// a TLS fake ([`FakeConfig::tls`]) when the client negotiated `h2`.
+    pub version: http::Version,
 }
 
 impl Recorded {
@@ -428,6 +444,12 @@ pub struct FakeConfig {
     /// the module docs). Off, any JSON body is answered (the standalone fake's `--lenient`,
     /// for capturing what a new client version sends).
     pub strict: bool,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP (default `None`): the
+    /// same endpoints, over rustls with ALPN `h2` and `http/1.1` (HTTP/2 when the client
+    /// offers it). [`FakeUpstream::base_url`] is then `https://localhost:PORT`, which the
+    /// identity of [`TestCa::localhost_identity`] is valid for; clients must trust that test
+    /// CA ([`TestCa::write_pem`] for `SSL_CERT_FILE`).
+    pub tls: Option<TlsIdentity>,
 }
 
 /// Another vendor's endpoint speaking a provider's format, as DeepSeek, Moonshot or Zhipu
@@ -463,6 +485,7 @@ impl Default for FakeConfig {
             vendor: None,
             faults: Vec::new(),
             strict: true,
+            tls: None,
         }
     }
 }
@@ -479,6 +502,8 @@ pub const STAMP_DIGITS: usize = 19;
 /// Dropping it stops accepting connections (already-open connections end with the runtime).
 pub struct FakeUpstream {
     addr: SocketAddr,
+    /// Serves HTTPS ([`FakeConfig::tls`]).
+    tls: bool,
     shared: Arc<Shared>,
     server: JoinHandle<()>,
 }
@@ -495,9 +520,27 @@ impl FakeUpstream {
             .expect("fake upstream: bind 127.0.0.1:0")
     }
 
-    /// Like [`FakeUpstream::start`] with an explicit address, recording, unscripted answer
-    /// and stamping choice.
+    /// Binds `127.0.0.1:0` and serves HTTPS with `identity` (see [`FakeConfig::tls`]).
+    ///
+    /// # Panics
+    /// If a loopback port can't be bound or the identity is unusable.
+    pub async fn start_tls(identity: TlsIdentity) -> FakeUpstream {
+        let config = FakeConfig {
+            tls: Some(identity),
+            ..FakeConfig::default()
+        };
+        Self::start_with(config)
+            .await
+            .expect("fake upstream: serve HTTPS on 127.0.0.1:0")
+    }
+
+    /// Like [`FakeUpstream::start`] with an explicit address, recording, unscripted answer,
+    /// stamping choice and TLS.
     pub async fn start_with(config: FakeConfig) -> io::Result<FakeUpstream> {
+        let tls_config = match &config.tls {
+            Some(identity) => Some(identity.server_config().map_err(io::Error::other)?),
+            None => None,
+        };
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(
@@ -514,7 +557,12 @@ impl FakeUpstream {
         }
         shared.set_faults(config.faults.clone());
         let app = server::router(Arc::clone(&shared));
+        let is_tls = tls_config.is_some();
         let server = tokio::spawn(async move {
+            if let Some(config) = tls_config {
+                tls::serve(listener, config, app).await;
+                return;
+            }
             // axum's accept loop only ends on listener errors it can't recover from; the fake
             // has nobody to report them to, and the test will see connection failures.
             // Nagle off, as real API servers and Keyway's own client do: with it on, a
@@ -527,14 +575,20 @@ impl FakeUpstream {
         });
         Ok(FakeUpstream {
             addr,
+            tls: is_tls,
             shared,
             server,
         })
     }
 
-    /// The origin to configure as every provider's base URL: `http://127.0.0.1:PORT`, no path.
+    /// The origin to configure as every provider's base URL: `http://127.0.0.1:PORT`, no path;
+    /// for a TLS fake ([`FakeConfig::tls`]) `https://localhost:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     /// `base_url() + path`, for building request URLs in tests.

@@ -94,20 +94,37 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 /// when a client (or a proxy's HTTP client) builds the request from the provider's URL, and
 /// there must be no `Origin`: no browser calls a provider API through a proxy. A proxy that
 /// copies its client's `Host` (`127.0.0.1:<its own port>`) or `Origin` upstream gets a 421
-/// no real provider sends, and the violation is kept to fail the test.
+/// no real provider sends, and the violation is kept to fail the test. An HTTP/2 request
+/// names its host in `:authority` (RFC 9113 §8.3.1), which must then be the fake's own too,
+/// and stands for `Host` when that header is absent.
 async fn site(State(shared): AppState, req: Request, next: Next) -> Response {
     let line = format!("{} {}", req.method(), path_and_query(req.uri()));
     let own = shared.addr;
-    let host = req.headers().get(header::HOST).map(|h| h.as_bytes());
-    let host_ok = host.is_some_and(|h| {
+    let is_own = |h: &[u8]| {
         h == own.to_string().as_bytes() || h == format!("localhost:{}", own.port()).as_bytes()
-    });
+    };
+    let authority = (req.version() == http::Version::HTTP_2)
+        .then(|| req.uri().authority())
+        .flatten()
+        .map(|a| a.as_str().as_bytes());
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.as_bytes())
+        .or(authority);
+    let host_ok = host.is_some_and(is_own) && authority.is_none_or(is_own);
     let problem = if !host_ok {
-        let seen = host.map_or("none".to_owned(), |h| {
-            format!("`{}`", String::from_utf8_lossy(h))
-        });
+        let seen = |h: Option<&[u8]>| {
+            h.map_or("none".to_owned(), |h| {
+                format!("`{}`", String::from_utf8_lossy(h))
+            })
+        };
+        let what = match authority {
+            Some(_) => format!("Host {} and :authority {}", seen(host), seen(authority)),
+            None => format!("Host {}", seen(host)),
+        };
         Some(format!(
-            "{line} carried Host {seen}; the upstream's own is `{own}`: a proxy must not pass its \
+            "{line} carried {what}; the upstream's own is `{own}`: a proxy must not pass its \
              client's Host on"
         ))
     } else {
@@ -404,6 +421,7 @@ async fn handle(shared: Arc<Shared>, route: Route, req: Request) -> Response {
         account: gate.label().map(str::to_owned),
         provider: endpoint.provider(),
         received_at: Instant::now(),
+        version: parts.version,
     });
     let id = shared.next_id();
     let out = Out {

@@ -2,7 +2,9 @@
 //! response headers into the client's. The body is never touched; only auth and hop-by-hop
 //! headers change.
 
+use http::Uri;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use keyway_core::provider::ANTHROPIC_OAUTH_BETA;
 use keyway_core::provider::{AuthHeader, Format};
 use keyway_core::snapshot::ProviderRoute;
@@ -32,7 +34,7 @@ pub const CLIENT_AUTH: [HeaderName; 3] = [
 
 /// Where a request goes and with which headers.
 pub struct Upstream {
-    pub url: Url,
+    pub uri: Uri,
     pub headers: HeaderMap,
 }
 
@@ -62,7 +64,7 @@ pub fn upstream(
             };
             headers.insert(name, sensitive(&value)?);
             let path = api_path(provider, path);
-            base(provider).map(|base| under(base, path, query))
+            base(provider).and_then(|base| under(base, path, query))
         }
         Credential::OAuth(tokens) => {
             headers.insert(
@@ -72,7 +74,7 @@ pub fn upstream(
             match provider.kind {
                 ProviderKind::Anthropic => {
                     merge_beta(&mut headers);
-                    base(provider).map(|base| under(base, path, query))
+                    base(provider).and_then(|base| under(base, path, query))
                 }
                 ProviderKind::OpenAi => {
                     let account = tokens
@@ -88,15 +90,16 @@ pub fn upstream(
                         .as_ref()
                         .and_then(|o| o.backend_url.as_deref())
                         .ok_or("openai has no subscription backend configured")?;
-                    Url::parse(&join(backend, CODEX_RESPONSES_PATH, query)).map_err(|e| {
-                        format!("the subscription backend's URL is not valid ({e}); correct it in the config")
+                    parse(&join(backend, CODEX_RESPONSES_PATH, query)).ok_or_else(|| {
+                        "the subscription backend's URL is not valid; correct it in the config"
+                            .to_owned()
                     })
                 }
                 _ => return Err(format!("{} has no subscription logins", provider.id)),
             }
         }
     };
-    Ok(Upstream { url: url?, headers })
+    Ok(Upstream { uri: url?, headers })
 }
 
 /// The path under a provider's base URL. A custom provider's base URL is the one its docs
@@ -110,23 +113,46 @@ fn api_path<'a>(provider: &ProviderRoute, path: &'a str) -> &'a str {
     }
 }
 
-/// `path` and `query` under `base` (parsed once, without a trailing slash): the same URL as
-/// parsing [`join`]'s text, without parsing the scheme and host again.
-fn under(base: &Url, path: &str, query: Option<&str>) -> Url {
-    let mut url = base.clone();
+/// `path` and `query` under `base` (parsed once): the URI of [`join`]'s text, with only the
+/// path and query checked on each request. A path with characters a URI may not hold as
+/// they are (a model name with a space, in a translated Gemini path) is percent-encoded as
+/// the URL parser does.
+fn under(base: &Uri, path: &str, query: Option<&str>) -> Result<Uri, String> {
     // A base without a path reads as `/`; its own path (an OpenAI-compatible `/v1`) stays.
     let prefix = base.path().trim_end_matches('/');
-    if prefix.is_empty() {
-        url.set_path(path);
-    } else {
-        url.set_path(&format!("{prefix}{path}"));
+    let query = query.filter(|q| !q.is_empty());
+    let mut text = String::with_capacity(prefix.len() + path.len() + query.map_or(0, str::len) + 1);
+    text.push_str(prefix);
+    text.push_str(path);
+    if let Some(q) = query {
+        text.push('?');
+        text.push_str(q);
     }
-    url.set_query(query.filter(|q| !q.is_empty()));
-    url
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = base.scheme().cloned();
+    parts.authority = base.authority().cloned();
+    parts.path_and_query = Some(match PathAndQuery::try_from(text) {
+        Ok(pq) => pq,
+        Err(_) => {
+            let mut url = Url::parse("http://x").map_err(|e| e.to_string())?;
+            url.set_path(&format!("{prefix}{path}"));
+            url.set_query(query);
+            PathAndQuery::try_from(&url[url::Position::BeforePath..])
+                .map_err(|_| "the request's path cannot be sent upstream".to_owned())?
+        }
+    });
+    Uri::from_parts(parts).map_err(|_| "the request's path cannot be sent upstream".to_owned())
+}
+
+/// `text` as a URI the way a URL parser reads it (hosts in their ASCII form, paths
+/// percent-encoded), or `None` when it is not a valid http(s) URL.
+pub fn parse(text: &str) -> Option<Uri> {
+    let url = Url::parse(text).ok()?;
+    Uri::try_from(url.as_str()).ok()
 }
 
 /// The provider's base URL, parsed; its text is not repeated (a URL may hold credentials).
-fn base(provider: &ProviderRoute) -> Result<&Url, String> {
+fn base(provider: &ProviderRoute) -> Result<&Uri, String> {
     provider.base.as_ref().ok_or_else(|| {
         format!(
             "the base_url of provider `{}` is not a valid URL; correct it in the config",
@@ -236,7 +262,7 @@ pub fn resent_headers(upstream: &HeaderMap) -> HeaderMap {
 mod tests {
     use super::*;
 
-    /// The base parsed once and the path set on it is the URL the whole text parses to.
+    /// The base parsed once and the path set on it is the URI the whole text parses to.
     #[test]
     fn a_url_under_its_parsed_base_is_the_joined_text_parsed() {
         let bases = [
@@ -256,11 +282,11 @@ mod tests {
             ("//elsewhere.example/x", None),
         ];
         for base in bases {
-            let parsed = Url::parse(base).unwrap();
+            let parsed = parse(base).unwrap();
             for (path, query) in paths {
-                let joined = Url::parse(&join(base, path, query)).unwrap();
+                let joined = parse(&join(base, path, query)).unwrap();
                 assert_eq!(
-                    under(&parsed, path, query),
+                    under(&parsed, path, query).unwrap(),
                     joined,
                     "{base} {path} {query:?}"
                 );
@@ -300,7 +326,7 @@ mod tests {
             &key("sk-ant-1"),
         )
         .unwrap();
-        assert_eq!(up.url.as_str(), "https://api.anthropic.com/v1/messages");
+        assert_eq!(up.uri.to_string(), "https://api.anthropic.com/v1/messages");
         assert_eq!(up.headers.get("x-api-key").unwrap(), "sk-ant-1");
         assert!(up.headers.get(header::AUTHORIZATION).is_none());
         assert!(up.headers.get(header::CONNECTION).is_none());
@@ -354,7 +380,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            up.url.as_str(),
+            up.uri.to_string(),
             "https://chatgpt.com/backend-api/codex/responses"
         );
         assert_eq!(up.headers.get("chatgpt-account-id").unwrap(), "acct-1");

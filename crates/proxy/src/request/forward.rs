@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use http_body_util::{BodyDataStream, Full};
 use keyway_core::provider::Format;
 use keyway_core::session::{Choice, MoveReason, Placement, SessionKey, Spread};
 use keyway_core::snapshot::Route;
@@ -27,6 +28,7 @@ use crate::engine::Engine;
 use crate::oauth::token::TokenError;
 use crate::record::RequestRecord;
 use crate::record::tokens::TokenCounter;
+use crate::upstream::{UpstreamResponse, next_chunk};
 
 /// The most of an upstream error body we read to learn its reset time.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -82,7 +84,7 @@ pub struct Trail {
 
 /// A response from an upstream that is being passed to the client.
 pub struct Answer {
-    pub response: reqwest::Response,
+    pub response: UpstreamResponse,
     pub account: Arc<str>,
     pub in_flight: InFlight,
     /// The answer is in the pool's format and goes to the client translated.
@@ -397,15 +399,14 @@ async fn try_account(
             }
         };
         let started = Instant::now();
-        let request = engine
-            .http()
-            .request(out.method.clone(), upstream.url)
-            .headers(upstream.headers)
-            .body(body.clone())
-            .send();
+        let mut request = http::Request::new(Full::new(body.clone()));
+        *request.method_mut() = out.method.clone();
+        *request.uri_mut() = upstream.uri;
+        *request.headers_mut() = upstream.headers;
+        let request = engine.upstream().send(request);
         let failed = match tokio::time::timeout(first_byte_timeout, request).await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(format!("upstream unreachable: {}", transport_error(&e))),
+            Ok(Err(e)) => Err(format!("upstream unreachable: {e}")),
             Err(_) => Err(format!(
                 "no response headers within {}s",
                 first_byte_timeout.as_secs()
@@ -720,22 +721,11 @@ fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn transport_error(e: &reqwest::Error) -> &'static str {
-    if e.is_connect() {
-        "connection failed"
-    } else if e.is_timeout() {
-        "timed out"
-    } else if e.is_body() || e.is_decode() {
-        "broken response"
-    } else {
-        "request failed"
-    }
-}
-
-async fn read_limited(mut response: reqwest::Response) -> Bytes {
+async fn read_limited(response: UpstreamResponse) -> Bytes {
+    let mut body = response.into_body();
     let mut buf = Vec::new();
     let read = async {
-        while let Ok(Some(chunk)) = response.chunk().await {
+        while let Ok(Some(chunk)) = next_chunk(&mut body).await {
             let room = ERROR_BODY_LIMIT - buf.len();
             buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
             if buf.len() >= ERROR_BODY_LIMIT {
@@ -772,9 +762,9 @@ pub async fn relay(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     let body: relay::Upstream = match &translation {
-        None => Box::pin(upstream.bytes_stream()),
+        None => Box::pin(BodyDataStream::new(upstream.into_body())),
         Some(context) if status.is_success() && upstream_sse => Box::pin(
-            translation::Translating::new(upstream.bytes_stream(), context),
+            translation::Translating::new(BodyDataStream::new(upstream.into_body()), context),
         ),
         Some(context) => {
             // Read whole, then answered in the client's shape with the status it says.
@@ -840,10 +830,11 @@ pub async fn relay(
 
 /// An upstream answer read whole to be translated: at most
 /// [`translation::MAX_ANSWER_BYTES`], with at most `idle` between two pieces of it.
-async fn read_whole(mut response: reqwest::Response, idle: Duration) -> Result<Bytes, String> {
+async fn read_whole(response: UpstreamResponse, idle: Duration) -> Result<Bytes, String> {
+    let mut body = response.into_body();
     let mut buf = Vec::new();
     loop {
-        match tokio::time::timeout(idle, response.chunk()).await {
+        match tokio::time::timeout(idle, next_chunk(&mut body)).await {
             Err(_) => {
                 return Err(format!(
                     "the upstream sent nothing for {}s and the answer was ended (limits.upstream_idle_timeout_secs)",

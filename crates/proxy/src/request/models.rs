@@ -1,15 +1,24 @@
 //! `GET /v1/models` for OpenAI-shaped clients: the models every configured OpenAI-shaped
 //! provider with accounts can serve, merged into one list.
 
+use std::time::Duration;
+
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
 use keyway_core::Surface;
 use keyway_core::provider::Format;
 use serde_json::{Value, json};
 
 use super::forward::{self, Outgoing};
 use crate::engine::Engine;
+
+/// The longest model list read from one provider (OpenRouter's, the longest known, is
+/// about 1 MiB); a longer one counts as that provider's failure.
+const MAX_LIST_BYTES: usize = 8 * 1024 * 1024;
+/// How long one provider's list may take to arrive once its headers have.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn merged_openai(engine: &Engine, request: Request) -> Response {
     let snapshot = engine.snapshot();
@@ -59,7 +68,10 @@ pub async fn merged_openai(engine: &Engine, request: Request) -> Response {
                 continue;
             }
         };
-        if let Ok(list) = answer.response.json::<Value>().await
+        let body = Limited::new(answer.response.into_body(), MAX_LIST_BYTES);
+        let read = tokio::time::timeout(LIST_TIMEOUT, body.collect()).await;
+        if let Ok(Ok(whole)) = read
+            && let Ok(list) = serde_json::from_slice::<Value>(&whole.to_bytes())
             && let Some(items) = list.get("data").and_then(Value::as_array)
         {
             for item in items {

@@ -23,7 +23,7 @@ use crate::record::RequestRecord;
 use crate::record::tokens::TokenCounter;
 
 /// The upstream's body as the relay reads it: passed through, or translated for the client.
-pub type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+pub type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, hyper::Error>> + Send>>;
 
 pub struct Relay {
     upstream: Upstream,
