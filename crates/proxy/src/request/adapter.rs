@@ -238,24 +238,20 @@ fn forwarded_headers(client: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// The upstream's response headers minus connection-level ones.
-pub fn client_headers(upstream: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(upstream.len());
-    for (name, value) in upstream {
-        if !HOP_BY_HOP.contains(name) {
-            out.append(name.clone(), value.clone());
-        }
+/// An upstream answer's headers made the client's, in place (no copy): the connection-level
+/// ones go.
+pub fn to_client(headers: &mut HeaderMap) {
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
-    out
 }
 
-/// The headers for an upstream answer whose body Keyway read (an error body, perhaps cut
-/// short) and sends itself: [`client_headers`] without the upstream's `content-length`, which
-/// describes the upstream's body, not the one sent. The server frames what is sent.
-pub fn resent_headers(upstream: &HeaderMap) -> HeaderMap {
-    let mut out = client_headers(upstream);
-    out.remove(header::CONTENT_LENGTH);
-    out
+/// The headers of an upstream answer whose body Keyway read (an error body, perhaps cut
+/// short) and sends itself: [`to_client`], and without the upstream's `content-length`,
+/// which describes the upstream's body, not the one sent. The server frames what is sent.
+pub fn to_client_resent(headers: &mut HeaderMap) {
+    to_client(headers);
+    headers.remove(header::CONTENT_LENGTH);
 }
 
 #[cfg(test)]

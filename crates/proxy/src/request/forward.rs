@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyDataStream, Full};
+use hyper::body::Incoming;
 use keyway_core::provider::Format;
 use keyway_core::session::{Choice, MoveReason, Placement, SessionKey, Spread};
 use keyway_core::snapshot::Route;
@@ -354,10 +355,13 @@ fn serves(route: &Route<'_>, member: &Member, out: &Outgoing<'_>) -> bool {
 
 /// An upstream answer Keyway read and sends itself (an error it looked into): as it came, or
 /// in the client's shape when the request was translated.
-fn resent(out: &Outgoing<'_>, status: StatusCode, headers: &HeaderMap, body: Bytes) -> Response {
+fn resent(out: &Outgoing<'_>, status: StatusCode, mut headers: HeaderMap, body: Bytes) -> Response {
     match out.translation {
         Some(context) => translation::whole(status, &body, context),
-        None => (status, adapter::resent_headers(headers), body).into_response(),
+        None => {
+            adapter::to_client_resent(&mut headers);
+            (status, headers, body).into_response()
+        }
     }
 }
 
@@ -427,10 +431,10 @@ async fn try_account(
             .record_quota(quota::from_headers(response.headers(), now_ms()));
         // Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
         if route.provider.format == Format::Gemini && status == StatusCode::BAD_REQUEST {
-            let headers = response.headers().clone();
-            let body = read_limited(response).await;
+            let (head, body) = response.into_parts();
+            let body = read_limited(body).await;
             if !contains_bytes(&body, b"API_KEY_INVALID") {
-                return Outcome::Final(resent(out, status, &headers, body));
+                return Outcome::Final(resent(out, status, head.headers, body));
             }
             return refused(member, attempt, status, " API_KEY_INVALID");
         }
@@ -440,10 +444,10 @@ async fn try_account(
                 StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE
             )
         {
-            let headers = response.headers().clone();
-            let body = read_limited(response).await;
+            let (head, body) = response.into_parts();
+            let body = read_limited(body).await;
             let window = is_context_window(&body);
-            let answer = resent(out, status, &headers, body);
+            let answer = resent(out, status, head.headers, body);
             if window {
                 debug!(account = %account, "the prompt is longer than the model's context window");
                 return Outcome::ContextWindow(answer);
@@ -467,8 +471,9 @@ async fn try_account(
                 translation: out.translation.cloned(),
             });
         }
-        let headers = response.headers().clone();
-        let body = read_limited(response).await;
+        let (head, body) = response.into_parts();
+        let headers = head.headers;
+        let body = read_limited(body).await;
         let kind = error_kind(&body);
         if status == StatusCode::UNAUTHORIZED && member.kind == AccountKind::OAuth && !refreshed {
             // An access token can die before its stated expiry: renew it and try again.
@@ -555,7 +560,7 @@ fn give_up(
             body,
         }) => {
             span.record("status", status.as_u16());
-            let mut response = resent(out, status, &headers, body);
+            let mut response = resent(out, status, headers, body);
             // The last account's own wait may be longer than another's: tell the soonest.
             if status == StatusCode::TOO_MANY_REQUESTS
                 && let Some(secs) = retry_after
@@ -721,8 +726,7 @@ fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-async fn read_limited(response: UpstreamResponse) -> Bytes {
-    let mut body = response.into_body();
+async fn read_limited(mut body: Incoming) -> Bytes {
     let mut buf = Vec::new();
     let read = async {
         while let Ok(Some(chunk)) = next_chunk(&mut body).await {
@@ -755,16 +759,18 @@ pub async fn relay(
         in_flight,
         translation,
     } = answer;
-    let mut status = upstream.status();
-    let mut headers = adapter::client_headers(upstream.headers());
+    let (head, upstream) = upstream.into_parts();
+    let mut status = head.status;
+    let mut headers = head.headers;
+    adapter::to_client(&mut headers);
     let upstream_sse = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     let body: relay::Upstream = match &translation {
-        None => Box::pin(BodyDataStream::new(upstream.into_body())),
+        None => Box::pin(BodyDataStream::new(upstream)),
         Some(context) if status.is_success() && upstream_sse => Box::pin(
-            translation::Translating::new(BodyDataStream::new(upstream.into_body()), context),
+            translation::Translating::new(BodyDataStream::new(upstream), context),
         ),
         Some(context) => {
             // Read whole, then answered in the client's shape with the status it says.
@@ -830,8 +836,7 @@ pub async fn relay(
 
 /// An upstream answer read whole to be translated: at most
 /// [`translation::MAX_ANSWER_BYTES`], with at most `idle` between two pieces of it.
-async fn read_whole(response: UpstreamResponse, idle: Duration) -> Result<Bytes, String> {
-    let mut body = response.into_body();
+async fn read_whole(mut body: Incoming, idle: Duration) -> Result<Bytes, String> {
     let mut buf = Vec::new();
     loop {
         match tokio::time::timeout(idle, next_chunk(&mut body)).await {
