@@ -479,3 +479,42 @@ async fn a_plain_http_upstream_is_reached_directly_whatever_the_proxy_variables_
     assert_eq!(fake.requests().len(), 1);
     assert_eq!(fake.requests()[0].version, http::Version::HTTP_11);
 }
+
+#[tokio::test]
+async fn an_unusable_ssl_cert_file_is_reported_and_the_built_in_roots_still_serve() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let garbage = dir.path().join("not-a-bundle.pem");
+    std::fs::write(&garbage, "this is not a certificate\n").expect("write the file");
+    let missing = dir.path().join("missing.pem");
+    for (file, said) in [
+        (&garbage, "no usable certificate"),
+        (&missing, "cannot read it"),
+    ] {
+        let file = file.to_str().expect("a UTF-8 temp path");
+        // A plain upstream needs no certificate: Keyway starts and serves as before.
+        let fake = FakeUpstream::start().await;
+        let keyway = setup(&fake, "", &[("SSL_CERT_FILE", file)])
+            .await
+            .start()
+            .await;
+        let (status, _, body) = ask(&keyway).await;
+        assert_served(&keyway, status, &body);
+        let logs = keyway.logs();
+        assert!(
+            logs.contains("SSL_CERT_FILE") && logs.contains(file) && logs.contains(said),
+            "the log names the variable, the file and what is wrong with it ({said}):\n{logs}"
+        );
+        // And an upstream whose certificate only a good file would vouch for is refused.
+        let (tls, _ca_dir, _ca_file) = tls_fake().await;
+        let keyway = setup(&tls, "", &[("SSL_CERT_FILE", file)])
+            .await
+            .start()
+            .await;
+        let (status, _, body) = ask(&keyway).await;
+        let message = bad_gateway_message(&keyway, status, &body);
+        assert!(
+            message.contains("certificate"),
+            "only the built-in roots are trusted: {message}"
+        );
+    }
+}
