@@ -14,6 +14,13 @@ use crate::strategy::Strategy;
 use crate::target::{FallbackStep, Target};
 use wildmatch::WildMatch;
 
+/// `text` as a URI the way a URL parser reads it (hosts in their ASCII form, paths
+/// percent-encoded), or `None` when it is not a valid URL.
+pub fn parse_uri(text: &str) -> Option<http::Uri> {
+    let url = url::Url::parse(text).ok()?;
+    http::Uri::try_from(url.as_str()).ok()
+}
+
 pub struct ProviderRoute {
     pub id: String,
     pub kind: ProviderKind,
@@ -379,9 +386,7 @@ fn build_provider(
         auth: config
             .provider_auth(id)
             .expect("provider ids come from the config"),
-        base: url::Url::parse(&base_url)
-            .ok()
-            .and_then(|url| http::Uri::try_from(url.as_str()).ok()),
+        base: parse_uri(&base_url),
         base_url,
         oauth: OAuthEndpoints::resolve(kind, user),
         families,

@@ -7,7 +7,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use keyway_core::provider::ANTHROPIC_OAUTH_BETA;
 use keyway_core::provider::{AuthHeader, Format};
-use keyway_core::snapshot::ProviderRoute;
+use keyway_core::snapshot::{ProviderRoute, parse_uri};
 use keyway_core::{Credential, ProviderKind};
 use url::Url;
 
@@ -90,7 +90,7 @@ pub fn upstream(
                         .as_ref()
                         .and_then(|o| o.backend_url.as_deref())
                         .ok_or("openai has no subscription backend configured")?;
-                    parse(&join(backend, CODEX_RESPONSES_PATH, query)).ok_or_else(|| {
+                    parse_uri(&join(backend, CODEX_RESPONSES_PATH, query)).ok_or_else(|| {
                         "the subscription backend's URL is not valid; correct it in the config"
                             .to_owned()
                     })
@@ -142,13 +142,6 @@ fn under(base: &Uri, path: &str, query: Option<&str>) -> Result<Uri, String> {
         }
     });
     Uri::from_parts(parts).map_err(|_| "the request's path cannot be sent upstream".to_owned())
-}
-
-/// `text` as a URI the way a URL parser reads it (hosts in their ASCII form, paths
-/// percent-encoded), or `None` when it is not a valid http(s) URL.
-pub fn parse(text: &str) -> Option<Uri> {
-    let url = Url::parse(text).ok()?;
-    Uri::try_from(url.as_str()).ok()
 }
 
 /// The provider's base URL, parsed; its text is not repeated (a URL may hold credentials).
@@ -278,9 +271,9 @@ mod tests {
             ("//elsewhere.example/x", None),
         ];
         for base in bases {
-            let parsed = parse(base).unwrap();
+            let parsed = parse_uri(base).unwrap();
             for (path, query) in paths {
-                let joined = parse(&join(base, path, query)).unwrap();
+                let joined = parse_uri(&join(base, path, query)).unwrap();
                 assert_eq!(
                     under(&parsed, path, query).unwrap(),
                     joined,
