@@ -606,26 +606,36 @@ async fn pause_refuses_client_requests_with_503_in_each_shape_until_resume() {
     assert_eq!(fake.requests().len(), before + 4);
 }
 
+/// A history an older Keyway wrote (a row per request in `requests`) is moved to the totals
+/// and the per-day log when Keyway starts, and what is older than the retention goes, from
+/// the files themselves.
 #[tokio::test]
-async fn the_usage_history_keeps_only_its_retention() {
+async fn an_older_usage_history_is_moved_and_keeps_only_its_retention() {
     const DAY_MS: u64 = 86_400_000;
     let fake = FakeUpstream::start().await;
     fake.register_key(Provider::Anthropic, "sk-ant-work");
     let setup = Setup::new(&fake.base_url(), "usage_retention_days = 30\n");
     setup.add_account("anthropic", "Work", "sk-ant-work").await;
-    let keyway = setup.start().await;
-    assert_eq!(keyway.anthropic("claude-sonnet-4-5").await.status(), 200);
-    keyway.api_get("/usage").await;
-    let setup = keyway.stop_keeping_setup().await;
 
-    // Rows from before Keyway's time: 40 days old (past the retention) and 10 days old.
-    let path = setup.data_dir().join("usage.sqlite3");
+    // Rows from an older Keyway: 40 days old (past the retention) and 10 days old.
+    let data = setup.data_dir();
+    std::fs::create_dir_all(&data).expect("data dir");
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as u64;
     {
-        let db = rusqlite::Connection::open(&path).expect("the usage history");
+        let db = rusqlite::Connection::open(data.join("usage.sqlite3")).expect("the usage history");
+        db.execute_batch(
+            "CREATE TABLE requests (time_ms INTEGER NOT NULL, surface TEXT NOT NULL, model TEXT,
+                 provider TEXT NOT NULL, family TEXT, account TEXT, attempts INTEGER NOT NULL,
+                 status INTEGER NOT NULL, latency_ms INTEGER NOT NULL, input_tokens INTEGER,
+                 output_tokens INTEGER, cache_read_tokens INTEGER, cache_write_tokens INTEGER,
+                 session TEXT, placement TEXT, client_key TEXT, cost_usd REAL, saved_usd REAL,
+                 requested_model TEXT, route TEXT);
+             CREATE INDEX requests_time ON requests (time_ms);",
+        )
+        .expect("an older schema");
         for (model, age_days) in [("claude-old", 40), ("claude-recent", 10)] {
             db.execute(
                 "INSERT INTO requests (time_ms, surface, model, provider, family, account, \
@@ -637,22 +647,47 @@ async fn the_usage_history_keeps_only_its_retention() {
         }
     }
     let keyway = setup.start().await;
+    assert_eq!(keyway.anthropic("claude-sonnet-4-5").await.status(), 200);
     let usage = keyway.api_get("/usage?days=30").await;
-    let models: Vec<&str> = usage["by_model"]
+    let models: Vec<(&str, u64)> = usage["by_model"]
         .as_array()
         .expect("by_model")
         .iter()
-        .filter_map(|m| m["key"].as_str())
+        .filter_map(|m| Some((m["key"].as_str()?, m["input_tokens"].as_u64()?)))
         .collect();
-    assert_eq!(models, ["claude-recent", "claude-sonnet-4-5"], "{usage}");
-    // The 40-day-old row is gone from the file itself, not just outside the window.
-    let db = rusqlite::Connection::open(&path).expect("the usage history");
-    let kept: Vec<String> = db
-        .prepare("SELECT model FROM requests ORDER BY time_ms")
-        .expect("query")
-        .query_map([], |row| row.get(0))
-        .expect("rows")
-        .collect::<Result<_, _>>()
-        .expect("models");
-    assert_eq!(kept, ["claude-recent", "claude-sonnet-4-5"]);
+    assert_eq!(models[0], ("claude-recent", 3), "{usage}");
+    assert_eq!(models[1].0, "claude-sonnet-4-5", "{usage}");
+    assert_eq!(models.len(), 2, "{usage}");
+    let csv = keyway
+        .api(Method::GET, "/usage.csv?days=30")
+        .send()
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("csv text");
+    let exported: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(2))
+        .collect();
+    assert_eq!(exported, ["claude-recent", "claude-sonnet-4-5"], "{csv}");
+
+    // The 40-day-old request is gone from the files, not just outside the window: the old
+    // table is gone, and the log keeps the days of the other two.
+    let db = rusqlite::Connection::open(data.join("usage.sqlite3")).expect("the usage history");
+    let old_table: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'requests'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("tables");
+    assert_eq!(old_table, 0);
+    let mut logged = String::new();
+    for file in std::fs::read_dir(data.join("usage-log")).expect("the usage log") {
+        logged.push_str(&std::fs::read_to_string(file.expect("entry").path()).expect("a day"));
+    }
+    assert!(!logged.contains("claude-old"), "{logged}");
+    assert!(logged.contains("claude-recent"), "{logged}");
 }

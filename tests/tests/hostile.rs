@@ -916,11 +916,18 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS")
 }
 
-/// Bytes of the usage history on disk (the database and its write-ahead log).
+/// Bytes of the usage history on disk (the database, its write-ahead log and the per-day
+/// request log).
 fn history_bytes(setup: &Setup) -> u64 {
+    let data = setup.data_dir();
+    let log = std::fs::read_dir(data.join("usage-log"))
+        .map(|files| files.flatten().map(|f| f.path()).collect())
+        .unwrap_or_else(|_| Vec::new());
     ["usage.sqlite3", "usage.sqlite3-wal"]
         .iter()
-        .filter_map(|f| std::fs::metadata(setup.data_dir().join(f)).ok())
+        .map(|f| data.join(f))
+        .chain(log)
+        .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum()
 }
@@ -1335,6 +1342,50 @@ async fn the_usage_csv_exports_formulas_as_text() {
     }
 }
 
+/// A usage log Keyway cannot write (here a file where its folder should be) costs no request
+/// and no total: the Usage screen still counts every request, the log says what is wrong,
+/// and the CSV export answers an error naming the folder and what it must be.
+#[tokio::test]
+async fn an_unwritable_usage_log_loses_no_request_and_no_total() {
+    let fake = FakeUpstream::start().await;
+    fake.register_key(Provider::Anthropic, "sk-ant");
+    let setup = Setup::new(&fake.base_url(), "");
+    setup.add_account("anthropic", "A", "sk-ant").await;
+    let log_dir = setup.data_dir().join("usage-log");
+    std::fs::create_dir_all(setup.data_dir()).expect("data dir");
+    std::fs::write(&log_dir, "not a folder").expect("a file in the way");
+    let keyway = setup.start().await;
+    for _ in 0..3 {
+        assert_eq!(keyway.anthropic("claude-sonnet-4-5").await.status(), 200);
+    }
+    let usage = keyway.api_get("/usage").await;
+    let requests: u64 = usage["by_day"]
+        .as_array()
+        .expect("by_day")
+        .iter()
+        .filter_map(|d| d["requests"].as_u64())
+        .sum();
+    assert_eq!(requests, 3, "{usage}");
+    let r = keyway
+        .api(reqwest::Method::GET, "/usage.csv")
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(r.status(), 500);
+    let body = r.text().await.expect("text");
+    assert!(
+        body.contains("usage log")
+            && body.contains("usage-log")
+            && body.contains("must be a folder"),
+        "{body}"
+    );
+    assert!(
+        keyway.logs().contains("cannot write to the usage log"),
+        "{}",
+        keyway.logs()
+    );
+}
+
 /// `POST /api/imports` reads only regular files of at most 1 MiB: a device or a pipe is
 /// refused at once, not read for ever.
 #[tokio::test]
@@ -1448,6 +1499,13 @@ async fn keyways_files_are_private_to_their_owner() {
     ];
     for name in ["usage.sqlite3", "usage.sqlite3-wal", "usage.sqlite3-shm"] {
         private.push((data.join(name), 0o600));
+    }
+    private.push((data.join("usage-log"), 0o700));
+    for day in std::fs::read_dir(data.join("usage-log"))
+        .expect("usage log")
+        .flatten()
+    {
+        private.push((day.path(), 0o600));
     }
     for log in std::fs::read_dir(data.join("logs"))
         .expect("logs")

@@ -50,9 +50,14 @@ pub fn sessions_file() -> PathBuf {
     data_dir().join("sessions.json")
 }
 
-/// The usage history database (SQLite).
+/// The usage history's database (SQLite): its per-minute totals.
 pub fn history_file() -> PathBuf {
     data_dir().join("usage.sqlite3")
+}
+
+/// The usage history's per-request log: a CSV file per day.
+pub fn usage_log_dir() -> PathBuf {
+    data_dir().join("usage-log")
 }
 
 /// The encrypted file store's folder, for machines without an OS keyring.
@@ -113,8 +118,10 @@ pub fn secure_data_dir() -> io::Result<()> {
             set_mode(&file, 0o600)?;
         }
     }
-    for folder in [log_dir(), connect_backups_dir()] {
-        if folder.exists() {
+    // Only folders: something else in a folder's place is reported by whatever uses it, and
+    // does not stop Keyway from starting.
+    for folder in [log_dir(), usage_log_dir(), connect_backups_dir()] {
+        if folder.is_dir() {
             private_tree(&folder)?;
         }
     }

@@ -75,7 +75,11 @@ impl Engine {
         registry.restore_from(&paths::state_file());
         let (sessions, owners) = (Sessions::default(), Owners::default());
         session::restore_from(&paths::sessions_file(), &sessions, &owners);
-        let history = match History::open(&paths::history_file(), config.usage_retention_days) {
+        let history = match History::open(
+            &paths::history_file(),
+            &paths::usage_log_dir(),
+            config.usage_retention_days,
+        ) {
             Ok(h) => Some(h),
             Err(e) => {
                 tracing::error!(error = %e, "usage history is off for this run");

@@ -27,7 +27,8 @@ pub async fn run(ctx: &Context, args: UsageArgs) -> anyhow::Result<()> {
                 );
             }
             let history =
-                History::open(&file, config.usage_retention_days).map_err(|e| anyhow!("{e}"))?;
+                History::open(&file, &paths::usage_log_dir(), config.usage_retention_days)
+                    .map_err(|e| anyhow!("{e}"))?;
             let mut usage = history.usage(days).await.map_err(|e| anyhow!("{e}"))?;
             label_usage(&mut usage, &config);
             usage

@@ -1,10 +1,13 @@
-//! The usage history: every finished request as a row in an SQLite database in the data dir,
-//! kept for the configured number of days.
+//! The usage history: every finished request, kept for the configured number of days, as
+//! per-minute totals in an SQLite database in the data dir ([`minutes`], what the Usage
+//! screen, `keyway usage` and the client keys' meters read) and as a line in a per-day CSV
+//! file ([`log`], what `GET /api/usage.csv` exports). A history an older Keyway wrote, one
+//! SQLite row per request, is moved to this form when opened ([`migrate`]).
 //!
 //! The request path only pushes its record onto a queue under a short lock; only the record
 //! that finds the queue empty wakes the writer thread, which then lets the queue fill for
-//! [`GATHER`] and writes all of it in one transaction. So under load the writer wakes about
-//! once per [`GATHER`] with a batch small enough to be done in well under a millisecond, and
+//! [`GATHER`] and writes all of it: one append per day's file, and one upsert per group of
+//! totals in one transaction. So under load the writer wakes about once per [`GATHER`], and
 //! when no requests come it never wakes at all. A query first asks the writer to flush (and
 //! waits), so what it reads includes every request finished before it; reads use their own
 //! connection (WAL lets them run beside the writer).
@@ -17,78 +20,78 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::RequestRecord;
+use log::RequestLog;
+
+mod log;
+mod migrate;
+mod minutes;
 
 /// Records waiting to be written before new ones are dropped (with a warning): two seconds of
 /// the heaviest load, should the disk stall. A record is under 2 KiB (the strings a client
 /// chose are cut, see [`super::MAX_CLIENT_CHARS`]), so the queue stays under 40 MiB.
 const QUEUE: usize = 20_000;
 /// How long the writer lets records gather after the first one, before writing them: long
-/// enough that a transaction carries many rows under load, short enough that a batch (about
-/// a microsecond a row) never holds the CPU the requests share for long.
+/// enough that a batch carries many requests under load, short enough that writing one
+/// (well under a microsecond a request) never holds the CPU the requests share for long.
 const GATHER: Duration = Duration::from_millis(10);
-/// Page cache per connection, in KiB (SQLite's default is 2 MiB): the history is written in
-/// appends and read in small aggregates, so a large cache only adds to Keyway's memory.
+/// Page cache per connection, in KiB (SQLite's default is 2 MiB): the totals are written in
+/// small upserts and read in small aggregates, so a large cache only adds to Keyway's memory.
 const CACHE_KIB: i64 = 512;
-/// How often old rows are pruned: at start, then on the first write after this long.
+/// How often old totals and log files are pruned: at start, then on the first write after
+/// this long.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS requests (
-    time_ms INTEGER NOT NULL,
-    surface TEXT NOT NULL,
-    model TEXT,
-    provider TEXT NOT NULL,
-    family TEXT,
-    account TEXT,
-    attempts INTEGER NOT NULL,
-    status INTEGER NOT NULL,
-    latency_ms INTEGER NOT NULL,
-    input_tokens INTEGER,
-    output_tokens INTEGER,
-    cache_read_tokens INTEGER,
-    cache_write_tokens INTEGER,
-    session TEXT,
-    placement TEXT,
-    client_key TEXT,
-    cost_usd REAL,
-    saved_usd REAL,
-    requested_model TEXT,
-    route TEXT
-);
-CREATE INDEX IF NOT EXISTS requests_time ON requests (time_ms);
-";
+/// One request as the history keeps it: the record's fields, or an older history's row.
+pub struct Row<'a> {
+    /// When the request arrived, in milliseconds since the epoch.
+    pub time_ms: u64,
+    pub surface: &'a str,
+    pub model: Option<&'a str>,
+    pub provider: &'a str,
+    pub family: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub attempts: i64,
+    pub status: i64,
+    pub latency_ms: i64,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub session: Option<&'a str>,
+    pub placement: Option<&'a str>,
+    pub client_key: Option<&'a str>,
+    pub cost_usd: Option<f64>,
+    pub saved_usd: Option<f64>,
+    pub requested_model: Option<&'a str>,
+    pub route: Option<&'a str>,
+}
 
-/// Made after [`migrate`], which adds the columns it needs to an older history: a key's
-/// spend this month and its last use are read at every start.
-const KEY_INDEX: &str =
-    "CREATE INDEX IF NOT EXISTS requests_key_time ON requests (client_key, time_ms);";
-
-/// Columns added since the first schema, with their types: a history written by an older
-/// Keyway gains them when opened (as NULL for its old rows).
-const ADDED_COLUMNS: [(&str, &str); 9] = [
-    ("cache_read_tokens", "INTEGER"),
-    ("cache_write_tokens", "INTEGER"),
-    ("session", "TEXT"),
-    ("placement", "TEXT"),
-    ("client_key", "TEXT"),
-    ("cost_usd", "REAL"),
-    ("saved_usd", "REAL"),
-    ("requested_model", "TEXT"),
-    ("route", "TEXT"),
-];
-
-/// Add the columns of [`ADDED_COLUMNS`] that `db` lacks.
-fn migrate(db: &Connection) -> rusqlite::Result<()> {
-    let mut stmt = db.prepare("SELECT name FROM pragma_table_info('requests')")?;
-    let have: Vec<String> = stmt
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (name, kind) in ADDED_COLUMNS {
-        if !have.iter().any(|h| h == name) {
-            db.execute_batch(&format!("ALTER TABLE requests ADD COLUMN {name} {kind}"))?;
+impl<'a> From<&'a RequestRecord> for Row<'a> {
+    fn from(r: &'a RequestRecord) -> Row<'a> {
+        let count = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        Row {
+            time_ms: r.time_ms,
+            surface: r.surface.as_str(),
+            model: r.model.as_deref(),
+            provider: &r.provider,
+            family: r.family.as_deref(),
+            account: r.account.as_deref(),
+            attempts: i64::from(r.attempts),
+            status: i64::from(r.status),
+            latency_ms: i64::try_from(r.latency_ms).unwrap_or(i64::MAX),
+            input_tokens: count(r.input_tokens),
+            output_tokens: count(r.output_tokens),
+            cache_read_tokens: count(r.cache_read_tokens),
+            cache_write_tokens: count(r.cache_write_tokens),
+            session: r.session.as_deref(),
+            placement: r.placement.map(|p| p.as_str()),
+            client_key: r.client_key.as_deref(),
+            cost_usd: r.cost_usd,
+            saved_usd: r.saved_usd,
+            requested_model: r.requested_model.as_deref(),
+            route: r.route.as_deref(),
         }
     }
-    db.execute_batch(KEY_INDEX)
 }
 
 /// Why the usage history could not be opened or read.
@@ -108,17 +111,22 @@ pub enum HistoryError {
     Writer(std::io::Error),
     #[error("cannot read the usage history: {0}")]
     Read(#[from] rusqlite::Error),
+    #[error("cannot read or write the usage log in {}: {source}; it must be a folder Keyway can write", .dir.display())]
+    Log {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the usage history query failed")]
     Task,
 }
 
-/// The history's handle: the queue the writer thread takes from, and a connection for
-/// queries.
+/// The history's handle: the queue the writer thread takes from, a connection for queries,
+/// and the log's folder for the export.
 pub struct History {
     queue: Arc<Queue>,
     reader: Arc<Mutex<Connection>>,
+    log_dir: PathBuf,
 }
-
 /// Records waiting for the writer, and the flush handshake.
 struct Queue {
     pending: Mutex<Pending>,
@@ -193,8 +201,9 @@ pub struct KeySpend {
 }
 
 impl History {
-    /// Open (or create) the database and start its writer thread.
-    pub fn open(path: &Path, retention_days: u32) -> Result<History, HistoryError> {
+    /// Open (or create) the database at `path` and the log in `log_dir`, move an older
+    /// history to this form, and start the writer thread.
+    pub fn open(path: &Path, log_dir: &Path, retention_days: u32) -> Result<History, HistoryError> {
         let fail = |source: rusqlite::Error| HistoryError::Open {
             path: path.to_owned(),
             source,
@@ -217,15 +226,18 @@ impl History {
                 dir: path.to_owned(),
                 source,
             })?;
-        let writer = Connection::open(path).map_err(fail)?;
+        let mut writer = Connection::open(path).map_err(fail)?;
         writer
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(fail)?;
         writer
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(fail)?;
-        writer.execute_batch(SCHEMA).map_err(fail)?;
-        migrate(&writer).map_err(fail)?;
+        writer.execute_batch(minutes::SCHEMA).map_err(fail)?;
+        migrate::requests_table(&mut writer, log_dir).map_err(|e| match e {
+            HistoryError::Read(source) => fail(source),
+            other => other,
+        })?;
         let reader = Connection::open(path).map_err(fail)?;
         for db in [&writer, &reader] {
             db.pragma_update(None, "cache_size", -CACHE_KIB)
@@ -238,13 +250,15 @@ impl History {
         });
         let writer_queue = queue.clone();
         let path: PathBuf = path.to_owned();
+        let log = RequestLog::new(log_dir);
         std::thread::Builder::new()
             .name("usage-history".into())
-            .spawn(move || write_loop(writer, &writer_queue, retention_days, &path))
+            .spawn(move || write_loop(writer, log, &writer_queue, retention_days, &path))
             .map_err(HistoryError::Writer)?;
         Ok(History {
             queue,
             reader: Arc::new(Mutex::new(reader)),
+            log_dir: log_dir.to_owned(),
         })
     }
 
@@ -278,10 +292,10 @@ impl History {
             let since = since_ms(db, days)?;
             Ok(Usage {
                 days,
-                by_day: totals(db, "date(time_ms / 1000, 'unixepoch', 'localtime')", since)?,
-                by_account: totals(db, "coalesce(account, '')", since)?,
-                by_model: totals(db, "coalesce(model, '')", since)?,
-                by_key: totals(db, "coalesce(client_key, '')", since)?,
+                by_day: minutes::totals(db, minutes::BY_DAY, since)?,
+                by_account: minutes::totals(db, "account", since)?,
+                by_model: minutes::totals(db, "model", since)?,
+                by_key: minutes::totals(db, "client_key", since)?,
             })
         })
         .await
@@ -294,78 +308,25 @@ impl History {
         day_start_ms: u64,
         month_start_ms: u64,
     ) -> Result<Vec<KeySpend>, HistoryError> {
-        self.read(move |db| {
-            let mut stmt = db.prepare(
-                "SELECT client_key,
-                        coalesce(sum(CASE WHEN time_ms >= ?1 THEN cost_usd END), 0),
-                        coalesce(sum(CASE WHEN time_ms >= ?2 THEN cost_usd END), 0),
-                        max(time_ms)
-                 FROM requests WHERE client_key IS NOT NULL GROUP BY client_key",
-            )?;
-            let rows =
-                stmt.query_map(params![day_start_ms as i64, month_start_ms as i64], |row| {
-                    Ok(KeySpend {
-                        key: row.get(0)?,
-                        day_usd: row.get(1)?,
-                        month_usd: row.get(2)?,
-                        last_used_ms: row.get::<_, i64>(3)?.max(0) as u64,
-                    })
-                })?;
-            rows.collect()
-        })
-        .await
+        self.read(move |db| Ok(minutes::key_spend(db, day_start_ms, month_start_ms)?))
+            .await
     }
 
     /// Today's totals per account id.
     pub async fn today_by_account(&self) -> Result<Vec<Totals>, HistoryError> {
         self.read(|db| {
             let since = since_ms(db, 1)?;
-            totals(db, "coalesce(account, '')", since)
+            Ok(minutes::totals(db, "account", since)?)
         })
         .await
     }
 
     /// Every request of the last `days` local days as CSV, oldest first.
     pub async fn csv(&self, days: u32) -> Result<String, HistoryError> {
+        let dir = self.log_dir.clone();
         self.read(move |db| {
-            let since = since_ms(db, days)?;
-            let mut out = String::from(
-                "time,surface,model,provider,family,account,attempts,status,latency_ms,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,session,placement,client_key,cost_usd,saved_usd,requested_model,route\n",
-            );
-            let mut stmt = db.prepare(
-                "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', time_ms / 1000.0, 'unixepoch'), surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens,
-                        cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd, requested_model, route
-                 FROM requests WHERE time_ms >= ?1 ORDER BY time_ms",
-            )?;
-            let mut rows = stmt.query(params![since])?;
-            while let Some(row) = rows.next()? {
-                let fields = [
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                    row.get::<_, String>(3)?,
-                    row.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                    row.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                    row.get::<_, i64>(6)?.to_string(),
-                    row.get::<_, i64>(7)?.to_string(),
-                    row.get::<_, i64>(8)?.to_string(),
-                    optional(row.get::<_, Option<i64>>(9)?),
-                    optional(row.get::<_, Option<i64>>(10)?),
-                    optional(row.get::<_, Option<i64>>(11)?),
-                    optional(row.get::<_, Option<i64>>(12)?),
-                    row.get::<_, Option<String>>(13)?.unwrap_or_default(),
-                    row.get::<_, Option<String>>(14)?.unwrap_or_default(),
-                    row.get::<_, Option<String>>(15)?.unwrap_or_default(),
-                    dollars(row.get::<_, Option<f64>>(16)?),
-                    dollars(row.get::<_, Option<f64>>(17)?),
-                    row.get::<_, Option<String>>(18)?.unwrap_or_default(),
-                    row.get::<_, Option<String>>(19)?.unwrap_or_default(),
-                ];
-                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-                out.push_str(&line.join(","));
-                out.push('\n');
-            }
-            Ok(out)
+            let since = since_ms(db, days)?.max(0) as u64;
+            log::export(&dir, since).map_err(|source| HistoryError::Log { dir, source })
         })
         .await
     }
@@ -373,14 +334,14 @@ impl History {
     /// Flush, then run `query` on the reading connection, on a blocking thread.
     async fn read<T: Send + 'static>(
         &self,
-        query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        query: impl FnOnce(&Connection) -> Result<T, HistoryError> + Send + 'static,
     ) -> Result<T, HistoryError> {
         let reader = self.reader.clone();
         let queue = self.queue.clone();
         tokio::task::spawn_blocking(move || {
             flush(&queue);
             let db = reader.lock().unwrap_or_else(|p| p.into_inner());
-            Ok(query(&db)?)
+            query(&db)
         })
         .await
         .map_err(|_| HistoryError::Task)?
@@ -395,59 +356,6 @@ fn since_ms(db: &Connection, days: u32) -> rusqlite::Result<i64> {
         params![offset],
         |row| row.get(0),
     )
-}
-
-fn totals(db: &Connection, key: &str, since: i64) -> rusqlite::Result<Vec<Totals>> {
-    let sql = format!(
-        "SELECT {key} AS k, count(*), sum(status >= 400), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
-                coalesce(sum(cache_read_tokens), 0), coalesce(sum(cache_write_tokens), 0),
-                sum(cost_usd), coalesce(sum(saved_usd), 0),
-                sum(cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL))
-         FROM requests WHERE time_ms >= ?1 GROUP BY k ORDER BY k"
-    );
-    let mut stmt = db.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![since], |row| {
-        Ok(Totals {
-            key: row.get(0)?,
-            label: None,
-            requests: row.get::<_, i64>(1)? as u64,
-            errors: row.get::<_, i64>(2)? as u64,
-            input_tokens: row.get::<_, i64>(3)? as u64,
-            output_tokens: row.get::<_, i64>(4)? as u64,
-            cache_read_tokens: row.get::<_, i64>(5)? as u64,
-            cache_write_tokens: row.get::<_, i64>(6)? as u64,
-            cost_usd: row.get(7)?,
-            saved_usd: row.get(8)?,
-            unpriced: row.get::<_, Option<i64>>(9)?.unwrap_or(0).max(0) as u64,
-        })
-    })?;
-    rows.collect()
-}
-
-/// Dollars to the millionth (the history keeps what a single small request cost).
-fn dollars(v: Option<f64>) -> String {
-    v.map(|usd| format!("{usd:.6}")).unwrap_or_default()
-}
-
-fn optional(v: Option<i64>) -> String {
-    v.map(|n| n.to_string()).unwrap_or_default()
-}
-
-/// Quote a CSV field when it holds a comma, quote or line break (model names are user input),
-/// and neutralise one a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
-/// `@`, a tab or a carriage return) with a leading `'`, as OWASP recommends against CSV
-/// injection.
-fn csv_field(f: &str) -> String {
-    let f = if f.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{f}"))
-    } else {
-        std::borrow::Cow::Borrowed(f)
-    };
-    if f.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", f.replace('"', "\"\""))
-    } else {
-        f.into_owned()
-    }
 }
 
 fn flush(queue: &Queue) {
@@ -479,7 +387,13 @@ impl Drop for History {
 #[cfg(target_os = "linux")]
 const WRITER_NICE: libc::c_int = 10;
 
-fn write_loop(mut db: Connection, queue: &Queue, retention_days: u32, path: &Path) {
+fn write_loop(
+    mut db: Connection,
+    mut log: RequestLog,
+    queue: &Queue,
+    retention_days: u32,
+    path: &Path,
+) {
     // SAFETY: plain syscalls on this thread's own id; failure only leaves the priority as is.
     #[cfg(target_os = "linux")]
     unsafe {
@@ -489,7 +403,7 @@ fn write_loop(mut db: Connection, queue: &Queue, retention_days: u32, path: &Pat
             WRITER_NICE,
         );
     }
-    prune(&db, retention_days, path);
+    prune(&db, log.dir(), retention_days, path);
     let mut pruned = Instant::now();
     loop {
         let (batch, ticket, closing) = {
@@ -513,10 +427,8 @@ fn write_loop(mut db: Connection, queue: &Queue, retention_days: u32, path: &Pat
                 pending.closing,
             )
         };
-        if !batch.is_empty()
-            && let Err(e) = insert(&mut db, &batch)
-        {
-            tracing::warn!(path = %path.display(), error = %e, rows = batch.len(), "cannot write to the usage history");
+        if !batch.is_empty() {
+            write(&mut db, &mut log, &batch, path);
         }
         queue.lock().done = ticket;
         queue.flushed.notify_all();
@@ -525,52 +437,36 @@ fn write_loop(mut db: Connection, queue: &Queue, retention_days: u32, path: &Pat
         }
         if pruned.elapsed() >= PRUNE_EVERY {
             pruned = Instant::now();
-            prune(&db, retention_days, path);
+            prune(&db, log.dir(), retention_days, path);
         }
     }
 }
 
-fn insert(db: &mut Connection, batch: &[Arc<RequestRecord>]) -> rusqlite::Result<()> {
-    let tx = db.transaction()?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO requests (time_ms, surface, model, provider, family, account, attempts, status, latency_ms, input_tokens, output_tokens,
-                                   cache_read_tokens, cache_write_tokens, session, placement, client_key, cost_usd, saved_usd, requested_model, route)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-        )?;
-        for r in batch {
-            stmt.execute(params![
-                r.time_ms as i64,
-                r.surface.as_str(),
-                r.model,
-                r.provider,
-                r.family,
-                r.account.as_deref(),
-                r.attempts,
-                r.status,
-                r.latency_ms as i64,
-                r.input_tokens.map(|n| n as i64),
-                r.output_tokens.map(|n| n as i64),
-                r.cache_read_tokens.map(|n| n as i64),
-                r.cache_write_tokens.map(|n| n as i64),
-                r.session.as_deref(),
-                r.placement.map(|p| p.as_str()),
-                r.client_key.as_deref(),
-                r.cost_usd,
-                r.saved_usd,
-                r.requested_model,
-                r.route,
-            ])?;
-        }
+/// Write `batch` to the log and the totals; a failure is logged, and the other still written.
+fn write(db: &mut Connection, log: &mut RequestLog, batch: &[Arc<RequestRecord>], path: &Path) {
+    let rows: Vec<Row<'_>> = batch.iter().map(|r| Row::from(&**r)).collect();
+    if let Err(e) = log.append(&rows) {
+        tracing::warn!(dir = %log.dir().display(), error = %e, rows = rows.len(), "cannot write to the usage log");
     }
-    tx.commit()
+    let totals = db.transaction().and_then(|tx| {
+        minutes::add(&tx, &rows)?;
+        tx.commit()
+    });
+    if let Err(e) = totals {
+        tracing::warn!(path = %path.display(), error = %e, rows = rows.len(), "cannot write to the usage history");
+    }
 }
 
-/// Delete the rows older than the retention; a failure is logged and left for the next time.
-fn prune(db: &Connection, retention_days: u32, path: &Path) {
-    let cutoff = keyway_core::state::now_ms() as i64 - i64::from(retention_days) * 86_400_000;
-    if let Err(e) = db.execute("DELETE FROM requests WHERE time_ms < ?1", params![cutoff]) {
+/// Delete the totals and the log's days older than the retention; a failure is logged and
+/// left for the next time.
+fn prune(db: &Connection, log_dir: &Path, retention_days: u32, path: &Path) {
+    let cutoff =
+        keyway_core::state::now_ms().saturating_sub(u64::from(retention_days) * 86_400_000);
+    if let Err(e) = minutes::prune(db, cutoff as i64) {
         tracing::warn!(path = %path.display(), error = %e, "cannot prune the usage history");
+    }
+    if let Err(e) = log::prune(log_dir, cutoff) {
+        tracing::warn!(dir = %log_dir.display(), error = %e, "cannot prune the usage log");
     }
 }
 
@@ -579,6 +475,11 @@ mod tests {
     use super::*;
 
     const FILE_NAME: &str = "usage.sqlite3";
+    const LOG_DIR: &str = "usage-log";
+
+    fn open(dir: &Path, retention_days: u32) -> History {
+        History::open(&dir.join(FILE_NAME), &dir.join(LOG_DIR), retention_days).expect("open")
+    }
 
     fn record(account: &str, model: &str, status: u16, input: Option<u64>) -> RequestRecord {
         RequestRecord {
@@ -613,7 +514,7 @@ mod tests {
     #[tokio::test]
     async fn totals_per_account_model_and_day() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let history = History::open(&dir.path().join(FILE_NAME), 90).expect("open");
+        let history = open(dir.path(), 90);
         history.append(Arc::new(record("a", "m1", 200, Some(100))));
         history.append(Arc::new(record("a", "m2", 429, None)));
         history.append(Arc::new(record("b", "m1", 200, Some(10))));
@@ -642,7 +543,7 @@ mod tests {
     #[tokio::test]
     async fn cost_per_client_key_with_unpriced_requests_apart() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let history = History::open(&dir.path().join(FILE_NAME), 90).expect("open");
+        let history = open(dir.path(), 90);
         let with = |key: &str, cost: Option<f64>, saved: Option<f64>| {
             let mut r = record("a", "m1", 200, Some(100));
             r.client_key = Some(key.into());
@@ -690,29 +591,74 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_older_history_gains_the_new_columns() {
+    async fn an_older_history_is_moved_to_the_totals_and_the_log() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(FILE_NAME);
         {
+            // The first schema, without the columns added since; two days, out of order.
             let db = Connection::open(&path).expect("open");
             db.execute_batch(
                 "CREATE TABLE requests (time_ms INTEGER NOT NULL, surface TEXT NOT NULL, model TEXT,
                      provider TEXT NOT NULL, family TEXT, account TEXT, attempts INTEGER NOT NULL,
                      status INTEGER NOT NULL, latency_ms INTEGER NOT NULL, input_tokens INTEGER,
                      output_tokens INTEGER);
+                 CREATE INDEX requests_time ON requests (time_ms);
                  INSERT INTO requests VALUES (1796600000000, 'anthropic_messages', 'm', 'anthropic',
-                     NULL, 'a', 1, 200, 5, 10, 2);",
+                     NULL, 'a', 1, 200, 5, 10, 2);
+                 INSERT INTO requests VALUES (1796500000250, 'openai_chat', 'x,y', 'openai',
+                     'gpt', NULL, 2, 429, 7, NULL, NULL);",
             )
             .expect("old schema");
         }
-        let history = History::open(&path, 3650).expect("open");
+        // A move that stopped before its commit left a day's file behind.
+        let log_dir = dir.path().join(LOG_DIR);
+        std::fs::create_dir_all(&log_dir).expect("log dir");
+        std::fs::write(
+            log_dir.join("2026-12-06.csv"),
+            format!("{}1796600000000 half of a line", log::HEADER),
+        )
+        .expect("stray file");
+
+        let history = open(dir.path(), 3650);
         history.append(Arc::new(record("a", "m1", 200, Some(100))));
         let usage = history.usage(3650).await.expect("usage");
-        assert_eq!(usage.by_key.len(), 1);
+        let by_model: Vec<(&str, u64, u64, u64)> = usage
+            .by_model
+            .iter()
+            .map(|t| (t.key.as_str(), t.requests, t.errors, t.input_tokens))
+            .collect();
         assert_eq!(
-            (usage.by_key[0].key.as_str(), usage.by_key[0].requests),
-            ("", 2)
+            by_model,
+            [("m", 1, 0, 10), ("m1", 1, 0, 100), ("x,y", 1, 1, 0)]
         );
+        // The export is what the old one gave for the same rows, oldest first.
+        let csv = history.csv(3650).await.expect("csv");
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 4, "{csv}");
+        assert_eq!(
+            lines[1],
+            "2026-12-05T19:46:40.250Z,openai_chat,\"x,y\",openai,gpt,,2,429,7,,,,,,,,,,,"
+        );
+        assert_eq!(
+            lines[2],
+            "2026-12-06T23:33:20.000Z,anthropic_messages,m,anthropic,,a,1,200,5,10,2,,,,,,,,,"
+        );
+        drop(history);
+
+        let db = Connection::open(&path).expect("open");
+        let tables: Vec<String> = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .expect("tables")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("names");
+        assert_eq!(tables, ["minutes"]);
+        // Opened again, nothing is moved twice.
+        let history = open(dir.path(), 3650);
+        let usage = history.usage(3650).await.expect("usage");
+        assert_eq!(usage.by_day.iter().map(|d| d.requests).sum::<u64>(), 3);
+        assert_eq!(history.csv(3650).await.expect("csv").lines().count(), 4);
     }
 
     #[test]
@@ -721,14 +667,15 @@ mod tests {
         // queue never just grows. The second record finds the writer asleep after its first
         // write.
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join(FILE_NAME);
-        let history = History::open(&path, 90).expect("open");
-        let db = Connection::open(&path).expect("open a second connection");
+        let history = open(dir.path(), 90);
+        let db = Connection::open(dir.path().join(FILE_NAME)).expect("open a second connection");
         let rows_within = |want: i64| {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
                 let rows: i64 = db
-                    .query_row("SELECT count(*) FROM requests", [], |r| r.get(0))
+                    .query_row("SELECT coalesce(sum(requests), 0) FROM minutes", [], |r| {
+                        r.get(0)
+                    })
                     .expect("count");
                 if rows >= want || Instant::now() > deadline {
                     return rows;
@@ -745,13 +692,12 @@ mod tests {
     #[tokio::test]
     async fn rows_survive_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join(FILE_NAME);
         {
-            let history = History::open(&path, 90).expect("open");
+            let history = open(dir.path(), 90);
             history.append(Arc::new(record("a", "m", 200, Some(1))));
             history.flush();
         }
-        let history = History::open(&path, 90).expect("reopen");
+        let history = open(dir.path(), 90);
         let usage = history.usage(1).await.expect("usage");
         assert_eq!(usage.by_day.iter().map(|d| d.requests).sum::<u64>(), 1);
     }
@@ -787,6 +733,7 @@ mod tests {
                 flushed: Condvar::new(),
             }),
             reader: Arc::new(Mutex::new(Connection::open_in_memory().expect("db"))),
+            log_dir: PathBuf::new(),
         };
         let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let logged = || warnings.load(std::sync::atomic::Ordering::SeqCst);
@@ -812,22 +759,5 @@ mod tests {
             assert_eq!(history.queue.lock().records.len(), QUEUE);
             assert_eq!(logged(), 2);
         });
-    }
-
-    #[test]
-    fn csv_fields_with_commas_are_quoted() {
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(
-            csv_field("=HYPERLINK(\"http://x\",\"y\")"),
-            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
-        );
-        for formula in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
-            assert!(
-                csv_field(formula).trim_start_matches('"').starts_with('\''),
-                "{formula:?}"
-            );
-        }
     }
 }
