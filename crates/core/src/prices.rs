@@ -10,7 +10,7 @@
 //! so a screen can say "no price" instead of "$0".
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use serde::{Deserialize, Serialize};
 use wildmatch::WildMatch;
@@ -27,6 +27,10 @@ pub const MAX_OVERRIDES_PER_PROVIDER: usize = 1_000;
 
 /// Longest model glob of a price override, in characters.
 pub const MAX_GLOB_CHARS: usize = 200;
+
+/// Models whose lookup [`Prices`] remembers, over all providers; when full it starts over.
+/// Clients send a handful of model names, but which ones is theirs to choose.
+const REMEMBERED: usize = 256;
 
 const TOKENS_PER_MTOK: f64 = 1_000_000.0;
 
@@ -193,10 +197,36 @@ fn dollars(tokens: u64, usd_per_mtok: f64) -> f64 {
 /// The prices requests are costed at: the user's overrides (`[providers.<id>.prices]`), then
 /// the built-in table. Built by the snapshot from the config; cheap to build.
 /// `Prices::default()` is the built-in table alone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Prices {
     /// Provider id → overrides in config order.
     overrides: HashMap<String, Vec<Override>>,
+    /// What [`Prices::lookup`] found for each (provider, model) asked lately: every finished
+    /// request is priced, and matching a name against the table's clauses (a lowercased copy,
+    /// then up to hundreds of clauses) cost more than the rest of pricing it. A std `Mutex`:
+    /// it is held for a map lookup or insert, never across an `.await`.
+    found: Mutex<Found>,
+}
+
+/// Provider id → model as sent → where its price is.
+type Found = HashMap<String, HashMap<String, Place>>;
+
+/// Where a model's price is, by index, so the memo holds no borrow.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Override(usize),
+    BuiltIn(usize),
+    Nowhere,
+}
+
+/// A copy starts with nothing remembered.
+impl Clone for Prices {
+    fn clone(&self) -> Prices {
+        Prices {
+            overrides: self.overrides.clone(),
+            found: Mutex::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -239,6 +269,7 @@ impl Prices {
         }
         Prices {
             overrides: by_provider,
+            found: Mutex::default(),
         }
     }
 
@@ -255,27 +286,69 @@ impl Prices {
     /// as sent (globs are case-sensitive, like families), else the built-in table's first
     /// model that matches it. A provider that is not built in has only its overrides.
     pub fn lookup(&self, provider: &str, model: &str) -> Option<PriceRef<'_>> {
-        if let Some(o) = self
+        let remembered = self
+            .remembered()
+            .get(provider)
+            .and_then(|models| models.get(model).copied());
+        let place = match remembered {
+            Some(place) => place,
+            None => {
+                let place = self.find(provider, model);
+                let mut found = self.remembered();
+                if found.values().map(HashMap::len).sum::<usize>() >= REMEMBERED {
+                    found.clear();
+                }
+                found
+                    .entry(provider.to_owned())
+                    .or_default()
+                    .insert(model.to_owned(), place);
+                place
+            }
+        };
+        self.at(provider, place)
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Found> {
+        self.found.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where `model`'s price is: the first override whose glob matches, else the built-in
+    /// table's first model whose clause does.
+    fn find(&self, provider: &str, model: &str) -> Place {
+        if let Some(i) = self
             .overrides
             .get(provider)
-            .and_then(|list| list.iter().find(|o| o.pattern.matches(model)))
+            .and_then(|list| list.iter().position(|o| o.pattern.matches(model)))
         {
-            return Some(PriceRef {
-                price: &o.price,
-                source: PriceSource::Override { glob: &o.glob },
-            });
+            return Place::Override(i);
         }
-        let table: &'static Table = &BUILT_IN;
         let name = model.to_lowercase();
-        table
+        BUILT_IN
             .providers
-            .get(provider)?
-            .iter()
-            .find(|m| m.clause.matches(&name))
-            .map(|m| PriceRef {
-                price: &m.price,
-                source: PriceSource::BuiltIn { model: &m.id },
-            })
+            .get(provider)
+            .and_then(|models| models.iter().position(|m| m.clause.matches(&name)))
+            .map_or(Place::Nowhere, Place::BuiltIn)
+    }
+
+    fn at(&self, provider: &str, place: Place) -> Option<PriceRef<'_>> {
+        match place {
+            Place::Override(i) => {
+                let o = self.overrides.get(provider)?.get(i)?;
+                Some(PriceRef {
+                    price: &o.price,
+                    source: PriceSource::Override { glob: &o.glob },
+                })
+            }
+            Place::BuiltIn(i) => {
+                let table: &'static Table = &BUILT_IN;
+                let m = table.providers.get(provider)?.get(i)?;
+                Some(PriceRef {
+                    price: &m.price,
+                    source: PriceSource::BuiltIn { model: &m.id },
+                })
+            }
+            Place::Nowhere => None,
+        }
     }
 
     /// The cost of one request, or `None` when the model has no price.
@@ -386,6 +459,36 @@ mod tests {
             PriceSource::BuiltIn { model } => (model, found.price.clone()),
             PriceSource::Override { .. } => panic!("no overrides here"),
         }
+    }
+
+    #[test]
+    fn lookups_are_remembered_within_a_bound() {
+        let prices = Prices::new([("anthropic", "claude-x-*", sonnet_rates())]);
+        let sonnet = || {
+            prices
+                .lookup("anthropic", "claude-sonnet-4-5")
+                .map(|p| p.source)
+        };
+        let first = sonnet();
+        assert!(matches!(first, Some(PriceSource::BuiltIn { .. })));
+        for _ in 0..2 {
+            assert_eq!(
+                prices.lookup("anthropic", "claude-x-1").map(|p| p.source),
+                Some(PriceSource::Override { glob: "claude-x-*" })
+            );
+        }
+        // Names a client made up, more than are remembered.
+        for i in 0..3 * REMEMBERED {
+            assert!(
+                prices
+                    .lookup("anthropic", &format!("made-up-{i}"))
+                    .is_none()
+            );
+            let remembered: usize = prices.remembered().values().map(HashMap::len).sum();
+            assert!(remembered <= REMEMBERED, "{remembered}");
+        }
+        assert_eq!(sonnet(), first);
+        assert_eq!(prices.lookup("nobody", "claude-sonnet-4-5"), None);
     }
 
     fn sonnet_rates() -> Rates {
