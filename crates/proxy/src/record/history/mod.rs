@@ -383,7 +383,7 @@ impl Drop for History {
 }
 
 /// The writer's nice value: bookkeeping yields the CPU to the requests it records (a batch
-/// is thousands of inserts under load), yet keeps enough of it to keep up.
+/// is a hundred requests or more under load), yet keeps enough of it to keep up.
 #[cfg(target_os = "linux")]
 const WRITER_NICE: libc::c_int = 10;
 
@@ -405,6 +405,7 @@ fn write_loop(
     }
     prune(&db, log.dir(), retention_days, path);
     let mut pruned = Instant::now();
+    let mut failing = Failing::default();
     loop {
         let (batch, ticket, closing) = {
             let mut pending = queue.lock();
@@ -428,7 +429,7 @@ fn write_loop(
             )
         };
         if !batch.is_empty() {
-            write(&mut db, &mut log, &batch, path);
+            write(&mut db, &mut log, &batch, path, &mut failing);
         }
         queue.lock().done = ticket;
         queue.flushed.notify_all();
@@ -442,18 +443,48 @@ fn write_loop(
     }
 }
 
-/// Write `batch` to the log and the totals; a failure is logged, and the other still written.
-fn write(db: &mut Connection, log: &mut RequestLog, batch: &[Arc<RequestRecord>], path: &Path) {
+/// Which of the writer's two stores failed its last write: a failure is logged when it
+/// starts and when it ends, not for every batch (a hundred a second under load).
+#[derive(Default)]
+struct Failing {
+    log: bool,
+    totals: bool,
+}
+
+/// Write `batch` to the log and the totals; if one fails, the other is still written.
+fn write(
+    db: &mut Connection,
+    log: &mut RequestLog,
+    batch: &[Arc<RequestRecord>],
+    path: &Path,
+    failing: &mut Failing,
+) {
     let rows: Vec<Row<'_>> = batch.iter().map(|r| Row::from(&**r)).collect();
-    if let Err(e) = log.append(&rows) {
-        tracing::warn!(dir = %log.dir().display(), error = %e, rows = rows.len(), "cannot write to the usage log");
+    match log.append(&rows) {
+        Err(e) if !failing.log => {
+            failing.log = true;
+            tracing::warn!(dir = %log.dir().display(), error = %e, "cannot write to the usage log; requests are still counted in the totals");
+        }
+        Ok(()) if failing.log => {
+            failing.log = false;
+            tracing::info!(dir = %log.dir().display(), "the usage log is written again");
+        }
+        _ => {}
     }
     let totals = db.transaction().and_then(|tx| {
         minutes::add(&tx, &rows)?;
         tx.commit()
     });
-    if let Err(e) = totals {
-        tracing::warn!(path = %path.display(), error = %e, rows = rows.len(), "cannot write to the usage history");
+    match totals {
+        Err(e) if !failing.totals => {
+            failing.totals = true;
+            tracing::warn!(path = %path.display(), error = %e, "cannot write to the usage history");
+        }
+        Ok(()) if failing.totals => {
+            failing.totals = false;
+            tracing::info!(path = %path.display(), "the usage history is written again");
+        }
+        _ => {}
     }
 }
 
