@@ -74,16 +74,23 @@ impl RequestLog {
     }
 
     /// `day`'s file, opened for appending. A file new to this process is checked once: a new
-    /// file gets the header, and a last line a crash cut short is cut off.
+    /// file gets the header, and a last line a crash cut short is cut off. The open file is
+    /// kept while it is still there: if someone removed it (or the folder), the next write
+    /// makes it again rather than going to a file nobody can read.
     fn file(&mut self, day: &str) -> io::Result<&mut File> {
-        if self.open.as_ref().is_none_or(|(open, _)| open != day) {
+        let path = day_file(&self.dir, day);
+        if self
+            .open
+            .as_ref()
+            .is_none_or(|(open, _)| open != day || !path.exists())
+        {
             self.open = None;
             keyway_core::paths::private_dir(&self.dir)?;
             let mut options = std::fs::OpenOptions::new();
             options.read(true).append(true).create(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(day_file(&self.dir, day))?;
+            let mut file = options.open(&path)?;
             let len = file.metadata()?.len();
             if len == 0 {
                 file.write_all(HEADER.as_bytes())?;
@@ -438,6 +445,19 @@ mod tests {
             ["early", "late", "after"]
         );
         assert_eq!(export(&dir.path().join("none"), 0).expect("no log"), HEADER);
+    }
+
+    #[test]
+    fn a_log_removed_while_open_is_made_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log_dir = dir.path().join("usage-log");
+        let mut log = RequestLog::new(&log_dir);
+        log.append(&[row(T0, "before")]).expect("append");
+        std::fs::remove_dir_all(&log_dir).expect("someone removes the folder");
+        log.append(&[row(T0 + 1, "after")]).expect("append");
+        let text = std::fs::read_to_string(log_dir.join("2026-12-06.csv")).expect("made again");
+        assert!(text.starts_with(HEADER), "{text}");
+        assert_eq!(models(&text), ["after"]);
     }
 
     #[test]
