@@ -9,7 +9,7 @@
 //!
 //! Every request is one line: a line break inside a field (only a hostile client sends one,
 //! in a model name) is written as a space. So a line cut short by a crash is found and
-//! dropped by looking at the file's end alone ([`RequestLog::file`]).
+//! dropped by looking at the file's end alone ([`open_day`]).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -73,42 +73,20 @@ impl RequestLog {
         self.file(day)?.write_all(text.as_bytes())
     }
 
-    /// `day`'s file, opened for appending. A file new to this process is checked once: a new
-    /// file gets the header, and a last line a crash cut short is cut off. The open file is
-    /// kept while it is still there: if someone removed it (or the folder), the next write
-    /// makes it again rather than going to a file nobody can read.
+    /// `day`'s file, opened for appending. The open file is kept while it is still there:
+    /// if someone removed it (or the folder), the next write makes it again rather than going
+    /// to a file nobody can read.
     fn file(&mut self, day: &str) -> io::Result<&mut File> {
         let path = day_file(&self.dir, day);
-        if self
+        let kept = self
             .open
-            .as_ref()
-            .is_none_or(|(open, _)| open != day || !path.exists())
-        {
-            self.open = None;
-            keyway_core::paths::private_dir(&self.dir)?;
-            let mut options = std::fs::OpenOptions::new();
-            options.read(true).append(true).create(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&path)?;
-            let len = file.metadata()?.len();
-            if len == 0 {
-                file.write_all(HEADER.as_bytes())?;
-            } else {
-                let keep = whole_lines(&mut file, len)?;
-                if keep < len {
-                    file.set_len(keep)?;
-                    if keep == 0 {
-                        file.write_all(HEADER.as_bytes())?;
-                    }
-                }
-            }
-            self.open = Some((day.to_owned(), file));
-        }
-        match &mut self.open {
-            Some((_, file)) => Ok(file),
-            None => Err(io::Error::other("no file open")),
-        }
+            .take()
+            .filter(|(open, _)| open == day && path.exists());
+        let open = match kept {
+            Some(open) => open,
+            None => (day.to_owned(), open_day(&self.dir, &path)?),
+        };
+        Ok(&mut self.open.insert(open).1)
     }
 
     /// `ms` as the log writes it; see [`timestamp`].
@@ -119,6 +97,30 @@ impl RequestLog {
         }
         format!("{}.{:03}Z", self.second.1, ms % 1000)
     }
+}
+
+/// A day's file at `path` in `dir`, opened for appending and checked once: a new file gets
+/// the header, and a last line a crash cut short is cut off.
+fn open_day(dir: &Path, path: &Path) -> io::Result<File> {
+    keyway_core::paths::private_dir(dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    let len = file.metadata()?.len();
+    let keep = if len == 0 {
+        0
+    } else {
+        whole_lines(&mut file, len)?
+    };
+    if keep < len {
+        file.set_len(keep)?;
+    }
+    if keep == 0 {
+        file.write_all(HEADER.as_bytes())?;
+    }
+    Ok(file)
 }
 
 /// The length of `file` up to the end of its last whole line.

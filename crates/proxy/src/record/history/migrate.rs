@@ -129,22 +129,21 @@ pub fn requests_table(db: &mut Connection, log_dir: &Path) -> Result<(), History
              FROM requests ORDER BY time_ms, rowid",
         )?;
         let mut rows = stmt.query(params![])?;
-        let mut chunk = Vec::with_capacity(CHUNK);
         loop {
-            let row = rows.next()?;
-            if let Some(row) = row {
-                chunk.push(OldRow::read(row)?);
+            let mut chunk = Vec::with_capacity(CHUNK);
+            while chunk.len() < CHUNK {
+                match rows.next()? {
+                    Some(row) => chunk.push(OldRow::read(row)?),
+                    None => break,
+                }
             }
-            if chunk.len() == CHUNK || (row.is_none() && !chunk.is_empty()) {
-                let view: Vec<Row<'_>> = chunk.iter().map(OldRow::row).collect();
-                log.append(&view).map_err(log_error)?;
-                minutes::add(&tx, &view)?;
-                moved += chunk.len();
-                chunk.clear();
-            }
-            if row.is_none() {
+            if chunk.is_empty() {
                 break;
             }
+            let view: Vec<Row<'_>> = chunk.iter().map(OldRow::row).collect();
+            log.append(&view).map_err(log_error)?;
+            minutes::add(&tx, &view)?;
+            moved += chunk.len();
         }
     }
     tx.execute_batch("DROP TABLE requests")?;
