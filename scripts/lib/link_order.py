@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Writes the link order of Keyway's code: the functions of the executable that ran at start,
+then those that ran serving requests (scripts/link-order says when and why).
+
+Runs inside a keyring session (scripts/lib/keyring-session.sh): the accounts' secrets go to
+its Secret Service, as a user's do.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SECRETS = [f"sk-ant-api03-link-order-account-{n}" for n in ("one", "two", "three")]
+REQUESTS = 100  # of each kind, plain and streamed
+START_TIMEOUT = 120.0  # seconds; under callgrind a start takes a few
+BODY = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 1024,
+    "system": "You are a concise assistant for a software team.",
+    "messages": [
+        {"role": "user", "content": "Summarise in one sentence what changed in this diff."},
+        {"role": "assistant", "content": "It reuses connections and hides credentials."},
+        {"role": "user", "content": "Now say it in five words."},
+    ],
+}
+
+
+def wait_for_line(path: Path, needle: str, proc: subprocess.Popen) -> str:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if path.exists():
+            for line in path.read_text(errors="replace").splitlines():
+                if needle in line:
+                    return line
+        if proc.poll() is not None:
+            sys.exit(f"link_order: {proc.args[0]} ended ({proc.returncode}): {path.read_text()}")
+        time.sleep(0.1)
+    sys.exit(f"link_order: no `{needle}` from {proc.args[0]} within {START_TIMEOUT:.0f} s")
+
+
+def wait_for_rest(proc: subprocess.Popen):
+    """Until the process has used no CPU for a second: it printed its address before building
+    its router and starting its background work, and at rest all of that has run."""
+    stat = Path(f"/proc/{proc.pid}/stat")
+    deadline = time.monotonic() + START_TIMEOUT
+    last = None
+    while time.monotonic() < deadline:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        used = int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+        if used == last:
+            return
+        last = used
+        time.sleep(1.0)
+    sys.exit(f"link_order: {proc.args[0]} did not come to rest within {START_TIMEOUT:.0f} s")
+
+
+def address(line: str) -> tuple[str, int]:
+    match = re.search(r"http://([0-9.]+):(\d+)", line) or re.search(r"([0-9.]+):(\d+)", line)
+    if not match:
+        sys.exit(f"link_order: no address in `{line}`")
+    return match.group(1), int(match.group(2))
+
+
+def functions(profile: Path) -> set[str]:
+    """Every function callgrind saw."""
+    seen = set()
+    for line in profile.read_text(errors="replace").splitlines():
+        match = re.match(r"c?fn=\(\d+\) (.+)", line)
+        if match:
+            seen.add(match.group(1).strip())
+    return seen
+
+
+def traced_run(args, env, work: Path, name: str, serve) -> set[str]:
+    profile = work / f"{name}.callgrind"
+    out = work / f"{name}.out"
+    with open(out, "w") as stdout, open(work / f"{name}.err", "w") as stderr:
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={profile}",
+             args.keyway, "--headless", "--listen", "127.0.0.1:0"],
+            env=env, stdout=stdout, stderr=stderr)
+    try:
+        host, port = address(wait_for_line(out, "listening on", proc))
+        wait_for_rest(proc)
+        serve(host, port)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=START_TIMEOUT)
+    return functions(profile)
+
+
+def requests(env, keyway: str):
+    key = subprocess.run([keyway, "client-key"], env=env, check=True, capture_output=True,
+                         text=True).stdout.strip()
+
+    def serve(host: str, port: int):
+        conn = http.client.HTTPConnection(host, port, timeout=START_TIMEOUT)
+        for stream in (False, True):
+            body = json.dumps({**BODY, "stream": stream})
+            for _ in range(REQUESTS):
+                conn.request("POST", "/v1/messages", body, {
+                    "content-type": "application/json",
+                    "anthropic-version": "2023-06-01",
+                    "x-api-key": key,
+                })
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    sys.exit(f"link_order: a request through Keyway answered {response.status}")
+        conn.close()
+    return serve
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keyway", required=True)
+    parser.add_argument("--fake", required=True)
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args()
+
+    nm = subprocess.run(["nm", "--defined-only", args.keyway], check=True, capture_output=True,
+                        text=True).stdout
+    code = {f[2] for f in (line.split() for line in nm.splitlines())
+            if len(f) == 3 and f[1] in "tTwW"}
+
+    with tempfile.TemporaryDirectory(prefix="keyway-link-order-") as tmp:
+        work = Path(tmp)
+        fake_out = work / "fake.out"
+        fake_cmd = [args.fake, "--listen", "127.0.0.1:0", "--no-record"]
+        for secret in SECRETS:
+            fake_cmd += ["--key", f"anthropic:{secret}"]
+        with open(fake_out, "w") as stdout:
+            fake = subprocess.Popen(fake_cmd, stdout=stdout, stderr=subprocess.STDOUT)
+        try:
+            upstream = "http://%s:%d" % address(wait_for_line(fake_out, "listening on", fake))
+            (work / "config").mkdir()
+            config = work / "config" / "config.toml"
+            config.write_text(
+                f'[providers.anthropic]\nbase_url = "{upstream}"\n\n'
+                '[policies.anthropic]\nstrategy = "round_robin"\nspread = "request"\n')
+            env = {**os.environ, "KEYWAY_CONFIG": str(config),
+                   "KEYWAY_DATA_DIR": str(work / "data"),
+                   "KEYWAY_KEYRING_SERVICE": f"keyway-link-order-{os.getpid()}"}
+            env.pop("RUST_LOG", None)
+            for n, secret in enumerate(SECRETS):
+                subprocess.run([args.keyway, "account", "add", "anthropic", "--label", f"a{n}"],
+                               env=env, input=secret, text=True, check=True, capture_output=True)
+            start = traced_run(args, env, work, "start", lambda host, port: None)
+            serving = traced_run(args, env, work, "serve", requests(env, args.keyway))
+        finally:
+            fake.kill()
+            fake.wait()
+
+    # Sorted within each part, so that two runs give the same file but for the functions
+    # timing decides (a poll that found data or not); the names' prefixes keep a crate's
+    # functions together.
+    at_start = sorted(set(start) & code)
+    order = at_start + sorted((set(serving) & code) - set(at_start))
+    header = (
+        "# Written by scripts/link-order: the functions of Keyway's executable that ran at start\n"
+        f"# ({len(at_start)}), then those that ran serving requests ({len(order) - len(at_start)}).\n"
+    )
+    args.out.write_text(header + "".join(f + "\n" for f in order))
+    print(f"link_order: {args.out}: {len(at_start)} functions at start, "
+          f"{len(order) - len(at_start)} more serving requests")
+
+
+if __name__ == "__main__":
+    main()
