@@ -7,6 +7,7 @@ its Secret Service, as a user's do.
 """
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -18,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRETS = [f"sk-ant-api03-link-order-account-{n}" for n in ("one", "two", "three")]
 REQUESTS = 100  # of each kind, plain and streamed
 START_TIMEOUT = 120.0  # seconds; under callgrind a start takes a few
@@ -119,17 +121,81 @@ def requests(env, keyway: str):
     return serve
 
 
+async def desktop_functions(binary: str, work: Path) -> set[str]:
+    """The functions a desktop build runs from its start to rest (tray shown, no window), on
+    a virtual display with tests/desktop/smoke.py's panel, secrets in Keyway's encrypted
+    file."""
+    sys.path.insert(0, str(ROOT / "tests/desktop"))
+    import smoke  # the desktop smoke test's pieces: Xvfb, the panel, the tray menu
+
+    logs = work / "desktop-logs"
+    home = work / "desktop-home"
+    for d in (logs, home / ".config", home / ".local/share", home / ".cache"):
+        d.mkdir(parents=True)
+    key_file = work / "passphrase"
+    key_file.write_text("link-order-passphrase")
+    key_file.chmod(0o600)
+    (work / "desktop-config").mkdir()
+    config = work / "desktop-config" / "config.toml"
+    config.write_text('listen = "127.0.0.1:0"\n\n'
+                      '[providers.anthropic]\nbase_url = "http://127.0.0.1:9"\n')
+    procs = smoke.Processes()
+    display, _ = smoke.start_xvfb(procs, work, logs)
+    env = {k: v for k, v in os.environ.items() if k not in ("RUST_LOG", "WAYLAND_DISPLAY")}
+    env.update(KEYWAY_CONFIG=str(config), KEYWAY_DATA_DIR=str(work / "desktop-data"),
+               KEYWAY_SECRETS="file", KEYWAY_SECRETS_KEY_FILE=str(key_file), HOME=str(home),
+               XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"),
+               XDG_CACHE_HOME=str(home / ".cache"), DISPLAY=display, NO_AT_BRIDGE="1")
+    subprocess.run([binary, "account", "add", "anthropic", "--label", "Desktop"],
+                   input=b"sk-ant-link-order", env=env, check=True, capture_output=True,
+                   timeout=START_TIMEOUT)
+    profile = work / "desktop.callgrind"
+    bus, watcher = await smoke.start_watcher()
+    try:
+        keyway = procs.start("keyway", ["valgrind", "--tool=callgrind", "--demangle=no",
+                                        f"--callgrind-out-file={profile}", binary], logs, env=env)
+
+        async def registered():
+            if keyway.poll() is not None:
+                raise smoke.CheckFailed(f"keyway exited with {keyway.returncode}")
+            try:
+                return await asyncio.wait_for(watcher.registered.get(), 0.5)
+            except asyncio.TimeoutError:
+                return None
+        name, path = await smoke.poll("the tray item registers", START_TIMEOUT, registered,
+                                      interval=0)
+        tray = smoke.Tray(bus, name, path)
+        await tray.read_menu_path()
+
+        async def listening():
+            items = await tray.layout()
+            return items and smoke.STATUS_RE.match(items[0]["label"])
+        await smoke.poll("the tray says where it listens", START_TIMEOUT, listening)
+        await asyncio.to_thread(wait_for_rest, keyway)
+        await tray.click("Quit Keyway")
+        await asyncio.to_thread(keyway.wait, START_TIMEOUT)
+    finally:
+        bus.disconnect()
+        procs.stop_all()
+    return functions(profile)
+
+
+def code_of(binary: str) -> set[str]:
+    nm = subprocess.run(["nm", "--defined-only", binary], check=True, capture_output=True,
+                        text=True).stdout
+    return {f[2] for f in (line.split() for line in nm.splitlines())
+            if len(f) == 3 and f[1] in "tTwW"}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keyway", required=True)
     parser.add_argument("--fake", required=True)
+    parser.add_argument("--desktop", help="a desktop build of keyway, whose start is added")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
 
-    nm = subprocess.run(["nm", "--defined-only", args.keyway], check=True, capture_output=True,
-                        text=True).stdout
-    code = {f[2] for f in (line.split() for line in nm.splitlines())
-            if len(f) == 3 and f[1] in "tTwW"}
+    code = code_of(args.keyway)
 
     with tempfile.TemporaryDirectory(prefix="keyway-link-order-") as tmp:
         work = Path(tmp)
@@ -153,20 +219,23 @@ def main():
             for n, secret in enumerate(SECRETS):
                 subprocess.run([args.keyway, "account", "add", "anthropic", "--label", f"a{n}"],
                                env=env, input=secret, text=True, check=True, capture_output=True)
-            start = traced_run(args, env, work, "start", lambda host, port: None)
-            serving = traced_run(args, env, work, "serve", requests(env, args.keyway))
+            start = traced_run(args, env, work, "start", lambda host, port: None) & code
+            serving = traced_run(args, env, work, "serve", requests(env, args.keyway)) & code
         finally:
             fake.kill()
             fake.wait()
+        if args.desktop:
+            start |= asyncio.run(desktop_functions(args.desktop, work)) & code_of(args.desktop)
 
     # Sorted within each part, so that two runs give the same file but for the functions
     # timing decides (a poll that found data or not); the names' prefixes keep a crate's
     # functions together.
-    at_start = sorted(set(start) & code)
-    order = at_start + sorted((set(serving) & code) - set(at_start))
+    at_start = sorted(start)
+    order = at_start + sorted(serving - start)
     header = (
         "# Written by scripts/link-order: the functions of Keyway's executable that ran at start\n"
-        f"# ({len(at_start)}), then those that ran serving requests ({len(order) - len(at_start)}).\n"
+        f"# ({'headless and desktop builds' if args.desktop else 'headless build'}: {len(at_start)}),"
+        f" then those that ran serving requests ({len(order) - len(at_start)}).\n"
     )
     args.out.write_text(header + "".join(f + "\n" for f in order))
     print(f"link_order: {args.out}: {len(at_start)} functions at start, "
