@@ -228,23 +228,7 @@ class Measure:
             keyway = self.procs.start("keyway", [str(binary)], self.log_dir, env=env)
             self.pid = keyway.pid
             self.say(f"{binary} pid {keyway.pid} on {display}")
-
-            async def registered():
-                if keyway.poll() is not None:
-                    raise smoke.CheckFailed(f"keyway exited with {keyway.returncode}")
-                try:
-                    return await asyncio.wait_for(watcher.registered.get(), 0.5)
-                except asyncio.TimeoutError:
-                    return None
-            name, path = await smoke.poll("the tray item registers", START_TIMEOUT, registered,
-                                          interval=0)
-            tray = smoke.Tray(bus, name, path)
-            await tray.read_menu_path()
-
-            async def listening():
-                items = await tray.layout()
-                return items and smoke.STATUS_RE.match(items[0]["label"])
-            await smoke.poll("the tray says where it listens", START_TIMEOUT, listening)
+            tray = await smoke.tray_when_listening(bus, watcher, keyway, START_TIMEOUT)
 
             self.say(f"at rest: settling {self.args.settle} s, then counting wake-ups over "
                      f"{self.args.window} s")

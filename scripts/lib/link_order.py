@@ -154,23 +154,7 @@ async def desktop_functions(binary: str, work: Path) -> set[str]:
     try:
         keyway = procs.start("keyway", ["valgrind", "--tool=callgrind", "--demangle=no",
                                         f"--callgrind-out-file={profile}", binary], logs, env=env)
-
-        async def registered():
-            if keyway.poll() is not None:
-                raise smoke.CheckFailed(f"keyway exited with {keyway.returncode}")
-            try:
-                return await asyncio.wait_for(watcher.registered.get(), 0.5)
-            except asyncio.TimeoutError:
-                return None
-        name, path = await smoke.poll("the tray item registers", START_TIMEOUT, registered,
-                                      interval=0)
-        tray = smoke.Tray(bus, name, path)
-        await tray.read_menu_path()
-
-        async def listening():
-            items = await tray.layout()
-            return items and smoke.STATUS_RE.match(items[0]["label"])
-        await smoke.poll("the tray says where it listens", START_TIMEOUT, listening)
+        tray = await smoke.tray_when_listening(bus, watcher, keyway, START_TIMEOUT)
         await asyncio.to_thread(wait_for_rest, keyway)
         await tray.click("Quit Keyway")
         await asyncio.to_thread(keyway.wait, START_TIMEOUT)

@@ -311,6 +311,28 @@ class Tray:
                 await asyncio.sleep(0.1)
 
 
+async def tray_when_listening(bus, watcher, proc, timeout):
+    """The tray of `proc` (a started `keyway`) once it registers with `watcher` and its menu
+    says where it listens (the menu may be built before the server has its port); for the
+    scripts that measure the app at rest."""
+    async def registered():
+        if proc.poll() is not None:
+            raise CheckFailed(f"keyway exited with {proc.returncode}")
+        try:
+            return await asyncio.wait_for(watcher.registered.get(), 0.5)
+        except asyncio.TimeoutError:
+            return None
+    name, path = await poll("the tray item registers", timeout, registered, interval=0)
+    tray = Tray(bus, name, path)
+    await tray.read_menu_path()
+
+    async def listening():
+        items = await tray.layout()
+        return items and STATUS_RE.match(items[0]["label"])
+    await poll("the tray says where it listens", timeout, listening)
+    return tray
+
+
 def render(items):
     """The menu as a user reads it: one line per item, submenus indented."""
     lines = []
