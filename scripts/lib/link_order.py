@@ -81,13 +81,13 @@ def functions(profile: Path) -> set[str]:
     return seen
 
 
-def traced_run(args, env, work: Path, name: str, serve) -> set[str]:
+def traced_run(keyway: str, env, work: Path, name: str, serve) -> set[str]:
     profile = work / f"{name}.callgrind"
     out = work / f"{name}.out"
     with open(out, "w") as stdout, open(work / f"{name}.err", "w") as stderr:
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={profile}",
-             args.keyway, "--headless", "--listen", "127.0.0.1:0"],
+             keyway, "--headless", "--listen", "127.0.0.1:0"],
             env=env, stdout=stdout, stderr=stderr)
     try:
         host, port = address(wait_for_line(out, "listening on", proc))
@@ -101,7 +101,7 @@ def traced_run(args, env, work: Path, name: str, serve) -> set[str]:
 
 def requests(env, keyway: str):
     key = subprocess.run([keyway, "client-key"], env=env, check=True, capture_output=True,
-                         text=True).stdout.strip()
+                         text=True, timeout=START_TIMEOUT).stdout.strip()
 
     def serve(host: str, port: int):
         conn = http.client.HTTPConnection(host, port, timeout=START_TIMEOUT)
@@ -202,9 +202,10 @@ def main():
             env.pop("RUST_LOG", None)
             for n, secret in enumerate(SECRETS):
                 subprocess.run([args.keyway, "account", "add", "anthropic", "--label", f"a{n}"],
-                               env=env, input=secret, text=True, check=True, capture_output=True)
-            start = traced_run(args, env, work, "start", lambda host, port: None) & code
-            serving = traced_run(args, env, work, "serve", requests(env, args.keyway)) & code
+                               env=env, input=secret, text=True, check=True, capture_output=True,
+                               timeout=START_TIMEOUT)
+            start = traced_run(args.keyway, env, work, "start", lambda host, port: None) & code
+            serving = traced_run(args.keyway, env, work, "serve", requests(env, args.keyway)) & code
         finally:
             fake.kill()
             fake.wait()
@@ -216,10 +217,11 @@ def main():
     # functions together.
     at_start = sorted(start)
     order = at_start + sorted(serving - start)
+    builds = "headless and desktop builds" if args.desktop else "headless build"
     header = (
         "# Written by scripts/link-order: the functions of Keyway's executable that ran at start\n"
-        f"# ({'headless and desktop builds' if args.desktop else 'headless build'}: {len(at_start)}),"
-        f" then those that ran serving requests ({len(order) - len(at_start)}).\n"
+        f"# ({builds}: {len(at_start)}), then those that ran serving requests"
+        f" ({len(order) - len(at_start)}).\n"
     )
     args.out.write_text(header + "".join(f + "\n" for f in order))
     print(f"link_order: {args.out}: {len(at_start)} functions at start, "
