@@ -40,11 +40,6 @@ pub struct Cli {
     )]
     pub secrets_key_file: Option<PathBuf>,
 
-    /// The desktop app's dashboard window, in a process of its own (started by the app, which
-    /// sends the dashboard's address on stdin).
-    #[arg(long = "dashboard-window", hide = true)]
-    pub dashboard_window: bool,
-
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -11,6 +11,8 @@ mod memory;
 mod run;
 mod secrets;
 mod service;
+#[cfg(feature = "desktop")]
+mod toolkit;
 
 use std::process::ExitCode;
 
@@ -26,9 +28,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.dashboard_window {
-        return exit_code(dashboard_window());
-    }
     let secrets =
         match secrets::SecretsOptions::new(cli.secrets.as_deref(), cli.secrets_key_file.clone()) {
             Ok(s) => s,
@@ -108,16 +107,6 @@ async fn dispatch(cli: Cli, secrets: secrets::SecretsOptions) -> anyhow::Result<
 #[cfg(feature = "desktop")]
 fn desktop(runtime: tokio::runtime::Runtime, opts: run::RunOptions) -> anyhow::Result<()> {
     desktop::run(runtime, opts)
-}
-
-#[cfg(feature = "desktop")]
-fn dashboard_window() -> anyhow::Result<()> {
-    desktop::window_process()
-}
-
-#[cfg(not(feature = "desktop"))]
-fn dashboard_window() -> anyhow::Result<()> {
-    anyhow::bail!("this build has no desktop app (built without the `desktop` feature)")
 }
 
 #[cfg(not(feature = "desktop"))]

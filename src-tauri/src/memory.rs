@@ -3,9 +3,9 @@
 //! Both allocators keep what is freed for reuse. mimalloc (every Rust allocation) purges freed
 //! pages a second after they are freed, but only from within a later allocator call, and a
 //! process at rest makes none: what the start freed (the encrypted file store's key
-//! derivation alone is tens of MiB) would stay resident for good. glibc's malloc (GTK's and
-//! WebKit's allocations) keeps the free top of each arena. After a burst that ends in rest (the
-//! engine has started; the dashboard window has closed) this returns both, once.
+//! derivation alone is tens of MiB) would stay resident for good. glibc's malloc (GTK's
+//! allocations in the tray app) keeps the free top of each arena. After the burst that ends in
+//! rest (the engine has started, with its tray) this returns both, once.
 
 pub fn release_free_memory() {
     // SAFETY: callable from any thread at any time; `true` forces the pending purges now.

@@ -43,6 +43,9 @@ What it does, as a user's desktop would see it:
       second   with the window closed again, `keyway` launched again (same environment, no
                flags) exits 0 within 10 s, the first instance still serves, and its dashboard
                is on the screen again (dashboard-second-launch.png)
+      hung     with the running app stopped (SIGSTOP: it holds its bus name but answers
+               nothing), a second `keyway` gives up within 10 s, exits 1 saying the running
+               one did not answer and what to do; continued, the app serves as before
       quit     clicking Quit Keyway exits 0 within 10 s
 Prints one PASS/FAIL line per check and exits non-zero on any failure (after the first
 failure the remaining checks are not run), with the tail of keyway's stderr. Standard library
@@ -51,8 +54,8 @@ plus dbus-next only.
 Artifacts: keyway.stdout/.stderr, keyway-logs/, fake-upstream.*, xvfb.log; menu.txt (the tray
 menu as the panel got it, submenus indented), menu-after-priority.txt, dashboard.png (the
 screen once the dashboard window has rendered), dashboard-reopened.png (after a close); keyway-headless.stdout/.stderr and
-keyway-second.stdout/.stderr and keyway-no-display.stdout/.stderr (the refused headless run,
-the second launch and the run without a display),
+keyway-second.stdout/.stderr, keyway-hung.stdout/.stderr and keyway-no-display.stdout/.stderr
+(the refused headless run, the second launches and the run without a display),
 dashboard-second-launch.png (the screen after the second launch).
 """
 
@@ -987,6 +990,29 @@ class Smoke:
         return (f"closed window came back after a second launch that exited 0 in {took:.1f} s; "
                 f"port {self.port} still serves; {colours} colours (dashboard-second-launch.png)")
 
+    async def check_hung(self):
+        # Stopped, the app keeps its name on the session bus (the bus answers for it) but
+        # not the handover call: the second launch must give up with a clear error, not wait
+        # for good, and must not start an engine of its own.
+        os.kill(self.keyway.pid, signal.SIGSTOP)
+        try:
+            code, out, err, took = await asyncio.to_thread(self.run_again, "keyway-hung", [],
+                                                         HANDOVER_TIMEOUT)
+        finally:
+            os.kill(self.keyway.pid, signal.SIGCONT)
+        message = next((line for line in err.splitlines() if line.startswith("error:")), None)
+        expect(code == 1, f"the second `keyway` exited {code} (not 1) while the first was "
+                          f"stopped; stderr:\n{err.strip()}")
+        expect(message and "did not answer" in message and "quit it" in message,
+               f"the second `keyway` did not say the running app did not answer and what to "
+               f"do; stderr:\n{err.strip()}")
+        expect("listening on" not in out,
+               f"the second `keyway` started an engine of its own: {out.strip()}")
+        self.keyway_exited()
+        got = await asyncio.to_thread(served_by, self.port, self.client_key)
+        expect(got == "sk-ant-work", f"continued, the app served by {got}")
+        return f"exit {code} after {took:.1f} s: {message!r}; continued, the app serves"
+
     async def check_quit(self):
         await self.tray.click("Quit Keyway")
         t0 = time.monotonic()
@@ -1003,7 +1029,8 @@ ARTIFACTS = [
     "xvfb.log", "fake-upstream.stdout", "fake-upstream.stderr", "keyway.stdout", "keyway.stderr",
     "menu.txt", "menu-after-priority.txt", "dashboard.png", "keyway-logs",
     "keyway-headless.stdout", "keyway-headless.stderr", "keyway-second.stdout",
-    "keyway-second.stderr", "keyway-no-display.stdout", "keyway-no-display.stderr",
+    "keyway-second.stderr", "keyway-hung.stdout", "keyway-hung.stderr",
+    "keyway-no-display.stdout", "keyway-no-display.stderr",
     "dashboard-second-launch.png", "dashboard-reopened.png",
 ]
 
@@ -1022,6 +1049,8 @@ CHECKS = [
     ("reopen", "Open dashboard after a close builds the window again", "check_reopen"),
     ("second-launch", "a second launch focuses the window instead of starting twice",
      "check_second_launch"),
+    ("hung", "a second launch gives up on a running app that does not answer, saying so",
+     "check_hung"),
     ("quit", "Quit exits 0 within a few seconds", "check_quit"),
 ]
 

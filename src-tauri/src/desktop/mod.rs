@@ -3,64 +3,76 @@
 //! nothing of this module; it follows the engine's event stream and acts through the same
 //! functions as the management API.
 //!
-//! At rest the app is the engine and a tray: the dashboard window, its webview and WebKit's
-//! processes behind it exist only while the window is open. Opening it builds them; closing it
-//! destroys them (not hides), and the memory they used goes back.
+//! At rest the app is the engine and a tray. The tray is built on the crates Tauri's own tray
+//! is made of (tao's event loop, tray-icon and its menus), not on Tauri's webview runtime, so
+//! this process does not link WebKitGTK: the dashboard window is a Tauri app in a process of
+//! its own (`keyway-dashboard`, see `window.rs`) that exists only while the window is open.
 
 pub mod alerts;
+mod handover;
 pub mod menu;
 mod window;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use auto_launch::AutoLaunch;
 use keyway_core::paths;
 use keyway_proxy::{
     AccountChange, Event, Management, account_views, change_account, policy_views, set_strategy,
     settings_to_copy,
 };
-use tauri::image::Image;
-use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
-use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Manager, RunEvent, WindowEvent, Wry};
-use tauri_plugin_autostart::{MacosLauncher, ManagerExt as _};
-use tauri_plugin_clipboard_manager::ClipboardExt as _;
-use tauri_plugin_notification::NotificationExt as _;
+use tao::event::Event as LoopEvent;
+use tao::event_loop::{ControlFlow, EventLoopBuilder, EventLoopProxy};
+use tao::platform::run_return::EventLoopExtRunReturn as _;
 use tokio::sync::oneshot;
+use tray_icon::menu::{
+    CheckMenuItem, IsMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu,
+};
+use tray_icon::{TrayIcon, TrayIconBuilder};
 
 use crate::run::{self, RunOptions};
 use menu::{Action, Icon, Item, Server, TrayState};
 
-/// The tray icon's id.
-const TRAY: &str = "keyway";
+/// The app's name: in notifications and its start-at-login entry (the same entry Tauri's
+/// autostart plugin wrote, so a setting made by an earlier version still shows).
+const APP_NAME: &str = "Keyway";
 /// State changes closer together than this rebuild the menu once.
 const COALESCE: Duration = Duration::from_millis(200);
 
-/// What the desktop shell holds: the engine's management side (when it started) and how to
-/// stop it.
+/// What other threads ask of the event loop, which owns the tray (its objects live on the
+/// GUI's thread).
+#[derive(Debug)]
+enum UiEvent {
+    /// Rebuild the tray from the engine's state, and notify what changed.
+    Refresh,
+    /// A second launch asked for the dashboard.
+    ShowDashboard,
+    /// The engine stopped (Quit, after the drain, or a signal): leave the loop.
+    Exit,
+}
+
+/// What the desktop shell holds, shared by the event loop, menu actions and engine followers.
 struct Shell {
     management: Option<Arc<Management>>,
     /// Why the engine is not running, for the status line.
     error: Option<String>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
-    /// The state the menu shows now, to notify on transitions only.
-    shown: Mutex<Option<TrayState>>,
-    /// The dashboard window, while it is open.
+    /// The dashboard window's process, while it is open.
     dashboard: window::Dashboard,
+    /// Start at login; `None` when this platform's entry cannot be made.
+    autostart: Option<AutoLaunch>,
+    /// Made on first copy and kept: on X11 the copied text lives as long as its owner.
+    clipboard: Mutex<Option<arboard::Clipboard>>,
+    ui: EventLoopProxy<UiEvent>,
+    runtime: tokio::runtime::Handle,
 }
 
-/// The app's Tauri context (`tauri.conf.json`, icons), for the tray app and the window
-/// process alike.
-fn context() -> tauri::Context<Wry> {
-    tauri::generate_context!()
-}
-
-/// `keyway --dashboard-window`: the dashboard window's own process (see `window.rs`).
-pub fn window_process() -> anyhow::Result<()> {
-    #[cfg(target_os = "linux")]
-    return window::run_process();
-    #[cfg(not(target_os = "linux"))]
-    anyhow::bail!("the dashboard window runs in the app's own process here")
+impl Shell {
+    /// Ask the event loop for `event`; it is gone only when the app is exiting.
+    fn send(&self, event: UiEvent) {
+        let _ = self.ui.send_event(event);
+    }
 }
 
 /// Start the engine and run the tray until Quit. Blocks the main thread (the GUI's).
@@ -72,147 +84,110 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
         );
     }
     let (_log_guard, reloader) = run::init_logging(&opts)?;
-    toolkit_environment();
-    tauri::async_runtime::set(runtime.handle().clone());
+    crate::toolkit::set_environment();
+    let mut event_loop = EventLoopBuilder::<UiEvent>::with_user_event().build();
+    let ui = event_loop.create_proxy();
 
-    let builder = tauri::Builder::default()
-        // First: plugins start before `setup`, so a second launch hands over to the running
-        // instance and exits before it binds a port or opens the data dir.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            // Called on the D-Bus connection's thread; windows are made on the main one.
-            let app2 = app.clone();
-            let _ = app.run_on_main_thread(move || show_dashboard(&app2));
-        }))
-        .plugin(tauri_plugin_autostart::init(
-            MacosLauncher::LaunchAgent,
-            None,
-        ))
-        .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_clipboard_manager::init());
-    // Where the window has a process of its own, so has its place and size (saved there):
-    // here it would be overwritten at exit with what this process read at start.
-    #[cfg(not(target_os = "linux"))]
-    let builder = builder.plugin(tauri_plugin_window_state::Builder::default().build());
-    let app = builder
-        .setup(move |app| {
-            let (stop, stopped) = oneshot::channel::<()>();
-            let started = tauri::async_runtime::block_on(run::start(&opts, reloader));
-            let (started, error) = match started {
-                Ok(s) => (Some(s), None),
-                Err(e) => {
-                    tracing::error!(error = %e, "the engine did not start; the tray shows why");
-                    (None, Some(format!("{e:#}")))
+    // First: a second launch hands over to the running instance and exits before it binds a
+    // port or opens the data dir.
+    let show = ui.clone();
+    let _handover = match handover::claim(move || {
+        let _ = show.send_event(UiEvent::ShowDashboard);
+    })? {
+        handover::Claim::First(connection) => connection,
+        handover::Claim::HandedOver => return Ok(()),
+    };
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let started = runtime.block_on(run::start(&opts, reloader));
+    let (started, error) = match started {
+        Ok(s) => (Some(s), None),
+        Err(e) => {
+            tracing::error!(error = %e, "the engine did not start; the tray shows why");
+            (None, Some(format!("{e:#}")))
+        }
+    };
+    let shell = Arc::new(Shell {
+        management: started.as_ref().map(|s| s.management.clone()),
+        error,
+        stop: Mutex::new(Some(stop)),
+        dashboard: window::Dashboard::default(),
+        autostart: autostart(),
+        clipboard: Mutex::new(None),
+        ui,
+        runtime: runtime.handle().clone(),
+    });
+    let mut tray = Tray::create(&shell)?;
+    let actions = shell.clone();
+    MenuEvent::set_event_handler(Some(move |event: MenuEvent| {
+        let shell = actions.clone();
+        let id = event.id().as_ref().to_owned();
+        actions
+            .runtime
+            .spawn(async move { perform(&shell, &id).await });
+    }));
+    if let Some(started) = started {
+        let management = started.management.clone();
+        let exit = shell.clone();
+        runtime.spawn(async move {
+            let shutdown = async {
+                tokio::select! {
+                    _ = stopped => {}
+                    () = run::shutdown_signal() => {}
                 }
             };
-            app.manage(Shell {
-                management: started.as_ref().map(|s| s.management.clone()),
-                error,
-                stop: Mutex::new(Some(stop)),
-                shown: Mutex::new(None),
-                dashboard: window::Dashboard::default(),
-            });
-            let handle = app.handle().clone();
-            create_tray(&handle)?;
-            if let Some(started) = started {
-                let management = started.management.clone();
-                let exit = handle.clone();
-                tauri::async_runtime::spawn(async move {
-                    let shutdown = async {
-                        tokio::select! {
-                            _ = stopped => {}
-                            () = run::shutdown_signal() => {}
-                        }
-                    };
-                    if let Err(e) = started.serve(shutdown).await {
-                        tracing::error!(error = %e, "the server stopped with an error");
-                    }
-                    exit.exit(0);
-                });
-                tauri::async_runtime::spawn(follow(handle, management));
+            if let Err(e) = started.serve(shutdown).await {
+                tracing::error!(error = %e, "the server stopped with an error");
             }
-            // Started, with the tray up: what the start freed goes back before the rest.
-            crate::memory::release_free_memory();
-            Ok(())
-        })
-        .on_window_event(|window, event| {
-            // Closing the window (CloseRequested, not prevented) destroys it with its webview;
-            // the app lives on in the tray until Quit. Once it is gone, so is its memory.
-            if let WindowEvent::Destroyed = event
-                && window.label() == window::LABEL
-            {
-                // Queued behind the rest of the teardown, which this event is part of.
-                let _ = window
-                    .app_handle()
-                    .run_on_main_thread(crate::memory::release_free_memory);
-            }
-        })
-        .build(context())?;
-    app.run(|_app, event| {
-        // The last window closing asks to exit without a code: not a reason to quit a tray
-        // app. Quit (after the drain) and a stopped engine exit with one.
-        if let RunEvent::ExitRequested {
-            api, code: None, ..
-        } = event
-        {
-            api.prevent_exit();
+            exit.send(UiEvent::Exit);
+        });
+        runtime.spawn(follow(shell.clone(), management));
+    }
+    // Started, with the tray up: what the start freed goes back before the rest.
+    crate::memory::release_free_memory();
+
+    event_loop.run_return(|event, _, control_flow| {
+        *control_flow = ControlFlow::Wait;
+        let LoopEvent::UserEvent(event) = event else {
+            return;
+        };
+        match event {
+            UiEvent::Refresh => tray.refresh(&shell),
+            UiEvent::ShowDashboard => show_dashboard(&shell),
+            UiEvent::Exit => *control_flow = ControlFlow::Exit,
         }
     });
+    // The dashboard goes with the app (its process sees its stdin end).
+    shell.dashboard.close();
     Ok(())
 }
 
-/// Environment GTK and WebKitGTK read once, set before either starts (never against the
-/// user's own setting of the same variable).
-///
-/// - WebKitGTK's DMA-BUF renderer draws blank windows where there is no GPU device (VMs,
-///   remote X, Xvfb); only there is it turned off.
-/// - GTK 3 sets up GLX when it opens an X11 display (to choose its visuals), and with Mesa that
-///   maps the GL driver and LLVM into the process: about 50 MiB resident for a tray that never
-///   draws with GL. On X11 nothing here needs GDK's GL: WebKitGTK draws its frames with an EGL
-///   display of its own and cairo, never through a GDK GL context (only under Wayland does it
-///   share GTK's, and there GTK sets up no GL at start). `GDK_GL=` (empty) gives it back.
-/// - WebKit's memory pressure monitor polls the system's memory every few seconds from the
-///   first webview to the end of the process: wake-ups for good in an app that is mostly a tray.
-///   The dashboard is one small page.
-fn toolkit_environment() {
-    #[cfg(target_os = "linux")]
-    {
-        let unset = |name: &str| std::env::var_os(name).is_none();
-        let mut set = Vec::new();
-        if unset("WEBKIT_DISABLE_DMABUF_RENDERER") && !std::path::Path::new("/dev/dri").exists() {
-            set.push(("WEBKIT_DISABLE_DMABUF_RENDERER", "1"));
-        }
-        if unset("GDK_GL") && gtk_uses_x11() {
-            set.push(("GDK_GL", "disable"));
-        }
-        if unset("WEBKIT_DISABLE_MEMORY_PRESSURE_MONITOR") {
-            set.push(("WEBKIT_DISABLE_MEMORY_PRESSURE_MONITOR", "1"));
-        }
-        for (name, value) in set {
-            // SAFETY: called on the main thread before GTK starts; no other thread reads the
-            // environment meanwhile.
-            unsafe { std::env::set_var(name, value) };
+/// The start-at-login entry for this executable (the AppImage's own path when it runs from
+/// one, since the executable is then in a mount that goes away).
+fn autostart() -> Option<AutoLaunch> {
+    let exe = std::env::var_os("APPIMAGE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::current_exe().ok())?;
+    let mut builder = auto_launch::AutoLaunchBuilder::new();
+    builder
+        .set_app_name(APP_NAME)
+        .set_app_path(&exe.to_string_lossy())
+        .set_use_launch_agent(true);
+    match builder.build() {
+        Ok(launcher) => Some(launcher),
+        Err(e) => {
+            tracing::warn!(error = %e, "start at login is unavailable");
+            None
         }
     }
-}
-
-/// Whether GTK will open an X11 display: it prefers Wayland when there is one, unless
-/// `GDK_BACKEND` says otherwise.
-#[cfg(target_os = "linux")]
-fn gtk_uses_x11() -> bool {
-    match std::env::var("GDK_BACKEND") {
-        Ok(backend) if !backend.is_empty() => backend.split(',').next() == Some("x11"),
-        _ => std::env::var_os("WAYLAND_DISPLAY").is_none(),
-    }
-}
-
-fn shell(app: &AppHandle) -> tauri::State<'_, Shell> {
-    app.state::<Shell>()
 }
 
 /// The engine state the tray shows, read now.
-fn tray_state(app: &AppHandle) -> TrayState {
-    let shell = shell(app);
-    let autostart = app.autolaunch().is_enabled().unwrap_or(false);
+fn tray_state(shell: &Shell) -> TrayState {
+    let autostart = shell
+        .autostart
+        .as_ref()
+        .is_some_and(|a| a.is_enabled().unwrap_or(false));
     let utc_offset_secs = chrono::Local::now().offset().local_minus_utc();
     let Some(management) = &shell.management else {
         return TrayState {
@@ -253,74 +228,92 @@ fn secrets_line(store: &keyway_core::SecretStore) -> String {
     }
 }
 
-fn icon_image(icon: Icon) -> tauri::Result<Image<'static>> {
-    Image::from_bytes(match icon {
+/// One of the tray's icons (8-bit RGBA PNGs built into the binary) as the pixels the tray
+/// takes.
+fn icon_image(icon: Icon) -> anyhow::Result<tray_icon::Icon> {
+    let bytes: &[u8] = match icon {
         Icon::Serving => include_bytes!("../../icons/tray-serving.png"),
         Icon::Degraded => include_bytes!("../../icons/tray-degraded.png"),
         Icon::Exhausted => include_bytes!("../../icons/tray-exhausted.png"),
         Icon::Paused => include_bytes!("../../icons/tray-paused.png"),
-    })
-}
-
-fn create_tray(app: &AppHandle) -> tauri::Result<()> {
-    let state = tray_state(app);
-    TrayIconBuilder::with_id(TRAY)
-        .icon(icon_image(menu::icon(&state))?)
-        .tooltip(menu::tooltip(&state))
-        .menu(&native_menu(app, &menu::menu(&state))?)
-        .on_menu_event(|app, event| {
-            let app = app.clone();
-            let id = event.id().as_ref().to_owned();
-            tauri::async_runtime::spawn(async move { perform(&app, &id).await });
-        })
-        .build(app)?;
-    *shell(app).shown.lock().unwrap_or_else(|p| p.into_inner()) = Some(state);
-    Ok(())
-}
-
-/// Rebuild the tray from the engine's state, and notify what changed.
-fn refresh(app: &AppHandle) {
-    let Some(tray) = app.tray_by_id(TRAY) else {
-        return;
     };
-    let state = tray_state(app);
-    if let Err(e) = apply(app, &tray, &state) {
-        tracing::warn!(error = %e, "cannot update the tray");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info()?;
+    if reader.output_color_type() != (png::ColorType::Rgba, png::BitDepth::Eight) {
+        anyhow::bail!("the tray icon {icon:?} is not an 8-bit RGBA PNG");
     }
-    let previous = shell(app)
-        .shown
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .replace(state.clone());
-    if let Some(previous) = previous {
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| anyhow::anyhow!("the tray icon {icon:?} is too large"))?;
+    let mut rgba = vec![0; size];
+    let frame = reader.next_frame(&mut rgba)?;
+    rgba.truncate(frame.buffer_size());
+    Ok(tray_icon::Icon::from_rgba(rgba, frame.width, frame.height)?)
+}
+
+/// The tray icon and what it shows; lives on the event loop's thread.
+struct Tray {
+    icon: TrayIcon,
+    /// The state the menu shows now, to notify on transitions only.
+    shown: TrayState,
+}
+
+impl Tray {
+    fn create(shell: &Shell) -> anyhow::Result<Tray> {
+        let state = tray_state(shell);
+        let icon = TrayIconBuilder::new()
+            .with_icon(icon_image(menu::icon(&state))?)
+            .with_tooltip(menu::tooltip(&state))
+            .with_menu(Box::new(native_menu(&menu::menu(&state))?))
+            .build()?;
+        Ok(Tray { icon, shown: state })
+    }
+
+    /// Rebuild the tray from the engine's state, and notify what changed.
+    fn refresh(&mut self, shell: &Shell) {
+        let state = tray_state(shell);
+        if let Err(e) = self.apply(&state) {
+            tracing::warn!(error = %e, "cannot update the tray");
+        }
+        let previous = std::mem::replace(&mut self.shown, state);
         let now = keyway_core::state::now_ms() / 1000;
-        for alert in alerts::alerts(&previous, &state, now) {
-            notify(app, &alert.title, &alert.body);
+        for alert in alerts::alerts(&previous, &self.shown, now) {
+            notify(shell, &alert.title, &alert.body);
         }
     }
-}
 
-fn apply(app: &AppHandle, tray: &TrayIcon, state: &TrayState) -> tauri::Result<()> {
-    tray.set_menu(Some(native_menu(app, &menu::menu(state))?))?;
-    tray.set_icon(Some(icon_image(menu::icon(state))?))?;
-    tray.set_tooltip(Some(menu::tooltip(state)))
-}
-
-fn notify(app: &AppHandle, title: &str, body: &str) {
-    if let Err(e) = app.notification().builder().title(title).body(body).show() {
-        tracing::debug!(error = %e, "desktop notifications are unavailable");
+    fn apply(&self, state: &TrayState) -> anyhow::Result<()> {
+        self.icon
+            .set_menu(Some(Box::new(native_menu(&menu::menu(state))?)));
+        self.icon.set_icon(Some(icon_image(menu::icon(state))?))?;
+        self.icon.set_tooltip(Some(menu::tooltip(state)))?;
+        Ok(())
     }
+}
+
+/// A desktop notification, sent off the GUI's thread (it is a D-Bus call on Linux).
+fn notify(shell: &Shell, title: &str, body: &str) {
+    let mut notification = notify_rust::Notification::new();
+    notification
+        .appname(APP_NAME)
+        .summary(title)
+        .body(body)
+        .auto_icon();
+    shell.runtime.spawn_blocking(move || {
+        if let Err(e) = notification.show() {
+            tracing::debug!(error = %e, "desktop notifications are unavailable");
+        }
+    });
 }
 
 /// Follow the engine's events and rebuild the tray on state changes, coalesced.
-async fn follow(app: AppHandle, management: Arc<Management>) {
+async fn follow(shell: Arc<Shell>, management: Arc<Management>) {
     let mut events = management.engine().traffic().subscribe();
     loop {
         match events.recv().await {
             Ok(Event::Request(_)) => continue,
             Ok(Event::Budget(alert)) => {
                 notify(
-                    &app,
+                    &shell,
                     &format!("Budget reached: {}", alert.label),
                     &alert.message(),
                 );
@@ -332,25 +325,24 @@ async fn follow(app: AppHandle, management: Arc<Management>) {
         tokio::time::sleep(COALESCE).await;
         // Everything that arrived meanwhile is covered by one rebuild.
         while events.try_recv().is_ok() {}
-        let app2 = app.clone();
-        let _ = app.run_on_main_thread(move || refresh(&app2));
+        shell.send(UiEvent::Refresh);
     }
 }
 
 /// The native menu for the model.
-fn native_menu(app: &AppHandle, items: &[Item]) -> tauri::Result<Menu<Wry>> {
-    let menu = Menu::new(app)?;
+fn native_menu(items: &[Item]) -> tray_icon::menu::Result<Menu> {
+    let menu = Menu::new();
     for item in items {
-        menu.append(native_item(app, item)?.as_ref())?;
+        menu.append(native_item(item)?.as_ref())?;
     }
     Ok(menu)
 }
 
-fn native_item(app: &AppHandle, item: &Item) -> tauri::Result<Box<dyn IsMenuItem<Wry>>> {
+fn native_item(item: &Item) -> tray_icon::menu::Result<Box<dyn IsMenuItem>> {
     Ok(match item {
         Item::Action { id, label, enabled } => match id {
-            Some(id) => Box::new(MenuItem::with_id(app, id, label, *enabled, None::<&str>)?),
-            None => Box::new(MenuItem::new(app, label, *enabled, None::<&str>)?),
+            Some(id) => Box::new(MenuItem::with_id(id.as_str(), label, *enabled, None)),
+            None => Box::new(MenuItem::new(label, *enabled, None)),
         },
         Item::Check {
             id,
@@ -358,39 +350,37 @@ fn native_item(app: &AppHandle, item: &Item) -> tauri::Result<Box<dyn IsMenuItem
             checked,
             enabled,
         } => Box::new(CheckMenuItem::with_id(
-            app,
-            id,
+            id.as_str(),
             label,
             *enabled,
             *checked,
-            None::<&str>,
-        )?),
+            None,
+        )),
         Item::Submenu { label, items } => {
-            let submenu = Submenu::new(app, label, true)?;
+            let submenu = Submenu::new(label, true);
             for child in items {
-                submenu.append(native_item(app, child)?.as_ref())?;
+                submenu.append(native_item(child)?.as_ref())?;
             }
             Box::new(submenu)
         }
-        Item::Separator => Box::new(PredefinedMenuItem::separator(app)?),
+        Item::Separator => Box::new(PredefinedMenuItem::separator()),
     })
 }
 
 /// Carry out a menu item. Every tray action comes through here.
-async fn perform(app: &AppHandle, id: &str) {
+async fn perform(shell: &Shell, id: &str) {
     let Some(action) = Action::parse(id) else {
         tracing::warn!(id, "unknown tray menu item");
         return;
     };
-    let management = shell(app).management.clone();
-    let result: Result<(), String> = match (&action, management) {
+    let result: Result<(), String> = match (&action, shell.management.clone()) {
         (Action::Quit, _) => {
-            quit(app);
+            quit(shell);
             Ok(())
         }
         (Action::OpenLogs, _) => open::that_detached(paths::log_dir())
             .map_err(|e| format!("cannot open {}: {e}", paths::log_dir().display())),
-        (Action::ToggleAutostart, _) => toggle_autostart(app),
+        (Action::ToggleAutostart, _) => toggle_autostart(shell),
         (_, None) => Err("the engine is not running".into()),
         (Action::ToggleAccount(id), Some(management)) => {
             let enabled = management
@@ -423,28 +413,25 @@ async fn perform(app: &AppHandle, id: &str) {
             Ok(())
         }
         (Action::CopySettings(tool), Some(management)) => {
-            copy_settings(app, &management, tool).await
+            copy_settings(shell, &management, tool).await
         }
-        (Action::OpenDashboard, Some(_)) => {
-            let app2 = app.clone();
-            app.run_on_main_thread(move || show_dashboard(&app2))
-                .map_err(|e| e.to_string())
-        }
+        (Action::OpenDashboard, Some(management)) => shell.dashboard.show(&management),
     };
     match result {
         Ok(()) => tracing::info!(action = id, "tray action done"),
         Err(e) => {
             tracing::warn!(action = id, error = %e, "tray action failed");
-            notify(app, "Keyway could not do that", &e);
+            notify(shell, "Keyway could not do that", &e);
         }
     }
     // Autostart and failures change nothing the engine reports; rebuild anyway.
-    let app2 = app.clone();
-    let _ = app.run_on_main_thread(move || refresh(&app2));
+    shell.send(UiEvent::Refresh);
 }
 
-fn toggle_autostart(app: &AppHandle) -> Result<(), String> {
-    let launcher = app.autolaunch();
+fn toggle_autostart(shell: &Shell) -> Result<(), String> {
+    let Some(launcher) = &shell.autostart else {
+        return Err("start at login is unavailable here (see the log)".into());
+    };
     let result = if launcher.is_enabled().unwrap_or(false) {
         launcher.disable()
     } else {
@@ -453,44 +440,53 @@ fn toggle_autostart(app: &AppHandle) -> Result<(), String> {
     result.map_err(|e| format!("cannot change start at login: {e}"))
 }
 
-async fn copy_settings(app: &AppHandle, management: &Management, tool: &str) -> Result<(), String> {
+async fn copy_settings(shell: &Shell, management: &Management, tool: &str) -> Result<(), String> {
     let (tool, text) = settings_to_copy(management, tool)
         .await
         .map_err(|e| e.to_string())?;
-    app.clipboard()
-        .write_text(text)
-        .map_err(|e| format!("cannot copy to the clipboard: {e}"))?;
+    {
+        let mut clipboard = shell.clipboard.lock().unwrap_or_else(|p| p.into_inner());
+        if clipboard.is_none() {
+            *clipboard = Some(
+                arboard::Clipboard::new()
+                    .map_err(|e| format!("cannot reach the clipboard: {e}"))?,
+            );
+        }
+        if let Some(clipboard) = clipboard.as_mut() {
+            clipboard
+                .set_text(text)
+                .map_err(|e| format!("cannot copy to the clipboard: {e}"))?;
+        }
+    }
     notify(
-        app,
+        shell,
         &format!("{} settings copied", tool.name()),
         "Paste them into your shell or the tool's settings. They carry a client key of the tool's own, so its spend shows apart.",
     );
     Ok(())
 }
 
-/// Bring the dashboard window forward, or open it (a new window and webview) when it is not.
-fn show_dashboard(app: &AppHandle) {
-    let shell = shell(app);
-    if let Some(management) = &shell.management {
-        shell.dashboard.show(app, management);
+/// Bring the dashboard window forward, or open it when it is not.
+fn show_dashboard(shell: &Shell) {
+    if let Some(management) = &shell.management
+        && let Err(e) = shell.dashboard.show(management)
+    {
+        tracing::warn!(error = %e, "cannot open the dashboard window");
+        notify(shell, "Keyway could not open the dashboard", &e);
     }
 }
 
 /// Stop accepting requests, let those in flight finish (bounded by `limits.drain_secs`),
-/// then exit 0. The serve task exits the app when the drain is done.
-fn quit(app: &AppHandle) {
-    let stop = shell(app)
-        .stop
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
+/// then exit 0. The serve task ends the event loop when the drain is done.
+fn quit(shell: &Shell) {
+    let stop = shell.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
     match stop {
-        Some(stop) if shell(app).management.is_some() => {
+        Some(stop) if shell.management.is_some() => {
             tracing::info!("quitting: draining in-flight requests");
             // The window goes at once, as the user asked; the drain happens behind it.
-            shell(app).dashboard.close(app);
+            shell.dashboard.close();
             let _ = stop.send(());
         }
-        _ => app.exit(0),
+        _ => shell.send(UiEvent::Exit),
     }
 }
