@@ -966,7 +966,7 @@ class Smoke:
         # what put the window up (were the second launch first, the click would find it
         # already shown and could not fail). Here the window is closed first, as a user's ×
         # does (the app destroys it and keeps running), so that the dashboard coming back can
-        # only be the second launch's doing (the single-instance callback's show_dashboard);
+        # only be the second launch's doing (the handover's show_dashboard, desktop/handover.rs);
         # with the window left up, "still shown" would pass even if the callback did nothing.
         await self.close_window("closing the reopened dashboard")
         self.keyway_exited()
