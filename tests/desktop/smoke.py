@@ -43,6 +43,11 @@ What it does, as a user's desktop would see it:
       second   with the window closed again, `keyway` launched again (same environment, no
                flags) exits 0 within 10 s, the first instance still serves, and its dashboard
                is on the screen again (dashboard-second-launch.png)
+      copy     clicking Copy connection settings > Claude Code shows a notification from
+               Keyway, "Claude Code settings copied" (this script plays the desktop's
+               notification service too)
+      autostart  ticking Start at login writes ~/.config/autostart/Keyway.desktop starting
+               this binary and ticks the item; unticking it removes the file
       hung     with the running app stopped (SIGSTOP: it holds its bus name but answers
                nothing), a second `keyway` gives up within 10 s, exits 1 saying the running
                one did not answer and what to do; continued, the app serves as before
@@ -194,6 +199,46 @@ class Watcher(ServiceInterface):
     @dbus_signal()
     def StatusNotifierHostRegistered(self):  # noqa: N802
         return None
+
+
+# The notification service a desktop runs (org.freedesktop.Notifications, the Desktop
+# Notifications Specification's methods), recording what it is asked to show.
+NOTIFICATIONS = "org.freedesktop.Notifications"
+
+
+class Notifications(ServiceInterface):
+    def __init__(self):
+        super().__init__(NOTIFICATIONS)
+        self.shown = asyncio.Queue()
+        self.next_id = 0
+
+    @method()
+    def Notify(self, app_name: "s", replaces_id: "u", app_icon: "s", summary: "s",  # noqa: N802, F821
+               body: "s", actions: "as", hints: "a{sv}", expire_timeout: "i") -> "u":  # noqa: F821, F722
+        self.next_id += 1
+        self.shown.put_nowait((app_name, summary, body))
+        return self.next_id
+
+    @method()
+    def GetCapabilities(self) -> "as":  # noqa: N802, F722
+        return ["body"]
+
+    @method()
+    def GetServerInformation(self) -> "ssss":  # noqa: N802, F821
+        return ["keyway-smoke", "keyway", "1", "1.2"]
+
+    @method()
+    def CloseNotification(self, id: "u"):  # noqa: N802, F821, A002
+        pass
+
+
+async def start_notifications(bus):
+    service = Notifications()
+    bus.export("/org/freedesktop/Notifications", service)
+    reply = await bus.request_name(NOTIFICATIONS)
+    expect(reply == RequestNameReply.PRIMARY_OWNER,
+           f"cannot own {NOTIFICATIONS} on the session bus ({reply})")
+    return service
 
 
 async def start_watcher():
@@ -715,21 +760,26 @@ class Smoke:
         self.client_key = self.cli("client-key")
         self.token = self.cli("management-token")
         self.bus, self.watcher = await start_watcher()
+        self.notifications = await start_notifications(self.bus)
+        self.home = home
         self.keyway = self.procs.start("keyway", [str(self.keyway_bin)], self.artifacts, env=env)
 
     def keyway_exited(self):
         code = self.keyway.poll()
         expect(code is None, f"keyway exited with {code}")
 
+    async def next_while_running(self, queue):
+        """The next item of `queue`, or None after half a second; fails once keyway exited."""
+        self.keyway_exited()
+        try:
+            return await asyncio.wait_for(queue.get(), 0.5)
+        except asyncio.TimeoutError:
+            return None
+
     async def check_tray(self):
-        async def registered():
-            self.keyway_exited()
-            try:
-                return await asyncio.wait_for(self.watcher.registered.get(), 0.5)
-            except asyncio.TimeoutError:
-                return None
         name, path = await poll("the tray item registers with the watcher", START_TIMEOUT,
-                                registered, interval=0)
+                                lambda: self.next_while_running(self.watcher.registered),
+                                interval=0)
         self.tray = Tray(self.bus, name, path)
         menu_path = await self.tray.read_menu_path()
         print(f"  item {name}{path}, menu {menu_path}")
@@ -990,6 +1040,36 @@ class Smoke:
         return (f"closed window came back after a second launch that exited 0 in {took:.1f} s; "
                 f"port {self.port} still serves; {colours} colours (dashboard-second-launch.png)")
 
+    async def check_copy(self):
+        await self.tray.click("Copy connection settings", "Claude Code")
+        app, summary, body = await poll(
+            "a notification after Copy connection settings", STEP_TIMEOUT,
+            lambda: self.next_while_running(self.notifications.shown), interval=0)
+        expect(summary == "Claude Code settings copied",
+               f"the notification after the copy says {summary!r}: {body!r}")
+        expect(app == "Keyway", f"the notification comes from {app!r}, not Keyway")
+        return f"{app}: {summary!r}"
+
+    async def check_autostart(self):
+        entry = self.home / ".config/autostart/Keyway.desktop"
+        expect(not entry.exists(), f"{entry} exists before Start at login was ticked")
+        await self.tray.click("Start at login")
+        await poll("Start at login writes the autostart entry", STEP_TIMEOUT,
+                   lambda: asyncio.to_thread(entry.exists))
+        text = entry.read_text()
+        expect(f"Exec={self.keyway_bin}" in text,
+               f"{entry} does not start {self.keyway_bin}:\n{text}")
+
+        async def ticked():
+            items = await self.tray.layout()
+            return any(it["label"] == "Start at login" and it["toggle_state"] == 1
+                       for it in items)
+        await poll("the menu shows Start at login ticked", STEP_TIMEOUT, ticked)
+        await self.tray.click("Start at login")
+        await poll("unticking Start at login removes the entry", STEP_TIMEOUT,
+                   lambda: asyncio.to_thread(lambda: not entry.exists()))
+        return f"{entry.name} written (Exec={self.keyway_bin.name}) and removed again"
+
     async def check_hung(self):
         # Stopped, the app keeps its name on the session bus (the bus answers for it) but
         # not the handover call: the second launch must give up with a clear error, not wait
@@ -1049,6 +1129,9 @@ CHECKS = [
     ("reopen", "Open dashboard after a close builds the window again", "check_reopen"),
     ("second-launch", "a second launch focuses the window instead of starting twice",
      "check_second_launch"),
+    ("copy", "Copy connection settings copies and says so in a notification", "check_copy"),
+    ("autostart", "Start at login writes the desktop's autostart entry, and unticked removes it",
+     "check_autostart"),
     ("hung", "a second launch gives up on a running app that does not answer, saying so",
      "check_hung"),
     ("quit", "Quit exits 0 within a few seconds", "check_quit"),

@@ -39,6 +39,9 @@ use menu::{Action, Icon, Item, Server, TrayState};
 const APP_NAME: &str = "Keyway";
 /// State changes closer together than this rebuild the menu once.
 const COALESCE: Duration = Duration::from_millis(200);
+/// How long a notification waits for the desktop's notification service.
+#[cfg(all(unix, not(target_os = "macos")))]
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What other threads ask of the event loop, which owns the tray (its objects live on the
 /// GUI's thread).
@@ -290,7 +293,9 @@ impl Tray {
     }
 }
 
-/// A desktop notification, sent off the GUI's thread (it is a D-Bus call on Linux).
+/// A desktop notification, sent off the GUI's thread. On Linux and the BSDs it is a D-Bus
+/// call to the desktop's notification service, bounded by [`NOTIFY_TIMEOUT`]: a service that
+/// hangs must not hold anything of ours.
 fn notify(shell: &Shell, title: &str, body: &str) {
     let mut notification = notify_rust::Notification::new();
     notification
@@ -298,6 +303,16 @@ fn notify(shell: &Shell, title: &str, body: &str) {
         .summary(title)
         .body(body)
         .auto_icon();
+    #[cfg(all(unix, not(target_os = "macos")))]
+    shell.runtime.spawn(async move {
+        match tokio::time::timeout(NOTIFY_TIMEOUT, notification.show_async()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "desktop notifications are unavailable"),
+            Err(_) => tracing::debug!("the desktop's notification service did not answer"),
+        }
+    });
+    // Elsewhere the call is to the system's own API, in the process.
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
     shell.runtime.spawn_blocking(move || {
         if let Err(e) = notification.show() {
             tracing::debug!(error = %e, "desktop notifications are unavailable");
