@@ -22,7 +22,7 @@ use keyway_proxy::{
     AccountChange, Event, Management, account_views, change_account, policy_views, set_strategy,
     settings_to_copy,
 };
-use tao::event::Event as LoopEvent;
+use tao::event::{Event as LoopEvent, StartCause};
 use tao::event_loop::{ControlFlow, EventLoopBuilder, EventLoopProxy};
 use tao::platform::run_return::EventLoopExtRunReturn as _;
 use tokio::sync::oneshot;
@@ -120,7 +120,6 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
         ui,
         runtime: runtime.handle().clone(),
     });
-    let mut tray = Tray::create(&shell)?;
     let actions = shell.clone();
     MenuEvent::set_event_handler(Some(move |event: MenuEvent| {
         let shell = actions.clone();
@@ -146,23 +145,41 @@ pub fn run(runtime: tokio::runtime::Runtime, opts: RunOptions) -> anyhow::Result
         });
         runtime.spawn(follow(shell.clone(), management));
     }
-    // Started, with the tray up: what the start freed goes back before the rest.
-    crate::memory::release_free_memory();
-
+    // The tray is made once the loop runs (tray-icon: on macOS not before, and on every
+    // platform on the loop's own thread), and lives there.
+    let mut tray: Option<Tray> = None;
+    let mut failed = None;
     event_loop.run_return(|event, _, control_flow| {
         *control_flow = ControlFlow::Wait;
-        let LoopEvent::UserEvent(event) = event else {
-            return;
-        };
         match event {
-            UiEvent::Refresh => tray.refresh(&shell),
-            UiEvent::ShowDashboard => show_dashboard(&shell),
-            UiEvent::Exit => *control_flow = ControlFlow::Exit,
+            LoopEvent::NewEvents(StartCause::Init) => match Tray::create(&shell) {
+                Ok(made) => {
+                    tray = Some(made);
+                    // Started, with the tray up: what the start freed goes back before the
+                    // rest.
+                    crate::memory::release_free_memory();
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    *control_flow = ControlFlow::Exit;
+                }
+            },
+            LoopEvent::UserEvent(UiEvent::Refresh) => {
+                if let Some(tray) = tray.as_mut() {
+                    tray.refresh(&shell);
+                }
+            }
+            LoopEvent::UserEvent(UiEvent::ShowDashboard) => show_dashboard(&shell),
+            LoopEvent::UserEvent(UiEvent::Exit) => *control_flow = ControlFlow::Exit,
+            _ => {}
         }
     });
     // The dashboard goes with the app (its process sees its stdin end).
     shell.dashboard.close();
-    Ok(())
+    match failed {
+        Some(e) => Err(e.context("cannot show the tray icon")),
+        None => Ok(()),
+    }
 }
 
 /// The start-at-login entry for this executable (the AppImage's own path when it runs from
