@@ -20,14 +20,15 @@ fn main() {
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
     let order = Path::new(env("CARGO_MANIFEST_DIR").as_str()).join(LINK_ORDER);
+    // `keyway` only: the file is what it runs; the dashboard window's program is not in it.
     if linux && release && order.is_file() && linker_orders_symbols(&order) {
         println!(
-            "cargo::rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+            "cargo::rustc-link-arg-bin=keyway=-Wl,--symbol-ordering-file={}",
             order.display()
         );
         // Names the build does not have (another toolchain, another dependency version) are
         // skipped; the layout is then only less compact.
-        println!("cargo::rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+        println!("cargo::rustc-link-arg-bin=keyway=-Wl,--no-warn-symbol-ordering");
     }
 }
 

@@ -13,6 +13,8 @@ mod secrets;
 mod service;
 #[cfg(feature = "desktop")]
 mod toolkit;
+#[cfg(feature = "desktop")]
+mod window_input;
 
 use std::process::ExitCode;
 

@@ -359,18 +359,23 @@ class Tray:
                 await asyncio.sleep(0.1)
 
 
+async def next_while_alive(proc, queue):
+    """The next item of `queue`, or None after half a second; fails once `proc` (a started
+    `keyway`) has exited."""
+    if proc.poll() is not None:
+        raise CheckFailed(f"keyway exited with {proc.returncode}")
+    try:
+        return await asyncio.wait_for(queue.get(), 0.5)
+    except asyncio.TimeoutError:
+        return None
+
+
 async def tray_when_listening(bus, watcher, proc, timeout):
     """The tray of `proc` (a started `keyway`) once it registers with `watcher` and its menu
     says where it listens (the menu may be built before the server has its port); for the
     scripts that measure the app at rest."""
-    async def registered():
-        if proc.poll() is not None:
-            raise CheckFailed(f"keyway exited with {proc.returncode}")
-        try:
-            return await asyncio.wait_for(watcher.registered.get(), 0.5)
-        except asyncio.TimeoutError:
-            return None
-    name, path = await poll("the tray item registers", timeout, registered, interval=0)
+    name, path = await poll("the tray item registers", timeout,
+                            lambda: next_while_alive(proc, watcher.registered), interval=0)
     tray = Tray(bus, name, path)
     await tray.read_menu_path()
 
@@ -768,17 +773,9 @@ class Smoke:
         code = self.keyway.poll()
         expect(code is None, f"keyway exited with {code}")
 
-    async def next_while_running(self, queue):
-        """The next item of `queue`, or None after half a second; fails once keyway exited."""
-        self.keyway_exited()
-        try:
-            return await asyncio.wait_for(queue.get(), 0.5)
-        except asyncio.TimeoutError:
-            return None
-
     async def check_tray(self):
         name, path = await poll("the tray item registers with the watcher", START_TIMEOUT,
-                                lambda: self.next_while_running(self.watcher.registered),
+                                lambda: next_while_alive(self.keyway, self.watcher.registered),
                                 interval=0)
         self.tray = Tray(self.bus, name, path)
         menu_path = await self.tray.read_menu_path()
@@ -1044,7 +1041,7 @@ class Smoke:
         await self.tray.click("Copy connection settings", "Claude Code")
         app, summary, body = await poll(
             "a notification after Copy connection settings", STEP_TIMEOUT,
-            lambda: self.next_while_running(self.notifications.shown), interval=0)
+            lambda: next_while_alive(self.keyway, self.notifications.shown), interval=0)
         expect(summary == "Claude Code settings copied",
                f"the notification after the copy says {summary!r}: {body!r}")
         expect(app == "Keyway", f"the notification comes from {app!r}, not Keyway")

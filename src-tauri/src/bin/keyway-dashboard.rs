@@ -4,13 +4,14 @@
 //! display loads, the pages of its libraries, its network process) exist only while the window
 //! is open; the tray app itself never links WebKit (ARCHITECTURE.md, "The desktop app").
 //!
-//! Its input is stdin: the dashboard's address on the first line (never the command line,
-//! which other users can read: the address carries the management token), then `show` lines,
-//! each bringing the window forward. The window closes when stdin ends (the tray app quit or
-//! ended), and the process ends with the window.
+//! Its input is stdin (`window_input.rs`): the dashboard's address, then lines that bring the
+//! window forward. The window closes when stdin ends (the tray app quit or ended), and the
+//! process ends with the window.
 
 #[path = "../toolkit.rs"]
 mod toolkit;
+#[path = "../window_input.rs"]
+mod window_input;
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -22,8 +23,6 @@ use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder}
 
 /// The window's label (window-state remembers its size and place by it).
 const LABEL: &str = "dashboard";
-/// A line on stdin that brings the window forward; the tray app writes the same.
-const SHOW: &str = "show";
 
 fn main() -> ExitCode {
     match run() {
@@ -76,7 +75,7 @@ fn run() -> anyhow::Result<()> {
 fn follow_input(handle: AppHandle) {
     for line in std::io::stdin().lock().lines() {
         match line {
-            Ok(line) if line == SHOW => {
+            Ok(line) if line == window_input::SHOW => {
                 let h = handle.clone();
                 let _ = handle.run_on_main_thread(move || {
                     if let Some(window) = h.get_webview_window(LABEL) {

@@ -6,8 +6,7 @@
 //! Built in the tray app's process, a window closed left the app 75 MiB (and with the network
 //! process 140 MiB) above its resident size at rest; and since the tray app does not link
 //! WebKit at all, its libraries are not even loaded at rest. The dashboard's address, which
-//! carries the management token, goes to that process on its stdin (never its command line,
-//! which other users can read).
+//! carries the management token, goes to that process on its stdin (`window_input.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,10 +15,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use keyway_proxy::Management;
 
+use crate::window_input::SHOW;
+
 /// The window's program, beside `keyway` (Tauri's bundler installs both in one place).
 const PROGRAM: &str = "keyway-dashboard";
-/// A line on the window process's stdin that brings the window forward.
-const SHOW: &str = "show";
 
 /// The window process while it runs.
 #[derive(Default)]
