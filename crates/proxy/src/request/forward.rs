@@ -24,7 +24,7 @@ use keyway_translate::ResponseContext;
 use super::relay::{self, Open, Relay};
 use super::sessions;
 use super::surface::SurfaceError;
-use super::{adapter, cooldown, quota, translation};
+use super::{adapter, cooldown, own_headers, quota, translation};
 use crate::engine::Engine;
 use crate::oauth::token::TokenError;
 use crate::record::RequestRecord;
@@ -814,9 +814,12 @@ pub async fn relay(
         );
     }
     if let Ok(v) = HeaderValue::from_str(&account) {
-        headers.insert("x-keyway-account", v);
+        headers.insert(own_headers::ACCOUNT.clone(), v);
     }
-    headers.insert("x-keyway-request-id", HeaderValue::from(request_id));
+    headers.insert(
+        own_headers::REQUEST_ID.clone(),
+        HeaderValue::from(request_id),
+    );
     record.status = status.as_u16();
     record.stream = is_sse;
     let open = Open {

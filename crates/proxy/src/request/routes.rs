@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::chain;
 use super::forward::{self, GiveUp, Outgoing, Trail};
 use super::surface::{self, SurfaceError};
-use super::{adapter, classify, models, sessions};
+use super::{adapter, classify, models, own_headers, sessions};
 use crate::client_keys::ClientKey;
 use crate::engine::Engine;
 use crate::record::{self, RequestRecord};
@@ -231,17 +231,13 @@ async fn handle(
             }
         };
         if let Some(v) = route_header {
-            response.headers_mut().insert(ROUTE_HEADER, v);
+            response.headers_mut().insert(own_headers::ROUTE.clone(), v);
         }
         response
     }
     .instrument(span)
     .await
 }
-
-/// Where a request went: its pools in turn, the model each was sent, the alias that routed
-/// it (see [`chain::Path::describe`]).
-const ROUTE_HEADER: &str = "x-keyway-route";
 
 /// Why a request body was not read.
 enum BodyError {
@@ -292,8 +288,9 @@ async fn read_body(body: Body, limit: usize, pause: Duration) -> Result<Bytes, B
 }
 
 fn with_request_id(mut response: Response, id: u64) -> Response {
-    response
-        .headers_mut()
-        .insert("x-keyway-request-id", header::HeaderValue::from(id));
+    response.headers_mut().insert(
+        own_headers::REQUEST_ID.clone(),
+        header::HeaderValue::from(id),
+    );
     response
 }

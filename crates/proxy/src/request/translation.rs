@@ -19,11 +19,7 @@ use keyway_translate::{
     UpstreamFormat,
 };
 
-use super::classify;
-
-/// The header that says a token count is Keyway's estimate, not the provider's (an `openai`
-/// pool has no count endpoint).
-pub const ESTIMATE_HEADER: &str = "x-keyway-estimate";
+use super::{classify, own_headers};
 
 /// The most of a whole (non-streamed) upstream answer read to translate it. A model's answer
 /// is far smaller; an upstream sending more is cut off with a 502.
@@ -121,7 +117,7 @@ pub fn prepare(
             let mut response = json_response(status(local.status), local.body);
             if local.approximate {
                 response.headers_mut().insert(
-                    HeaderName::from_static(ESTIMATE_HEADER),
+                    own_headers::ESTIMATE.clone(),
                     HeaderValue::from_static("true"),
                 );
             }
