@@ -1,8 +1,8 @@
 //! A client's request from arrival to the last byte: the thin handlers ([`routes`]), reading
 //! the model ([`classify`]), the attempt loop ([`forward`]) with the provider adapters
 //! ([`adapter`]), what an upstream says about resets and quota ([`cooldown`], [`quota`]), the
-//! response relay ([`relay`]) with the headers Keyway adds ([`own_headers`]), Keyway's own errors in each surface's shape ([`surface`]) and
-//! the merged model list ([`models`]).
+//! response relay ([`relay`]) with the headers Keyway adds ([`own_headers`]), Keyway's own
+//! errors in each surface's shape ([`surface`]) and the merged model list ([`models`]).
 
 pub mod adapter;
 pub mod chain;

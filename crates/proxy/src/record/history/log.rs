@@ -164,7 +164,7 @@ fn second_text(second: u64) -> String {
 fn push_line(out: &mut String, second: &str, r: &Row<'_>) {
     out.push_str(second);
     out.push('.');
-    push_millis(out, r.time_ms % 1000);
+    push_millis(out, r.time_ms);
     out.push('Z');
     let text = |out: &mut String, v: Option<&str>| {
         out.push(',');
@@ -204,7 +204,7 @@ fn push_line(out: &mut String, second: &str, r: &Row<'_>) {
     out.push('\n');
 }
 
-/// A millisecond of the second (below 1000) as three digits.
+/// The millisecond of the second `ms` falls in, as three digits.
 fn push_millis(out: &mut String, ms: u64) {
     let ms = ms % 1000;
     for digit in [ms / 100, ms / 10 % 10, ms % 10] {
